@@ -1,0 +1,90 @@
+"""Wiring: build every service from the settings (no discord here)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from bot.generation.endpoints import endpoint_spec
+from bot.generation.gateway import DryRunGenerator, FalGenerator, Generator
+from bot.money import usd_to_micros
+from bot.services.anchors import AnchorService
+from bot.services.budget import BudgetService
+from bot.services.pricing import PriceTable
+from bot.services.shots import ShotService
+from bot.settings import Settings
+from bot.storage.database import Database
+from bot.storage.kv import KeyValueStore
+
+
+@dataclass
+class Services:
+    """Everything the cogs use, owned by `open_services`."""
+
+    settings: Settings
+    db: Database
+    kv: KeyValueStore
+    generator: Generator
+    anchors: AnchorService
+    budget: BudgetService
+    shots: ShotService
+    http: aiohttp.ClientSession
+    started_at: float = field(default_factory=time.time)
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Open the database and HTTP session, build the services, and close everything on exit."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    spec = endpoint_spec(settings.fal_endpoint)
+    db = Database(settings.database_path)
+    await db.open()
+    http = aiohttp.ClientSession()
+    generator: Generator
+    if settings.dry_run:
+        generator = DryRunGenerator(settings.media_dir / "dry-run")
+    else:
+        generator = FalGenerator(settings.fal_key.get_secret_value().strip(), session=http)
+    anchors = AnchorService(db, settings.media_dir, session=http, upload_lifetime_s=settings.fal_upload_lifetime_s)
+    budget = BudgetService(
+        db,
+        default_limit_micros=usd_to_micros(settings.default_budget_usd),
+        period=settings.budget_period,
+        max_limit_micros=usd_to_micros(settings.max_budget_usd),
+    )
+    shots = ShotService(
+        db,
+        anchors=anchors,
+        budget=budget,
+        generator=generator,
+        spec=spec,
+        prices=PriceTable(settings.price_overrides),
+        clips_dir=settings.media_dir / "clips",
+        default_duration_s=settings.default_duration_s,
+        max_per_user=settings.max_shots_per_user,
+        max_global=settings.max_shots_global,
+        poll_interval_s=settings.fal_poll_interval_s,
+        progress_interval_s=settings.progress_edit_interval_s,
+        job_timeout_s=settings.fal_job_timeout_s,
+        result_retention_s=settings.fal_result_retention_s,
+    )
+    try:
+        yield Services(
+            settings=settings,
+            db=db,
+            kv=KeyValueStore(db),
+            generator=generator,
+            anchors=anchors,
+            budget=budget,
+            shots=shots,
+            http=http,
+        )
+    finally:
+        await shots.stop()
+        await generator.close()
+        await http.close()
+        await db.close()

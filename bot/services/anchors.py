@@ -1,0 +1,204 @@
+"""Anchors: the one portrait every shot of a channel starts from, stored for good and versioned."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from bot.errors import NoAnchor, UserError
+from bot.generation.gateway import Generator
+from bot.media import images
+from bot.media.fetch import DownloadError, fetch_limited
+from bot.storage.anchors import AnchorStore, AnchorVersion
+from bot.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+ASPECT_RATIOS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
+HISTORY_PAGE = 10
+
+
+@dataclass(frozen=True)
+class SetResult:
+    """What `/anchor set` reports back."""
+
+    version: AnchorVersion
+    new_file: bool
+    notes: tuple[str, ...]
+    checklist: list[images.CheckItem]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An attachment as the cog sees it (no discord types in here)."""
+
+    url: str
+    filename: str
+    content_type: str | None
+    size: int | None
+
+
+class AnchorService:
+    """Stores, versions, resolves and uploads anchors."""
+
+    def __init__(
+        self,
+        db: Database,
+        media_dir: Path,
+        *,
+        session: aiohttp.ClientSession,
+        upload_lifetime_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = AnchorStore(db)
+        self.media_dir = media_dir
+        self.session = session
+        self.upload_lifetime_s = upload_lifetime_s
+        self.clock = clock
+        self._upload_locks: dict[str, asyncio.Lock] = {}
+
+    def image_path(self, sha256: str) -> Path:
+        """Where the normalised file with this hash lives."""
+        return self.media_dir / "images" / sha256[:2] / f"{sha256}.jpg"
+
+    async def _write_image(self, img: images.NormalizedImage) -> None:
+        path = self.image_path(img.sha256)
+        if path.exists() and path.stat().st_size == len(img.data):
+            return
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(img.data)
+            os.replace(tmp, path)
+
+        await asyncio.to_thread(write)
+
+    async def set_anchor(
+        self, *, guild_id: int, channel_id: int, user_id: int, upload: Upload, name: str | None
+    ) -> SetResult:
+        """Download, validate, normalise and store an upload as the channel's new current anchor."""
+        images.check_declared(upload.filename, upload.content_type, upload.size)
+        try:
+            data = await fetch_limited(self.session, upload.url, max_bytes=images.MAX_UPLOAD_BYTES)
+        except DownloadError as exc:
+            raise UserError(f"I could not download that attachment ({exc}); please upload it again.") from exc
+        img = await asyncio.to_thread(images.normalize_image, data)
+        checklist = await asyncio.to_thread(images.anchor_checklist, img.data)
+        await self._write_image(img)
+        clean_name = " ".join(name.split())[:80] if name else None
+        version, new_file = await self.store.add_version(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            sha256=img.sha256,
+            width=img.width,
+            height=img.height,
+            size_bytes=len(img.data),
+            name=clean_name or None,
+            set_by=user_id,
+            source_format=img.source_format,
+            now=self.clock(),
+        )
+        log.info("anchor v%d set in channel %d (%s, new file: %s)", version.version, channel_id, img.sha256, new_file)
+        return SetResult(version=version, new_file=new_file, notes=img.notes, checklist=checklist)
+
+    async def resolve(self, channel_id: int, parent_id: int | None = None) -> AnchorVersion:
+        """The anchor a channel uses: its own, else (for a thread) its parent's; NoAnchor when neither has one."""
+        own = await self.store.current(channel_id)
+        if own is not None:
+            return own
+        if parent_id is not None:
+            inherited = await self.store.current(parent_id)
+            if inherited is not None:
+                return inherited
+        raise NoAnchor("This channel has no anchor yet; set one with /anchor set and an image of your character.")
+
+    async def checklist(self, version: AnchorVersion) -> list[images.CheckItem]:
+        data = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
+        return await asyncio.to_thread(images.anchor_checklist, data)
+
+    async def history(self, channel_id: int, page: int) -> tuple[list[AnchorVersion], int, int]:
+        """One page (1-based) of the channel's versions, newest first; returns (rows, page, pages)."""
+        page = max(1, page)
+        rows, total = await self.store.history(channel_id, limit=HISTORY_PAGE, offset=(page - 1) * HISTORY_PAGE)
+        pages = max(1, -(-total // HISTORY_PAGE))
+        if page > pages:
+            rows, _ = await self.store.history(channel_id, limit=HISTORY_PAGE, offset=(pages - 1) * HISTORY_PAGE)
+            page = pages
+        return rows, page, pages
+
+    async def use_version(self, guild_id: int, channel_id: int, version: int) -> AnchorVersion:
+        """Make an earlier version of this channel current again."""
+        found = await self.store.by_number(channel_id, version)
+        if found is None:
+            raise UserError(f"This channel has no anchor version {version}; see /anchor history for the list.")
+        await self.store.set_current(guild_id, channel_id, found.id, self.clock())
+        return found
+
+    async def clear(self, guild_id: int, channel_id: int) -> AnchorVersion | None:
+        """Leave the channel without an anchor (history is kept); return what was current."""
+        current = await self.store.current(channel_id)
+        if current is None:
+            raise UserError("This channel has no anchor of its own to clear.")
+        await self.store.set_current(guild_id, channel_id, None, self.clock())
+        return current
+
+    async def version_by_id(self, version_id: int) -> AnchorVersion:
+        found = await self.store.by_id(version_id)
+        if found is None:
+            raise NoAnchor("The anchor this shot used no longer exists.")
+        return found
+
+    # Start images --------------------------------------------------------------------------------------
+    async def start_image(self, version: AnchorVersion, aspect_ratio: str) -> tuple[str, Path]:
+        """The (hash, path) of the start image for a shot: the anchor itself, or a cached centred crop."""
+        ratio = ASPECT_RATIOS.get(aspect_ratio)
+        if ratio is None:
+            return version.sha256, self.image_path(version.sha256)
+        cached = await self.store.derived(version.sha256, aspect_ratio)
+        if cached and self.image_path(cached).exists():
+            return cached, self.image_path(cached)
+        source = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
+        data = await asyncio.to_thread(images.crop_to_aspect, source, ratio)
+        if data == source:
+            return version.sha256, self.image_path(version.sha256)
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        w, h = images.image_size(data)
+        await self._write_image(images.NormalizedImage(data, w, h, sha, "JPEG", ()))
+        await self.store.put_image(sha, w, h, len(data), self.clock())
+        await self.store.put_derived(version.sha256, aspect_ratio, sha)
+        return sha, self.image_path(sha)
+
+    async def start_image_ref(self, sha256: str, path: Path, generator: Generator) -> str:
+        """A reference the backend can read: a fal storage URL (uploaded once, cached) or a local path."""
+        if not generator.needs_upload:
+            return str(path)
+        lock = self._upload_locks.setdefault(sha256, asyncio.Lock())
+        async with lock:
+            row = await self.store.image(sha256)
+            now = self.clock()
+            if (
+                row is not None
+                and row.fal_url
+                and row.fal_uploaded_at is not None
+                and now - row.fal_uploaded_at < self.upload_lifetime_s
+            ):
+                return row.fal_url
+            data = await asyncio.to_thread(path.read_bytes)
+            url = await generator.upload(data, "image/jpeg", f"anchor-{sha256[:12]}.jpg")
+            await self.store.set_fal_url(sha256, url, now)
+            log.info("uploaded %s to fal storage", sha256[:12])
+            return url
+
+    async def forget_upload(self, sha256: str) -> None:
+        """Drop a cached fal URL that fal reported unusable, so the next shot uploads again."""
+        await self.store.set_fal_url(sha256, None, None)

@@ -1,0 +1,128 @@
+"""Settings, read from the environment and an optional `.env` file.
+
+One class, built once in `__main__` and passed down. Secrets are `SecretStr` so they never appear in a repr or log.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+# A bot token is three base64url parts joined by dots: user id, timestamp, HMAC.
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{18,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
+
+
+class BudgetPeriod(StrEnum):
+    """How often every user's spend starts again from zero."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    NEVER = "never"
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; the README's table lists the same names and defaults."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    discord_token: SecretStr = Field(default=SecretStr(""))
+    fal_key: SecretStr = Field(default=SecretStr(""))
+    data_dir: Path = Path("./data")
+    default_budget_usd: float = Field(default=10.0, ge=0)
+    budget_period: BudgetPeriod = BudgetPeriod.MONTH
+    max_budget_usd: float = Field(default=10_000.0, gt=0)
+    command_guild_id: int | None = None
+    log_level: str = "INFO"
+
+    # Generation
+    fal_endpoint: str = "fal-ai/kling-video/v3/pro/image-to-video"
+    fal_poll_interval_s: float = Field(default=3.0, gt=0)
+    fal_upload_lifetime_s: int = Field(default=6 * 3600, gt=0)
+    fal_result_retention_s: int = Field(default=3600, gt=0)
+    fal_job_timeout_s: int = Field(default=30 * 60, gt=0)
+    price_overrides: dict[str, int] = Field(default_factory=dict)
+    default_duration_s: int = 5
+    reroll_emoji: str = "\N{CLOCKWISE RIGHTWARDS AND LEFTWARDS OPEN CIRCLE ARROWS} \N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
+
+    # Concurrency and progress
+    max_shots_per_user: int = Field(default=2, ge=1)
+    max_shots_global: int = Field(default=10, ge=1)
+    progress_edit_interval_s: float = Field(default=4.0, ge=0)
+
+    # Hidden knobs for tests and operators: where Discord's API lives (tests point it at a fake).
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+    fal_queue_url: str | None = None
+    fal_rest_url: str | None = None
+    fal_cdn_url: str | None = None
+
+    @field_validator("command_guild_id", mode="before")
+    @classmethod
+    def _empty_guild_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("fal_endpoint")
+    @classmethod
+    def _known_endpoint(cls, value: str) -> str:
+        from bot.generation.endpoints import ENDPOINTS
+
+        if value not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {value!r}; choose one of {', '.join(sorted(ENDPOINTS))}")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        """Where the SQLite file lives."""
+        return self.data_dir / "anchorshot.sqlite3"
+
+    @property
+    def media_dir(self) -> Path:
+        """Where anchors and clips live."""
+        return self.data_dir / "media"
+
+    @property
+    def reroll_emojis(self) -> tuple[str, ...]:
+        """The reaction emojis that re-roll a clip; the first is the one the bot offers."""
+        found = tuple(e for e in self.reroll_emoji.replace(",", " ").split() if e)
+        return found or ("\N{CLOCKWISE RIGHTWARDS AND LEFTWARDS OPEN CIRCLE ARROWS}",)
+
+    @property
+    def dry_run(self) -> bool:
+        """True when there is no fal key: shots are made locally and cost nothing."""
+        return not self.fal_key.get_secret_value().strip()
+
+    def check_token(self) -> str:
+        """Return the Discord token, or raise a one-line ConfigError saying what is wrong."""
+        token = self.discord_token.get_secret_value().strip()
+        if not token:
+            raise ConfigError(
+                "DISCORD_TOKEN is not set: put your bot token in the environment or in a .env file "
+                "(see .env.example and the README's 'Create the Discord application')."
+            )
+        if token.lower().startswith("bot "):
+            token = token[4:].strip()
+        if not _TOKEN_RE.match(token):
+            raise ConfigError(
+                "DISCORD_TOKEN does not look like a bot token (three dot-separated parts): copy it again from "
+                "the Developer Portal's Bot page."
+            )
+        return token
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning validation errors into one readable ConfigError line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            parts.append(f"{name}: {err['msg']}")
+        raise ConfigError("Invalid settings: " + "; ".join(parts)) from None

@@ -1,0 +1,221 @@
+"""Budget storage: limits, holds and the ledger journal. Amounts are micro-dollars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.storage.database import Database, tx_execute, tx_fetchone
+
+
+@dataclass(frozen=True)
+class Totals:
+    """One user's (or a guild's) sums for a period."""
+
+    spent: int
+    held: int
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One journal entry."""
+
+    id: int
+    user_id: int
+    kind: str
+    amount: int
+    job_key: str | None
+    description: str
+    created_at: float
+
+
+class LedgerStore:
+    """SQL for budgets; callers compose these inside `db.transaction()` where a check must be atomic."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # Limits -----------------------------------------------------------------------------------------------
+    async def limits(self, guild_id: int, user_id: int) -> tuple[int | None, int | None, int | None]:
+        """Return (user override, guild default, guild cap)."""
+        row = await self.db.fetchone(
+            "SELECT (SELECT limit_micros FROM user_limits WHERE guild_id=? AND user_id=?) AS user_limit,"
+            " (SELECT default_limit_micros FROM guild_budgets WHERE guild_id=?) AS guild_default,"
+            " (SELECT cap_micros FROM guild_budgets WHERE guild_id=?) AS cap",
+            (guild_id, user_id, guild_id, guild_id),
+        )
+        assert row is not None
+        return row["user_limit"], row["guild_default"], row["cap"]
+
+    @staticmethod
+    async def tx_limits(
+        conn: aiosqlite.Connection, guild_id: int, user_id: int
+    ) -> tuple[int | None, int | None, int | None]:
+        row = await tx_fetchone(
+            conn,
+            "SELECT (SELECT limit_micros FROM user_limits WHERE guild_id=? AND user_id=?) AS user_limit,"
+            " (SELECT default_limit_micros FROM guild_budgets WHERE guild_id=?) AS guild_default,"
+            " (SELECT cap_micros FROM guild_budgets WHERE guild_id=?) AS cap",
+            (guild_id, user_id, guild_id, guild_id),
+        )
+        assert row is not None
+        return row["user_limit"], row["guild_default"], row["cap"]
+
+    async def set_user_limit(self, guild_id: int, user_id: int, micros: int | None) -> None:
+        """Set (or with None, remove) a user's own limit."""
+        if micros is None:
+            await self.db.execute("DELETE FROM user_limits WHERE guild_id=? AND user_id=?", (guild_id, user_id))
+        else:
+            await self.db.execute(
+                "INSERT INTO user_limits(guild_id, user_id, limit_micros) VALUES (?,?,?)"
+                " ON CONFLICT(guild_id, user_id) DO UPDATE SET limit_micros=excluded.limit_micros",
+                (guild_id, user_id, micros),
+            )
+
+    async def set_guild_default(self, guild_id: int, micros: int | None) -> None:
+        """Set the guild's default per-user limit."""
+        await self.db.execute(
+            "INSERT INTO guild_budgets(guild_id, default_limit_micros) VALUES (?,?)"
+            " ON CONFLICT(guild_id) DO UPDATE SET default_limit_micros=excluded.default_limit_micros",
+            (guild_id, micros),
+        )
+
+    async def set_guild_cap(self, guild_id: int, micros: int | None) -> None:
+        """Set (or with None, remove) the guild-wide cap per period."""
+        await self.db.execute(
+            "INSERT INTO guild_budgets(guild_id, cap_micros) VALUES (?,?)"
+            " ON CONFLICT(guild_id) DO UPDATE SET cap_micros=excluded.cap_micros",
+            (guild_id, micros),
+        )
+
+    # Sums -------------------------------------------------------------------------------------------------
+    _USER_TOTALS = (
+        "SELECT"
+        " (SELECT COALESCE(SUM(amount),0) FROM ledger WHERE guild_id=:g AND user_id=:u AND period=:p"
+        "   AND kind IN ('capture','adjustment')) AS spent,"
+        " (SELECT COALESCE(SUM(amount),0) FROM holds WHERE guild_id=:g AND user_id=:u AND period=:p"
+        "   AND state='held') AS held"
+    )
+    _GUILD_TOTALS = (
+        "SELECT"
+        " (SELECT COALESCE(SUM(amount),0) FROM ledger WHERE guild_id=:g AND period=:p"
+        "   AND kind IN ('capture','adjustment')) AS spent,"
+        " (SELECT COALESCE(SUM(amount),0) FROM holds WHERE guild_id=:g AND period=:p AND state='held') AS held"
+    )
+
+    async def user_totals(self, guild_id: int, user_id: int, period: str) -> Totals:
+        row = await self.db.fetchone(self._USER_TOTALS, {"g": guild_id, "u": user_id, "p": period})
+        assert row is not None
+        return Totals(spent=row["spent"], held=row["held"])
+
+    @classmethod
+    async def tx_user_totals(cls, conn: aiosqlite.Connection, guild_id: int, user_id: int, period: str) -> Totals:
+        row = await tx_fetchone(conn, cls._USER_TOTALS, {"g": guild_id, "u": user_id, "p": period})
+        assert row is not None
+        return Totals(spent=row["spent"], held=row["held"])
+
+    @classmethod
+    async def tx_guild_totals(cls, conn: aiosqlite.Connection, guild_id: int, period: str) -> Totals:
+        row = await tx_fetchone(conn, cls._GUILD_TOTALS, {"g": guild_id, "p": period})
+        assert row is not None
+        return Totals(spent=row["spent"], held=row["held"])
+
+    async def guild_totals(self, guild_id: int, period: str) -> Totals:
+        row = await self.db.fetchone(self._GUILD_TOTALS, {"g": guild_id, "p": period})
+        assert row is not None
+        return Totals(spent=row["spent"], held=row["held"])
+
+    async def report(self, guild_id: int, period: str) -> list[tuple[int, int, int, int]]:
+        """Return (user_id, spent, held, shots charged) per user for the period, biggest spender first."""
+        rows = await self.db.fetchall(
+            "SELECT user_id,"
+            " SUM(CASE WHEN src='l' THEN amount ELSE 0 END) AS spent,"
+            " SUM(CASE WHEN src='h' THEN amount ELSE 0 END) AS held,"
+            " SUM(CASE WHEN src='l' AND kind='capture' THEN 1 ELSE 0 END) AS charges"
+            " FROM ("
+            "   SELECT user_id, amount, kind, 'l' AS src FROM ledger"
+            "     WHERE guild_id=:g AND period=:p AND kind IN ('capture','adjustment')"
+            "   UNION ALL"
+            "   SELECT user_id, amount, 'hold' AS kind, 'h' AS src FROM holds"
+            "     WHERE guild_id=:g AND period=:p AND state='held'"
+            " ) GROUP BY user_id ORDER BY spent DESC, user_id",
+            {"g": guild_id, "p": period},
+        )
+        return [(r["user_id"], r["spent"], r["held"], r["charges"]) for r in rows]
+
+    async def recent_charges(self, guild_id: int, user_id: int, limit: int = 5) -> list[LedgerRow]:
+        """Return the user's last charges and adjustments, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT id, user_id, kind, amount, job_key, description, created_at FROM ledger"
+            " WHERE guild_id=? AND user_id=? AND kind IN ('capture','adjustment')"
+            " ORDER BY id DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        )
+        return [LedgerRow(**dict(r)) for r in rows]
+
+    async def ledger_rows(self, guild_id: int, user_id: int | None = None) -> list[LedgerRow]:
+        """Return every journal row of a guild (optionally one user), oldest first."""
+        sql = "SELECT id, user_id, kind, amount, job_key, description, created_at FROM ledger WHERE guild_id=?"
+        params: list[object] = [guild_id]
+        if user_id is not None:
+            sql += " AND user_id=?"
+            params.append(user_id)
+        rows = await self.db.fetchall(sql + " ORDER BY id", params)
+        return [LedgerRow(**dict(r)) for r in rows]
+
+    # Holds ------------------------------------------------------------------------------------------------
+    @staticmethod
+    async def tx_hold_state(conn: aiosqlite.Connection, job_key: str) -> aiosqlite.Row | None:
+        return await tx_fetchone(conn, "SELECT * FROM holds WHERE job_key=?", (job_key,))
+
+    @staticmethod
+    async def tx_insert_hold(
+        conn: aiosqlite.Connection,
+        *,
+        job_key: str,
+        guild_id: int,
+        user_id: int,
+        period: str,
+        amount: int,
+        description: str,
+        now: float,
+    ) -> None:
+        await tx_execute(
+            conn,
+            "INSERT INTO holds(job_key, guild_id, user_id, period, amount, description, state, created_at)"
+            " VALUES (?,?,?,?,?,?,'held',?)",
+            (job_key, guild_id, user_id, period, amount, description, now),
+        )
+        await tx_execute(
+            conn,
+            "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
+            " VALUES (?,?,?,'hold',?,?,?,?)",
+            (guild_id, user_id, period, amount, job_key, description, now),
+        )
+
+    @staticmethod
+    async def tx_settle_hold(conn: aiosqlite.Connection, hold: aiosqlite.Row, kind: str, now: float) -> None:
+        """Turn a held hold into a capture or release (the caller checked it is still held)."""
+        state = "captured" if kind == "capture" else "released"
+        await tx_execute(
+            conn,
+            "UPDATE holds SET state=?, settled_at=? WHERE job_key=? AND state='held'",
+            (state, now, hold["job_key"]),
+        )
+        await tx_execute(
+            conn,
+            "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (hold["guild_id"], hold["user_id"], hold["period"], kind, hold["amount"], hold["job_key"],
+             hold["description"], now),
+        )
+
+    async def insert_adjustment(
+        self, *, guild_id: int, user_id: int, period: str, amount: int, description: str, actor_id: int, now: float
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO ledger(guild_id, user_id, period, kind, amount, description, actor_id, created_at)"
+            " VALUES (?,?,?,'adjustment',?,?,?,?)",
+            (guild_id, user_id, period, amount, description, actor_id, now),
+        )

@@ -1,0 +1,37 @@
+CREATE TABLE shots (
+    id                  INTEGER PRIMARY KEY,
+    guild_id            INTEGER NOT NULL,
+    channel_id          INTEGER NOT NULL,
+    user_id             INTEGER NOT NULL,
+    root_shot_id        INTEGER REFERENCES shots(id),
+    take                INTEGER NOT NULL DEFAULT 1,
+    prompt              TEXT NOT NULL,
+    negative_prompt     TEXT,
+    duration_s          INTEGER NOT NULL,
+    aspect_ratio        TEXT NOT NULL,
+    audio               INTEGER NOT NULL DEFAULT 0,
+    anchor_version_id   INTEGER NOT NULL REFERENCES anchor_versions(id),
+    endpoint            TEXT NOT NULL,
+    backend             TEXT NOT NULL,
+    price_micros        INTEGER NOT NULL,
+    state               TEXT NOT NULL CHECK (state IN ('waiting', 'submitted', 'running', 'completed',
+                                                        'downloaded', 'posted', 'failed', 'cancelled')),
+    request_id          TEXT,
+    queue_position      INTEGER,
+    progress_message_id INTEGER,
+    reply_to_message_id INTEGER,
+    clip_message_id     INTEGER,
+    upload_limit_bytes  INTEGER,
+    output_url          TEXT,
+    clip_path           TEXT,
+    error               TEXT,
+    created_at          REAL NOT NULL,
+    submitted_at        REAL,
+    started_at          REAL,
+    completed_at        REAL,
+    finished_at         REAL,
+    updated_at          REAL NOT NULL
+);
+CREATE INDEX shots_state ON shots (state);
+CREATE UNIQUE INDEX shots_clip_message ON shots (clip_message_id) WHERE clip_message_id IS NOT NULL;
+CREATE INDEX shots_root ON shots (root_shot_id);

@@ -1,0 +1,107 @@
+"""/budget for members, /budget-admin for people with Manage Server (Discord glue only)."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import NotAllowed
+from bot.money import format_usd
+from cogs.render import budget_embed, report_csv, report_embed
+
+if TYPE_CHECKING:
+    from bot.client import AnchorshotBot
+
+
+def require_manage_guild(interaction: discord.Interaction[AnchorshotBot], what: str) -> None:
+    """Money settings need Manage Server; checked by the bot too, since a limit is real money."""
+    if not interaction.permissions.manage_guild:
+        raise NotAllowed(f"{what} needs the Manage Server permission.")
+
+
+class BudgetCog(commands.Cog):
+    admin = app_commands.Group(
+        name="budget-admin",
+        description="Set spending limits and see the server's spend (Manage Server)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    def __init__(self, bot: AnchorshotBot) -> None:
+        self.bot = bot
+
+    @property
+    def budget(self):  # noqa: ANN201
+        return self.bot.services.budget
+
+    @app_commands.command(name="budget", description="Your spend, holds and what is left this period")
+    @app_commands.guild_only()
+    @app_commands.describe(user="Someone else's budget (needs Manage Server)")
+    async def show(self, interaction: discord.Interaction[AnchorshotBot], user: discord.Member | None = None) -> None:
+        """Show a member's budget."""
+        target = user or interaction.user
+        if target.id != interaction.user.id:
+            require_manage_guild(interaction, "Seeing someone else's budget")
+        assert interaction.guild_id is not None
+        view = await self.budget.view(interaction.guild_id, target.id)
+        await interaction.response.send_message(embed=budget_embed(view, target.display_name), ephemeral=True)
+
+    @admin.command(name="set", description="Set one member's limit per period")
+    @app_commands.describe(user="The member", limit="Dollars per period, e.g. 25 or 12.50")
+    async def set_limit(
+        self, interaction: discord.Interaction[AnchorshotBot], user: discord.Member, limit: str
+    ) -> None:
+        require_manage_guild(interaction, "Setting a limit")
+        micros = self.budget.parse_limit(limit)
+        assert interaction.guild_id is not None
+        await self.budget.set_user_limit(interaction.guild_id, user.id, micros)
+        await interaction.response.send_message(
+            f"{user.mention}'s limit is now {format_usd(micros)} per period.", ephemeral=True
+        )
+
+    @admin.command(name="default", description="Set the default limit for every member without their own")
+    @app_commands.describe(limit="Dollars per period, e.g. 10")
+    async def set_default(self, interaction: discord.Interaction[AnchorshotBot], limit: str) -> None:
+        require_manage_guild(interaction, "Setting the default limit")
+        micros = self.budget.parse_limit(limit)
+        assert interaction.guild_id is not None
+        await self.budget.set_guild_default(interaction.guild_id, micros)
+        await interaction.response.send_message(
+            f"The default limit is now {format_usd(micros)} per member per period.", ephemeral=True
+        )
+
+    @admin.command(name="cap", description="Cap the whole server's spend per period (or 'none')")
+    @app_commands.describe(limit="Dollars per period, or none to remove the cap")
+    async def set_cap(self, interaction: discord.Interaction[AnchorshotBot], limit: str) -> None:
+        require_manage_guild(interaction, "Setting the server cap")
+        assert interaction.guild_id is not None
+        if limit.strip().lower() in {"none", "off", "no", "remove"}:
+            await self.budget.set_guild_cap(interaction.guild_id, None)
+            await interaction.response.send_message("The server has no spending cap now.", ephemeral=True)
+            return
+        micros = self.budget.parse_limit(limit)
+        await self.budget.set_guild_cap(interaction.guild_id, micros)
+        await interaction.response.send_message(
+            f"The whole server can now spend at most {format_usd(micros)} per period.", ephemeral=True
+        )
+
+    @admin.command(name="report", description="Everyone's spend for a period, with a CSV")
+    @app_commands.describe(period="e.g. 2026-11 (default: the current period)")
+    async def report(self, interaction: discord.Interaction[AnchorshotBot], period: str | None = None) -> None:
+        require_manage_guild(interaction, "The spend report")
+        assert interaction.guild_id is not None
+        key, rows = await self.budget.report(interaction.guild_id, period)
+        data = report_csv(key, rows).encode()
+        await interaction.response.send_message(
+            embed=report_embed(key, rows),
+            file=discord.File(io.BytesIO(data), filename=f"anchorshot-spend-{key}.csv"),
+            ephemeral=True,
+        )
+
+
+async def setup(bot: AnchorshotBot) -> None:
+    await bot.add_cog(BudgetCog(bot))

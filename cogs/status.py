@@ -1,0 +1,42 @@
+"""/status: is the bot healthy, what backend, how busy."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import __version__
+from cogs.render import status_embed
+
+if TYPE_CHECKING:
+    from bot.client import AnchorshotBot
+
+
+class StatusCog(commands.Cog):
+    def __init__(self, bot: AnchorshotBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="status", description="Version, uptime, generation backend and queue of the bot")
+    @app_commands.guild_only()
+    async def status(self, interaction: discord.Interaction[AnchorshotBot]) -> None:
+        """Show the bot's health."""
+        services = self.bot.services
+        waiting, in_flight = await services.shots.counts()
+        embed = status_embed(
+            version=__version__,
+            uptime_s=time.time() - services.started_at,
+            backend=services.generator.name,
+            waiting=waiting,
+            in_flight=in_flight,
+            db_bytes=services.db.size_bytes(),
+            latency_ms=self.bot.latency * 1000,
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def setup(bot: AnchorshotBot) -> None:
+    await bot.add_cog(StatusCog(bot))

@@ -1,0 +1,798 @@
+"""A fake fal.ai (queue + storage) that an unmodified ``fal_client`` 1.0.3 talks to.
+
+Usage::
+
+    fake = FakeFal()
+    await fake.start()
+    fake.install()          # point fal_client's module globals at the fake
+    try:
+        client = fal_client.AsyncClient(key="test-key")   # create clients AFTER install()
+        fake.script(Outcome.complete(), Outcome.content_policy())
+        ...
+    finally:
+        fake.restore()
+        await fake.close()
+
+or ``async with FakeFal() as fake:`` (start + install, then restore + close).
+
+What it speaks (checked against fal_client/client.py 1.0.3):
+
+* queue: ``POST /queue/{endpoint-id}`` (submit), ``GET /queue/{owner}/{alias}/requests/{id}/status?logs=0|1``,
+  ``GET /queue/{owner}/{alias}/requests/{id}`` (result), ``PUT /queue/{owner}/{alias}/requests/{id}/cancel``.
+  Status/result/cancel URLs must use ``owner/alias`` only (plus a ``workflows/``/``comfy/`` namespace),
+  as real fal returns them and as ``AsyncRequestHandle.from_request_id`` rebuilds them; any other app
+  path is a 404.
+  Every queue request needs ``Authorization: Key <anything>`` (or exactly ``Key {valid_key}`` if set).
+* storage: ``POST /rest/storage/auth/token?storage_type=fal-cdn-v3`` (Key auth) -> a Bearer token
+  whose ``base_url`` is ``{base_url}/cdn``; ``POST /cdn/files/upload`` (single part, Bearer auth)
+  -> ``{access_url}``;
+  the multipart path fal_client uses above ``MULTIPART_THRESHOLD`` (100 MiB in 1.0.3; monkeypatch
+  ``fal_client.client.MULTIPART_THRESHOLD``/``MULTIPART_CHUNK_SIZE`` to exercise it with small data):
+  ``POST /cdn/files/upload/multipart`` -> ``{access_url, uploadId}``,
+  ``PUT {access_url}/multipart/{uploadId}/{n}`` (returns an ``ETag``),
+  ``POST {access_url}/multipart/{uploadId}/complete`` ``{"parts": [...]}``; and the legacy
+  fallback fal_client silently switches to when the v3 upload fails
+  (``POST /rest/storage/upload/initiate?storage_type=gcs`` + ``PUT upload_url``).
+* ``GET`` on any access_url / output video url returns the bytes (``Range: bytes=a-b`` supported, HEAD too).
+
+The fake never raises into aiohttp: any handler exception becomes a 400 JSON ``{"detail": ...}`` and is
+appended to ``fake.errors`` (assert it is empty if you want to be strict).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import mimetypes
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from .media_samples import small_mp4
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FakeFal", "Outcome", "Submission", "Upload"]
+
+_APP_NAMESPACES = ("workflows", "comfy")
+_NO_USER = {"detail": "No user found for Key ID and Secret"}
+_REQUEST_PATH_RE = re.compile(r"^(?P<app>.+)/requests/(?P<rid>[^/]+)(?P<suffix>/status|/cancel)?/?$")
+_MULTIPART_RE = re.compile(r"^(?P<file>.+)/multipart/(?P<upload_id>[^/]+)/(?P<part>\d+|complete)$")
+_SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+DEFAULT_VALIDATION_DETAIL: list[dict[str, Any]] = [
+    {
+        "loc": ["body", "prompt"],
+        "msg": "Value error, prompt must not be empty",
+        "type": "value_error",
+        "input": "",
+        "ctx": {"error": "prompt must not be empty"},
+        "url": "https://docs.fal.ai/errors#value_error",
+    }
+]
+CONTENT_POLICY_MSG = (
+    "The content could not be processed because it contained material flagged by a content checker."
+)
+
+
+# --------------------------------------------------------------------------------------------- outcomes
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What the fake does with one submitted request. Build with the classmethods.
+
+    ``fail_at`` is ``None`` (success), ``"submit"`` (the submit POST returns the error) or ``"result"``
+    (status reaches COMPLETED, then the result GET returns the error).
+    """
+
+    kind: str
+    queued_polls: int = 1
+    progress_polls: int = 1
+    video: bytes | None = None
+    output: dict[str, Any] | None = None
+    fail_at: str | None = None
+    http_status: int = 200
+    body: Any = None
+    error_type_header: str | None = None
+    status_error: str | None = None
+    status_error_type: str | None = None
+    status_gone: bool = False
+    held: bool = False
+    then: Outcome | None = None
+
+    # ---- builders (names/signatures are the lead's contract) ----
+    @classmethod
+    def complete(
+        cls,
+        *,
+        queued_polls: int = 1,
+        progress_polls: int = 1,
+        video: bytes | None = None,
+        output: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """Succeeds. Result JSON is ``{"video": {url, content_type, file_name, file_size}}`` with the url
+        served by the fake CDN (``video`` defaults to ``small_mp4()``). ``output`` (extension) replaces
+        the whole result JSON, e.g. for image endpoints."""
+        _check_polls(queued_polls, progress_polls)
+        return cls("complete", queued_polls, progress_polls, video=video, output=output)
+
+    @classmethod
+    def validation_error(cls, detail: list | None = None, *, at: str = "submit") -> Outcome:
+        """422 ``{"detail": [{loc, msg, type: "value_error", ...}]}`` at submit (``at="result"``, an
+        extension, makes it a runner-side validation error returned by the result GET)."""
+        _check_at(at)
+        body = {"detail": detail if detail is not None else DEFAULT_VALIDATION_DETAIL}
+        return cls("validation_error", fail_at=at, http_status=422, body=body)
+
+    @classmethod
+    def content_policy(cls, *, at: str = "result") -> Outcome:
+        _check_at(at)
+        body = {
+            "detail": [
+                {
+                    "loc": ["body", "prompt"],
+                    "msg": CONTENT_POLICY_MSG,
+                    "type": "content_policy_violation",
+                    "url": "https://docs.fal.ai/errors#content_policy_violation",
+                    "ctx": {},
+                    "input": None,
+                }
+            ]
+        }
+        return cls("content_policy", fail_at=at, http_status=422, body=body)
+
+    @classmethod
+    def server_error(
+        cls, *, status: int = 500, at: str = "result", error_type: str = "runner_server_error"
+    ) -> Outcome:
+        """``{"detail": "...", "error_type": ...}`` with ``X-Fal-Error-Type``. NB fal_client retries
+        408/409/429 up to 10 times with backoff (~30 s): see the module notes / report."""
+        _check_at(at)
+        if not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error code")
+        body = {"detail": "Internal server error while running the model", "error_type": error_type}
+        return cls("server_error", fail_at=at, http_status=status, body=body, error_type_header=error_type)
+
+    @classmethod
+    def hold(cls, *, then: Outcome | None = None) -> Outcome:
+        """Like ``then`` (default ``complete()``) but never leaves IN_PROGRESS until ``release()``.
+        If ``then`` fails at submit, the submit POST itself blocks until released."""
+        inner = then if then is not None else cls.complete()
+        while inner.held:  # hold(hold(x)) == hold(x)
+            inner = inner.then or cls.complete()
+        return dataclasses.replace(inner, kind="hold", held=True, then=inner)
+
+    @classmethod
+    def result_gone(cls, *, status_gone: bool = False) -> Outcome:
+        """Status COMPLETED, result GET 404 ``{"detail": "Request not found"}`` (dropped after retention).
+        ``status_gone=True`` (extension): the status GET is a 404 too."""
+        return cls(
+            "result_gone",
+            fail_at="result",
+            http_status=404,
+            body={"detail": "Request not found"},
+            status_gone=status_gone,
+        )
+
+    @classmethod
+    def completed_with_error(
+        cls,
+        error: str = "Internal error while running the model",
+        error_type: str = "runner_server_error",
+    ) -> Outcome:
+        return cls(
+            "completed_with_error",
+            fail_at="result",
+            http_status=500,
+            body={"detail": error, "error_type": error_type},
+            error_type_header=error_type,
+            status_error=error,
+            status_error_type=error_type,
+        )
+
+    @classmethod
+    def timeout(cls) -> Outcome:
+        return cls(
+            "timeout",
+            fail_at="result",
+            http_status=504,
+            body={"detail": "Request timed out", "error_type": "request_timeout"},
+            error_type_header="request_timeout",
+            status_error="Request timed out",
+            status_error_type="request_timeout",
+        )
+
+    @property
+    def effective(self) -> Outcome:
+        return self.then if (self.held and self.then is not None) else self
+
+
+def _check_at(at: str) -> None:
+    if at not in ("submit", "result"):
+        raise ValueError(f"at must be 'submit' or 'result', not {at!r}")
+
+
+def _check_polls(queued: int, progress: int) -> None:
+    if queued < 0 or progress < 0:
+        raise ValueError("poll counts must be >= 0")
+
+
+# ------------------------------------------------------------------------------------------ records
+
+
+class _CIDict(dict):
+    """dict of request headers with case-insensitive lookups (keys stored lower-case)."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__((str(k).lower(), v) for k, v in dict(items).items())
+
+    def __getitem__(self, key: str) -> Any:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+
+@dataclasses.dataclass
+class Submission:
+    request_id: str
+    endpoint: str  # full endpoint id as posted, e.g. "fal-ai/kling-video/v3/pro/image-to-video"
+    arguments: dict[str, Any]
+    headers: dict[str, str]
+    outcome: Outcome  # as scripted (a hold wrapper stays visible here)
+    state: str = "IN_QUEUE"  # IN_QUEUE | IN_PROGRESS | COMPLETED | CANCELLED | REJECTED (submit failed)
+    status_polls: int = 0
+    result_fetches: int = 0
+    cancelled: bool = False
+    held: bool = False
+    webhook_url: str | None = None
+    output_url: str | None = None
+    _queued_served: int = 0
+    _progress_served: int = 0
+    _release: asyncio.Event = dataclasses.field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def app_path(self) -> str:
+        """The owner/alias (with namespace) fal uses in status/result/cancel URLs."""
+        parts = self.endpoint.split("/")
+        n = 3 if parts[0] in _APP_NAMESPACES else 2
+        return "/".join(parts[:n])
+
+
+@dataclasses.dataclass
+class Upload:
+    url: str  # access_url returned to the client
+    data: bytes
+    content_type: str
+    file_name: str | None
+    repository: str = "fal_v3"  # "fal_v3" | "fal_v3_multipart" | "fal" (legacy fallback path)
+    expired: bool = False
+
+
+@dataclasses.dataclass
+class _Multipart:
+    access_url: str
+    content_type: str
+    file_name: str | None
+    parts: dict[int, tuple[str, bytes]] = dataclasses.field(default_factory=dict)
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+# ------------------------------------------------------------------------------------------- server
+
+
+class FakeFal:
+    def __init__(self) -> None:
+        self.base_url: str = ""
+        self.default: Outcome = Outcome.complete()
+        self.valid_key: str | None = None  # None: any "Key <x>" is accepted
+        self.submissions: list[Submission] = []
+        self.uploads: list[Upload] = []
+        self.auth_headers_seen: list[str] = []
+        self.requests: list[tuple[str, str]] = []
+        self.errors: list[str] = []  # internal handler failures (turned into 400s)
+        self._script: list[Outcome] = []
+        self._by_id: dict[str, Submission] = {}
+        self._files: dict[str, Upload] = {}  # access_url -> upload
+        self._outputs: dict[str, tuple[bytes, str]] = {}  # output url -> (bytes, content type)
+        self._tokens: set[str] = set()
+        self._multiparts: dict[str, _Multipart] = {}
+        self._gcs_pending: dict[str, tuple[str, str | None, str]] = {}
+        self._runner: web.AppRunner | None = None
+        self._saved: dict[str, Any] | None = None
+
+    # ---- lifecycle ----
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        app = web.Application(middlewares=[self._middleware], client_max_size=1024**3)
+        r = app.router
+        r.add_route("*", "/queue/{tail:.*}", self._queue)
+        r.add_post("/rest/storage/auth/token", self._cdn_token)
+        r.add_post("/rest/storage/upload/initiate", self._gcs_initiate)
+        r.add_put("/gcs-upload/{key}", self._gcs_put)
+        r.add_post("/cdn/files/upload", self._cdn_upload)
+        r.add_post("/cdn/files/upload/multipart", self._multipart_create)
+        r.add_get("/cdn/files/{tail:.*}", self._cdn_get)
+        r.add_put("/cdn/files/{tail:.*}", self._multipart_part)
+        r.add_post("/cdn/files/{tail:.*}", self._multipart_complete)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def close(self) -> None:
+        for sub in self.submissions:  # unblock held submit POSTs so shutdown does not hang
+            sub._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeFal:
+        await self.start()
+        self.install()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.restore()
+        await self.close()
+
+    @property
+    def queue_url(self) -> str:
+        return self.base_url + "/queue/"
+
+    @property
+    def rest_url(self) -> str:
+        return self.base_url + "/rest"
+
+    @property
+    def cdn_url(self) -> str:
+        return self.base_url + "/cdn"
+
+    def install(self) -> None:
+        """Point fal_client at the fake.
+
+        QUEUE_URL_FORMAT / REST_URL / CDN_URL / RUN_URL_FORMAT are module globals read at call time, BUT
+        an AsyncClient builds its AsyncCDNTokenManager (which copies REST_URL into ``self._url``) and
+        caches its token on the first upload: a client that has already uploaded keeps talking to the
+        old REST_URL. Create clients after install(). The module-level default clients
+        (``fal_client.async_client`` behind ``fal_client.submit_async`` etc., and ``sync_client``) have
+        their cached auth/httpx client/token manager dropped here and in restore() so they rebuild.
+        """
+        if not self.base_url:
+            raise RuntimeError("call start() before install()")
+        import fal_client.client as fc
+
+        if self._saved is None:
+            self._saved = {
+                name: getattr(fc, name)
+                for name in ("QUEUE_URL_FORMAT", "REST_URL", "CDN_URL", "RUN_URL_FORMAT")
+            }
+        fc.QUEUE_URL_FORMAT = self.queue_url
+        fc.REST_URL = self.rest_url
+        fc.CDN_URL = self.cdn_url
+        fc.RUN_URL_FORMAT = self.base_url + "/run/"  # run()/stream() are not faked: 404, never the internet
+        _reset_default_clients()
+
+    def restore(self) -> None:
+        if self._saved is None:
+            return
+        import fal_client.client as fc
+
+        for name, value in self._saved.items():
+            setattr(fc, name, value)
+        self._saved = None
+        _reset_default_clients()
+
+    # ---- scripting / inspection ----
+    def script(self, *outcomes: Outcome) -> None:
+        """Append outcomes; each submit consumes one, in order; then ``default`` is used."""
+        self._script.extend(outcomes)
+
+    def submission(self, request_id: str) -> Submission:
+        return self._by_id[request_id]
+
+    def release(self, request_id: str | None = None) -> None:
+        """Let held submissions proceed (``None``: all currently held). KeyError for an unknown id."""
+        subs = [self._by_id[request_id]] if request_id is not None else list(self.submissions)
+        for sub in subs:
+            sub.held = False
+            sub._release.set()
+
+    def fetch_upload(self, url: str) -> bytes:
+        """Bytes behind an access_url the fake returned (still works after expire_uploads())."""
+        return self._files[url].data
+
+    def expire_uploads(self) -> None:
+        """Every access_url returned so far now 404s on GET (later uploads are fine)."""
+        for up in self.uploads:
+            up.expired = True
+
+    def expire_outputs(self) -> None:
+        """(extension) Every output video url served so far now 404s on GET."""
+        self._outputs.clear()
+
+    @property
+    def pending_script(self) -> list[Outcome]:
+        return list(self._script)
+
+    # ---- plumbing ----
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:  # unknown route, 405, 413 ...
+            return _json({"detail": exc.reason or "error"}, status=exc.status)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("fake fal handler failed")
+            self.errors.append(f"{request.method} {request.path}: {exc!r}")
+            return _json({"detail": f"fake fal could not handle the request: {exc!r}"}, status=400)
+
+    def _key_auth_ok(self, request: web.Request) -> bool:
+        value = request.headers.get("Authorization", "")
+        self.auth_headers_seen.append(value)
+        scheme, _, secret = value.partition(" ")
+        if scheme != "Key" or not secret.strip():
+            return False
+        return self.valid_key is None or secret == self.valid_key
+
+    def _bearer_ok(self, request: web.Request) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme == "Bearer" and token in self._tokens
+
+    def _next_outcome(self) -> Outcome:
+        return self._script.pop(0) if self._script else self.default
+
+    def _queue_urls(self, sub: Submission) -> dict[str, str]:
+        base = f"{self.queue_url}{sub.app_path}/requests/{sub.request_id}"
+        return {"response_url": base, "status_url": base + "/status", "cancel_url": base + "/cancel"}
+
+    @staticmethod
+    def _error(outcome: Outcome, request_id: str) -> web.Response:
+        headers = {"x-fal-request-id": request_id}
+        if outcome.error_type_header:
+            headers["X-Fal-Error-Type"] = outcome.error_type_header
+        return _json(outcome.body, status=outcome.http_status, headers=headers)
+
+    # ---- queue ----
+    async def _queue(self, request: web.Request) -> web.StreamResponse:
+        if not self._key_auth_ok(request):
+            return _json(_NO_USER, status=401)
+        tail = request.match_info["tail"]
+        m = _REQUEST_PATH_RE.match(tail)
+        if request.method == "POST" and m is None:
+            return await self._submit(request, tail.strip("/"))
+        if m is None:
+            return _json({"detail": "Not found"}, status=404)
+        sub = self._by_id.get(m["rid"])
+        if sub is None or sub.state == "REJECTED" or m["app"] != sub.app_path:
+            if m["suffix"] == "/cancel":
+                return _json({"status": "NOT_FOUND"}, status=404)
+            return _json({"detail": "Request not found"}, status=404)
+        headers = {"x-fal-request-id": sub.request_id}
+        if m["suffix"] == "/status" and request.method == "GET":
+            return self._status(request, sub, headers)
+        if m["suffix"] == "/cancel" and request.method == "PUT":
+            return self._cancel(sub, headers)
+        if m["suffix"] is None and request.method == "GET":
+            return self._result(sub, headers)
+        return _json({"detail": "Method not allowed"}, status=405)
+
+    async def _submit(self, request: web.Request, endpoint: str) -> web.StreamResponse:
+        if not endpoint:
+            return _json({"detail": "Not found"}, status=404)
+        try:
+            arguments = await request.json(loads=json.loads)
+        except (ValueError, UnicodeDecodeError):
+            return _json({"detail": "Request body is not valid JSON"}, status=400)
+        if not isinstance(arguments, dict):
+            return _json({"detail": "Request body must be a JSON object"}, status=400)
+
+        outcome = self._next_outcome()
+        eff = outcome.effective
+        sub = Submission(
+            request_id=str(uuid.uuid4()),
+            endpoint=endpoint,
+            arguments=arguments,
+            headers=_CIDict(request.headers),
+            outcome=outcome,
+            held=outcome.held,
+            webhook_url=request.query.get("fal_webhook"),
+        )
+        self.submissions.append(sub)
+        self._by_id[sub.request_id] = sub
+
+        if eff.fail_at == "submit":
+            if sub.held:
+                await sub._release.wait()
+            sub.state = "REJECTED"
+            return self._error(eff, sub.request_id)
+
+        if eff.queued_polls > 0:
+            sub.state = "IN_QUEUE"
+        elif eff.progress_polls > 0 or sub.held:
+            sub.state = "IN_PROGRESS"
+        else:
+            sub.state = "COMPLETED"
+        if eff.kind == "complete" and eff.output is None:
+            video = eff.video
+            if video is None:
+                video = small_mp4()
+            sub.output_url = f"{self.cdn_url}/files/output/{sub.request_id}/output.mp4"
+            self._outputs[sub.output_url] = (video, "video/mp4")
+        return _json(
+            {
+                "status": "IN_QUEUE",
+                "request_id": sub.request_id,
+                **self._queue_urls(sub),
+                "queue_position": max(eff.queued_polls - 1, 0),
+            },
+            headers={"x-fal-request-id": sub.request_id},
+        )
+
+    def _status(self, request: web.Request, sub: Submission, headers: dict[str, str]) -> web.Response:
+        sub.status_polls += 1
+        eff = sub.outcome.effective
+        if eff.status_gone:
+            return _json({"detail": "Request not found"}, status=404, headers=headers)
+        with_logs = request.query.get("logs", "0").lower() in ("1", "true")
+        urls = self._queue_urls(sub)
+        if sub.state == "IN_QUEUE":
+            if sub._queued_served < eff.queued_polls:
+                position = eff.queued_polls - sub._queued_served - 1
+                sub._queued_served += 1
+                body = {
+                    "status": "IN_QUEUE",
+                    "queue_position": position,
+                    "response_url": urls["response_url"],
+                }
+                return _json(body, status=202, headers=headers)
+            sub.state = "IN_PROGRESS"
+        if sub.state == "IN_PROGRESS":
+            if sub._progress_served < eff.progress_polls or sub.held:
+                sub._progress_served += 1
+                logs = None
+                if with_logs:
+                    logs = [
+                        {
+                            "message": f"fake fal: step {sub._progress_served}",
+                            "level": "INFO",
+                            "source": "user",
+                            "timestamp": datetime.now(UTC).isoformat(),
+                        }
+                    ]
+                body = {"status": "IN_PROGRESS", "logs": logs, "response_url": urls["response_url"]}
+                return _json(body, status=202, headers=headers)
+            sub.state = "COMPLETED"
+        body: dict[str, Any] = {
+            "status": "COMPLETED",
+            "logs": [] if with_logs else None,
+            "metrics": {"inference_time": 1.25},
+            "response_url": urls["response_url"],
+        }
+        if sub.state == "CANCELLED":
+            body["error"] = "Request was cancelled by the client"
+            body["error_type"] = "client_cancelled"
+            body["metrics"] = {}
+        elif eff.status_error_type is not None:
+            body["error"] = eff.status_error
+            body["error_type"] = eff.status_error_type
+        return _json(body, status=200, headers=headers)
+
+    def _result(self, sub: Submission, headers: dict[str, str]) -> web.Response:
+        sub.result_fetches += 1
+        if sub.state == "CANCELLED":
+            return _json(
+                {"detail": "Request was cancelled by the client", "error_type": "client_cancelled"},
+                status=400,
+                headers={**headers, "X-Fal-Error-Type": "client_cancelled"},
+            )
+        if sub.state != "COMPLETED":
+            return _json({"detail": "Request is still in progress"}, status=400, headers=headers)
+        eff = sub.outcome.effective
+        if eff.fail_at == "result":
+            return self._error(eff, sub.request_id)
+        if eff.output is not None:
+            return _json(eff.output, headers=headers)
+        assert sub.output_url is not None
+        size = len(self._outputs[sub.output_url][0]) if sub.output_url in self._outputs else 0
+        video = {
+            "url": sub.output_url,
+            "content_type": "video/mp4",
+            "file_name": "output.mp4",
+            "file_size": size,
+        }
+        return _json({"video": video}, headers=headers)
+
+    def _cancel(self, sub: Submission, headers: dict[str, str]) -> web.Response:
+        if sub.state in ("COMPLETED", "CANCELLED"):
+            return _json({"status": "ALREADY_COMPLETED"}, status=400, headers=headers)
+        sub.state = "CANCELLED"
+        sub.cancelled = True
+        sub.held = False
+        sub._release.set()
+        return _json({"status": "CANCELLATION_REQUESTED"}, status=202, headers=headers)
+
+    # ---- storage: token + v3 CDN ----
+    async def _cdn_token(self, request: web.Request) -> web.Response:
+        if not self._key_auth_ok(request):
+            return _json(_NO_USER, status=401)
+        if request.query.get("storage_type") != "fal-cdn-v3":
+            return _json({"detail": "Unsupported storage_type"}, status=400)
+        token = secrets.token_urlsafe(24)
+        self._tokens.add(token)
+        expires = datetime.now(UTC) + timedelta(hours=1)
+        return _json(
+            {
+                "token": token,
+                "token_type": "Bearer",
+                "base_url": self.cdn_url,
+                "expires_at": expires.isoformat(),
+            }
+        )
+
+    def _new_access_url(self, file_name: str | None, content_type: str) -> str:
+        if file_name:
+            name = _SAFE_NAME_RE.sub("_", file_name).strip("._") or "upload.bin"
+        else:
+            name = "upload" + (mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin")
+        return f"{self.cdn_url}/files/b{len(self.uploads) % 10}/{uuid.uuid4().hex}_{name}"
+
+    def _store(self, url: str, data: bytes, content_type: str, file_name: str | None, repo: str) -> Upload:
+        up = Upload(url=url, data=data, content_type=content_type, file_name=file_name, repository=repo)
+        self.uploads.append(up)
+        self._files[url] = up
+        return up
+
+    async def _cdn_upload(self, request: web.Request) -> web.Response:
+        if not self._bearer_ok(request):
+            return _json({"detail": "Invalid or missing CDN token"}, status=401)
+        data = await request.read()
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        file_name = request.headers.get("X-Fal-File-Name")
+        url = self._new_access_url(file_name, content_type)
+        self._store(url, data, content_type, file_name, "fal_v3")
+        return _json({"access_url": url})
+
+    async def _multipart_create(self, request: web.Request) -> web.Response:
+        if not self._bearer_ok(request):
+            return _json({"detail": "Invalid or missing CDN token"}, status=401)
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        file_name = request.headers.get("X-Fal-File-Name")
+        url = self._new_access_url(file_name, content_type)
+        upload_id = uuid.uuid4().hex
+        self._multiparts[upload_id] = _Multipart(url, content_type, file_name)
+        return _json({"access_url": url, "uploadId": upload_id})
+
+    def _multipart_lookup(self, request: web.Request) -> tuple[_Multipart, str] | web.Response:
+        if not self._bearer_ok(request):
+            return _json({"detail": "Invalid or missing CDN token"}, status=401)
+        m = _MULTIPART_RE.match(request.match_info["tail"])
+        if m is None:
+            return _json({"detail": "Not found"}, status=404)
+        mp = self._multiparts.get(m["upload_id"])
+        if mp is None or mp.access_url != f"{self.cdn_url}/files/{m['file']}":
+            return _json({"detail": "Unknown multipart upload"}, status=404)
+        return mp, m["part"]
+
+    async def _multipart_part(self, request: web.Request) -> web.Response:
+        found = self._multipart_lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        mp, part = found
+        if part == "complete":
+            return _json({"detail": "Method not allowed"}, status=405)
+        data = await request.read()
+        etag = '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
+        mp.parts[int(part)] = (etag, data)
+        return _json({}, headers={"ETag": etag})
+
+    async def _multipart_complete(self, request: web.Request) -> web.Response:
+        found = self._multipart_lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        mp, part = found
+        if part != "complete":
+            return _json({"detail": "Method not allowed"}, status=405)
+        try:
+            listed = (await request.json())["parts"]
+            numbers = sorted(int(p["partNumber"]) for p in listed)
+            etags = {int(p["partNumber"]): p["etag"] for p in listed}
+        except (ValueError, KeyError, TypeError):
+            return _json({"detail": "Body must be {parts: [{partNumber, etag}]}"}, status=400)
+        if numbers != list(range(1, len(numbers) + 1)) or set(numbers) != set(mp.parts):
+            return _json({"detail": "Parts missing or out of range"}, status=400)
+        if any(etags[n] != mp.parts[n][0] for n in numbers):
+            return _json({"detail": "ETag mismatch"}, status=400)
+        data = b"".join(mp.parts[n][1] for n in numbers)
+        self._store(mp.access_url, data, mp.content_type, mp.file_name, "fal_v3_multipart")
+        for key, value in list(self._multiparts.items()):
+            if value is mp:
+                del self._multiparts[key]
+        return _json({"access_url": mp.access_url})
+
+    # ---- storage: legacy fallback ("fal" repository) ----
+    async def _gcs_initiate(self, request: web.Request) -> web.Response:
+        if not self._key_auth_ok(request):
+            return _json(_NO_USER, status=401)
+        try:
+            payload = await request.json()
+            file_name = payload.get("file_name")
+            content_type = payload.get("content_type") or "application/octet-stream"
+        except (ValueError, AttributeError):
+            return _json({"detail": "Body must be {file_name, content_type}"}, status=400)
+        key = uuid.uuid4().hex
+        url = self._new_access_url(file_name, content_type)
+        self._gcs_pending[key] = (url, file_name, content_type)
+        return _json({"upload_url": f"{self.base_url}/gcs-upload/{key}", "file_url": url})
+
+    async def _gcs_put(self, request: web.Request) -> web.Response:
+        pending = self._gcs_pending.pop(request.match_info["key"], None)
+        if pending is None:
+            return _json({"detail": "Unknown upload url"}, status=404)
+        url, file_name, content_type = pending
+        self._store(
+            url, await request.read(), request.headers.get("Content-Type", content_type), file_name, "fal"
+        )
+        return _json({})
+
+    # ---- serving files ----
+    async def _cdn_get(self, request: web.Request) -> web.Response:
+        url = f"{self.cdn_url}/files/{request.match_info['tail']}"
+        if url in self._outputs:
+            data, content_type = self._outputs[url]
+        elif url in self._files and not self._files[url].expired:
+            data, content_type = self._files[url].data, self._files[url].content_type
+        else:
+            return _json({"detail": "File not found"}, status=404)
+        headers = {"Accept-Ranges": "bytes"}
+        rng = request.headers.get("Range", "")
+        m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
+        if m and (m[1] or m[2]) and data:
+            if m[1]:
+                start, end = int(m[1]), int(m[2]) if m[2] else len(data) - 1
+            else:
+                start, end = max(len(data) - int(m[2]), 0), len(data) - 1
+            end = min(end, len(data) - 1)
+            if start > end:
+                return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            return web.Response(
+                body=data[start : end + 1], status=206, content_type=content_type, headers=headers
+            )
+        return web.Response(body=data, content_type=content_type, headers=headers)
+
+
+def _reset_default_clients() -> None:
+    """Drop cached auth / httpx client / CDN token manager of fal_client's module-level default clients,
+    so they pick up the current URLs and FAL_KEY and do not reuse an httpx pool from a closed loop."""
+    try:
+        import fal_client
+    except ImportError:  # pragma: no cover
+        return
+    for client in (getattr(fal_client, "async_client", None), getattr(fal_client, "sync_client", None)):
+        if client is None:
+            continue
+        for attr in ("_auth", "_client", "_token_manager"):
+            client.__dict__.pop(attr, None)

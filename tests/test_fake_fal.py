@@ -1,0 +1,420 @@
+"""Self-tests for tests/fakes/fal_fake.py: a real fal_client.AsyncClient (1.0.3) against the fake."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+
+import aiohttp
+import fal_client
+import fal_client.client as fc
+import pytest
+
+from tests.fakes.fal_fake import FakeFal, Outcome
+from tests.fakes.media_samples import ffmpeg_exe, large_mp4, small_mp4
+
+APP = "fal-ai/kling-video/v3/pro/image-to-video"
+ARGS = {"start_image_url": "https://example.invalid/a.png", "prompt": "she waves", "duration": "5"}
+
+
+@pytest.fixture
+async def fal():
+    fake = FakeFal()
+    await fake.start()
+    fake.install()
+    try:
+        yield fake
+    finally:
+        fake.restore()
+        await fake.close()
+    assert fake.errors == []
+
+
+@pytest.fixture
+async def client(fal):
+    c = fal_client.AsyncClient(key="test-key")
+    yield c
+    if "_client" in c.__dict__:
+        await (await c._client).aclose()
+
+
+async def _get(url: str, **kw) -> tuple[int, bytes, dict]:
+    async with aiohttp.ClientSession() as s, s.get(url, **kw) as r:
+        return r.status, await r.read(), dict(r.headers)
+
+
+async def _poll_until_completed(client, request_id, *, max_polls=20):
+    seen = []
+    for _ in range(max_polls):
+        st = await client.status(APP, request_id, with_logs=True)
+        seen.append(st)
+        if isinstance(st, fal_client.Completed):
+            return seen
+    raise AssertionError(f"never completed: {seen}")
+
+
+# ------------------------------------------------------------------------------------------- queue
+
+
+async def test_complete_happy_path(fal, client):
+    handle = await client.submit(APP, ARGS)
+    assert handle.status_url == f"{fal.base_url}/queue/fal-ai/kling-video/requests/{handle.request_id}/status"
+    assert handle.response_url == f"{fal.base_url}/queue/fal-ai/kling-video/requests/{handle.request_id}"
+    assert handle.cancel_url.endswith(f"/fal-ai/kling-video/requests/{handle.request_id}/cancel")
+
+    out = await handle.get()
+    video = out["video"]
+    assert video["content_type"] == "video/mp4" and video["file_name"] == "output.mp4"
+    status, body, headers = await _get(video["url"])
+    assert status == 200 and body == small_mp4() and video["file_size"] == len(body)
+    assert headers["Content-Type"] == "video/mp4"
+
+    sub = fal.submission(handle.request_id)
+    assert fal.submissions == [sub]
+    assert sub.endpoint == APP and sub.arguments == ARGS
+    assert sub.headers["authorization"] == "Key test-key" == sub.headers["Authorization"]
+    assert sub.state == "COMPLETED" and sub.status_polls == 3 and sub.result_fetches == 1
+    assert not sub.cancelled
+    assert set(fal.auth_headers_seen) == {"Key test-key"}
+    assert fal.requests.count(("GET", f"/queue/fal-ai/kling-video/requests/{sub.request_id}/status")) == 3
+
+
+async def test_status_sequence_and_restart_by_id(fal, client):
+    custom = b"not really a video"
+    fal.script(Outcome.complete(queued_polls=3, progress_polls=2, video=custom))
+    handle = await client.submit(APP, ARGS)
+
+    # a "restarted bot": a brand-new client that only knows the endpoint id and the request id
+    other = fal_client.AsyncClient(key="test-key")
+    seen = await _poll_until_completed(other, handle.request_id)
+    assert [type(s).__name__ for s in seen] == ["Queued"] * 3 + ["InProgress"] * 2 + ["Completed"]
+    assert [s.position for s in seen[:3]] == [2, 1, 0]
+    assert seen[3].logs and seen[3].logs[0]["message"]
+    assert seen[-1].error is None and seen[-1].metrics["inference_time"] > 0
+
+    out = await other.result(APP, handle.request_id)
+    assert (await _get(out["video"]["url"]))[1] == custom
+    await (await other._client).aclose()
+
+    st = await client.status(APP, handle.request_id)  # logs not requested
+    assert isinstance(st, fal_client.Completed)
+
+
+async def test_output_override_and_default(fal, client):
+    fal.default = Outcome.complete(queued_polls=0, progress_polls=0, output={"images": [{"url": "x"}]})
+    out = await client.subscribe("fal-ai/bytedance/seedream/v4.5/text-to-image", {"prompt": "p"})
+    assert out == {"images": [{"url": "x"}]}
+    assert fal.submissions[0].status_polls == 1
+
+
+async def test_validation_error(fal, client):
+    fal.script(Outcome.validation_error())
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await client.submit(APP, ARGS)
+    err = ei.value
+    assert err.status_code == 422
+    assert isinstance(err.message, list) and err.message[0]["type"] == "value_error"
+    assert err.response.headers["content-type"].startswith("application/json")
+    assert fal.submissions[0].state == "REJECTED"
+    # next submit uses the default outcome
+    assert (await client.subscribe(APP, ARGS))["video"]["url"]
+
+
+async def test_content_policy_at_result_and_submit(fal, client):
+    fal.script(Outcome.content_policy(), Outcome.content_policy(at="submit"))
+    handle = await client.submit(APP, ARGS)
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await handle.get()
+    assert ei.value.status_code == 422
+    assert ei.value.message[0]["type"] == "content_policy_violation"
+    assert fal.submission(handle.request_id).state == "COMPLETED"
+
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await client.submit(APP, ARGS)
+    assert ei.value.status_code == 422 and ei.value.message[0]["type"] == "content_policy_violation"
+
+
+async def test_server_error_not_retried(fal, client):
+    fal.script(
+        Outcome.server_error(), Outcome.server_error(status=503, at="submit", error_type="startup_timeout")
+    )
+    handle = await client.submit(APP, ARGS)
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await handle.get()
+    err = ei.value
+    assert err.status_code == 500 and err.error_type == "runner_server_error"
+    assert err.response_headers["x-fal-error-type"] == "runner_server_error"
+    assert isinstance(err.message, str)
+    assert fal.submission(handle.request_id).result_fetches == 1  # 500 is not retried
+
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await client.submit(APP, ARGS)
+    assert ei.value.status_code == 503 and ei.value.error_type == "startup_timeout"
+    assert len(fal.submissions) == 2  # 503 with x-fal-request-id and no "nginx" body: not retried
+
+
+async def test_429_is_retried_by_fal_client(fal, client):
+    # fal_client retries 408/409/429 (and transport errors) itself: the retry consumes the next outcome
+    fal.script(Outcome.server_error(status=429, at="submit", error_type="rate_limited"))
+    t0 = time.monotonic()
+    handle = await client.submit(APP, ARGS)
+    assert time.monotonic() - t0 < 2
+    assert [s.state for s in fal.submissions] == ["REJECTED", "IN_QUEUE"]
+    assert handle.request_id == fal.submissions[1].request_id
+
+
+async def test_hold_and_release(fal, client):
+    fal.script(Outcome.hold())
+    handle = await client.submit(APP, ARGS)
+    sub = fal.submission(handle.request_id)
+    assert sub.outcome.kind == "hold" and sub.held
+    states = [type(await client.status(APP, handle.request_id)).__name__ for _ in range(6)]
+    assert states == ["Queued"] + ["InProgress"] * 5
+    assert sub.state == "IN_PROGRESS"
+    fal.release(handle.request_id)
+    assert isinstance(await client.status(APP, handle.request_id), fal_client.Completed)
+    assert (await handle.get())["video"]["file_size"] == len(small_mp4())
+
+
+async def test_hold_submit_failure_blocks_submit(fal, client):
+    fal.script(Outcome.hold(then=Outcome.validation_error()))
+    task = asyncio.create_task(client.submit(APP, ARGS))
+    for _ in range(100):
+        if fal.submissions:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    fal.release()
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await task
+    assert ei.value.status_code == 422
+
+
+async def test_result_gone(fal, client):
+    fal.script(Outcome.result_gone(), Outcome.result_gone(status_gone=True))
+    handle = await client.submit(APP, ARGS)
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await client.result(APP, handle.request_id)
+    assert ei.value.status_code == 404 and ei.value.message == "Request not found"
+
+    handle = await client.submit(APP, ARGS)
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await client.status(APP, handle.request_id)
+    assert ei.value.status_code == 404
+
+
+async def test_completed_with_error(fal, client):
+    fal.script(Outcome.completed_with_error("CUDA out of memory", "runner_server_error"))
+    handle = await client.submit(APP, ARGS)
+    seen = await _poll_until_completed(client, handle.request_id)
+    assert seen[-1].error == "CUDA out of memory" and seen[-1].error_type == "runner_server_error"
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await handle.get()
+    assert ei.value.status_code == 500 and ei.value.message == "CUDA out of memory"
+    assert ei.value.error_type == "runner_server_error"
+
+
+async def test_timeout(fal, client):
+    fal.script(Outcome.timeout())
+    handle = await client.submit(APP, ARGS)
+    seen = await _poll_until_completed(client, handle.request_id)
+    assert seen[-1].error_type == "request_timeout"
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await handle.get()
+    assert ei.value.status_code == 504 and ei.value.error_type == "request_timeout"
+    assert ei.value.message == "Request timed out"
+    assert fal.submission(handle.request_id).result_fetches == 1  # 504 not retried
+
+
+async def test_cancel(fal, client):
+    fal.script(Outcome.hold())
+    handle = await client.submit(APP, ARGS)
+    await handle.cancel()
+    sub = fal.submission(handle.request_id)
+    assert sub.cancelled and sub.state == "CANCELLED"
+    st = await client.status(APP, handle.request_id)
+    assert isinstance(st, fal_client.Completed) and st.error_type == "client_cancelled"
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await handle.get()
+    assert ei.value.status_code == 400 and ei.value.error_type == "client_cancelled"
+
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:  # cancel again
+        await client.cancel(APP, handle.request_id)
+    assert ei.value.status_code == 400 and "ALREADY_COMPLETED" in ei.value.message
+
+    done = await client.submit(APP, ARGS)
+    await done.get()
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await done.cancel()
+    assert ei.value.status_code == 400 and "ALREADY_COMPLETED" in ei.value.message
+
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await client.cancel(APP, "no-such-id")
+    assert ei.value.status_code == 404 and "NOT_FOUND" in ei.value.message
+
+
+async def test_result_before_completion_and_unknown_ids(fal, client):
+    fal.script(Outcome.hold())
+    handle = await client.submit(APP, ARGS)
+    status, body, headers = await _get(handle.response_url, headers={"Authorization": "Key test-key"})
+    assert status == 400 and b"still in progress" in body
+    assert headers["Content-Type"].startswith("application/json")
+
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await client.status(APP, "no-such-id")
+    assert ei.value.status_code == 404
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:  # right id, wrong app
+        await client.status("fal-ai/other-app", handle.request_id)
+    assert ei.value.status_code == 404
+    full_path = f"{fal.base_url}/queue/{APP}/requests/{handle.request_id}/status"
+    assert (await _get(full_path, headers={"Authorization": "Key test-key"}))[0] == 404
+
+
+async def test_auth_required(fal):
+    url = f"{fal.base_url}/queue/{APP}"
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url, json=ARGS) as r:
+            assert r.status == 401 and (await r.json())["detail"] == "No user found for Key ID and Secret"
+        async with s.post(url, json=ARGS, headers={"Authorization": "Bearer x"}) as r:
+            assert r.status == 401
+        async with s.post(url, data=b"{not json", headers={"Authorization": "Key k"}) as r:
+            assert r.status == 400 and r.content_type == "application/json"
+        async with s.post(url, data=b"[1]", headers={"Authorization": "Key k"}) as r:
+            assert r.status == 400
+        async with s.get(f"{fal.base_url}/nope") as r:
+            assert r.status == 404 and r.content_type == "application/json"
+        async with s.post(f"{fal.base_url}/cdn/files/upload", data=b"x") as r:
+            assert r.status == 401
+        async with s.post(f"{fal.base_url}/rest/storage/auth/token?storage_type=fal-cdn-v3", json={}) as r:
+            assert r.status == 401
+    assert fal.submissions == []
+    assert "" in fal.auth_headers_seen
+
+
+async def test_wrong_key_rejected_when_valid_key_set(fal):
+    fal.valid_key = "right"
+    bad = fal_client.AsyncClient(key="wrong")
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await bad.submit(APP, ARGS)
+    assert ei.value.status_code == 401
+    await (await bad._client).aclose()
+
+
+async def test_module_level_functions_use_fake(fal, monkeypatch):
+    monkeypatch.setenv("FAL_KEY", "env-key")
+    fal_client.async_client.__dict__.pop("_auth", None)
+    try:
+        out = await fal_client.subscribe_async(APP, ARGS)
+        assert out["video"]["url"].startswith(fal.base_url)
+        assert fal.auth_headers_seen[-1] == "Key env-key"
+    finally:
+        if "_client" in fal_client.async_client.__dict__:
+            await (await fal_client.async_client._client).aclose()
+        fal_client.async_client.__dict__.pop("_client", None)
+        fal_client.async_client.__dict__.pop("_auth", None)
+
+
+def test_install_restore():
+    fake = FakeFal()
+    fake.base_url = "http://127.0.0.1:1"
+    orig = (fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL, fc.RUN_URL_FORMAT)
+    fake.install()
+    assert fc.QUEUE_URL_FORMAT == "http://127.0.0.1:1/queue/"
+    assert fc.REST_URL == "http://127.0.0.1:1/rest" and fc.CDN_URL == "http://127.0.0.1:1/cdn"
+    fake.restore()
+    assert orig == (fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL, fc.RUN_URL_FORMAT)
+    assert fc.QUEUE_URL_FORMAT == "https://queue.fal.run/"
+
+
+# ----------------------------------------------------------------------------------------- storage
+
+
+async def test_upload_fetch_and_expire(fal, client):
+    png = b"\x89PNG\r\n\x1a\nfake-png"
+    url = await client.upload(png, "image/png", file_name="anchor.png")
+    assert url.startswith(fal.base_url + "/cdn/files/") and url.endswith("_anchor.png")
+    up = fal.uploads[0]
+    assert (up.url, up.data, up.content_type, up.file_name, up.repository) == (
+        url,
+        png,
+        "image/png",
+        "anchor.png",
+        "fal_v3",
+    )
+    assert fal.fetch_upload(url) == png
+    status, body, headers = await _get(url)
+    assert status == 200 and body == png and headers["Content-Type"] == "image/png"
+    status, body, _ = await _get(url, headers={"Range": "bytes=0-3"})
+    assert status == 206 and body == png[:4]
+
+    fal.expire_uploads()
+    assert (await _get(url))[0] == 404
+    assert fal.fetch_upload(url) == png
+    with pytest.raises(KeyError):
+        fal.fetch_upload(fal.base_url + "/cdn/files/nope")
+
+    url2 = await client.upload(png, "image/png")  # re-upload works, new url
+    assert url2 != url and (await _get(url2))[1] == png and fal.uploads[1].file_name is None
+    token_calls = [r for r in fal.requests if r[1] == "/rest/storage/auth/token"]
+    assert len(token_calls) == 1  # fal_client caches the CDN token (1 h)
+
+
+async def test_upload_image_pil(fal, client):
+    from PIL import Image
+
+    url = await client.upload_image(Image.new("RGB", (8, 8), "red"), format="png")
+    assert fal.uploads[-1].content_type == "image/png" and fal.fetch_upload(url).startswith(b"\x89PNG")
+
+
+async def test_multipart_upload(fal, client, monkeypatch):
+    monkeypatch.setattr(fc, "MULTIPART_THRESHOLD", 256 * 1024)
+    monkeypatch.setattr(fc, "MULTIPART_CHUNK_SIZE", 100 * 1024)
+    data = bytes(range(256)) * 1300  # 325 KiB -> 4 parts of <= 100 KiB
+    url = await client.upload(data, "video/mp4", file_name="clip.mp4")
+    up = fal.uploads[-1]
+    assert up.repository == "fal_v3_multipart" and up.data == data and up.url == url
+    assert sum(1 for m, p in fal.requests if m == "PUT" and "/multipart/" in p) == 4
+    assert (await _get(url))[1] == data
+
+
+async def test_v3_failure_falls_back_to_legacy_storage(fal, client):
+    await client.upload(b"one", "text/plain")
+    fal._tokens.clear()  # the cached CDN token is now rejected (401) -> fal_client silently falls back
+    url = await client.upload(b"two", "text/plain", file_name="two.txt")
+    assert fal.uploads[-1].repository == "fal" and fal.fetch_upload(url) == b"two"
+    assert (await _get(url))[1] == b"two"
+
+
+# ------------------------------------------------------------------------------------------- media
+
+
+def _probe(data: bytes, tmp_path) -> str:
+    path = tmp_path / "probe.mp4"
+    path.write_bytes(data)
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, check=False)
+    return proc.stderr.decode()
+
+
+def test_small_mp4(tmp_path):
+    data = small_mp4()
+    assert data is small_mp4()  # cached per process
+    assert 1_000 < len(data) < 300_000
+    assert data[4:8] == b"ftyp" and data.find(b"moov") < data.find(b"mdat")  # +faststart
+    info = _probe(data, tmp_path)
+    assert "h264" in info and "yuv420p" in info and "320x240" in info and "aac" in info
+    path = tmp_path / "probe.mp4"
+    decode = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, check=False
+    )
+    assert decode.returncode == 0 and decode.stderr == b""
+
+
+def test_large_mp4(tmp_path):
+    min_bytes = 11 * 1024 * 1024
+    data = large_mp4()
+    assert len(data) > min_bytes
+    assert data[4:8] == b"ftyp" and data.find(b"moov") < data.find(b"mdat")
+    info = _probe(data, tmp_path)
+    assert "h264" in info and "yuv420p" in info and "1280x720" in info
