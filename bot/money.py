@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 MICROS_PER_USD = 1_000_000
 
 
-def usd_to_micros(text: str | float | int) -> int:
+def usd_to_micros(text: str | Decimal | int) -> int:
     """Parse a dollar amount ("12.50", "$3", 7) into micro-dollars; raise ValueError on junk."""
     raw = str(text).strip().replace("$", "").replace(",", "").replace("_", "")
     if raw.upper() in {"USD", ""}:

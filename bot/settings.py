@@ -6,6 +6,7 @@ One class, built once in `__main__` and passed down. Secrets are `SecretStr` so 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
@@ -35,9 +36,9 @@ class Settings(BaseSettings):
     discord_token: SecretStr = Field(default=SecretStr(""))
     fal_key: SecretStr = Field(default=SecretStr(""))
     data_dir: Path = Path("./data")
-    default_budget_usd: float = Field(default=10.0, ge=0)
+    default_budget_usd: Decimal = Field(default=Decimal("10"), ge=0)
     budget_period: BudgetPeriod = BudgetPeriod.MONTH
-    max_budget_usd: float = Field(default=10_000.0, gt=0)
+    max_budget_usd: Decimal = Field(default=Decimal("10000"), gt=0)
     command_guild_id: int | None = None
     log_level: str = "INFO"
 

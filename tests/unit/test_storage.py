@@ -1,0 +1,64 @@
+"""The SQLite file: WAL, foreign keys, numbered migrations from fresh and from an old schema."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.storage.database import Database, migration_files
+from bot.storage.kv import KeyValueStore
+
+
+async def test_fresh_file_ends_at_newest_schema_with_wal_and_foreign_keys(tmp_path):
+    db = Database(tmp_path / "a.sqlite3")
+    await db.open()
+    try:
+        assert await db.schema_version() == len(migration_files())
+        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
+        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
+    finally:
+        await db.close()
+
+
+async def test_old_schema_migrates_and_keeps_its_data(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = Database(path)
+    await old.open(up_to=1)
+    await KeyValueStore(old).set("command_sync_hash", "abc")
+    assert await old.schema_version() == 1
+    await old.close()
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "shots" not in tables
+
+    new = Database(path)
+    await new.open()
+    try:
+        assert await new.schema_version() == len(migration_files())
+        assert await KeyValueStore(new).get("command_sync_hash") == "abc"
+        await new.execute("INSERT INTO guild_budgets(guild_id, cap_micros) VALUES (1, 5)")
+    finally:
+        await new.close()
+    # Opening again applies nothing and loses nothing.
+    again = Database(path)
+    await again.open()
+    try:
+        row = await again.fetchone("SELECT cap_micros FROM guild_budgets WHERE guild_id=1")
+        assert row[0] == 5
+        applied = await again.fetchall("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r[0] for r in applied] == list(range(1, len(migration_files()) + 1))
+    finally:
+        await again.close()
+
+
+async def test_failed_transaction_rolls_back(tmp_path):
+    db = Database(tmp_path / "t.sqlite3")
+    await db.open()
+    try:
+        try:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO kv(key, value) VALUES ('x', '1')")
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        assert await KeyValueStore(db).get("x") is None
+    finally:
+        await db.close()
