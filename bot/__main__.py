@@ -70,10 +70,15 @@ def main() -> None:
     try:
         asyncio.run(run(settings, token))
     except discord.LoginFailure:
-        print("anchorshot: Discord refused DISCORD_TOKEN; reset it on the Developer Portal's Bot page.", file=sys.stderr)
+        print(
+            "anchorshot: Discord refused DISCORD_TOKEN; reset it on the Developer Portal's Bot page.",
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None
     except discord.PrivilegedIntentsRequired:
-        print("anchorshot: Discord refused the gateway intents; check the Bot page's intents.", file=sys.stderr)
+        print(
+            "anchorshot: Discord refused the gateway intents; check the Bot page's intents.", file=sys.stderr
+        )
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         pass

@@ -49,7 +49,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         generator = DryRunGenerator(settings.media_dir / "dry-run")
     else:
         generator = FalGenerator(settings.fal_key.get_secret_value().strip(), session=http)
-    anchors = AnchorService(db, settings.media_dir, session=http, upload_lifetime_s=settings.fal_upload_lifetime_s)
+    anchors = AnchorService(
+        db, settings.media_dir, session=http, upload_lifetime_s=settings.fal_upload_lifetime_s
+    )
     budget = BudgetService(
         db,
         default_limit_micros=usd_to_micros(settings.default_budget_usd),

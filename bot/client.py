@@ -30,7 +30,9 @@ async def reply_ephemeral(interaction: discord.Interaction[Any], message: str) -
     """Answer an interaction privately, whether or not it was already acknowledged."""
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            await interaction.followup.send(
+                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
         else:
             await interaction.response.send_message(
                 message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
@@ -59,7 +61,9 @@ async def handle_interaction_error(interaction: discord.Interaction[Any], error:
         await reply_ephemeral(interaction, "This command works in a server channel, not in direct messages.")
         return
     if isinstance(error, app_commands.MissingPermissions):
-        names = ", ".join(_PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
+        names = ", ".join(
+            _PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions
+        )
         await reply_ephemeral(interaction, f"You need the {names} permission to do that.")
         return
     if isinstance(error, app_commands.CheckFailure):

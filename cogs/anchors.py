@@ -28,12 +28,16 @@ def require_manage_messages(interaction: discord.Interaction[AnchorshotBot]) -> 
     for everyone, so the bot checks the permission itself (channel overwrites count).
     """
     if not interaction.permissions.manage_messages:
-        raise NotAllowed("Changing the anchor needs the Manage Messages permission in this channel; ask a moderator.")
+        raise NotAllowed(
+            "Changing the anchor needs the Manage Messages permission in this channel; ask a moderator."
+        )
 
 
 class AnchorCog(commands.Cog):
     anchor = app_commands.Group(
-        name="anchor", description="The character anchor every shot in this channel starts from", guild_only=True
+        name="anchor",
+        description="The character anchor every shot in this channel starts from",
+        guild_only=True,
     )
 
     def __init__(self, bot: AnchorshotBot) -> None:
@@ -44,7 +48,9 @@ class AnchorCog(commands.Cog):
         return self.bot.services.anchors
 
     @anchor.command(name="set", description="Make an image this channel's character anchor")
-    @app_commands.describe(image="A clean portrait: PNG, JPEG or WebP, at least 300 px", name="A name for this version")
+    @app_commands.describe(
+        image="A clean portrait: PNG, JPEG or WebP, at least 300 px", name="A name for this version"
+    )
     async def set_(
         self,
         interaction: discord.Interaction[AnchorshotBot],
@@ -59,13 +65,19 @@ class AnchorCog(commands.Cog):
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             user_id=interaction.user.id,
-            upload=Upload(url=image.url, filename=image.filename, content_type=image.content_type, size=image.size),
+            upload=Upload(
+                url=image.url, filename=image.filename, content_type=image.content_type, size=image.size
+            ),
             name=name,
         )
         version = result.version
         path = self.anchors.image_path(version.sha256)
-        notes = result.notes + (() if result.new_file else ("Same image as an earlier version: stored once.",))
-        embed = anchor_embed(version, result.checklist, title=f"Anchor set: version {version.version}", notes=notes)
+        notes = result.notes + (
+            () if result.new_file else ("Same image as an earlier version: stored once.",)
+        )
+        embed = anchor_embed(
+            version, result.checklist, title=f"Anchor set: version {version.version}", notes=notes
+        )
         await interaction.followup.send(
             f"Every new /shot in <#{interaction.channel_id}> now starts from this image.",
             embed=embed,
@@ -92,7 +104,8 @@ class AnchorCog(commands.Cog):
             inherited_from=version.channel_id if version.channel_id != interaction.channel_id else None,
         )
         await interaction.followup.send(
-            embed=embed, file=discord.File(self.anchors.image_path(version.sha256), filename="anchor.jpg"),
+            embed=embed,
+            file=discord.File(self.anchors.image_path(version.sha256), filename="anchor.jpg"),
             ephemeral=True,
         )
 

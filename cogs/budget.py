@@ -41,7 +41,9 @@ class BudgetCog(commands.Cog):
     @app_commands.command(name="budget", description="Your spend, holds and what is left this period")
     @app_commands.guild_only()
     @app_commands.describe(user="Someone else's budget (needs Manage Server)")
-    async def show(self, interaction: discord.Interaction[AnchorshotBot], user: discord.Member | None = None) -> None:
+    async def show(
+        self, interaction: discord.Interaction[AnchorshotBot], user: discord.Member | None = None
+    ) -> None:
         """Show a member's budget."""
         target = user or interaction.user
         if target.id != interaction.user.id:
@@ -91,7 +93,9 @@ class BudgetCog(commands.Cog):
 
     @admin.command(name="report", description="Everyone's spend for a period, with a CSV")
     @app_commands.describe(period="e.g. 2026-11 (default: the current period)")
-    async def report(self, interaction: discord.Interaction[AnchorshotBot], period: str | None = None) -> None:
+    async def report(
+        self, interaction: discord.Interaction[AnchorshotBot], period: str | None = None
+    ) -> None:
         require_manage_guild(interaction, "The spend report")
         assert interaction.guild_id is not None
         key, rows = await self.budget.report(interaction.guild_id, period)

@@ -53,7 +53,9 @@ def anchor_embed(
     embed.add_field(name="Set by", value=f"<@{version.set_by}>")
     embed.add_field(name="Set", value=ts(version.set_at, "R"))
     if inherited_from is not None:
-        embed.add_field(name="From", value=f"<#{inherited_from}> (this thread has no anchor of its own)", inline=False)
+        embed.add_field(
+            name="From", value=f"<#{inherited_from}> (this thread has no anchor of its own)", inline=False
+        )
     if notes:
         embed.add_field(name="What I did", value="\n".join(notes)[:1024], inline=False)
     if checklist:
@@ -104,7 +106,8 @@ def budget_embed(view: BudgetView, member_name: str) -> discord.Embed:
     embed.description = f"`{progress_bar(view.spent + view.held, view.limit)}`\nPeriod {view.period}"
     if view.recent:
         lines = [
-            f"{ts(r.created_at, 'd')} {safe(r.description, 60)} \u2014 {format_usd(r.amount)}" for r in view.recent
+            f"{ts(r.created_at, 'd')} {safe(r.description, 60)} \u2014 {format_usd(r.amount)}"
+            for r in view.recent
         ]
         embed.add_field(name="Last charges", value="\n".join(lines), inline=False)
     return embed
@@ -116,7 +119,8 @@ def report_embed(period: str, rows: list[ReportRow]) -> discord.Embed:
         embed.description = "Nobody spent anything in this period."
         return embed
     lines = [
-        f"<@{r.user_id}>: {format_usd(r.spent)} spent, {format_usd(r.held)} held, {r.charges} shot(s)" for r in rows[:25]
+        f"<@{r.user_id}>: {format_usd(r.spent)} spent, {format_usd(r.held)} held, {r.charges} shot(s)"
+        for r in rows[:25]
     ]
     if len(rows) > 25:
         lines.append(f"\u2026 and {len(rows) - 25} more (see the CSV)")
@@ -177,7 +181,9 @@ def progress_embed(shot: Shot, model_label: str, *, position: int | None = None)
     embed.add_field(name="Status", value=shot_state_line(shot, position=position), inline=False)
     if shot.state in ("failed", "cancelled") and shot.error:
         reason = shot.error if shot.state == "failed" else shot.error
-        embed.add_field(name="What happened", value=safe(reason, 900) + "\nNothing was charged.", inline=False)
+        embed.add_field(
+            name="What happened", value=safe(reason, 900) + "\nNothing was charged.", inline=False
+        )
     embed.add_field(name="Requested by", value=f"<@{shot.user_id}>")
     embed.add_field(name="Price", value=price_text(shot))
     embed.add_field(name="Length", value=f"{shot.duration_s} s, {shot.aspect_ratio}")
@@ -198,21 +204,34 @@ def clip_embed(shot: Shot, model_label: str, anchor_version: int, note: str | No
     embed.add_field(name="Requested by", value=f"<@{shot.user_id}>")
     if note:
         embed.add_field(name="Note", value=note[:1024], inline=False)
-    embed.set_footer(text=f"shot {shot.id} \u00b7 take {shot.take} \u00b7 react \U0001f501 or press Re-roll for another take")
+    embed.set_footer(
+        text=f"shot {shot.id} \u00b7 take {shot.take} \u00b7 react \U0001f501 or press Re-roll for another take"
+    )
     embed.timestamp = datetime.now(UTC)
     return embed
 
 
 def status_embed(
-    *, version: str, uptime_s: float, backend: str, waiting: int, in_flight: int, db_bytes: int, latency_ms: float
+    *,
+    version: str,
+    uptime_s: float,
+    backend: str,
+    waiting: int,
+    in_flight: int,
+    db_bytes: int,
+    latency_ms: float,
 ) -> discord.Embed:
     embed = discord.Embed(title="Anchorshot status", color=COLOR_INFO)
     embed.add_field(name="Version", value=version)
     hours, rest = divmod(int(uptime_s), 3600)
     embed.add_field(name="Uptime", value=f"{hours}h {rest // 60:02d}m {rest % 60:02d}s")
-    embed.add_field(name="Backend", value="fal" if backend == "fal" else "dry-run (no FAL_KEY: free local clips)")
+    embed.add_field(
+        name="Backend", value="fal" if backend == "fal" else "dry-run (no FAL_KEY: free local clips)"
+    )
     embed.add_field(name="Shots queued", value=str(waiting))
     embed.add_field(name="Shots in flight", value=str(in_flight))
     embed.add_field(name="Database", value=f"{db_bytes / 1024:.1f} KiB")
-    embed.add_field(name="Gateway latency", value=f"{latency_ms:.0f} ms" if latency_ms == latency_ms else "n/a")
+    embed.add_field(
+        name="Gateway latency", value=f"{latency_ms:.0f} ms" if latency_ms == latency_ms else "n/a"
+    )
     return embed

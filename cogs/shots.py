@@ -38,7 +38,9 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sh
 
     def __init__(self, shot_id: int) -> None:
         super().__init__(
-            discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"shot:cancel:{shot_id}")
+            discord.ui.Button(
+                label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"shot:cancel:{shot_id}"
+            )
         )
         self.shot_id = shot_id
 
@@ -67,7 +69,10 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sh
     def __init__(self, shot_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Re-roll", emoji="\U0001f501", style=discord.ButtonStyle.primary, custom_id=f"shot:reroll:{shot_id}"
+                label="Re-roll",
+                emoji="\U0001f501",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"shot:reroll:{shot_id}",
             )
         )
         self.shot_id = shot_id
@@ -120,7 +125,10 @@ class DiscordShotPublisher:
         if message_id is None:
             return None
         return discord.MessageReference(
-            message_id=message_id, channel_id=shot.channel_id, guild_id=shot.guild_id, fail_if_not_exists=False
+            message_id=message_id,
+            channel_id=shot.channel_id,
+            guild_id=shot.guild_id,
+            fail_if_not_exists=False,
         )
 
     async def show_progress(self, shot: Shot) -> int | None:
@@ -158,7 +166,11 @@ class DiscordShotPublisher:
     async def post_link(self, shot: Shot, url: str, reason: str) -> int:
         channel = await self._channel(shot.channel_id)
         anchor = await self.bot.services.anchors.version_by_id(shot.anchor_version_id)
-        link = f"\nDownload it here while fal keeps it (about an hour): <{url}>" if url.startswith("http") else ""
+        link = (
+            f"\nDownload it here while fal keeps it (about an hour): <{url}>"
+            if url.startswith("http")
+            else ""
+        )
         message = await channel.send(
             content=f"{reason}{link}",
             embed=clip_embed(shot, self.model_label, anchor.version, None),
@@ -248,7 +260,9 @@ class ShotCog(commands.Cog):
         where = ""
         if shot.progress_message_id:
             where = f" Progress: https://discord.com/channels/{shot.guild_id}/{shot.channel_id}/{shot.progress_message_id}"
-        price = "free (dry run)" if shot.backend == "dry-run" else f"{shot.price_micros / 1e6:.2f} USD on hold"
+        price = (
+            "free (dry run)" if shot.backend == "dry-run" else f"{shot.price_micros / 1e6:.2f} USD on hold"
+        )
         await interaction.followup.send(f"Shot #{shot.id} is queued ({price}).{where}", ephemeral=True)
 
     @commands.Cog.listener()
@@ -265,7 +279,9 @@ class ShotCog(commands.Cog):
             return
         now = time.monotonic()
         key = (payload.message_id, payload.user_id)
-        self._recent_reactions = {k: t for k, t in self._recent_reactions.items() if now - t < REACTION_DEDUP_S}
+        self._recent_reactions = {
+            k: t for k, t in self._recent_reactions.items() if now - t < REACTION_DEDUP_S
+        }
         if key in self._recent_reactions:
             return
         self._recent_reactions[key] = now

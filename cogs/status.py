@@ -20,7 +20,9 @@ class StatusCog(commands.Cog):
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="status", description="Version, uptime, generation backend and queue of the bot")
+    @app_commands.command(
+        name="status", description="Version, uptime, generation backend and queue of the bot"
+    )
     @app_commands.guild_only()
     async def status(self, interaction: discord.Interaction[AnchorshotBot]) -> None:
         """Show the bot's health."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import os
 import signal
 import subprocess
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
 
 from bot.app import Services, open_services
 from bot.client import AnchorshotBot
@@ -24,19 +22,6 @@ from tests.fakes.fal_fake import FakeFal
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GfakeX.fake-token-for-tests-only_abcdefghij"
-
-
-def portrait_png(size: tuple[int, int] = (768, 1024), *, seed: int = 0) -> bytes:
-    """A centred face-like subject on a plain background: a good anchor."""
-    img = Image.new("RGB", size, (226, 222, 215))
-    draw = ImageDraw.Draw(img)
-    w, h = size
-    shade = 60 + (seed * 37) % 120
-    draw.ellipse((w * 0.3, h * 0.2, w * 0.7, h * 0.65), fill=(shade, 90, 80))
-    draw.rectangle((w * 0.25, h * 0.62, w * 0.75, h), fill=(40, 60, shade))
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -153,7 +138,11 @@ class BotProcess:
         identified = self.discord.identify_count
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, "-m", "bot"], cwd=ROOT, env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "bot"],
+                cwd=ROOT,
+                env=self.env(**extra),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         await self.discord.wait_for(
             lambda: self.discord.identify_count > identified or self.proc.poll() is not None, timeout=30

@@ -103,14 +103,17 @@ def classify_fal_error(exc: Exception) -> GenerationError:
         text = _detail_text(detail)
         if _is_content_policy(detail, error_type):
             return GenerationError(
-                "content_policy", "fal refused this prompt or image under its content policy. Try a different prompt."
+                "content_policy",
+                "fal refused this prompt or image under its content policy. Try a different prompt.",
             )
         if error_type == "client_cancelled":
             return GenerationError("cancelled", "The job was cancelled at fal.")
         if error_type in ("request_timeout", "startup_timeout") or status in (504,):
             return GenerationError("timeout", f"fal timed out on this job ({text}).")
         if status == 404:
-            return GenerationError("gone", "fal no longer holds this job's result (results are kept about an hour).")
+            return GenerationError(
+                "gone", "fal no longer holds this job's result (results are kept about an hour)."
+            )
         if status in (401, 403):
             return GenerationError("rejected", "fal refused the bot's key; an admin should check FAL_KEY.")
         if status == 422 or 400 <= status < 500:

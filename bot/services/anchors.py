@@ -106,7 +106,13 @@ class AnchorService:
             source_format=img.source_format,
             now=self.clock(),
         )
-        log.info("anchor v%d set in channel %d (%s, new file: %s)", version.version, channel_id, img.sha256, new_file)
+        log.info(
+            "anchor v%d set in channel %d (%s, new file: %s)",
+            version.version,
+            channel_id,
+            img.sha256,
+            new_file,
+        )
         return SetResult(version=version, new_file=new_file, notes=img.notes, checklist=checklist)
 
     async def resolve(self, channel_id: int, parent_id: int | None = None) -> AnchorVersion:
@@ -118,7 +124,9 @@ class AnchorService:
             inherited = await self.store.current(parent_id)
             if inherited is not None:
                 return inherited
-        raise NoAnchor("This channel has no anchor yet; set one with /anchor set and an image of your character.")
+        raise NoAnchor(
+            "This channel has no anchor yet; set one with /anchor set and an image of your character."
+        )
 
     async def checklist(self, version: AnchorVersion) -> list[images.CheckItem]:
         data = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
@@ -127,10 +135,14 @@ class AnchorService:
     async def history(self, channel_id: int, page: int) -> tuple[list[AnchorVersion], int, int]:
         """One page (1-based) of the channel's versions, newest first; returns (rows, page, pages)."""
         page = max(1, page)
-        rows, total = await self.store.history(channel_id, limit=HISTORY_PAGE, offset=(page - 1) * HISTORY_PAGE)
+        rows, total = await self.store.history(
+            channel_id, limit=HISTORY_PAGE, offset=(page - 1) * HISTORY_PAGE
+        )
         pages = max(1, -(-total // HISTORY_PAGE))
         if page > pages:
-            rows, _ = await self.store.history(channel_id, limit=HISTORY_PAGE, offset=(pages - 1) * HISTORY_PAGE)
+            rows, _ = await self.store.history(
+                channel_id, limit=HISTORY_PAGE, offset=(pages - 1) * HISTORY_PAGE
+            )
             page = pages
         return rows, page, pages
 
@@ -138,7 +150,9 @@ class AnchorService:
         """Make an earlier version of this channel current again."""
         found = await self.store.by_number(channel_id, version)
         if found is None:
-            raise UserError(f"This channel has no anchor version {version}; see /anchor history for the list.")
+            raise UserError(
+                f"This channel has no anchor version {version}; see /anchor history for the list."
+            )
         await self.store.set_current(guild_id, channel_id, found.id, self.clock())
         return found
 

@@ -111,7 +111,14 @@ class BudgetService:
 
     # Holds -----------------------------------------------------------------------------------------------
     async def tx_hold(
-        self, conn: aiosqlite.Connection, *, job_key: str, guild_id: int, user_id: int, amount: int, description: str
+        self,
+        conn: aiosqlite.Connection,
+        *,
+        job_key: str,
+        guild_id: int,
+        user_id: int,
+        amount: int,
+        description: str,
     ) -> None:
         """Reserve `amount` inside the caller's transaction, or raise BudgetExceeded and write nothing."""
         if amount < 0:
@@ -151,7 +158,12 @@ class BudgetService:
         """Reserve `amount` for a job in its own transaction (see tx_hold)."""
         async with self.db.transaction() as conn:
             await self.tx_hold(
-                conn, job_key=job_key, guild_id=guild_id, user_id=user_id, amount=amount, description=description
+                conn,
+                job_key=job_key,
+                guild_id=guild_id,
+                user_id=user_id,
+                amount=amount,
+                description=description,
             )
 
     async def tx_settle(self, conn: aiosqlite.Connection, job_key: str, kind: str) -> bool:
@@ -178,7 +190,9 @@ class BudgetService:
         try:
             micros = usd_to_micros(text)
         except ValueError:
-            raise UserError(f"'{text[:40]}' is not an amount in dollars; type something like 25 or 12.50.") from None
+            raise UserError(
+                f"'{text[:40]}' is not an amount in dollars; type something like 25 or 12.50."
+            ) from None
         if micros < 0:
             raise UserError("A limit cannot be negative; type 0 to stop someone spending.")
         if micros > self.max_limit:

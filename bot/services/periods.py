@@ -30,7 +30,11 @@ def period_end(when: datetime, period: BudgetPeriod) -> datetime | None:
         return day + timedelta(days=7 - day.weekday())
     if period is BudgetPeriod.MONTH:
         first = day.replace(day=1)
-        return first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
+        return (
+            first.replace(year=first.year + 1, month=1)
+            if first.month == 12
+            else first.replace(month=first.month + 1)
+        )
     return None
 
 

@@ -197,9 +197,7 @@ class ShotService:
             root=None,
         )
 
-    async def reroll(
-        self, shot_id: int, *, user_id: int, upload_limit_bytes: int | None = None
-    ) -> Shot:
+    async def reroll(self, shot_id: int, *, user_id: int, upload_limit_bytes: int | None = None) -> Shot:
         """A new take of a shot: same prompt, options and anchor version, charged to `user_id`."""
         original = await self.store.get(shot_id)
         if original is None:
@@ -263,7 +261,9 @@ class ShotService:
             progress_id = await self._publisher().show_progress(shot)
         except Exception:
             log.exception("could not post the progress message of shot %d", shot.id)
-            await self._finish(shot, "failed", error="I could not post in this channel; check my permissions.")
+            await self._finish(
+                shot, "failed", error="I could not post in this channel; check my permissions."
+            )
             raise UserError(
                 "I could not post in this channel; give me Send Messages, Embed Links and Attach Files here."
             ) from None
@@ -280,13 +280,17 @@ class ShotService:
         if shot is None:
             raise UserError("That shot no longer exists.")
         if shot.user_id != user_id and not can_manage:
-            raise NotAllowed("Only the person who asked for this shot, or someone with Manage Messages, can cancel it.")
+            raise NotAllowed(
+                "Only the person who asked for this shot, or someone with Manage Messages, can cancel it."
+            )
         if shot.state not in ("waiting", "submitted", "running"):
             raise UserError(f"Shot #{shot.root_id} is already {shot.state}; there is nothing to cancel.")
         if shot.request_id and shot.state in ("submitted", "running"):
             await self.generator.cancel(shot.endpoint, shot.request_id)
         done = await self._finish(
-            shot, "cancelled", error="Cancelled by the requester." if shot.user_id == user_id else "Cancelled by a moderator.",
+            shot,
+            "cancelled",
+            error="Cancelled by the requester." if shot.user_id == user_id else "Cancelled by a moderator.",
             only_from=("waiting", "submitted", "running"),
         )
         if done is None:
@@ -325,7 +329,13 @@ class ShotService:
         return fresh
 
     async def _transition(
-        self, shot: Shot, state: str, *, only_from: tuple[str, ...], settle: str | None = None, **values: object
+        self,
+        shot: Shot,
+        state: str,
+        *,
+        only_from: tuple[str, ...],
+        settle: str | None = None,
+        **values: object,
     ) -> Shot | None:
         """Move a shot to `state` if it is still in one of `only_from`; settle its hold in the same transaction."""
         now = self.clock()
@@ -426,10 +436,16 @@ class ShotService:
             return False
         except Exception:
             log.exception("could not submit shot %d", shot.id)
-            await self._finish(shot, "failed", error="Something went wrong on the bot's side before fal got the shot.")
+            await self._finish(
+                shot, "failed", error="Something went wrong on the bot's side before fal got the shot."
+            )
             return False
         done = await self._transition(
-            shot, "submitted", only_from=("waiting",), request_id=request_id, submitted_at=self.clock(),
+            shot,
+            "submitted",
+            only_from=("waiting",),
+            request_id=request_id,
+            submitted_at=self.clock(),
             queue_position=None,
         )
         if done is None:  # cancelled while we were submitting
@@ -462,7 +478,9 @@ class ShotService:
         if shot.submitted_at and self.clock() - shot.submitted_at > self.job_timeout_s:
             await self.generator.cancel(shot.endpoint, shot.request_id)
             await self._finish(
-                shot, "failed", error=f"fal did not finish within {int(self.job_timeout_s // 60)} minutes; cancelled."
+                shot,
+                "failed",
+                error=f"fal did not finish within {int(self.job_timeout_s // 60)} minutes; cancelled.",
             )
             return
         try:
@@ -501,7 +519,11 @@ class ShotService:
             await self._finish(shot, "failed", error=exc.message)
             return
         moved = await self._transition(
-            shot, "completed", only_from=("submitted", "running"), output_url=url, completed_at=self.clock(),
+            shot,
+            "completed",
+            only_from=("submitted", "running"),
+            output_url=url,
+            completed_at=self.clock(),
             started_at=shot.started_at or self.clock(),
         )
         if moved is not None:
@@ -527,7 +549,9 @@ class ShotService:
                     return
                 except GenerationError as exc:
                     if not exc.retryable or attempt == DELIVERY_ATTEMPTS:
-                        await self._finish(shot, "failed", error=exc.message, only_from=("completed", "downloaded"))
+                        await self._finish(
+                            shot, "failed", error=exc.message, only_from=("completed", "downloaded")
+                        )
                         return
                     log.warning("delivery of shot %d failed (%s); retrying", shot.id, exc)
                     await asyncio.sleep(min(30.0, 2.0 * attempt))
@@ -537,7 +561,9 @@ class ShotService:
         except Exception:
             log.exception("delivery of shot %d failed", shot.id)
             await self._finish(
-                shot, "failed", error="The clip was made but could not be posted here.",
+                shot,
+                "failed",
+                error="The clip was made but could not be posted here.",
                 only_from=("completed", "downloaded"),
             )
 
@@ -587,7 +613,11 @@ class ShotService:
 
     async def _mark_posted(self, shot: Shot, message_id: int) -> None:
         done = await self._transition(
-            shot, "posted", only_from=("downloaded",), settle="capture", clip_message_id=message_id,
+            shot,
+            "posted",
+            only_from=("downloaded",),
+            settle="capture",
+            clip_message_id=message_id,
             finished_at=self.clock(),
         )
         if done is not None:

@@ -70,7 +70,8 @@ class AnchorStore:
                     (sha256, width, height, size_bytes, now),
                 )
             row = await tx_fetchone(
-                conn, "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM anchor_versions WHERE channel_id=?",
+                conn,
+                "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM anchor_versions WHERE channel_id=?",
                 (channel_id,),
             )
             version = int(row["v"]) if row else 1
@@ -125,7 +126,9 @@ class AnchorStore:
             "SELECT * FROM anchor_versions WHERE channel_id=? ORDER BY version DESC LIMIT ? OFFSET ?",
             (channel_id, limit, offset),
         )
-        total = await self.db.fetchone("SELECT COUNT(*) AS n FROM anchor_versions WHERE channel_id=?", (channel_id,))
+        total = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM anchor_versions WHERE channel_id=?", (channel_id,)
+        )
         return [_version(r) for r in rows], int(total["n"]) if total else 0
 
     async def image(self, sha256: str) -> ImageRow | None:
@@ -148,7 +151,8 @@ class AnchorStore:
 
     async def derived(self, source_sha256: str, ratio: str) -> str | None:
         row = await self.db.fetchone(
-            "SELECT derived_sha256 FROM derived_images WHERE source_sha256=? AND ratio=?", (source_sha256, ratio)
+            "SELECT derived_sha256 FROM derived_images WHERE source_sha256=? AND ratio=?",
+            (source_sha256, ratio),
         )
         return row["derived_sha256"] if row else None
 

@@ -17,5 +17,6 @@ class KeyValueStore:
 
     async def set(self, key: str, value: str) -> None:
         await self.db.execute(
-            "INSERT INTO kv(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value)
+            "INSERT INTO kv(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
         )

@@ -65,7 +65,9 @@ class LedgerStore:
     async def set_user_limit(self, guild_id: int, user_id: int, micros: int | None) -> None:
         """Set (or with None, remove) a user's own limit."""
         if micros is None:
-            await self.db.execute("DELETE FROM user_limits WHERE guild_id=? AND user_id=?", (guild_id, user_id))
+            await self.db.execute(
+                "DELETE FROM user_limits WHERE guild_id=? AND user_id=?", (guild_id, user_id)
+            )
         else:
             await self.db.execute(
                 "INSERT INTO user_limits(guild_id, user_id, limit_micros) VALUES (?,?,?)"
@@ -110,7 +112,9 @@ class LedgerStore:
         return Totals(spent=row["spent"], held=row["held"])
 
     @classmethod
-    async def tx_user_totals(cls, conn: aiosqlite.Connection, guild_id: int, user_id: int, period: str) -> Totals:
+    async def tx_user_totals(
+        cls, conn: aiosqlite.Connection, guild_id: int, user_id: int, period: str
+    ) -> Totals:
         row = await tx_fetchone(conn, cls._USER_TOTALS, {"g": guild_id, "u": user_id, "p": period})
         assert row is not None
         return Totals(spent=row["spent"], held=row["held"])
@@ -156,7 +160,9 @@ class LedgerStore:
 
     async def ledger_rows(self, guild_id: int, user_id: int | None = None) -> list[LedgerRow]:
         """Return every journal row of a guild (optionally one user), oldest first."""
-        sql = "SELECT id, user_id, kind, amount, job_key, description, created_at FROM ledger WHERE guild_id=?"
+        sql = (
+            "SELECT id, user_id, kind, amount, job_key, description, created_at FROM ledger WHERE guild_id=?"
+        )
         params: list[object] = [guild_id]
         if user_id is not None:
             sql += " AND user_id=?"
@@ -207,12 +213,28 @@ class LedgerStore:
             conn,
             "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
             " VALUES (?,?,?,?,?,?,?,?)",
-            (hold["guild_id"], hold["user_id"], hold["period"], kind, hold["amount"], hold["job_key"],
-             hold["description"], now),
+            (
+                hold["guild_id"],
+                hold["user_id"],
+                hold["period"],
+                kind,
+                hold["amount"],
+                hold["job_key"],
+                hold["description"],
+                now,
+            ),
         )
 
     async def insert_adjustment(
-        self, *, guild_id: int, user_id: int, period: str, amount: int, description: str, actor_id: int, now: float
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        period: str,
+        amount: int,
+        description: str,
+        actor_id: int,
+        now: float,
     ) -> None:
         await self.db.execute(
             "INSERT INTO ledger(guild_id, user_id, period, kind, amount, description, actor_id, created_at)"

@@ -126,6 +126,8 @@ class ShotStore:
     @staticmethod
     async def tx_next_take(conn: aiosqlite.Connection, root_id: int) -> int:
         row = await tx_fetchone(
-            conn, "SELECT COALESCE(MAX(take), 0) + 1 AS t FROM shots WHERE id=? OR root_shot_id=?", (root_id, root_id)
+            conn,
+            "SELECT COALESCE(MAX(take), 0) + 1 AS t FROM shots WHERE id=? OR root_shot_id=?",
+            (root_id, root_id),
         )
         return int(row["t"]) if row else 2

@@ -7,8 +7,16 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN = ["bot/services", "bot/storage", "bot/media", "bot/generation", "bot/money.py", "bot/errors.py",
-          "bot/settings.py", "bot/app.py"]
+DOMAIN = [
+    "bot/services",
+    "bot/storage",
+    "bot/media",
+    "bot/generation",
+    "bot/money.py",
+    "bot/errors.py",
+    "bot/settings.py",
+    "bot/app.py",
+]
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE TABLE)\b[^\n]*\b(FROM|INTO|SET|WHERE|TABLE)\b")
 
 
@@ -41,7 +49,9 @@ def test_domain_does_not_import_discord_or_cogs():
 
 def test_storage_does_not_import_services():
     offenders = {
-        str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if m.startswith(("bot.services", "bot.client")))
+        str(p.relative_to(ROOT)): sorted(
+            m for m in _imports(p) if m.startswith(("bot.services", "bot.client"))
+        )
         for p in _files(["bot/storage"])
     }
     assert {k: v for k, v in offenders.items() if v} == {}
@@ -50,7 +60,9 @@ def test_storage_does_not_import_services():
 def test_no_sql_outside_storage():
     offenders = [
         str(p.relative_to(ROOT))
-        for p in _files(["cogs", "bot/services", "bot/generation", "bot/media", "bot/client.py", "bot/app.py"])
+        for p in _files(
+            ["cogs", "bot/services", "bot/generation", "bot/media", "bot/client.py", "bot/app.py"]
+        )
         if SQL.search(p.read_text(encoding="utf-8"))
     ]
     assert offenders == []

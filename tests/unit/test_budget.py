@@ -69,7 +69,12 @@ async def test_remaining_is_limit_minus_spent_minus_held(budget):
     await budget.hold(job_key="b", guild_id=G, user_id=ALICE, amount=3_000_000, description="b")
     await budget.capture("a")
     view = await budget.view(G, ALICE)
-    assert (view.limit, view.spent, view.held, view.remaining) == (10_000_000, 2_000_000, 3_000_000, 5_000_000)
+    assert (view.limit, view.spent, view.held, view.remaining) == (
+        10_000_000,
+        2_000_000,
+        3_000_000,
+        5_000_000,
+    )
     await budget.release("b")
     view = await budget.view(G, ALICE)
     assert (view.spent, view.held, view.remaining) == (2_000_000, 0, 8_000_000)
@@ -134,7 +139,12 @@ async def test_hold_in_one_month_captured_in_the_next(budget, clock):
     clock.set(datetime(2026, 12, 1, 0, 1, tzinfo=UTC))
     assert await budget.capture("late")
     december = await budget.view(G, ALICE)
-    assert (december.period, december.spent, december.held, december.remaining) == ("2026-12", 0, 0, 10_000_000)
+    assert (december.period, december.spent, december.held, december.remaining) == (
+        "2026-12",
+        0,
+        0,
+        10_000_000,
+    )
     _, november = await budget.report(G, "2026-11")
     assert [(r.user_id, r.spent, r.charges) for r in november] == [(ALICE, 6_000_000, 1)]
 

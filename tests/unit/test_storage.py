@@ -26,7 +26,9 @@ async def test_old_schema_migrates_and_keeps_its_data(tmp_path):
     await KeyValueStore(old).set("command_sync_hash", "abc")
     assert await old.schema_version() == 1
     await old.close()
-    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {
+        r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
     assert "shots" not in tables
 
     new = Database(path)

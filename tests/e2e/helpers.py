@@ -1,0 +1,29 @@
+"""Small helpers shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from tests.fakes.discord_fake import FakeDiscord, text_of
+
+
+async def set_anchor(
+    fake: FakeDiscord,
+    png: bytes,
+    *,
+    channel_id: int | None = None,
+    user: str = "alice",
+    filename: str = "anchor.png",
+    **extra: object,
+) -> dict:
+    """Run /anchor set with an upload and return the bot's reply message."""
+    att = fake.make_attachment(filename, png, content_type="image/png")
+    it = await fake.slash("anchor set", user=user, channel_id=channel_id, image=att, **extra)
+    return await it.wait_reply(lambda m: bool(text_of(m)))
+
+
+def decode_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size

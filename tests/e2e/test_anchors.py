@@ -1,0 +1,176 @@
+"""/anchor through the fake Discord: set, show, history, use, clear, threads, permissions and hostile uploads."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests import samples
+from tests.e2e.helpers import set_anchor
+from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, MANAGE_MESSAGES, text_of
+
+
+def _jpeg_files(msg: dict) -> list[bytes]:
+    return [f.data for f in msg["_files"] if f.filename.endswith(".jpg")]
+
+
+async def test_set_stores_normalised_file_and_replies_with_checklist(bot, runner, fake_discord):
+    png = samples.portrait_png()
+    reply = await set_anchor(fake_discord, png, name="Mara")
+    text = text_of(reply)
+    assert "Anchor set: version 1" in text
+    assert "Centred subject" in text and "Clean background" in text and "Resolution" in text
+    assert reply["_ephemeral"]
+    version = await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert (version.version, version.name, version.set_by) == (1, "Mara", fake_discord.member("alice"))
+    stored = runner.services.anchors.image_path(version.sha256).read_bytes()
+    assert _jpeg_files(reply) == [stored]  # the reply shows the bot's own copy
+    rows = await runner.services.db.fetchall("SELECT * FROM anchor_versions")
+    assert "cdn" not in str([dict(r) for r in rows]) and "attachments" not in str([dict(r) for r in rows])
+
+
+async def test_same_image_twice_stores_one_file(bot, runner, fake_discord):
+    png = samples.portrait_png()
+    await set_anchor(fake_discord, png)
+    reply = await set_anchor(fake_discord, png)
+    assert "stored once" in text_of(reply)
+    files = list((runner.data_dir / "media" / "images").rglob("*.jpg"))
+    assert len(files) == 1
+    assert (await runner.services.anchors.resolve(fake_discord.channel_id)).version == 2
+
+
+async def test_show_reuploads_own_copy_history_use_and_clear(bot, runner, fake_discord):
+    await set_anchor(fake_discord, samples.portrait_png(shade=60), name="first")
+    await set_anchor(fake_discord, samples.portrait_png(shade=200), name="second")
+    it = await fake_discord.slash("anchor show")
+    shown = await it.wait_reply(lambda m: "Current anchor" in text_of(m))
+    v2 = await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert "version 2" in text_of(shown) and "second" in text_of(shown)
+    assert _jpeg_files(shown) == [runner.services.anchors.image_path(v2.sha256).read_bytes()]
+    # the embed shows the uploaded copy (Discord rewrites attachment:// to the new file's URL), not the old upload
+    image_url = shown["embeds"][0]["image"]["url"]
+    assert shown["attachments"][0]["url"] == image_url and "anchor.jpg" in image_url
+
+    it = await fake_discord.slash("anchor history")
+    hist = text_of(await it.wait_reply())
+    assert hist.index("v2") < hist.index("v1") and "current" in hist
+
+    it = await fake_discord.slash("anchor use", version=1)
+    assert "version 1 is current" in text_of(await it.wait_reply())
+    assert (await runner.services.anchors.resolve(fake_discord.channel_id)).name == "first"
+
+    it = await fake_discord.slash("anchor use", version=9)
+    assert "no anchor version 9" in text_of(await it.wait_reply())
+
+    it = await fake_discord.slash("anchor clear")
+    assert "Cleared" in text_of(await it.wait_reply())
+    it = await fake_discord.slash("anchor show")
+    assert "no anchor" in text_of(await it.wait_reply())
+    it = await fake_discord.slash("anchor history")
+    assert "v2" in text_of(await it.wait_reply())  # history is kept
+
+
+async def test_history_is_paged(bot, runner, fake_discord):
+    for shade in range(12):
+        await set_anchor(fake_discord, samples.portrait_png(shade=20 + shade * 15))
+    it = await fake_discord.slash("anchor history")
+    first = text_of(await it.wait_reply())
+    assert "v12" in first and "v3" in first and "v2" not in first and "Page 1 of 2" in first
+    it = await fake_discord.slash("anchor history", page=2)
+    second = text_of(await it.wait_reply())
+    assert "v2" in second and "v1" in second and "Page 2 of 2" in second
+
+
+async def test_thread_inherits_parent_anchor_until_it_has_its_own(bot, runner, fake_discord):
+    await set_anchor(fake_discord, samples.portrait_png(shade=60), name="parent")
+    thread = fake_discord.add_thread(fake_discord.channel_id, "takes")
+    await fake_discord.wait_for(lambda: bot.get_channel(thread) is not None)
+    it = await fake_discord.slash("anchor show", channel_id=thread)
+    shown = text_of(await it.wait_reply(lambda m: "Current anchor" in text_of(m)))
+    assert "parent" in shown and "this thread has no anchor of its own" in shown
+    await set_anchor(fake_discord, samples.portrait_png(shade=200), channel_id=thread, name="thread")
+    it = await fake_discord.slash("anchor show", channel_id=thread)
+    assert "thread" in text_of(await it.wait_reply(lambda m: "Current anchor" in text_of(m)))
+    assert (await runner.services.anchors.resolve(fake_discord.channel_id)).name == "parent"
+
+
+async def test_member_without_manage_messages_is_refused(bot, runner, fake_discord):
+    await set_anchor(fake_discord, samples.portrait_png(), name="kept")
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    att = fake_discord.make_attachment("new.png", samples.portrait_png(shade=200), content_type="image/png")
+    it = await fake_discord.slash("anchor set", user=bob, image=att)
+    assert "Manage Messages" in text_of(await it.wait_reply())
+    for cmd, opts in (("anchor clear", {}), ("anchor use", {"version": 1})):
+        it = await fake_discord.slash(cmd, user=bob, **opts)
+        assert "Manage Messages" in text_of(await it.wait_reply())
+    assert (await runner.services.anchors.resolve(fake_discord.channel_id)).name == "kept"
+    # Viewing is for everyone.
+    it = await fake_discord.slash("anchor show", user=bob)
+    assert "Current anchor" in text_of(await it.wait_reply())
+    # A moderator role with Manage Messages may.
+    mod = fake_discord.add_member("mod", permissions=DEFAULT_MEMBER_PERMS | MANAGE_MESSAGES)
+    await set_anchor(fake_discord, samples.portrait_png(shade=200), user="mod", name="by mod")
+    assert (await runner.services.anchors.resolve(fake_discord.channel_id)).set_by == mod
+
+
+HOSTILE = [
+    ("notes.png", samples.text_named_png, "image/png", "text file"),
+    ("cut.jpg", samples.truncated_jpeg, "image/jpeg", "damaged or incomplete"),
+    ("bomb.png", samples.bomb_png, "image/png", "60000"),
+    ("drawing.svg", samples.svg, "image/svg+xml", "SVG"),
+]
+
+
+@pytest.mark.parametrize(("filename", "make", "ctype", "expect"), HOSTILE, ids=[h[0] for h in HOSTILE])
+async def test_hostile_uploads_are_refused_and_change_nothing(
+    bot, runner, fake_discord, filename, make, ctype, expect
+):
+    await set_anchor(fake_discord, samples.portrait_png(), name="good")
+    before = await runner.services.anchors.resolve(fake_discord.channel_id)
+    att = fake_discord.make_attachment(filename, make(), content_type=ctype)
+    it = await fake_discord.slash("anchor set", image=att)
+    reply = text_of(await it.wait_reply())
+    assert expect in reply
+    assert reply.count(".") <= 3  # one clear sentence, not a traceback
+    assert await runner.services.anchors.resolve(fake_discord.channel_id) == before
+    assert fake_discord.connected.is_set()
+    it = await fake_discord.slash("status")
+    assert "Anchorshot status" in text_of(await it.wait_reply())
+
+
+async def test_attachment_declared_at_50_mib_is_refused_before_download(bot, runner, fake_discord):
+    att = fake_discord.make_attachment(
+        "huge.png", samples.portrait_png(), content_type="image/png", declared_size=50 * 1024 * 1024
+    )
+    it = await fake_discord.slash("anchor set", image=att)
+    reply = text_of(await it.wait_reply())
+    assert "50 MB" in reply and "under 20 MB" in reply
+    downloads = [r for r in fake_discord.requests if r.path.startswith("/attachments/")]
+    assert downloads == []
+    with pytest.raises(Exception, match="no anchor"):
+        await runner.services.anchors.resolve(fake_discord.channel_id)
+
+
+@pytest.mark.parametrize(
+    ("make", "expected_size", "note"),
+    [
+        (samples.cmyk_jpeg, (700, 900), "CMYK"),
+        (samples.png_16bit, (640, 800), "16-bit"),
+        (samples.exif_rotated_jpeg, (700, 1000), "upright"),
+        (samples.gps_jpeg, (800, 1000), "metadata"),
+        (samples.animated_gif, (500, 600), "first frame"),
+    ],
+    ids=["cmyk", "16bit", "exif-rotated", "gps", "animated-gif"],
+)
+async def test_awkward_images_are_normalised(bot, runner, fake_discord, make, expected_size, note):
+    reply = await set_anchor(fake_discord, make(), filename="upload.bin")
+    assert note in text_of(reply)
+    version = await runner.services.anchors.resolve(fake_discord.channel_id)
+    data = runner.services.anchors.image_path(version.sha256).read_bytes()
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == expected_size
+        assert img.mode == "RGB"
+        assert len(img.getexif()) == 0
+    assert b"SecretCam" not in data and b"GPS" not in data

@@ -1,0 +1,122 @@
+"""/budget and /budget-admin through the fake Discord."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, MANAGE_GUILD, CommandHidden, text_of
+
+
+async def test_budget_for_self_shows_spent_held_limit_remaining(bot, runner, fake_discord):
+    alice = fake_discord.member("alice")
+    budget = runner.services.budget
+    await budget.hold(
+        job_key="x", guild_id=fake_discord.guild_id, user_id=alice, amount=560_000, description="Shot #1"
+    )
+    await budget.capture("x")
+    await budget.hold(
+        job_key="y", guild_id=fake_discord.guild_id, user_id=alice, amount=1_120_000, description="Shot #2"
+    )
+    it = await fake_discord.slash("budget")
+    reply = await it.wait_reply()
+    text = text_of(reply)
+    assert reply["_ephemeral"]
+    for expected in ("$0.56", "$1.12", "$10.00", "$8.32", "Resets", "Shot #1", "%"):
+        assert expected in text, expected
+
+
+async def test_budget_of_someone_else_needs_manage_guild(bot, runner, fake_discord):
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    carol = fake_discord.add_member("carol", permissions=DEFAULT_MEMBER_PERMS)
+    # alice is an admin: she may look at bob's budget
+    it = await fake_discord.slash("budget", opts={"user": bob})
+    assert "Budget of bob" in text_of(await it.wait_reply())
+    # bob may look at his own, through the option too
+    it = await fake_discord.slash("budget", user=bob, opts={"user": bob})
+    assert "Budget of bob" in text_of(await it.wait_reply())
+    # carol may not look at bob's
+    it = await fake_discord.slash("budget", user=carol, opts={"user": bob})
+    reply = text_of(await it.wait_reply())
+    assert "Manage Server" in reply and "Budget of" not in reply
+
+
+async def test_member_cannot_use_admin_commands(bot, runner, fake_discord):
+    carol = fake_discord.add_member("carol", permissions=DEFAULT_MEMBER_PERMS)
+    # Discord hides the admin group from members (default member permissions)...
+    with pytest.raises(CommandHidden):
+        await fake_discord.slash("budget-admin default", user=carol, limit="99")
+    # ...and the bot refuses it too if it arrives anyway.
+    for cmd, opts in (
+        ("budget-admin default", {"limit": "99"}),
+        ("budget-admin set", {"user": carol, "limit": "99"}),
+        ("budget-admin cap", {"limit": "99"}),
+        ("budget-admin report", {}),
+    ):
+        it = await fake_discord.slash(cmd, user=carol, enforce_permissions=False, opts=opts)
+        assert "Manage Server" in text_of(await it.wait_reply()), cmd
+    view = await runner.services.budget.view(fake_discord.guild_id, carol)
+    assert (view.limit, view.cap) == (10_000_000, None)
+
+
+async def test_admin_commands_set_limits(bot, runner, fake_discord):
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    admin = fake_discord.add_member("treasurer", permissions=DEFAULT_MEMBER_PERMS | MANAGE_GUILD)
+    budget = runner.services.budget
+    g = fake_discord.guild_id
+
+    it = await fake_discord.slash("budget-admin default", user=admin, limit="25")
+    assert "$25.00" in text_of(await it.wait_reply())
+    assert (await budget.view(g, bob)).limit == 25_000_000
+
+    it = await fake_discord.slash("budget-admin set", user=admin, opts={"user": bob, "limit": "$12.50"})
+    assert "$12.50" in text_of(await it.wait_reply())
+    view = await budget.view(g, bob)
+    assert (view.limit, view.limit_source) == (12_500_000, "user")
+
+    it = await fake_discord.slash("budget-admin cap", user=admin, limit="100")
+    assert "$100.00" in text_of(await it.wait_reply())
+    assert (await budget.view(g, bob)).cap == 100_000_000
+    it = await fake_discord.slash("budget-admin cap", user=admin, limit="none")
+    assert "no spending cap" in text_of(await it.wait_reply())
+    assert (await budget.view(g, bob)).cap is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [
+        ("-5", "cannot be negative"),
+        ("lots", "not an amount"),
+        ("1e12", "more than the largest"),
+        ("NaN", "not an amount"),
+    ],
+)
+async def test_bad_amounts_are_refused_politely(bot, runner, fake_discord, limit, expected):
+    it = await fake_discord.slash("budget-admin default", limit=limit)
+    assert expected in text_of(await it.wait_reply())
+    assert (
+        await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
+    ).limit == 10_000_000
+
+
+async def test_report_has_embed_and_csv(bot, runner, fake_discord):
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    budget = runner.services.budget
+    g = fake_discord.guild_id
+    for i, (user, amount) in enumerate(
+        [(bob, 560_000), (bob, 560_000), (fake_discord.member("alice"), 1_680_000)]
+    ):
+        await budget.hold(job_key=f"j{i}", guild_id=g, user_id=user, amount=amount, description=f"Shot #{i}")
+        await budget.capture(f"j{i}")
+    it = await fake_discord.slash("budget-admin report")
+    reply = await it.wait_reply()
+    assert "Total spent $2.80" in text_of(reply)
+    csv_files = [f for f in reply["_files"] if f.filename.endswith(".csv")]
+    assert len(csv_files) == 1
+    rows = list(csv.DictReader(io.StringIO(csv_files[0].data.decode())))
+    by_user = {int(r["user_id"]): r for r in rows}
+    assert by_user[bob]["spent_usd"] == "1.120000" and by_user[bob]["charges"] == "2"
+    it = await fake_discord.slash("budget-admin report", period="last month")
+    assert "is not a period" in text_of(await it.wait_reply())

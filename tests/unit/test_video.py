@@ -1,0 +1,154 @@
+"""bot.media.video against real files made with Pillow and the bundled ffmpeg (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from bot.media.video import (
+    VideoError,
+    VideoInfo,
+    VideoTooLarge,
+    ffmpeg_exe,
+    fit_to_size,
+    make_dry_run_clip,
+    probe,
+)
+
+
+def _still(path: Path, size: tuple[int, int]) -> Path:
+    im = Image.new("RGB", size, (220, 215, 205))
+    d = ImageDraw.Draw(im)
+    w, h = size
+    d.ellipse((w * 0.3, h * 0.2, w * 0.7, h * 0.7), fill=(190, 150, 120))
+    d.rectangle((0, 0, w // 10, h // 10), fill=(200, 0, 0))
+    im.save(path, "JPEG", quality=95)
+    return path
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+def _decodes(path: Path) -> None:
+    cmd = [ffmpeg_exe(), "-v", "error", "-xerror", "-i", str(path), "-f", "null", "-"]
+    subprocess.run(cmd, check=True, timeout=60)
+
+
+def _noise_clip(path: Path, *, seconds: int = 5, size: str = "1280x720", audio: bool = True) -> Path:
+    """A high-bitrate clip of moving noise (hard to compress), optionally with a sine tone."""
+    args = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=24:duration={seconds},noise=alls=40:allf=t",
+    ]  # fmt: skip
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "8M", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac", "-b:a", "128k"] if audio else ["-an"]
+    args += ["-shortest", str(path)]
+    subprocess.run(args, check=True, timeout=120)
+    return path
+
+
+async def test_dry_run_clip_is_playable_and_keeps_aspect(tmp_path: Path) -> None:
+    img = _still(tmp_path / "anchor.jpg", (1365, 2048))
+    out = tmp_path / "clip.mp4"
+    started = time.perf_counter()
+    await make_dry_run_clip(img, out, duration_s=5)
+    elapsed = time.perf_counter() - started
+    print(f"make_dry_run_clip 5 s @ 640: {elapsed:.2f} s")
+    info = await probe(out)
+    assert isinstance(info, VideoInfo)
+    assert abs(info.duration_s - 5) <= 0.2
+    assert info.width % 2 == 0 and info.height % 2 == 0
+    assert max(info.width, info.height) <= 640
+    assert abs(info.width / info.height - 1365 / 2048) < 0.01
+    assert info.size_bytes == out.stat().st_size > 0
+    assert not _leftovers(tmp_path)
+    # The file really decodes end to end.
+    await asyncio.to_thread(_decodes, out)
+    assert elapsed < 30
+
+
+async def test_dry_run_clip_landscape_odd_size(tmp_path: Path) -> None:
+    img = _still(tmp_path / "wide.jpg", (1001, 563))
+    out = tmp_path / "wide.mp4"
+    await make_dry_run_clip(img, out, duration_s=2, fps=12, max_side=320)
+    info = await probe(out)
+    assert (info.width, info.height) == (320, 180)
+    assert abs(info.duration_s - 2) <= 0.2
+
+
+async def test_dry_run_clip_bad_image(tmp_path: Path) -> None:
+    bad = tmp_path / "x.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(VideoError):
+        await make_dry_run_clip(bad, tmp_path / "o.mp4", duration_s=1)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+async def test_fit_to_size_shrinks_and_keeps_duration(tmp_path: Path) -> None:
+    src = _noise_clip(tmp_path / "big.mp4")
+    before = await probe(src)
+    assert before.size_bytes > 2_500_000
+    dst = tmp_path / "small.mp4"
+    started = time.perf_counter()
+    after = await fit_to_size(src, dst, max_bytes=1_000_000)
+    elapsed = time.perf_counter() - started
+    print(f"fit_to_size {before.size_bytes} -> {after.size_bytes} bytes in {elapsed:.2f} s")
+    assert after.size_bytes <= 1_000_000
+    assert after.size_bytes == dst.stat().st_size
+    assert abs(after.duration_s - before.duration_s) <= 0.2
+    assert after.width % 2 == 0 and after.height % 2 == 0
+    assert not _leftovers(tmp_path)
+
+
+async def test_fit_to_size_scales_down_when_starved(tmp_path: Path) -> None:
+    src = _noise_clip(tmp_path / "big.mp4", seconds=4, size="1920x1080", audio=False)
+    dst = tmp_path / "small.mp4"
+    after = await fit_to_size(src, dst, max_bytes=400_000)
+    assert after.size_bytes <= 400_000
+    assert max(after.width, after.height) <= 1280
+    assert abs(after.width / after.height - 16 / 9) < 0.02
+
+
+async def test_fit_to_size_copies_small_enough_file(tmp_path: Path) -> None:
+    src = _noise_clip(tmp_path / "clip.mp4", seconds=1, size="320x180", audio=False)
+    dst = tmp_path / "copy.mp4"
+    info = await fit_to_size(src, dst, max_bytes=src.stat().st_size)
+    assert dst.read_bytes() == src.read_bytes()
+    assert info.size_bytes == src.stat().st_size
+
+
+async def test_fit_to_size_impossible_target(tmp_path: Path) -> None:
+    src = _noise_clip(tmp_path / "big.mp4", size="640x360")
+    dst = tmp_path / "tiny.mp4"
+    with pytest.raises(VideoTooLarge):
+        await fit_to_size(src, dst, max_bytes=10_000)
+    assert not dst.exists()
+    assert not _leftovers(tmp_path)
+
+
+async def test_probe_rejects_non_video(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    with pytest.raises(VideoError):
+        await probe(text)
+    png = tmp_path / "still.png"
+    Image.new("RGB", (64, 64), "red").save(png)
+    with pytest.raises(VideoError):
+        await probe(png)
+    with pytest.raises(VideoError):
+        await probe(tmp_path / "missing.mp4")
+
+
+async def test_probe_reads_audio_video_file(tmp_path: Path) -> None:
+    src = _noise_clip(tmp_path / "av.mp4", seconds=2, size="320x240")
+    info = await probe(src)
+    assert (info.width, info.height) == (320, 240)
+    assert abs(info.duration_s - 2) <= 0.2
