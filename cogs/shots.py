@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -139,9 +140,9 @@ class DiscordShotPublisher:
         if shot.progress_message_id is None:
             message = await channel.send(
                 embed=embed,
-                view=view or discord.utils.MISSING,
+                view=view,
                 allowed_mentions=NO_PINGS,
-                reference=self._reference(shot, shot.reply_to_message_id) or discord.utils.MISSING,
+                reference=self._reference(shot, shot.reply_to_message_id),
                 mention_author=False,
             )
             return message.id
@@ -157,10 +158,9 @@ class DiscordShotPublisher:
             file=discord.File(clip, filename=f"shot-{shot.root_id}-take-{shot.take}.mp4"),
             view=_view(RerollButton(shot.id)),
             allowed_mentions=NO_PINGS,
-            reference=self._reference(shot, shot.reply_to_message_id) or discord.utils.MISSING,
+            reference=self._reference(shot, shot.reply_to_message_id),
             mention_author=False,
         )
-        await self._offer_reaction(message)
         return message.id
 
     async def post_link(self, shot: Shot, url: str, reason: str) -> int:
@@ -176,17 +176,21 @@ class DiscordShotPublisher:
             embed=clip_embed(shot, self.model_label, anchor.version, None),
             view=_view(RerollButton(shot.id)),
             allowed_mentions=NO_PINGS,
-            reference=self._reference(shot, shot.reply_to_message_id) or discord.utils.MISSING,
+            reference=self._reference(shot, shot.reply_to_message_id),
             mention_author=False,
         )
-        await self._offer_reaction(message)
         return message.id
 
-    async def _offer_reaction(self, message: discord.Message) -> None:
+    async def offer_reroll(self, shot: Shot) -> None:
+        if shot.clip_message_id is None:
+            return
+        channel = await self._channel(shot.channel_id)
         try:
-            await message.add_reaction(self.bot.services.settings.reroll_emojis[0])
+            await channel.get_partial_message(shot.clip_message_id).add_reaction(  # type: ignore[attr-defined]
+                self.bot.services.settings.reroll_emojis[0]
+            )
         except discord.HTTPException:
-            log.info("could not add the re-roll reaction to %s", message.id)
+            log.info("could not add the re-roll reaction to %s", shot.clip_message_id)
 
     async def find_posted_clip(self, shot: Shot) -> int | None:
         channel = await self._channel(shot.channel_id)
@@ -275,6 +279,10 @@ class ShotCog(commands.Cog):
         if str(payload.emoji) not in self.bot.services.settings.reroll_emojis:
             return
         shot = await self.shots.by_clip_message(payload.message_id)
+        if shot is None and payload.message_author_id == self.bot.user.id:
+            # A very quick reaction can land between posting a clip and recording it: look once more.
+            await asyncio.sleep(1.5)
+            shot = await self.shots.by_clip_message(payload.message_id)
         if shot is None:
             return
         now = time.monotonic()

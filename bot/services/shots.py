@@ -50,6 +50,9 @@ class ShotPublisher(Protocol):
     async def post_link(self, shot: Shot, url: str, reason: str) -> int:
         """Post a link to the clip instead of the file; return the message id."""
 
+    async def offer_reroll(self, shot: Shot) -> None:
+        """Add the re-roll reaction to a posted clip (after it is recorded, so a click always finds it)."""
+
     async def find_posted_clip(self, shot: Shot) -> int | None:
         """After a restart: the id of a clip message already posted for this shot, if any."""
 
@@ -623,6 +626,10 @@ class ShotService:
         if done is not None:
             log.info("shot %d posted as message %d", shot.id, message_id)
             await self._progress(done, force=True)
+            try:
+                await self._publisher().offer_reroll(done)
+            except Exception:
+                log.warning("could not offer a re-roll on shot %d", shot.id, exc_info=True)
         self._wake.set()
 
 

@@ -1,0 +1,28 @@
+"""Helpers for the shot tests: run /shot and find the messages it leads to."""
+
+from __future__ import annotations
+
+from tests.fakes.discord_fake import FakeDiscord, text_of
+
+
+def clip_messages(fake: FakeDiscord, channel_id: int | None = None) -> list[dict]:
+    """Messages in the channel that carry an mp4 attachment, oldest first."""
+    return [
+        m
+        for m in fake.channel_messages(channel_id or fake.channel_id)
+        if any(a["filename"].endswith(".mp4") for a in m.get("attachments", []))
+    ]
+
+
+def progress_messages(fake: FakeDiscord, channel_id: int | None = None) -> list[dict]:
+    return [m for m in fake.channel_messages(channel_id or fake.channel_id) if "Status" in text_of(m)]
+
+
+async def run_shot(fake: FakeDiscord, prompt: str, *, user: str | int = "alice", **options: object) -> dict:
+    """Run /shot and return the bot's (ephemeral) answer."""
+    it = await fake.slash("shot", user=user, prompt=prompt, **options)
+    return await it.wait_reply(lambda m: bool(text_of(m)))
+
+
+async def wait_clips(fake: FakeDiscord, count: int, timeout: float = 30.0) -> list[dict]:
+    return await fake.wait_for(lambda: (c := clip_messages(fake)) and len(c) >= count and c, timeout=timeout)

@@ -1,0 +1,363 @@
+"""/shot end to end: anchor -> fal (fake) -> clip posted in the channel, with budget, re-rolls, failures and limits."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests import samples
+from tests.e2e.helpers import set_anchor
+from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips
+from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.fal_fake import Outcome
+from tests.fakes.media_samples import large_mp4
+
+KLING = "fal-ai/kling-video/v3/pro/image-to-video"
+
+
+async def _state(runner, shot_id: int) -> str:
+    shot = await runner.services.shots.get(shot_id)
+    return shot.state if shot else "missing"
+
+
+async def _totals(runner, fake, user="alice"):
+    uid = fake.member(user) if isinstance(user, str) else user
+    view = await runner.services.budget.view(fake.guild_id, uid)
+    return view.spent, view.held
+
+
+async def test_shot_from_anchor_to_posted_clip(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    stored = runner.services.anchors.image_path(anchor.sha256).read_bytes()
+    fake_fal.script(Outcome.complete(queued_polls=2, progress_polls=2))
+
+    answer = await run_shot(fake_discord, "  she turns to the window and smiles  ")
+    assert "queued" in text_of(answer) and answer["_ephemeral"]
+    [clip] = await wait_clips(fake_discord, 1)
+
+    [sub] = fake_fal.submissions
+    assert sub.endpoint == KLING
+    assert sub.arguments == {
+        "start_image_url": sub.arguments["start_image_url"],
+        "prompt": "she turns to the window and smiles",
+        "duration": "5",
+        "generate_audio": False,
+    }
+    assert (
+        fake_fal.fetch_upload(sub.arguments["start_image_url"]) == stored
+    )  # byte for byte the stored anchor
+
+    # The clip: an mp4 reply to the progress message, with the facts in its embed, pinging nobody.
+    [progress] = progress_messages(fake_discord)
+    assert clip["message_reference"]["message_id"] == progress["id"]
+    assert clip["_files"][0].data[4:8] == b"ftyp"
+    text = text_of(clip)
+    for expected in ("take 1", "Kling v3 Pro", "$0.56", "v1", "5 s", "shot "):
+        assert expected in text, expected
+    assert not clip["_pinged"] and clip["_via"] == "channel"
+    assert any(c["components"][0]["custom_id"].startswith("shot:reroll:") for c in clip["components"])
+
+    # Charged once, the quoted amount; the progress message says done; no more Cancel button.
+    assert await _totals(runner, fake_discord) == (560_000, 0)
+    await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(progress["id"])]))
+    assert fake_discord.messages[int(progress["id"])]["components"] == []
+    assert progress["_via"] == "channel"
+
+
+async def test_anchor_upload_is_cached_and_reuploaded_when_stale(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await run_shot(fake_discord, "one")
+    await wait_clips(fake_discord, 1)
+    await run_shot(fake_discord, "two")
+    await wait_clips(fake_discord, 2)
+    assert len(fake_fal.uploads) == 1
+    urls = {s.arguments["start_image_url"] for s in fake_fal.submissions}
+    assert len(urls) == 1
+    runner.services.anchors.upload_lifetime_s = 0  # every cached URL is now too old
+    await run_shot(fake_discord, "three")
+    await wait_clips(fake_discord, 3)
+    assert len(fake_fal.uploads) == 2
+
+
+async def test_aspect_ratio_crops_a_start_image_of_that_shape(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png((768, 1024)))
+    await run_shot(fake_discord, "wide", aspect_ratio="16:9", duration=3)
+    await wait_clips(fake_discord, 1)
+    sub = fake_fal.submissions[0]
+    assert sub.arguments["duration"] == "3"
+    from PIL import Image
+
+    with Image.open(io.BytesIO(fake_fal.fetch_upload(sub.arguments["start_image_url"]))) as img:
+        w, h = img.size
+    assert abs(w / h - 16 / 9) < 0.01
+    assert await _totals(runner, fake_discord) == (3 * 112_000, 0)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"prompt": "   "}, "prompt is empty"),
+        ({"prompt": "x" * 2501}, "2,501 characters"),
+        ({"prompt": "fine", "duration": 30}, "3 to 15 seconds"),
+    ],
+    ids=["empty", "huge", "bad-duration"],
+)
+async def test_bad_requests_are_refused_and_nothing_is_spent(
+    bot, runner, fake_discord, fake_fal, options, expected
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    prompt = options.pop("prompt")
+    answer = await run_shot(fake_discord, prompt, **options)
+    assert expected in text_of(answer) and answer["_ephemeral"]
+    assert fake_fal.submissions == []
+    assert await _totals(runner, fake_discord) == (0, 0)
+    assert progress_messages(fake_discord) == []
+
+
+async def test_no_anchor_is_refused(bot, runner, fake_discord, fake_fal):
+    answer = await run_shot(fake_discord, "hello")
+    assert "no anchor" in text_of(answer)
+    assert fake_fal.submissions == [] and fake_fal.uploads == []
+
+
+async def test_exhausted_budget_is_refused(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await runner.services.budget.set_user_limit(fake_discord.guild_id, fake_discord.member("alice"), 500_000)
+    answer = await run_shot(fake_discord, "hello")
+    assert "left of your $0.50 budget" in text_of(answer)
+    assert fake_fal.submissions == []
+    assert await _totals(runner, fake_discord) == (0, 0)
+
+
+async def test_everyone_in_prompt_pings_nobody(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    alice = fake_discord.member("alice")
+    await run_shot(fake_discord, f"@everyone look at <@{alice}> **now** @here")
+    [clip] = await wait_clips(fake_discord, 1)
+    for msg in fake_discord.channel_messages(fake_discord.channel_id):
+        assert not msg["_pinged"], text_of(msg)
+        assert msg["mention_everyone"] is False
+    assert "\\*\\*now\\*\\*" in text_of(clip)
+
+
+FAILURES = [
+    (Outcome.validation_error(), "rejected the request"),
+    (Outcome.content_policy(at="submit"), "content policy"),
+    (Outcome.content_policy(at="result"), "content policy"),
+    (Outcome.server_error(status=500), "server error"),
+    (Outcome.result_gone(), "no longer holds"),
+    (Outcome.completed_with_error(error="GPU fell over", error_type="runner_error"), "GPU fell over"),
+    (Outcome.timeout(), "timed out"),
+]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "words"),
+    FAILURES,
+    ids=["422", "policy-submit", "policy-result", "5xx", "result-gone", "completed-error", "timeout"],
+)
+async def test_failures_release_the_hold_and_say_what_happened(
+    bot, runner, fake_discord, fake_fal, outcome, words
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(outcome)
+    await run_shot(fake_discord, "a shot that will fail")
+    [progress] = progress_messages(fake_discord)
+    final = await fake_discord.wait_for(
+        lambda: (m := fake_discord.messages[int(progress["id"])]) and "Failed" in text_of(m) and m
+    )
+    text = text_of(final)
+    assert words in text and "Nothing was charged" in text
+    assert await _totals(runner, fake_discord) == (0, 0)
+    assert clip_messages(fake_discord) == []
+    kinds = [r.kind for r in await runner.services.budget.store.ledger_rows(fake_discord.guild_id)]
+    assert kinds == ["hold", "release"]
+
+
+async def test_cancel_button_cancels_at_fal_and_releases(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold())
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    await run_shot(fake_discord, "never mind")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    [progress] = progress_messages(fake_discord)
+    progress = await fake_discord.wait_for(
+        lambda: (m := fake_discord.messages[int(progress["id"])]) and m["components"] and m
+    )
+    custom_id = progress["components"][0]["components"][0]["custom_id"]
+    assert custom_id.startswith("shot:cancel:")
+    # bob is neither the requester nor a moderator
+    it = await fake_discord.click(int(progress["id"]), custom_id, user=bob)
+    assert "Only the person who asked" in text_of(await it.wait_reply())
+    assert await _totals(runner, fake_discord) == (0, 560_000)
+    it = await fake_discord.click(int(progress["id"]), custom_id)
+    assert "cancelled" in text_of(await it.wait_reply())
+    assert fake_fal.submissions[0].cancelled
+    await fake_discord.wait_for(lambda: "Cancelled" in text_of(fake_discord.messages[int(progress["id"])]))
+    assert await _totals(runner, fake_discord) == (0, 0)
+    fake_fal.release()
+    assert clip_messages(fake_discord) == []
+
+
+async def test_reroll_by_reaction_is_charged_to_the_reactor(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    await run_shot(fake_discord, "first take")
+    [clip] = await wait_clips(fake_discord, 1)
+    clip_id = int(clip["id"])
+    # the bot offers the reaction itself; its own reaction must not re-roll
+    await fake_discord.wait_for(
+        lambda: any(u == fake_discord.bot_user_id for _, u in fake_discord.reactions.get(clip_id, []))
+    )
+    # a new anchor in the channel must not change the re-roll's start image
+    first_url = fake_fal.submissions[0].arguments["start_image_url"]
+    await set_anchor(fake_discord, samples.portrait_png(shade=220))
+
+    await fake_discord.react(clip_id, "🔁", user=bob)
+    clips = await wait_clips(fake_discord, 2)
+    take2 = clips[1]
+    assert "take 2" in text_of(take2)
+    assert take2["message_reference"]["message_id"] == clip["id"]
+    assert len(fake_fal.submissions) == 2
+    assert fake_fal.submissions[1].arguments["start_image_url"] == first_url
+    assert fake_fal.submissions[1].arguments["prompt"] == "first take"
+    assert await _totals(runner, fake_discord, bob) == (560_000, 0)
+    assert await _totals(runner, fake_discord, "alice") == (560_000, 0)
+    # the bot took bob's reaction back off so he can re-roll again
+    await fake_discord.wait_for(lambda: ("🔁", bob) not in fake_discord.reactions.get(clip_id, []))
+
+
+async def test_double_reaction_within_seconds_counts_once(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await run_shot(fake_discord, "only once")
+    [clip] = await wait_clips(fake_discord, 1)
+    clip_id = int(clip["id"])
+    alice = fake_discord.member("alice")
+    await fake_discord.wait_for(lambda: fake_discord.reactions.get(clip_id))  # the bot's own offer
+    await fake_discord.react(clip_id, "🔁")
+    await fake_discord.wait_for(lambda: ("🔁", alice) not in fake_discord.reactions.get(clip_id, []))
+    await fake_discord.react(clip_id, "🔁")
+    await wait_clips(fake_discord, 2)
+    shots = await runner.services.shots.store.by_states(
+        ("waiting", "submitted", "running", "completed", "downloaded", "posted")
+    )
+    assert [s.take for s in shots] == [1, 2]
+    assert len(fake_fal.submissions) == 2
+
+
+async def test_reroll_by_button_by_second_member(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    carol = fake_discord.add_member("carol", permissions=DEFAULT_MEMBER_PERMS)
+    await run_shot(fake_discord, "button take", duration=10)
+    [clip] = await wait_clips(fake_discord, 1)
+    custom_id = clip["components"][0]["components"][0]["custom_id"]
+    it = await fake_discord.click(int(clip["id"]), custom_id, user=carol)
+    assert "charged to you" in text_of(await it.wait_reply())
+    clips = await wait_clips(fake_discord, 2)
+    assert "take 2" in text_of(clips[1])
+    assert fake_fal.submissions[1].arguments["duration"] == "10"
+    assert await _totals(runner, fake_discord, carol) == (1_120_000, 0)
+
+
+async def test_reroll_refused_for_budget_gets_a_self_deleting_notice(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    poor = fake_discord.add_member("poor", permissions=DEFAULT_MEMBER_PERMS)
+    await runner.services.budget.set_user_limit(fake_discord.guild_id, poor, 100_000)
+    await run_shot(fake_discord, "expensive")
+    [clip] = await wait_clips(fake_discord, 1)
+    await fake_discord.wait_for(lambda: fake_discord.reactions.get(int(clip["id"])))
+    await fake_discord.react(int(clip["id"]), "🔁", user=poor)
+    notice = await fake_discord.wait_for(
+        lambda: next(
+            (m for m in fake_discord.messages.values() if "budget" in text_of(m) and "poor" in text_of(m)),
+            None,
+        )
+    )
+    assert not notice["_pinged"]
+    await fake_discord.wait_for(lambda: fake_discord.messages[int(notice["id"])]["_deleted"], timeout=20)
+    assert len(fake_fal.submissions) == 1
+    assert await _totals(runner, fake_discord, poor) == (0, 0)
+
+
+async def test_big_clip_is_reencoded_under_the_limit(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    video = large_mp4()
+    assert len(video) > 10 * 1024 * 1024
+    fake_fal.script(Outcome.complete(video=video))
+    await run_shot(fake_discord, "big one")
+    [clip] = await wait_clips(fake_discord, 1, timeout=90)
+    data = clip["_files"][0].data
+    assert len(data) <= 10 * 1024 * 1024 and data[4:8] == b"ftyp"
+    assert "Re-encoded" in text_of(clip)
+    assert await _totals(runner, fake_discord) == (560_000, 0)
+
+
+async def test_clip_after_interaction_token_expired_is_still_posted(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold())
+    await run_shot(fake_discord, "slow one")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    fake_discord.clock.advance(16 * 60)
+    fake_fal.release()
+    [clip] = await wait_clips(fake_discord, 1)
+    assert clip["_via"] == "channel"
+    assert [r for r in fake_discord.requests if r.status == 401] == []
+    assert await _totals(runner, fake_discord) == (560_000, 0)
+
+
+async def test_concurrency_limits_and_queue(runner, fake_discord, fake_fal):
+    await runner.start(max_shots_per_user=1, max_shots_global=2)
+    await set_anchor(fake_discord, samples.portrait_png())
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    fake_fal.script(*[Outcome.hold() for _ in range(4)])
+    await run_shot(fake_discord, "alice 1")
+    await run_shot(fake_discord, "alice 2")
+    await run_shot(fake_discord, "bob 1", user=bob)
+    await fake_discord.wait_for(lambda: len(fake_fal.submissions) == 2)
+    # alice's second shot waits: she already has one in flight
+    progress = progress_messages(fake_discord)
+    waiting = await fake_discord.wait_for(
+        lambda: next(
+            (
+                m
+                for m in fake_discord.channel_messages(fake_discord.channel_id)
+                if "alice 2" in text_of(m) and "Waiting" in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert "position 1" in text_of(waiting)
+    assert {s.arguments["prompt"] for s in fake_fal.submissions} == {"alice 1", "bob 1"}
+    # a third user hits the global limit
+    dave = fake_discord.add_member("dave", permissions=DEFAULT_MEMBER_PERMS)
+    await run_shot(fake_discord, "dave 1", user=dave)
+    await fake_discord.wait_for(
+        lambda: any(
+            "dave 1" in text_of(m) and "position 2" in text_of(m)
+            for m in fake_discord.channel_messages(fake_discord.channel_id)
+        )
+    )
+    assert len(fake_fal.submissions) == 2
+    assert len(progress) == 3
+    fake_fal.release(fake_fal.submissions[0].request_id)
+    await fake_discord.wait_for(lambda: len(fake_fal.submissions) == 3)
+    assert fake_fal.submissions[2].arguments["prompt"] == "alice 2"
+    fake_fal.release()
+    await fake_discord.wait_for(lambda: len(fake_fal.submissions) == 4)
+    fake_fal.release()
+    await wait_clips(fake_discord, 4)
+
+
+async def test_dry_run_works_end_to_end_without_fal_key(runner, fake_discord, fake_fal):
+    await runner.start(fal=False)
+    await set_anchor(fake_discord, samples.portrait_png())
+    answer = await run_shot(fake_discord, "a free test")
+    assert "dry run" in text_of(answer)
+    [clip] = await wait_clips(fake_discord, 1)
+    assert "dry run" in text_of(clip) and "would cost $0.56" in text_of(clip)
+    assert clip["_files"][0].data[4:8] == b"ftyp"
+    assert fake_fal.submissions == [] and fake_fal.uploads == []
+    assert await _totals(runner, fake_discord) == (0, 0)
+    assert await runner.services.budget.store.ledger_rows(fake_discord.guild_id) == []
