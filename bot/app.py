@@ -72,7 +72,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         poll_interval_s=settings.fal_poll_interval_s,
         progress_interval_s=settings.progress_edit_interval_s,
         job_timeout_s=settings.fal_job_timeout_s,
-        result_retention_s=settings.fal_result_retention_s,
     )
     try:
         yield Services(

@@ -46,7 +46,6 @@ class Settings(BaseSettings):
     fal_endpoint: str = "fal-ai/kling-video/v3/pro/image-to-video"
     fal_poll_interval_s: float = Field(default=3.0, gt=0)
     fal_upload_lifetime_s: int = Field(default=6 * 3600, gt=0)
-    fal_result_retention_s: int = Field(default=3600, gt=0)
     fal_job_timeout_s: int = Field(default=30 * 60, gt=0)
     price_overrides: dict[str, int] = Field(default_factory=dict)
     default_duration_s: int = 5

@@ -95,7 +95,6 @@ class ShotService:
         poll_interval_s: float = 3.0,
         progress_interval_s: float = 4.0,
         job_timeout_s: float = 1800.0,
-        result_retention_s: float = 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
@@ -112,7 +111,6 @@ class ShotService:
         self.poll_interval_s = poll_interval_s
         self.progress_interval_s = progress_interval_s
         self.job_timeout_s = job_timeout_s
-        self.result_retention_s = result_retention_s
         self.clock = clock
         self.publisher: ShotPublisher | None = None
         self._wake = asyncio.Event()
@@ -419,22 +417,8 @@ class ShotService:
         try:
             anchor = await self.anchors.version_by_id(shot.anchor_version_id)
             sha, path = await self.anchors.start_image(anchor, shot.aspect_ratio)
-            image_ref = await self.anchors.start_image_ref(sha, path, self.generator)
-            arguments = self.spec.arguments(
-                image_url=image_ref,
-                prompt=shot.prompt,
-                duration_s=shot.duration_s,
-                audio=bool(shot.audio),
-                negative_prompt=shot.negative_prompt,
-            )
-            request_id = await self.generator.submit(shot.endpoint, arguments)
-        except GenerationError as exc:
-            if exc.kind == "rejected" and "image" in exc.message.lower():
-                # fal could not use the image: the cached upload may be stale; upload afresh next time.
-                await self.anchors.forget_upload(await self._anchor_sha(shot))
-            await self._finish(shot, "failed", error=exc.message)
-            return False
-        except UserError as exc:
+            request_id = await self._submit_with_image(shot, sha, path)
+        except (GenerationError, UserError) as exc:
             await self._finish(shot, "failed", error=exc.message)
             return False
         except Exception:
@@ -458,10 +442,28 @@ class ShotService:
         await self._progress(done, force=True)
         return True
 
-    async def _anchor_sha(self, shot: Shot) -> str:
-        anchor = await self.anchors.version_by_id(shot.anchor_version_id)
-        sha, _ = await self.anchors.start_image(anchor, shot.aspect_ratio)
-        return sha
+    async def _submit_with_image(self, shot: Shot, sha: str, path: Path) -> str:
+        """Submit with the start image's fal URL; if fal says it cannot use that image, upload afresh once."""
+        for attempt in (1, 2):
+            image_ref = await self.anchors.start_image_ref(sha, path, self.generator)
+            arguments = self.spec.arguments(
+                image_url=image_ref,
+                prompt=shot.prompt,
+                duration_s=shot.duration_s,
+                audio=bool(shot.audio),
+                negative_prompt=shot.negative_prompt,
+            )
+            try:
+                return await self.generator.submit(shot.endpoint, arguments)
+            except GenerationError as exc:
+                image_problem = exc.kind == "rejected" and self.spec.image_arg in exc.message
+                if attempt == 2 or not image_problem or not self.generator.needs_upload:
+                    raise
+                log.info(
+                    "fal could not use the cached upload of %s (%s); uploading again", sha[:12], exc.message
+                )
+                await self.anchors.forget_upload(sha)
+        raise AssertionError("unreachable")
 
     # Poller ----------------------------------------------------------------------------------------------
     async def _poller_loop(self) -> None:
@@ -596,7 +598,7 @@ class ShotService:
         if clip.stat().st_size > limit:
             fitted = clip.with_name(clip.stem + "-fit.mp4")
             try:
-                await fit_to_size(clip, fitted, max_bytes=limit - 64 * 1024)
+                await fit_to_size(clip, fitted, max_bytes=int(limit * 0.97))
                 note = (
                     f"Re-encoded from {clip.stat().st_size / 1048576:.1f} MB to "
                     f"{fitted.stat().st_size / 1048576:.1f} MB to fit Discord's {limit // 1048576} MB limit."

@@ -361,3 +361,74 @@ async def test_dry_run_works_end_to_end_without_fal_key(runner, fake_discord, fa
     assert fake_fal.submissions == [] and fake_fal.uploads == []
     assert await _totals(runner, fake_discord) == (0, 0)
     assert await runner.services.budget.store.ledger_rows(fake_discord.guild_id) == []
+
+
+async def test_upload_fal_cannot_use_is_uploaded_again(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await run_shot(fake_discord, "first")
+    await wait_clips(fake_discord, 1)
+    fake_fal.expire_uploads()
+    fake_fal.script(
+        Outcome.validation_error(
+            [
+                {
+                    "loc": ["body", "start_image_url"],
+                    "msg": "Could not download the image",
+                    "type": "file_download_error",
+                }
+            ]
+        ),
+        Outcome.complete(),
+    )
+    await run_shot(fake_discord, "second")
+    await wait_clips(fake_discord, 2)
+    assert len(fake_fal.uploads) == 2
+    assert fake_fal.submissions[-1].arguments["start_image_url"] == fake_fal.uploads[-1].url
+    assert await _totals(runner, fake_discord) == (2 * 560_000, 0)
+
+
+async def test_clip_that_cannot_fit_is_posted_as_a_link(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.attachment_size_limit = 20_000
+    await run_shot(fake_discord, "too big for this server")
+    msg = await fake_discord.wait_for(
+        lambda: next(
+            (
+                m
+                for m in fake_discord.channel_messages(fake_discord.channel_id)
+                if "upload limit" in text_of(m)
+            ),
+            None,
+        ),
+        30,
+    )
+    text = text_of(msg)
+    assert "could not be shrunk" in text and fake_fal.base_url in text
+    assert msg["_files"] == []
+    assert await _totals(runner, fake_discord) == (560_000, 0)
+
+
+async def test_rate_limited_post_is_retried_and_posted_once(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold())
+    await run_shot(fake_discord, "rate limited")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    fake_discord.fail_next("POST", r"^/channels/\d+/messages$", status=429, retry_after=0.3)
+    fake_fal.release()
+    await wait_clips(fake_discord, 1)
+    assert [r.status for r in fake_discord.requests if r.status == 429] == [429]
+    assert len(clip_messages(fake_discord)) == 1
+
+
+async def test_unexpected_error_gets_an_incident_id_and_the_bot_keeps_going(
+    bot, runner, fake_discord, caplog
+):
+    await runner.services.db.close()  # a real failure: the database is gone
+    it = await fake_discord.slash("status")
+    reply = text_of(await it.wait_reply())
+    assert "incident" in reply
+    incident = reply.split("`")[1]
+    assert any(incident in r.getMessage() for r in caplog.records)
+    await runner.services.db.open()
+    it = await fake_discord.slash("status")
+    assert "Anchorshot status" in text_of(await it.wait_reply())

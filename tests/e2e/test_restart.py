@@ -1,0 +1,111 @@
+"""A subprocess bot killed with SIGKILL while three shots are at fal: after a restart each clip is posted once and
+each user charged once."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from tests import samples
+from tests.e2e.helpers import set_anchor
+from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips
+from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.fal_fake import Outcome
+
+
+async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_discord, fake_fal):
+    await bot_process.start()
+    await set_anchor(fake_discord, samples.portrait_png())
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    carol = fake_discord.add_member("carol", permissions=DEFAULT_MEMBER_PERMS)
+    fake_fal.script(Outcome.hold(), Outcome.hold(), Outcome.hold())
+    for user in ("alice", bob, carol):
+        answer = await run_shot(fake_discord, f"shot for {user}", user=user)
+        assert "queued" in text_of(answer)
+    await fake_discord.wait_for(
+        lambda: len(fake_fal.submissions) == 3 and all(s.held for s in fake_fal.submissions), 30
+    )
+
+    bot_process.kill()
+    db_path = bot_process.data_dir / "anchorshot.sqlite3"
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT state, request_id FROM shots ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["running"] * 3 or all(r[0] in ("submitted", "running") for r in rows)
+    assert {r[1] for r in rows} == {s.request_id for s in fake_fal.submissions}
+    fake_fal.release()  # fal finishes the jobs while the bot is down
+    assert clip_messages(fake_discord) == []
+
+    await bot_process.start()
+    clips = await wait_clips(fake_discord, 3, timeout=60)
+    await asyncio.sleep(1.0)  # give a duplicate every chance to appear
+    clips = clip_messages(fake_discord)
+    assert len(clips) == 3
+    assert sorted(text_of(c).split("\n")[1] for c in clips) == sorted(
+        f"shot for {u}" for u in ("alice", str(bob), str(carol))
+    )
+    assert len(fake_fal.submissions) == 3  # nothing was submitted twice
+    bot_process.stop()
+
+    with sqlite3.connect(db_path) as conn:
+        states = conn.execute("SELECT state FROM shots").fetchall()
+        captures = conn.execute(
+            "SELECT user_id, COUNT(*), SUM(amount) FROM ledger WHERE kind='capture' GROUP BY user_id"
+        ).fetchall()
+        open_holds = conn.execute("SELECT COUNT(*) FROM holds WHERE state='held'").fetchone()[0]
+    assert [s[0] for s in states] == ["posted"] * 3
+    assert sorted(captures) == sorted(
+        [(fake_discord.member("alice"), 1, 560_000), (bob, 1, 560_000), (carol, 1, 560_000)]
+    )
+    assert open_holds == 0
+
+
+async def test_restart_marks_jobs_fal_no_longer_holds_as_failed_and_refunds(
+    bot_process, fake_discord, fake_fal
+):
+    await bot_process.start()
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold(then=Outcome.result_gone()))
+    await run_shot(fake_discord, "lost while down")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held, 30)
+    bot_process.kill()
+    fake_fal.release()
+    await bot_process.start()
+    msg = await fake_discord.wait_for(
+        lambda: next(
+            (m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Failed" in text_of(m)),
+            None,
+        ),
+        30,
+    )
+    assert "no longer holds" in text_of(msg) and "Nothing was charged" in text_of(msg)
+    bot_process.stop()
+    with sqlite3.connect(bot_process.data_dir / "anchorshot.sqlite3") as conn:
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM ledger ORDER BY id")]
+    assert kinds == ["hold", "release"]
+
+
+async def test_clip_posted_just_before_a_crash_is_not_posted_again(runner, fake_discord, fake_fal):
+    """The bot posted the clip but died before recording it: on restart it finds the clip and charges once."""
+    await runner.start()
+    await set_anchor(fake_discord, samples.portrait_png())
+    await run_shot(fake_discord, "posted then crashed")
+    [clip] = await wait_clips(fake_discord, 1)
+    await fake_discord.wait_for(lambda: fake_discord.reactions.get(int(clip["id"])))
+    db = runner.services.db
+    # Put the rows back as they were between the upload and its bookkeeping.
+    await db.execute("UPDATE shots SET state='downloaded', clip_message_id=NULL, finished_at=NULL")
+    await db.execute("UPDATE holds SET state='held', settled_at=NULL")
+    await db.execute("DELETE FROM ledger WHERE kind='capture'")
+    await runner.stop()
+
+    await runner.start()
+    shot = None
+    for _ in range(200):
+        shot = await runner.services.shots.get(1)
+        if shot and shot.state == "posted":
+            break
+        await asyncio.sleep(0.05)
+    assert shot is not None and shot.clip_message_id == int(clip["id"])
+    assert len(clip_messages(fake_discord)) == 1
+    view = await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
+    assert (view.spent, view.held) == (560_000, 0)
