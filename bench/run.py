@@ -67,7 +67,9 @@ def report(name: str, samples: list[float], unit: str = "ms", scale: float = 100
 async def bench_ledger(tmp: Path, n: int) -> None:
     db = Database(tmp / "bench.sqlite3")
     await db.open()
-    budget = BudgetService(db, default_limit_micros=10**12, period=BudgetPeriod.MONTH, max_limit_micros=10**13)
+    budget = BudgetService(
+        db, default_limit_micros=10**12, period=BudgetPeriod.MONTH, max_limit_micros=10**13
+    )
     i = 0
 
     async def hold_capture() -> None:
@@ -104,7 +106,9 @@ def bench_images(repeat: int) -> None:
     big = photo_like((4000, 3000))
     print(f"input: 4000x3000 JPEG, {len(big) / 1048576:.1f} MiB")
     norm = images.normalize_image(big)
-    report("normalize_image (4000x3000 -> 2048 long side)", timed(lambda: images.normalize_image(big), repeat))
+    report(
+        "normalize_image (4000x3000 -> 2048 long side)", timed(lambda: images.normalize_image(big), repeat)
+    )
     report("anchor_checklist (2048x1536)", timed(lambda: images.anchor_checklist(norm.data), repeat))
     report("crop_to_aspect 9:16", timed(lambda: images.crop_to_aspect(norm.data, (9, 16)), repeat))
 
@@ -128,7 +132,12 @@ async def bench_video(tmp: Path, repeat: int) -> None:
     async def fit() -> None:
         await video.fit_to_size(big, fitted, max_bytes=int(limit * 0.97))
 
-    report(f"fit_to_size {big.stat().st_size / 1048576:.1f} MiB -> under 10 MiB", await atimed(fit, repeat), "s", 1.0)
+    report(
+        f"fit_to_size {big.stat().st_size / 1048576:.1f} MiB -> under 10 MiB",
+        await atimed(fit, repeat),
+        "s",
+        1.0,
+    )
     print(f"{'':<48} result {fitted.stat().st_size / 1048576:.2f} MiB")
 
 
