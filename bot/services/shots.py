@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 2500
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 DELIVERY_ATTEMPTS = 3
+PROGRESS_GRACE_S = 30.0  # a new shot waits this long at most for its progress message before it is scheduled
 
 
 class ShotPublisher(Protocol):
@@ -269,9 +270,9 @@ class ShotService:
                 "I could not post in this channel; give me Send Messages, Embed Links and Attach Files here."
             ) from None
         if progress_id is not None:
-            shot = await self._update(shot, progress_message_id=progress_id)
-            if shot.reply_to_message_id is None:
-                shot = await self._update(shot, reply_to_message_id=progress_id)
+            shot = await self._update(
+                shot, progress_message_id=progress_id, reply_to_message_id=shot.reply_to_message_id or progress_id
+            )
         self._wake.set()
         return shot
 
@@ -309,11 +310,6 @@ class ShotService:
         """(waiting in the bot's queue, in flight at the backend or being delivered)."""
         states = await self.store.state_counts()
         return states.get("waiting", 0), sum(states.get(s, 0) for s in IN_FLIGHT_STATES)
-
-    async def queue_position(self, shot: Shot) -> int:
-        """1-based position among waiting shots."""
-        waiting = await self.store.by_states(("waiting",))
-        return next((i + 1 for i, s in enumerate(waiting) if s.id == shot.id), 0)
 
     # State changes ---------------------------------------------------------------------------------------
     def _publisher(self) -> ShotPublisher:
@@ -402,7 +398,10 @@ class ShotService:
         total, per_user = await self.store.in_flight_counts()
         waiting = await self.store.by_states(("waiting",))
         position = 0
+        now = self.clock()
         for shot in waiting:
+            if shot.progress_message_id is None and now - shot.created_at < PROGRESS_GRACE_S:
+                continue  # its /shot is still posting the progress message; the next pass takes it
             if total < self.max_global and per_user.get(shot.user_id, 0) < self.max_per_user:
                 if await self._submit(shot):
                     total += 1
