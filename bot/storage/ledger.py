@@ -37,28 +37,24 @@ class LedgerStore:
         self.db = db
 
     # Limits -----------------------------------------------------------------------------------------------
+    _LIMITS = (
+        "SELECT (SELECT limit_micros FROM user_limits WHERE guild_id=:g AND user_id=:u) AS user_limit,"
+        " (SELECT default_limit_micros FROM guild_budgets WHERE guild_id=:g) AS guild_default,"
+        " (SELECT cap_micros FROM guild_budgets WHERE guild_id=:g) AS cap"
+    )
+
     async def limits(self, guild_id: int, user_id: int) -> tuple[int | None, int | None, int | None]:
         """Return (user override, guild default, guild cap)."""
-        row = await self.db.fetchone(
-            "SELECT (SELECT limit_micros FROM user_limits WHERE guild_id=? AND user_id=?) AS user_limit,"
-            " (SELECT default_limit_micros FROM guild_budgets WHERE guild_id=?) AS guild_default,"
-            " (SELECT cap_micros FROM guild_budgets WHERE guild_id=?) AS cap",
-            (guild_id, user_id, guild_id, guild_id),
-        )
+        row = await self.db.fetchone(self._LIMITS, {"g": guild_id, "u": user_id})
         assert row is not None
         return row["user_limit"], row["guild_default"], row["cap"]
 
-    @staticmethod
+    @classmethod
     async def tx_limits(
-        conn: aiosqlite.Connection, guild_id: int, user_id: int
+        cls, conn: aiosqlite.Connection, guild_id: int, user_id: int
     ) -> tuple[int | None, int | None, int | None]:
-        row = await tx_fetchone(
-            conn,
-            "SELECT (SELECT limit_micros FROM user_limits WHERE guild_id=? AND user_id=?) AS user_limit,"
-            " (SELECT default_limit_micros FROM guild_budgets WHERE guild_id=?) AS guild_default,"
-            " (SELECT cap_micros FROM guild_budgets WHERE guild_id=?) AS cap",
-            (guild_id, user_id, guild_id, guild_id),
-        )
+        """The same, inside an open transaction."""
+        row = await tx_fetchone(conn, cls._LIMITS, {"g": guild_id, "u": user_id})
         assert row is not None
         return row["user_limit"], row["guild_default"], row["cap"]
 
