@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 2500
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 DELIVERY_ATTEMPTS = 3
+STOP_TIMEOUT_S = 10.0
 PROGRESS_GRACE_S = 30.0  # a new shot waits this long at most for its progress message before it is scheduled
 
 
@@ -142,9 +143,10 @@ class ShotService:
         self._tasks = []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            for task in stuck:
+                log.warning("shot task %s did not stop within %.0f s", task.get_name(), STOP_TIMEOUT_S)
 
     # Requests --------------------------------------------------------------------------------------------
     def quote(self, duration_s: int, audio: bool) -> int:
@@ -271,7 +273,9 @@ class ShotService:
             ) from None
         if progress_id is not None:
             shot = await self._update(
-                shot, progress_message_id=progress_id, reply_to_message_id=shot.reply_to_message_id or progress_id
+                shot,
+                progress_message_id=progress_id,
+                reply_to_message_id=shot.reply_to_message_id or progress_id,
             )
         self._wake.set()
         return shot
@@ -390,8 +394,10 @@ class ShotService:
                 raise
             except Exception:
                 log.exception("shot scheduler pass failed")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the wake-up.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(self.poll_interval_s, 1.0))
+                async with asyncio.timeout(max(self.poll_interval_s, 1.0)):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _schedule_once(self) -> None:
