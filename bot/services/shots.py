@@ -502,7 +502,7 @@ class ShotService:
             await self._finish(shot, "failed", error=exc.message)
             return
         if status.state == "queued":
-            if shot.state != "submitted" or shot.queue_position != status.position:
+            if shot.queue_position != status.position:
                 shot = await self._update(shot, queue_position=status.position)
             await self._progress(shot)
             return

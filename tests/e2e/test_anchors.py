@@ -174,3 +174,11 @@ async def test_awkward_images_are_normalised(bot, runner, fake_discord, make, ex
         assert img.mode == "RGB"
         assert len(img.getexif()) == 0
     assert b"SecretCam" not in data and b"GPS" not in data
+
+
+async def test_anchor_name_with_everyone_pings_nobody(bot, runner, fake_discord):
+    reply = await set_anchor(fake_discord, samples.portrait_png(), name="@everyone @here")
+    assert not reply["_pinged"]
+    it = await fake_discord.slash("anchor history")
+    listing = await it.wait_reply()
+    assert not listing["_pinged"] and "@\u200beveryone" in text_of(listing)
