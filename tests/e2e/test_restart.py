@@ -26,12 +26,16 @@ async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_di
         lambda: len(fake_fal.submissions) == 3 and all(s.held for s in fake_fal.submissions), 30
     )
 
-    bot_process.kill()
     db_path = bot_process.data_dir / "anchorshot.sqlite3"
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute("SELECT state, request_id FROM shots ORDER BY id").fetchall()
-    assert [r[0] for r in rows] == ["running"] * 3 or all(r[0] in ("submitted", "running") for r in rows)
-    assert {r[1] for r in rows} == {s.request_id for s in fake_fal.submissions}
+
+    def shot_rows() -> list[tuple[str, str | None]]:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute("SELECT state, request_id FROM shots ORDER BY id").fetchall()
+
+    # "At fal" as the bot knows it: every request id is in the database and fal reported the jobs running.
+    await fake_discord.wait_for(lambda: [r[0] for r in shot_rows()] == ["running"] * 3, 30)
+    bot_process.kill()
+    assert {r[1] for r in shot_rows()} == {s.request_id for s in fake_fal.submissions}
     fake_fal.release()  # fal finishes the jobs while the bot is down
     assert clip_messages(fake_discord) == []
 
