@@ -13,6 +13,11 @@ from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 
 
+def _states(data_dir) -> list[str]:
+    with sqlite3.connect(data_dir / "anchorshot.sqlite3") as conn:
+        return [r[0] for r in conn.execute("SELECT state FROM shots ORDER BY id")]
+
+
 async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_discord, fake_fal):
     await bot_process.start()
     await set_anchor(fake_discord, samples.portrait_png())
@@ -71,6 +76,7 @@ async def test_restart_marks_jobs_fal_no_longer_holds_as_failed_and_refunds(
     fake_fal.script(Outcome.hold(then=Outcome.result_gone()))
     await run_shot(fake_discord, "lost while down")
     await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held, 30)
+    await fake_discord.wait_for(lambda: _states(bot_process.data_dir) == ["running"], 30)
     bot_process.kill()
     fake_fal.release()
     await bot_process.start()
