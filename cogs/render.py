@@ -191,6 +191,11 @@ def progress_embed(shot: Shot, model_label: str, *, position: int | None = None)
     return embed
 
 
+def clip_marker(shot: Shot) -> str:
+    """How a clip's embed footer starts; after a restart the bot finds clips it already posted by it."""
+    return f"shot {shot.id} \u00b7 take {shot.take} \u00b7"
+
+
 def clip_embed(shot: Shot, model_label: str, anchor_version: int, note: str | None) -> discord.Embed:
     title = f"Shot #{shot.root_id} \u2014 take {shot.take}"
     if shot.backend == "dry-run":
@@ -204,9 +209,7 @@ def clip_embed(shot: Shot, model_label: str, anchor_version: int, note: str | No
     embed.add_field(name="Requested by", value=f"<@{shot.user_id}>")
     if note:
         embed.add_field(name="Note", value=note[:1024], inline=False)
-    embed.set_footer(
-        text=f"shot {shot.id} \u00b7 take {shot.take} \u00b7 react \U0001f501 or press Re-roll for another take"
-    )
+    embed.set_footer(text=f"{clip_marker(shot)} react \U0001f501 or press Re-roll for another take")
     embed.timestamp = datetime.now(UTC)
     return embed
 

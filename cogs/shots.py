@@ -18,7 +18,7 @@ from bot.errors import UserError
 from bot.services.shots import ShotRequest
 from bot.storage.shots import Shot
 from cogs.anchors import parent_of
-from cogs.render import clip_embed, progress_embed, safe
+from cogs.render import clip_embed, clip_marker, progress_embed, safe
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -194,13 +194,13 @@ class DiscordShotPublisher:
 
     async def find_posted_clip(self, shot: Shot) -> int | None:
         channel = await self._channel(shot.channel_id)
-        marker = f"shot {shot.id} \u00b7 take {shot.take}"
+        marker = clip_marker(shot)
         after = discord.Object(id=shot.progress_message_id) if shot.progress_message_id else None
         assert self.bot.user is not None
         async for message in channel.history(limit=100, after=after):  # type: ignore[attr-defined]
             if message.author.id != self.bot.user.id:
                 continue
-            if any((e.footer.text or "").startswith(marker) for e in message.embeds) and message.attachments:
+            if any((e.footer.text or "").startswith(marker) for e in message.embeds):
                 return message.id
         return None
 
