@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 import yarl
 
@@ -80,6 +81,12 @@ def main() -> None:
             "anchorshot: Discord refused the gateway intents; check the Bot page's intents.", file=sys.stderr
         )
         raise SystemExit(2) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        print(
+            f"anchorshot: cannot reach Discord ({type(exc).__name__}: {exc}); check the network.",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         pass
 
