@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import NoAnchor, NotAllowed
-from bot.services.anchors import Upload
+from bot.services.anchors import AnchorService, Upload
 from cogs.render import anchor_embed, history_embed
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class AnchorCog(commands.Cog):
         self.bot = bot
 
     @property
-    def anchors(self):  # noqa: ANN201
+    def anchors(self) -> AnchorService:
         return self.bot.services.anchors
 
     @anchor.command(name="set", description="Make an image this channel's character anchor")

@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.errors import NotAllowed
 from bot.money import format_usd
+from bot.services.budget import BudgetService
 from cogs.render import budget_embed, report_csv, report_embed
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class BudgetCog(commands.Cog):
         self.bot = bot
 
     @property
-    def budget(self):  # noqa: ANN201
+    def budget(self) -> BudgetService:
         return self.bot.services.budget
 
     @app_commands.command(name="budget", description="Your spend, holds and what is left this period")

@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.client import handle_interaction_error
 from bot.errors import UserError
-from bot.services.shots import ShotRequest
+from bot.services.shots import ShotRequest, ShotService
 from bot.storage.shots import Shot
 from cogs.anchors import parent_of
 from cogs.render import clip_embed, clip_marker, progress_embed, safe
@@ -216,7 +216,7 @@ class ShotCog(commands.Cog):
         self._recent_reactions: dict[tuple[int, int], float] = {}
 
     @property
-    def shots(self):  # noqa: ANN201
+    def shots(self) -> ShotService:
         return self.bot.services.shots
 
     async def cog_load(self) -> None:

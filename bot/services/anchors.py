@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -183,8 +184,6 @@ class AnchorService:
         data = await asyncio.to_thread(images.crop_to_aspect, source, ratio)
         if data == source:
             return version.sha256, self.image_path(version.sha256)
-        import hashlib
-
         sha = hashlib.sha256(data).hexdigest()
         w, h = images.image_size(data)
         await self._write_image(images.NormalizedImage(data, w, h, sha, "JPEG", ()))
