@@ -81,7 +81,7 @@ def main() -> None:
             "anchorshot: Discord refused the gateway intents; check the Bot page's intents.", file=sys.stderr
         )
         raise SystemExit(2) from None
-    except (aiohttp.ClientError, OSError) as exc:
+    except aiohttp.ClientConnectionError as exc:
         print(
             f"anchorshot: cannot reach Discord ({type(exc).__name__}: {exc}); check the network.",
             file=sys.stderr,

@@ -109,7 +109,9 @@ class AnchorshotBot(commands.Bot):
             try:
                 await self.load_extension(extension)
             except Exception:
+                # Stop here: syncing a smaller command set would quietly remove commands everywhere.
                 log.exception("failed to load extension %s", extension)
+                raise
         await self.sync_commands_if_needed()
 
     def command_schema_hash(self) -> str:

@@ -19,7 +19,10 @@ def usd_to_micros(text: str | Decimal | int) -> int:
         raise ValueError(f"not a number: {text!r}") from None
     if not value.is_finite():
         raise ValueError(f"not a finite number: {text!r}")
-    return int((value * MICROS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    try:
+        return int((value * MICROS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    except InvalidOperation:  # too many digits to represent exactly: absurd for money
+        raise ValueError(f"amount out of range: {text!r}") from None
 
 
 def format_usd(micros: int) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,7 +14,8 @@ from discord.ext import commands
 
 from bot.client import handle_interaction_error
 from bot.errors import UserError
-from bot.services.shots import ShotRequest, ShotService
+from bot.money import format_usd
+from bot.services.shots import ClipTooLarge, DuplicateReroll, ShotRequest, ShotService
 from bot.storage.shots import Shot
 from cogs.anchors import parent_of
 from cogs.render import clip_embed, clip_marker, progress_embed, safe
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
-REACTION_DEDUP_S = 5.0
 NOTICE_TTL_S = 12.0
 
 
@@ -153,14 +152,19 @@ class DiscordShotPublisher:
     async def post_clip(self, shot: Shot, clip: Path, note: str | None) -> int:
         channel = await self._channel(shot.channel_id)
         anchor = await self.bot.services.anchors.version_by_id(shot.anchor_version_id)
-        message = await channel.send(
-            embed=clip_embed(shot, self.model_label, anchor.version, note),
-            file=discord.File(clip, filename=f"shot-{shot.root_id}-take-{shot.take}.mp4"),
-            view=_view(RerollButton(shot.id)),
-            allowed_mentions=NO_PINGS,
-            reference=self._reference(shot, shot.reply_to_message_id),
-            mention_author=False,
-        )
+        try:
+            message = await channel.send(
+                embed=clip_embed(shot, self.model_label, anchor.version, note),
+                file=discord.File(clip, filename=f"shot-{shot.root_id}-take-{shot.take}.mp4"),
+                view=_view(RerollButton(shot.id)),
+                allowed_mentions=NO_PINGS,
+                reference=self._reference(shot, shot.reply_to_message_id),
+                mention_author=False,
+            )
+        except discord.HTTPException as exc:
+            if exc.status == 413 or exc.code == 40005:
+                raise ClipTooLarge(str(exc)) from exc
+            raise
         return message.id
 
     async def post_link(self, shot: Shot, url: str, reason: str) -> int:
@@ -213,7 +217,6 @@ class ShotCog(commands.Cog):
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
         self.publisher = DiscordShotPublisher(bot)
-        self._recent_reactions: dict[tuple[int, int], float] = {}
 
     @property
     def shots(self) -> ShotService:
@@ -264,9 +267,7 @@ class ShotCog(commands.Cog):
         where = ""
         if shot.progress_message_id:
             where = f" Progress: https://discord.com/channels/{shot.guild_id}/{shot.channel_id}/{shot.progress_message_id}"
-        price = (
-            "free (dry run)" if shot.backend == "dry-run" else f"{shot.price_micros / 1e6:.2f} USD on hold"
-        )
+        price = "free (dry run)" if shot.backend == "dry-run" else f"{format_usd(shot.price_micros)} on hold"
         await interaction.followup.send(f"Shot #{shot.id} is queued ({price}).{where}", ephemeral=True)
 
     @commands.Cog.listener()
@@ -285,17 +286,11 @@ class ShotCog(commands.Cog):
             shot = await self.shots.by_clip_message(payload.message_id)
         if shot is None:
             return
-        now = time.monotonic()
-        key = (payload.message_id, payload.user_id)
-        self._recent_reactions = {
-            k: t for k, t in self._recent_reactions.items() if now - t < REACTION_DEDUP_S
-        }
-        if key in self._recent_reactions:
-            return
-        self._recent_reactions[key] = now
         channel = self.bot.get_channel(payload.channel_id)
         try:
             await self.shots.reroll(shot.id, user_id=payload.user_id)
+        except DuplicateReroll:
+            return  # the same member reacted again within a few seconds: it counts once
         except UserError as exc:
             if isinstance(channel, discord.abc.Messageable):
                 who = payload.member.display_name if payload.member else "Re-roll"

@@ -55,7 +55,7 @@ class Generator(Protocol):
     async def submit(self, endpoint: str, arguments: dict[str, object]) -> str: ...
     async def status(self, endpoint: str, request_id: str) -> JobStatus: ...
     async def result_video_url(self, endpoint: str, request_id: str) -> str: ...
-    async def cancel(self, endpoint: str, request_id: str) -> None: ...
+    async def cancel(self, endpoint: str, request_id: str) -> bool: ...
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> int: ...
     async def close(self) -> None: ...
 
@@ -114,6 +114,8 @@ def classify_fal_error(exc: Exception) -> GenerationError:
             return GenerationError(
                 "gone", "fal no longer holds this job's result (results are kept about an hour)."
             )
+        if status in (408, 409, 429):
+            return GenerationError("network", f"fal asked the bot to slow down ({status}).", retryable=True)
         if status in (401, 403):
             return GenerationError("rejected", "fal refused the bot's key; an admin should check FAL_KEY.")
         if status == 422 or 400 <= status < 500:
@@ -175,13 +177,17 @@ class FalGenerator:
             raise GenerationError("server", "fal finished but returned no video.")
         return url
 
-    async def cancel(self, endpoint: str, request_id: str) -> None:
+    async def cancel(self, endpoint: str, request_id: str) -> bool:
+        """Ask fal to cancel; False only when fal says the job already finished (its clip is coming)."""
         try:
             await self._client.cancel(endpoint, request_id)
         except Exception as exc:
-            err = classify_fal_error(exc)
-            # "already completed" and "not found" are answers, not failures of the cancel itself.
-            log.info("fal cancel of %s answered %s", request_id, err)
+            answer = f"{getattr(exc, 'message', '')} {exc}"
+            if "ALREADY_COMPLETED" in answer:
+                return False
+            # "not found" and transport errors: the job is gone or unreachable; treat it as cancelled.
+            log.info("fal cancel of %s answered %s", request_id, classify_fal_error(exc))
+        return True
 
     async def download(self, url: str, dest: Path, *, max_bytes: int = MAX_CLIP_BYTES) -> int:
         try:
@@ -260,10 +266,13 @@ class DryRunGenerator:
             raise GenerationError("server", f"The dry run could not make a clip ({exc}).")
         return job.result().as_uri()
 
-    async def cancel(self, endpoint: str, request_id: str) -> None:
+    async def cancel(self, endpoint: str, request_id: str) -> bool:
         job = self._jobs.get(request_id)
-        if job is not None and not job.done():
+        if job is not None and job.done() and not job.cancelled() and job.exception() is None:
+            return False
+        if job is not None:
             job.cancel()
+        return True
 
     async def download(self, url: str, dest: Path, *, max_bytes: int = MAX_CLIP_BYTES) -> int:
         src = Path(urlparse(url).path)

@@ -37,7 +37,7 @@ async def fetch_limited(session: aiohttp.ClientSession, url: str, *, max_bytes: 
                         f"{max_bytes // 1048576} MB."
                     )
             return bytes(buf)
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         raise DownloadError(str(exc) or type(exc).__name__) from exc
 
 
@@ -60,7 +60,7 @@ async def stream_to_file(session: aiohttp.ClientSession, url: str, dest: Path, *
             raise DownloadError("empty file")
         os.replace(tmp, dest)
         return size
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         raise DownloadError(str(exc) or type(exc).__name__) from exc
     finally:
         if tmp.exists():

@@ -133,7 +133,7 @@ class BudgetService:
         if amount > left:
             raise BudgetExceeded(
                 f"That would cost {format_usd(amount)} but you have {format_usd(max(0, left))} left of your "
-                f"{format_usd(limit)} budget this period; ask an admin to raise it with /budget set."
+                f"{format_usd(limit)} budget this period; ask an admin to raise it with /budget-admin set."
             )
         if cap is not None:
             guild = await LedgerStore.tx_guild_totals(conn, guild_id, period)
@@ -141,7 +141,7 @@ class BudgetService:
             if amount > guild_left:
                 raise BudgetExceeded(
                     f"That would cost {format_usd(amount)} but the server has {format_usd(max(0, guild_left))} left "
-                    f"of its {format_usd(cap)} cap this period; ask an admin to raise it with /budget cap."
+                    f"of its {format_usd(cap)} cap this period; ask an admin to raise it with /budget-admin cap."
                 )
         await LedgerStore.tx_insert_hold(
             conn,
@@ -189,7 +189,12 @@ class BudgetService:
         """Parse a dollar limit typed by an admin; raise a UserError for junk, negative or absurd amounts."""
         try:
             micros = usd_to_micros(text)
-        except ValueError:
+        except ValueError as exc:
+            if "out of range" in str(exc):
+                raise UserError(
+                    f"That is more than the largest limit this bot allows ({format_usd(self.max_limit)}); "
+                    "type a smaller amount."
+                ) from None
             raise UserError(
                 f"'{text[:40]}' is not an amount in dollars; type something like 25 or 12.50."
             ) from None

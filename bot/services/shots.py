@@ -35,9 +35,19 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 2500
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-DELIVERY_ATTEMPTS = 3
+DELIVERY_ATTEMPTS = 4
+DELIVERY_BACKOFF_S = (2.0, 6.0, 18.0)  # waits between delivery attempts
+REROLL_DEDUP_S = 5.0  # the same member re-rolling the same clip again within this counts once
 STOP_TIMEOUT_S = 10.0
 PROGRESS_GRACE_S = 30.0  # a new shot waits this long at most for its progress message before it is scheduled
+
+
+class ClipTooLarge(Exception):
+    """Discord refused the clip as too large (413), whatever limit the bot believed."""
+
+
+class DuplicateReroll(UserError):
+    """The same member re-rolled the same clip a moment ago; this one counts as the same."""
 
 
 class ShotPublisher(Protocol):
@@ -47,7 +57,10 @@ class ShotPublisher(Protocol):
         """Create or edit the shot's public progress message; return its id."""
 
     async def post_clip(self, shot: Shot, clip: Path, note: str | None) -> int:
-        """Post the clip as an attachment in reply to the shot's reply target; return the message id."""
+        """Post the clip as an attachment in reply to the shot's reply target; return the message id.
+
+        Raises ClipTooLarge when the chat refuses the file for its size.
+        """
 
     async def post_link(self, shot: Shot, url: str, reason: str) -> int:
         """Post a link to the clip instead of the file; return the message id."""
@@ -119,7 +132,7 @@ class ShotService:
         self._tasks: list[asyncio.Task[None]] = []
         self._delivering: dict[int, asyncio.Task[None]] = {}
         self._last_progress: dict[int, tuple[float, str]] = {}
-        self._resumed = False
+        self._recent_rerolls: dict[tuple[int, int], float] = {}
 
     @property
     def dry_run(self) -> bool:
@@ -208,6 +221,12 @@ class ShotService:
             raise UserError("That shot no longer exists.")
         if original.clip_message_id is None:
             raise UserError("That take has no clip yet; re-roll a posted clip.")
+        now = time.monotonic()
+        self._recent_rerolls = {k: t for k, t in self._recent_rerolls.items() if now - t < REROLL_DEDUP_S}
+        key = (shot_id, user_id)
+        if key in self._recent_rerolls:
+            raise DuplicateReroll("You just re-rolled this clip; that take is on its way.")
+        self._recent_rerolls[key] = now
         return await self._queue(
             guild_id=original.guild_id,
             channel_id=original.channel_id,
@@ -291,8 +310,14 @@ class ShotService:
             )
         if shot.state not in ("waiting", "submitted", "running"):
             raise UserError(f"Shot #{shot.root_id} is already {shot.state}; there is nothing to cancel.")
-        if shot.request_id and shot.state in ("submitted", "running"):
-            await self.generator.cancel(shot.endpoint, shot.request_id)
+        if (
+            shot.request_id
+            and shot.state in ("submitted", "running")
+            and not await self.generator.cancel(shot.endpoint, shot.request_id)
+        ):
+            raise UserError(
+                f"Shot #{shot.root_id} is already finished at fal; the clip will be posted in a moment."
+            )
         done = await self._finish(
             shot,
             "cancelled",
@@ -379,9 +404,17 @@ class ShotService:
                 return
         self._last_progress[shot.id] = (now, key)
         try:
-            await self.publisher.show_progress(shot)
+            message_id = await self.publisher.show_progress(shot)
         except Exception:
             log.warning("could not update the progress of shot %d", shot.id, exc_info=True)
+            return
+        if shot.progress_message_id is None and message_id is not None:
+            # The first progress message of a shot resumed after a crash: remember it, or every update posts anew.
+            await self._update(
+                shot,
+                progress_message_id=message_id,
+                reply_to_message_id=shot.reply_to_message_id or message_id,
+            )
         if shot.is_final:
             self._last_progress.pop(shot.id, None)
 
@@ -499,6 +532,8 @@ class ShotService:
             if exc.retryable:
                 log.warning("status of shot %d: %s", shot.id, exc)
                 return
+            if exc.kind != "gone":  # stop the job at fal too, so nothing is billed for a shot we give up on
+                await self.generator.cancel(shot.endpoint, shot.request_id)
             await self._finish(shot, "failed", error=exc.message)
             return
         if status.state == "queued":
@@ -552,30 +587,32 @@ class ShotService:
         task.add_done_callback(lambda _t, sid=shot.id: self._delivering.pop(sid, None))
 
     async def _deliver(self, shot: Shot, *, resumed: bool) -> None:
-        try:
-            for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-                try:
-                    await self._deliver_once(shot, resumed=resumed)
+        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+            try:
+                await self._deliver_once(shot, resumed=resumed)
+                return
+            except asyncio.CancelledError:
+                raise
+            except GenerationError as exc:
+                if not exc.retryable or attempt == DELIVERY_ATTEMPTS:
+                    await self._finish(
+                        shot, "failed", error=exc.message, only_from=("completed", "downloaded")
+                    )
                     return
-                except GenerationError as exc:
-                    if not exc.retryable or attempt == DELIVERY_ATTEMPTS:
-                        await self._finish(
-                            shot, "failed", error=exc.message, only_from=("completed", "downloaded")
-                        )
-                        return
-                    log.warning("delivery of shot %d failed (%s); retrying", shot.id, exc)
-                    await asyncio.sleep(min(30.0, 2.0 * attempt))
-                    shot = await self.store.get(shot.id) or shot
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("delivery of shot %d failed", shot.id)
-            await self._finish(
-                shot,
-                "failed",
-                error="The clip was made but could not be posted here.",
-                only_from=("completed", "downloaded"),
-            )
+                log.warning("delivery of shot %d failed (%s); retrying", shot.id, exc)
+            except Exception:
+                log.exception("delivery of shot %d failed (attempt %d)", shot.id, attempt)
+                if attempt == DELIVERY_ATTEMPTS:
+                    await self._finish(
+                        shot,
+                        "failed",
+                        error="The clip was made but could not be posted here.",
+                        only_from=("completed", "downloaded"),
+                    )
+                    return
+                resumed = True  # the post may have landed before the error: look before posting again
+            await asyncio.sleep(DELIVERY_BACKOFF_S[min(attempt, len(DELIVERY_BACKOFF_S)) - 1])
+            shot = await self.store.get(shot.id) or shot
 
     async def _deliver_once(self, shot: Shot, *, resumed: bool) -> None:
         publisher = self._publisher()
@@ -599,27 +636,42 @@ class ShotService:
         if not clip.exists():
             raise GenerationError("gone", "The downloaded clip file is missing from the bot's disk.")
         limit = shot.upload_limit_bytes or await publisher.upload_limit(shot.guild_id) or DEFAULT_UPLOAD_LIMIT
+        try:
+            message_id = await self._post_within(shot, clip, limit)
+        except ClipTooLarge:
+            # The chat refused the file although it was under the limit we knew (e.g. the server lost its boost).
+            smaller = min(DEFAULT_UPLOAD_LIMIT, int(clip.stat().st_size * 0.8))
+            log.warning("shot %d: upload refused as too large; fitting it under %d bytes", shot.id, smaller)
+            try:
+                message_id = await self._post_within(shot, clip, smaller)
+            except ClipTooLarge:
+                message_id = await publisher.post_link(
+                    shot, shot.output_url or "", "Discord refused the clip as too large for this server."
+                )
+        await self._mark_posted(shot, message_id)
+
+    async def _post_within(self, shot: Shot, clip: Path, limit: int) -> int:
+        """Post the clip, re-encoded first if it is over `limit`; post a link if it cannot be made to fit."""
+        publisher = self._publisher()
         note = None
-        if clip.stat().st_size > limit:
+        size = clip.stat().st_size
+        if size > limit:
             fitted = clip.with_name(clip.stem + "-fit.mp4")
             try:
                 await fit_to_size(clip, fitted, max_bytes=int(limit * 0.97))
-                note = (
-                    f"Re-encoded from {clip.stat().st_size / 1048576:.1f} MB to "
-                    f"{fitted.stat().st_size / 1048576:.1f} MB to fit Discord's {limit // 1048576} MB limit."
-                )
-                clip = fitted
             except (VideoTooLarge, VideoError) as exc:
                 log.warning("shot %d: cannot fit %s under %d bytes: %s", shot.id, clip, limit, exc)
                 reason = (
-                    f"The clip is {clip.stat().st_size / 1048576:.1f} MB, over this server's "
-                    f"{limit // 1048576} MB upload limit, and could not be shrunk to fit."
+                    f"The clip is {size / 1048576:.1f} MB, over this server's {limit / 1048576:.0f} MB upload "
+                    "limit, and could not be shrunk to fit."
                 )
-                message_id = await publisher.post_link(shot, shot.output_url or "", reason)
-                await self._mark_posted(shot, message_id)
-                return
-        message_id = await publisher.post_clip(shot, clip, note)
-        await self._mark_posted(shot, message_id)
+                return await publisher.post_link(shot, shot.output_url or "", reason)
+            note = (
+                f"Re-encoded from {size / 1048576:.1f} MB to {fitted.stat().st_size / 1048576:.1f} MB to fit "
+                f"Discord's {limit / 1048576:.0f} MB limit."
+            )
+            clip = fitted
+        return await publisher.post_clip(shot, clip, note)
 
     async def _mark_posted(self, shot: Shot, message_id: int) -> None:
         done = await self._transition(
@@ -653,4 +705,4 @@ def _completed_error_words(error: str | None, error_type: str | None) -> str:
     return f"fal could not make this clip ({text or kind or 'no details'})."
 
 
-__all__ = ["FINAL_STATES", "ShotPublisher", "ShotRequest", "ShotService"]
+__all__ = ["FINAL_STATES", "ClipTooLarge", "DuplicateReroll", "ShotPublisher", "ShotRequest", "ShotService"]

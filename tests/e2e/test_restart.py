@@ -4,6 +4,7 @@ each user charged once."""
 from __future__ import annotations
 
 import asyncio
+import time
 import sqlite3
 
 from tests import samples
@@ -118,4 +119,51 @@ async def test_clip_posted_just_before_a_crash_is_not_posted_again(runner, fake_
     assert shot is not None and shot.clip_message_id == int(clip["id"])
     assert len(clip_messages(fake_discord)) == 1
     view = await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
+    assert (view.spent, view.held) == (560_000, 0)
+
+
+async def test_shot_queued_just_before_a_crash_gets_one_progress_message(runner, fake_discord, fake_fal):
+    """Killed after the shot and its hold were written but before its progress message was posted."""
+    await runner.start()
+    await set_anchor(fake_discord, samples.portrait_png())
+    services = runner.services
+    anchor = await services.anchors.resolve(fake_discord.channel_id)
+    alice = fake_discord.member("alice")
+    long_ago = time.time() - 120
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO shots(id, guild_id, channel_id, user_id, take, prompt, duration_s, aspect_ratio, audio,"
+            " anchor_version_id, endpoint, backend, price_micros, state, created_at, updated_at)"
+            " VALUES (1, ?, ?, ?, 1, 'orphan', 5, 'anchor', 0, ?, ?, 'fal', 560000, 'waiting', ?, ?)",
+            (
+                fake_discord.guild_id,
+                fake_discord.channel_id,
+                alice,
+                anchor.id,
+                services.shots.spec.endpoint,
+                long_ago,
+                long_ago,
+            ),
+        )
+        await services.budget.tx_hold(
+            conn,
+            job_key="shot:1",
+            guild_id=fake_discord.guild_id,
+            user_id=alice,
+            amount=560_000,
+            description="Shot #1 take 1",
+        )
+    await runner.stop()
+    fake_fal.script(Outcome.complete(queued_polls=3, progress_polls=3))
+
+    await runner.start()
+    [clip] = await wait_clips(fake_discord, 1)
+    progress = [
+        m
+        for m in fake_discord.channel_messages(fake_discord.channel_id)
+        if "orphan" in text_of(m) and "Status" in text_of(m)
+    ]
+    assert len(progress) == 1
+    assert clip["message_reference"]["message_id"] == progress[0]["id"]
+    view = await runner.services.budget.view(fake_discord.guild_id, alice)
     assert (view.spent, view.held) == (560_000, 0)

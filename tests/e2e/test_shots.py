@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -432,3 +433,56 @@ async def test_unexpected_error_gets_an_incident_id_and_the_bot_keeps_going(
     await runner.services.db.open()
     it = await fake_discord.slash("status")
     assert "Anchorshot status" in text_of(await it.wait_reply())
+
+
+async def test_double_click_on_reroll_button_counts_once(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await run_shot(fake_discord, "click click")
+    [clip] = await wait_clips(fake_discord, 1)
+    custom_id = clip["components"][0]["components"][0]["custom_id"]
+    first = await fake_discord.click(int(clip["id"]), custom_id)
+    second = await fake_discord.click(int(clip["id"]), custom_id)
+    assert "charged to you" in text_of(await first.wait_reply())
+    assert "just re-rolled" in text_of(await second.wait_reply())
+    await wait_clips(fake_discord, 2)
+    assert len(fake_fal.submissions) == 2
+    assert await _totals(runner, fake_discord) == (2 * 560_000, 0)
+
+
+async def test_cancel_of_a_job_fal_already_finished_is_refused(runner, fake_discord, fake_fal):
+    await runner.start(fal_poll_interval_s=30)  # the bot will not hear about the finish for a while
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.complete(queued_polls=0, progress_polls=0))
+    await run_shot(fake_discord, "already done")
+    await fake_discord.wait_for(lambda: fake_fal.submissions)
+    [progress] = progress_messages(fake_discord)
+    progress = await fake_discord.wait_for(
+        lambda: (m := fake_discord.messages[int(progress["id"])]) and "Queued at fal" in text_of(m) and m
+    )
+    it = await fake_discord.click(
+        int(progress["id"]), progress["components"][0]["components"][0]["custom_id"]
+    )
+    assert "already finished at fal" in text_of(await it.wait_reply())
+    shot = await runner.services.shots.get(1)
+    assert shot.state == "submitted"
+    assert await _totals(runner, fake_discord) == (0, 560_000)  # still held: the clip is coming
+
+
+async def test_upload_refused_as_too_large_is_refitted_or_linked(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold())
+    await run_shot(fake_discord, "server lost its boost")  # the interaction said 10 MiB
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    fake_discord.attachment_size_limit = 20_000  # now Discord takes 20 kB at most
+    fake_fal.release()
+    shot = None
+    for _ in range(300):
+        shot = await runner.services.shots.get(1)
+        if shot.state in ("posted", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert shot.state == "posted", shot.error
+    assert any(r.status == 413 for r in fake_discord.requests)
+    posted = fake_discord.messages[shot.clip_message_id]
+    assert all(len(f.data) <= 20_000 for f in posted["_files"])
+    assert await _totals(runner, fake_discord) == (560_000, 0)

@@ -192,7 +192,7 @@ async def test_fifty_concurrent_holds_grant_exactly_what_fits(budget):
     assert len(rows) == 3
 
 
-@pytest.mark.parametrize("text", ["-5", "abc", "1e9", "999999", "", "$", "NaN"])
+@pytest.mark.parametrize("text", ["-5", "abc", "1e9", "999999", "", "$", "NaN", "1e30", "1e9999"])
 def test_parse_limit_refuses_bad_amounts(budget, text):
     with pytest.raises(UserError):
         budget.parse_limit(text)
