@@ -201,7 +201,9 @@ class DiscordShotPublisher:
         marker = clip_marker(shot)
         after = discord.Object(id=shot.progress_message_id) if shot.progress_message_id else None
         assert self.bot.user is not None
-        async for message in channel.history(limit=100, after=after):  # type: ignore[attr-defined]
+        # Newest first: the clip sits right after the crash, however busy the channel was before it.
+        history = channel.history(limit=200, after=after, oldest_first=False)  # type: ignore[attr-defined]
+        async for message in history:
             if message.author.id != self.bot.user.id:
                 continue
             if any((e.footer.text or "").startswith(marker) for e in message.embeds):

@@ -4,8 +4,8 @@ each user charged once."""
 from __future__ import annotations
 
 import asyncio
-import time
 import sqlite3
+import time
 
 from tests import samples
 from tests.e2e.helpers import set_anchor
