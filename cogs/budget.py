@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.errors import NotAllowed
 from bot.money import format_usd
 from bot.services.budget import BudgetService
-from cogs.render import budget_embed, report_csv, report_embed
+from cogs.render import budget_embed, report_csv, report_embed, safe
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -90,6 +90,29 @@ class BudgetCog(commands.Cog):
         await self.budget.set_guild_cap(interaction.guild_id, micros)
         await interaction.response.send_message(
             f"The whole server can now spend at most {format_usd(micros)} per period.", ephemeral=True
+        )
+
+    @admin.command(name="adjust", description="Book a correction: a charge, or a credit with a minus sign")
+    @app_commands.describe(
+        user="The member", amount="Dollars: 2.50 charges, -2.50 credits", reason="Shown in their last charges"
+    )
+    async def adjust(
+        self,
+        interaction: discord.Interaction[AnchorshotBot],
+        user: discord.Member,
+        amount: str,
+        reason: app_commands.Range[str, 1, 100],
+    ) -> None:
+        require_manage_guild(interaction, "Adjusting a budget")
+        assert interaction.guild_id is not None
+        micros = self.budget.parse_adjustment(amount)
+        await self.budget.adjust(
+            interaction.guild_id, user.id, micros, f"Adjustment: {reason}", interaction.user.id
+        )
+        verb = "Charged" if micros > 0 else "Credited"
+        await interaction.response.send_message(
+            f"{verb} {format_usd(abs(micros))} to {user.mention} this period ({safe(reason, 100)}).",
+            ephemeral=True,
         )
 
     @admin.command(name="report", description="Everyone's spend for a period, with a CSV")

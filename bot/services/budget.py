@@ -207,6 +207,14 @@ class BudgetService:
             )
         return micros
 
+    def parse_adjustment(self, text: str) -> int:
+        """Parse a signed dollar amount for an adjustment (not zero, not beyond the largest limit either way)."""
+        sign = -1 if text.strip().startswith("-") else 1
+        micros = self.parse_limit(text.strip().lstrip("-+"))
+        if micros == 0:
+            raise UserError("An adjustment of $0.00 changes nothing; type an amount like 2.50 or -2.50.")
+        return sign * micros
+
     async def set_user_limit(self, guild_id: int, user_id: int, micros: int) -> None:
         await self.store.set_user_limit(guild_id, user_id, micros)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from bot.settings import BudgetPeriod
@@ -40,6 +41,4 @@ def period_end(when: datetime, period: BudgetPeriod) -> datetime | None:
 
 def is_period_key(text: str) -> bool:
     """True for a string shaped like a period key of any kind."""
-    import re
-
     return bool(re.fullmatch(r"\d{4}-\d{2}|\d{4}-\d{2}-\d{2}|\d{4}-W\d{2}|all", text))

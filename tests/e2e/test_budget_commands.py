@@ -121,3 +121,30 @@ async def test_report_has_embed_and_csv(bot, runner, fake_discord):
     assert by_user[bob]["spent_usd"] == "1.120000" and by_user[bob]["charges"] == "2"
     it = await fake_discord.slash("budget-admin report", period="last month")
     assert "is not a period" in text_of(await it.wait_reply())
+
+
+async def test_admin_adjustment_charges_and_credits(bot, runner, fake_discord):
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    it = await fake_discord.slash(
+        "budget-admin adjust", opts={"user": bob, "amount": "2.50", "reason": "manual render"}
+    )
+    assert "Charged $2.50" in text_of(await it.wait_reply())
+    it = await fake_discord.slash(
+        "budget-admin adjust", opts={"user": bob, "amount": "-1", "reason": "refund"}
+    )
+    assert "Credited $1.00" in text_of(await it.wait_reply())
+    view = await runner.services.budget.view(fake_discord.guild_id, bob)
+    assert (view.spent, view.remaining) == (1_500_000, 8_500_000)
+    assert [r.description for r in view.recent] == ["Adjustment: refund", "Adjustment: manual render"]
+    it = await fake_discord.slash(
+        "budget-admin adjust", opts={"user": bob, "amount": "0", "reason": "nothing"}
+    )
+    assert "changes nothing" in text_of(await it.wait_reply())
+    it = await fake_discord.slash(
+        "budget-admin adjust",
+        user=bob,
+        enforce_permissions=False,
+        opts={"user": bob, "amount": "-100", "reason": "x"},
+    )
+    assert "Manage Server" in text_of(await it.wait_reply())
+    assert (await runner.services.budget.view(fake_discord.guild_id, bob)).spent == 1_500_000
