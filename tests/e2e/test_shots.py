@@ -486,3 +486,21 @@ async def test_upload_refused_as_too_large_is_refitted_or_linked(bot, runner, fa
     posted = fake_discord.messages[shot.clip_message_id]
     assert all(len(f.data) <= 20_000 for f in posted["_files"])
     assert await _totals(runner, fake_discord) == (560_000, 0)
+
+
+async def test_shot_in_a_thread_uses_the_parent_anchor_and_posts_in_the_thread(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    parent_anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    thread = fake_discord.add_thread(fake_discord.channel_id, "takes")
+    await fake_discord.wait_for(lambda: bot.get_channel(thread) is not None)
+    it = await fake_discord.slash("shot", channel_id=thread, prompt="in the thread")
+    assert "queued" in text_of(await it.wait_reply())
+    await fake_discord.wait_for(lambda: clip_messages(fake_discord, thread), 30)
+    assert clip_messages(fake_discord) == []  # nothing in the parent channel
+    shot = await runner.services.shots.get(1)
+    assert shot.anchor_version_id == parent_anchor.id and shot.channel_id == thread
+    assert fake_fal.fetch_upload(fake_fal.submissions[0].arguments["start_image_url"]) == (
+        runner.services.anchors.image_path(parent_anchor.sha256).read_bytes()
+    )
