@@ -7,6 +7,7 @@ shot engine never has to know fal_client's exception types.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import time
@@ -217,32 +218,47 @@ class DryRunGenerator:
         raise NotImplementedError("the dry-run backend reads images from disk")
 
     async def submit(self, endpoint: str, arguments: dict[str, object]) -> str:
-        from bot.media.video import make_dry_run_clip
-
         image = next((v for k, v in arguments.items() if k.endswith("image_url")), None)
         if not isinstance(image, str):
             raise GenerationError("rejected", "the dry run needs a start image")
+        request_id = f"dry-{uuid.uuid4().hex}"
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        # The job's arguments are written down, so a restarted bot can pick the job up again.
+        spec = self.work_dir / f"{request_id}.json"
+        await asyncio.to_thread(spec.write_text, json.dumps(arguments), "utf-8")
+        self._start(request_id, arguments)
+        return request_id
+
+    def _start(self, request_id: str, arguments: dict[str, object]) -> asyncio.Task[Path]:
+        from bot.media.video import make_dry_run_clip
+
+        image = str(next(v for k, v in arguments.items() if k.endswith("image_url")))
         path = Path(urlparse(image).path) if image.startswith("file://") else Path(image)
         duration = int(str(arguments.get("duration", "5")))
-        request_id = f"dry-{uuid.uuid4().hex}"
         out = self.work_dir / f"{request_id}.mp4"
-        self.work_dir.mkdir(parents=True, exist_ok=True)
 
         async def run() -> Path:
             if self.queued_s:
                 await asyncio.sleep(self.queued_s)
-            await make_dry_run_clip(path, out, duration_s=duration)
+            if not out.exists():
+                await make_dry_run_clip(path, out, duration_s=duration)
             return out
 
-        self._jobs[request_id] = asyncio.create_task(run(), name=f"dry-run {request_id}")
+        job = asyncio.create_task(run(), name=f"dry-run {request_id}")
+        self._jobs[request_id] = job
         self._submitted_at[request_id] = time.monotonic()
-        return request_id
+        return job
 
     def _job(self, request_id: str) -> asyncio.Task[Path]:
         job = self._jobs.get(request_id)
-        if job is None:
-            raise GenerationError("gone", "The dry-run job was lost when the bot restarted.")
-        return job
+        if job is not None:
+            return job
+        spec = self.work_dir / f"{request_id}.json"
+        if not request_id.startswith("dry-") or not spec.exists():
+            raise GenerationError(
+                "gone", "The dry-run job is unknown; it may have been made by another install."
+            )
+        return self._start(request_id, json.loads(spec.read_text("utf-8")))  # resumed after a restart
 
     async def status(self, endpoint: str, request_id: str) -> JobStatus:
         job = self._job(request_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from fal_client import FalClientHTTPError
@@ -83,3 +85,26 @@ def test_fal_errors_become_plain_words(status, body, kind, words):
 def test_transport_errors_are_retryable():
     err = classify_fal_error(httpx.ConnectError("refused"))
     assert err.kind == "network" and err.retryable
+
+
+async def test_dry_run_job_survives_a_restart(tmp_path):
+    from PIL import Image
+
+    from bot.generation.gateway import DryRunGenerator, GenerationError
+
+    image = tmp_path / "anchor.jpg"
+    Image.new("RGB", (320, 480), (120, 90, 80)).save(image, "JPEG")
+    first = DryRunGenerator(tmp_path / "dry", queued_s=60)  # still waiting when the "crash" comes
+    request_id = await first.submit(V3, {"start_image_url": str(image), "prompt": "p", "duration": "3"})
+    await first.close()
+
+    second = DryRunGenerator(tmp_path / "dry")  # a new process: same work dir, no memory of the job
+    while (status := await second.status(V3, request_id)).state != "completed":
+        await asyncio.sleep(0.05)
+    assert status.error is None
+    url = await second.result_video_url(V3, request_id)
+    size = await second.download(url, tmp_path / "clip.mp4")
+    assert size > 1000 and (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"
+    with pytest.raises(GenerationError) as err:
+        await second.status(V3, "dry-unknown")
+    assert err.value.kind == "gone"
