@@ -180,9 +180,8 @@ def progress_embed(shot: Shot, model_label: str, *, position: int | None = None)
     embed = discord.Embed(title=title, color=color, description=safe(shot.prompt, 1500))
     embed.add_field(name="Status", value=shot_state_line(shot, position=position), inline=False)
     if shot.state in ("failed", "cancelled") and shot.error:
-        reason = shot.error if shot.state == "failed" else shot.error
         embed.add_field(
-            name="What happened", value=safe(reason, 900) + "\nNothing was charged.", inline=False
+            name="What happened", value=safe(shot.error, 900) + "\nNothing was charged.", inline=False
         )
     embed.add_field(name="Requested by", value=f"<@{shot.user_id}>")
     embed.add_field(name="Price", value=price_text(shot))
