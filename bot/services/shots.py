@@ -29,7 +29,7 @@ from bot.services.anchors import ASPECT_RATIOS, AnchorService
 from bot.services.budget import BudgetService
 from bot.services.pricing import PriceTable
 from bot.storage.database import Database
-from bot.storage.shots import FINAL_STATES, IN_FLIGHT_STATES, Shot, ShotStore
+from bot.storage.shots import FINAL_STATES, IN_FLIGHT_STATES, Shot, ShotStore, shot_job_key
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ class ShotService:
             if not self.dry_run:
                 await self.budget.tx_hold(
                     conn,
-                    job_key=f"shot:{shot_id}",
+                    job_key=shot_job_key(shot_id),
                     guild_id=guild_id,
                     user_id=user_id,
                     amount=price,

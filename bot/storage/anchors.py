@@ -62,13 +62,7 @@ class AnchorStore:
     ) -> tuple[AnchorVersion, bool]:
         """Record the image (once per hash) and a new current version; return it and whether the file was new."""
         async with self.db.transaction() as conn:
-            existing = await tx_fetchone(conn, "SELECT 1 FROM images WHERE sha256=?", (sha256,))
-            if existing is None:
-                await tx_execute(
-                    conn,
-                    "INSERT INTO images(sha256, width, height, size_bytes, created_at) VALUES (?,?,?,?,?)",
-                    (sha256, width, height, size_bytes, now),
-                )
+            new_file = await self._tx_put_image(conn, sha256, width, height, size_bytes, now)
             row = await tx_fetchone(
                 conn,
                 "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM anchor_versions WHERE channel_id=?",
@@ -84,7 +78,7 @@ class AnchorStore:
             await self._tx_point(conn, guild_id, channel_id, version_id, now)
             got = await tx_fetchone(conn, "SELECT * FROM anchor_versions WHERE id=?", (version_id,))
             assert got is not None
-            return _version(got), existing is None
+            return _version(got), new_file
 
     @staticmethod
     async def _tx_point(
@@ -138,11 +132,20 @@ class AnchorStore:
         )
         return ImageRow(**dict(row)) if row else None
 
-    async def put_image(self, sha256: str, width: int, height: int, size_bytes: int, now: float) -> None:
-        await self.db.execute(
+    @staticmethod
+    async def _tx_put_image(
+        conn: aiosqlite.Connection, sha256: str, width: int, height: int, size_bytes: int, now: float
+    ) -> bool:
+        """Record a content-addressed image once; True if it was not known before."""
+        async with conn.execute(
             "INSERT OR IGNORE INTO images(sha256, width, height, size_bytes, created_at) VALUES (?,?,?,?,?)",
             (sha256, width, height, size_bytes, now),
-        )
+        ) as cur:
+            return cur.rowcount == 1
+
+    async def put_image(self, sha256: str, width: int, height: int, size_bytes: int, now: float) -> None:
+        async with self.db.transaction() as conn:
+            await self._tx_put_image(conn, sha256, width, height, size_bytes, now)
 
     async def set_fal_url(self, sha256: str, url: str | None, now: float | None) -> None:
         await self.db.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -132,11 +132,6 @@ class Database:
         """Run one statement in its own transaction; return lastrowid."""
         async with self.transaction() as conn, conn.execute(sql, params) as cur:
             return cur.lastrowid or 0
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run one statement for many parameter rows in one transaction."""
-        async with self.transaction() as conn:
-            await conn.executemany(sql, rows)
 
     def size_bytes(self) -> int:
         """Return the size of the database file plus its WAL."""

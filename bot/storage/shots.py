@@ -13,6 +13,11 @@ FINAL_STATES = ("posted", "failed", "cancelled")
 IN_FLIGHT_STATES = ("submitted", "running", "completed", "downloaded")
 
 
+def shot_job_key(shot_id: int) -> str:
+    """The ledger key of a take's hold."""
+    return f"shot:{shot_id}"
+
+
 @dataclass(frozen=True)
 class Shot:
     """One take of a shot, as stored."""
@@ -52,7 +57,7 @@ class Shot:
     @property
     def job_key(self) -> str:
         """The ledger key of this take's hold."""
-        return f"shot:{self.id}"
+        return shot_job_key(self.id)
 
     @property
     def root_id(self) -> int:
