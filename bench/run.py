@@ -19,10 +19,10 @@ from PIL import Image, ImageDraw, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.budget.service import BudgetService  # noqa: E402
+from bot.db.database import Database  # noqa: E402
 from bot.media import images, video  # noqa: E402
-from bot.services.budget import BudgetService  # noqa: E402
 from bot.settings import BudgetPeriod  # noqa: E402
-from bot.storage.database import Database  # noqa: E402
 
 
 def photo_like(size: tuple[int, int]) -> bytes:

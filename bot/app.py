@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bot.generation.endpoints import endpoint_spec
-from bot.generation.gateway import DryRunGenerator, FalGenerator, Generator
+from bot.anchors.service import AnchorService
+from bot.budget.service import BudgetService
+from bot.db.database import Database
+from bot.db.kv import KeyValueStore
+from bot.fal.gateway import DryRunGenerator, FalGenerator, Generator
+from bot.fal.models import endpoint_spec
+from bot.fal.pricing import PriceTable
 from bot.money import usd_to_micros
-from bot.services.anchors import AnchorService
-from bot.services.budget import BudgetService
-from bot.services.pricing import PriceTable
-from bot.services.shots import ShotService
 from bot.settings import Settings
-from bot.storage.database import Database
-from bot.storage.kv import KeyValueStore
+from bot.takes.service import ShotService
 
 
 @dataclass

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     @field_validator("fal_endpoint")
     @classmethod
     def _known_endpoint(cls, value: str) -> str:
-        from bot.generation.endpoints import ENDPOINTS
+        from bot.fal.models import ENDPOINTS
 
         if value not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {value!r}; choose one of {', '.join(sorted(ENDPOINTS))}")

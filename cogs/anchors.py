@@ -8,8 +8,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.anchors.service import AnchorService, Upload
 from bot.errors import NoAnchor, NotAllowed
-from bot.services.anchors import AnchorService, Upload
 from cogs.render import anchor_embed, history_embed
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.budget.service import BudgetService
 from bot.errors import NotAllowed
 from bot.money import format_usd
-from bot.services.budget import BudgetService
 from cogs.render import budget_embed, report_csv, report_embed, safe
 
 if TYPE_CHECKING:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
+from bot.anchors.models import AnchorVersion
+from bot.budget.service import BudgetView, ReportRow
 from bot.media.images import CheckItem
 from bot.money import format_usd
-from bot.services.budget import BudgetView, ReportRow
-from bot.storage.anchors import AnchorVersion
-from bot.storage.shots import Shot
+from bot.takes.models import Shot
 
 COLOR_OK = 0x2ECC71
 COLOR_INFO = 0x5865F2

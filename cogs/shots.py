@@ -15,8 +15,8 @@ from discord.ext import commands
 from bot.client import handle_interaction_error
 from bot.errors import UserError
 from bot.money import format_usd
-from bot.services.shots import ClipTooLarge, DuplicateReroll, ShotRequest, ShotService
-from bot.storage.shots import Shot
+from bot.takes.models import Shot
+from bot.takes.service import ClipTooLarge, DuplicateReroll, ShotRequest, ShotService
 from cogs.anchors import parent_of
 from cogs.render import clip_embed, clip_marker, progress_embed, safe
 

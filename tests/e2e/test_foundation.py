@@ -5,7 +5,7 @@ from __future__ import annotations
 import fal_client
 
 from bot.client import SYNC_HASH_KEY
-from bot.generation.gateway import FalGenerator
+from bot.fal.gateway import FalGenerator
 from tests.fakes.discord_fake import text_of
 from tests.fakes.fal_fake import Outcome
 

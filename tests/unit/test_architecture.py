@@ -1,4 +1,10 @@
-"""Dependencies point one way: cogs -> services -> storage; the domain never imports discord; no SQL in cogs."""
+"""The layout by feature keeps its one-way rules: cogs -> features -> jobs/fal/media -> db.
+
+- nothing under `bot/` but the Discord client imports discord or the cogs;
+- `bot/db` imports no feature; `bot/jobs` (the engine) imports no feature package;
+- SQL is written only in `bot/db` and in each feature's `store.py`;
+- only `bot/db` imports aiosqlite; cogs never reach a store or the database directly.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +13,24 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN = [
-    "bot/services",
-    "bot/storage",
-    "bot/media",
-    "bot/generation",
-    "bot/money.py",
-    "bot/errors.py",
-    "bot/settings.py",
-    "bot/app.py",
-]
+DISCORD_GLUE = {"bot/client.py", "bot/__main__.py"}
+FEATURES = ("bot.anchors", "bot.budget", "bot.takes")
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE TABLE)\b[^\n]*\b(FROM|INTO|SET|WHERE|TABLE)\b")
 
 
-def _files(entries: list[str]) -> list[Path]:
+def _files(*entries: str) -> list[Path]:
     out: list[Path] = []
     for entry in entries:
         path = ROOT / entry
-        out.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+        if path.is_dir():
+            out.extend(sorted(path.rglob("*.py")))
+        elif path.exists():
+            out.append(path)
     return out
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
 
 
 def _imports(path: Path) -> set[str]:
@@ -39,33 +44,52 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+def _offenders(files: list[Path], bad: tuple[str, ...]) -> dict[str, list[str]]:
+    found = {
+        _rel(p): sorted(m for m in _imports(p) if m == bad or m.startswith(bad) or m.split(".")[0] in bad)
+        for p in files
+    }
+    return {k: v for k, v in found.items() if v}
+
+
+def _is_store(path: Path) -> bool:
+    rel = _rel(path)
+    return rel.startswith("bot/db/") or path.name == "store.py"
+
+
 def test_domain_does_not_import_discord_or_cogs():
-    offenders = {
-        str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if m.split(".")[0] in {"discord", "cogs"})
-        for p in _files(DOMAIN)
-    }
-    assert {k: v for k, v in offenders.items() if v} == {}
+    domain = [p for p in _files("bot") if _rel(p) not in DISCORD_GLUE]
+    assert _offenders(domain, ("discord", "cogs")) == {}
 
 
-def test_storage_does_not_import_services():
-    offenders = {
-        str(p.relative_to(ROOT)): sorted(
-            m for m in _imports(p) if m.startswith(("bot.services", "bot.client"))
-        )
-        for p in _files(["bot/storage"])
-    }
-    assert {k: v for k, v in offenders.items() if v} == {}
+def test_db_and_engine_import_no_feature():
+    assert _offenders(_files("bot/db"), (*FEATURES, "bot.jobs", "bot.fal", "bot.media")) == {}
+    assert _offenders(_files("bot/jobs"), (*FEATURES, "discord", "cogs")) == {}
 
 
-def test_no_sql_outside_storage():
+def test_stores_do_not_import_services():
+    stores = [p for p in _files("bot") if p.name == "store.py"]
+    assert stores, "the layout has a store.py per feature"
+    assert _offenders(stores, ("bot.client", "bot.app", *(f"{f}.service" for f in FEATURES))) == {}
+
+
+def test_no_sql_outside_stores():
     offenders = [
-        str(p.relative_to(ROOT))
-        for p in _files(
-            ["cogs", "bot/services", "bot/generation", "bot/media", "bot/client.py", "bot/app.py"]
-        )
-        if SQL.search(p.read_text(encoding="utf-8"))
+        _rel(p)
+        for p in _files("bot", "cogs")
+        if not _is_store(p) and SQL.search(p.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_only_the_db_package_imports_aiosqlite():
+    outside = [p for p in _files("bot", "cogs") if not _rel(p).startswith("bot/db/")]
+    assert _offenders(outside, ("aiosqlite",)) == {}
+
+
+def test_cogs_never_reach_a_store_or_the_database():
+    bad = ("bot.db", *(f"{f}.store" for f in FEATURES))
+    assert _offenders(_files("cogs"), bad) == {}
 
 
 def test_the_sql_detector_does_detect_sql():

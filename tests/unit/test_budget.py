@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.budget.periods import period_end, period_key
+from bot.budget.service import BudgetService
+from bot.db.database import Database
 from bot.errors import BudgetExceeded, UserError
 from bot.money import format_usd, usd_to_micros
-from bot.services.budget import BudgetService
-from bot.services.periods import period_end, period_key
 from bot.settings import BudgetPeriod
-from bot.storage.database import Database
 
 G, ALICE, BOB = 1, 10, 20
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from fal_client import FalClientHTTPError
 
-from bot.generation.endpoints import ENDPOINTS, endpoint_spec
-from bot.generation.gateway import classify_fal_error
-from bot.services.pricing import PriceTable
+from bot.fal.gateway import classify_fal_error
+from bot.fal.models import ENDPOINTS, endpoint_spec
+from bot.fal.pricing import PriceTable
 
 V3 = "fal-ai/kling-video/v3/pro/image-to-video"
 TURBO = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
@@ -90,7 +90,7 @@ def test_transport_errors_are_retryable():
 async def test_dry_run_job_survives_a_restart(tmp_path):
     from PIL import Image
 
-    from bot.generation.gateway import DryRunGenerator, GenerationError
+    from bot.fal.gateway import DryRunGenerator, GenerationError
 
     image = tmp_path / "anchor.jpg"
     Image.new("RGB", (320, 480), (120, 90, 80)).save(image, "JPEG")

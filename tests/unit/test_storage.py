@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.storage.database import Database, migration_files
-from bot.storage.kv import KeyValueStore
+from bot.db.database import Database, migration_files
+from bot.db.kv import KeyValueStore
 
 
 async def test_fresh_file_ends_at_newest_schema_with_wal_and_foreign_keys(tmp_path):
@@ -64,3 +64,68 @@ async def test_failed_transaction_rolls_back(tmp_path):
         assert await KeyValueStore(db).get("x") is None
     finally:
         await db.close()
+
+
+_PARENT_CHILD = [
+    (1, "0001_parent.sql", "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"),
+    (
+        2,
+        "0002_child.sql",
+        "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent(id));",
+    ),
+]
+_REBUILD_PARENT = (
+    3,
+    "0003_rebuild_parent.sql",
+    """
+    CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT);
+    INSERT INTO parent_new(id, name) SELECT id, name FROM parent;
+    DROP TABLE parent;
+    ALTER TABLE parent_new RENAME TO parent;
+    """,
+)
+
+
+async def test_a_migration_can_rebuild_a_table_that_others_reference(tmp_path):
+    path = tmp_path / "rebuild.sqlite3"
+    old = Database(path, migrations=_PARENT_CHILD)
+    await old.open()
+    await old.execute("INSERT INTO parent(id, name) VALUES (1, 'a')")
+    await old.execute("INSERT INTO child(id, parent_id) VALUES (10, 1)")
+    await old.close()
+
+    new = Database(path, migrations=[*_PARENT_CHILD, _REBUILD_PARENT])
+    await new.open()
+    try:
+        assert await new.schema_version() == 3
+        row = await new.fetchone("SELECT name, note FROM parent WHERE id=1")
+        assert tuple(row) == ("a", None)
+        assert (await new.fetchone("PRAGMA foreign_keys"))[0] == 1, (
+            "foreign keys are on again after migrating"
+        )
+        assert await new.fetchall("PRAGMA foreign_key_check") == []
+    finally:
+        await new.close()
+
+
+async def test_a_migration_that_breaks_a_foreign_key_is_rolled_back(tmp_path):
+    path = tmp_path / "broken.sqlite3"
+    old = Database(path, migrations=_PARENT_CHILD)
+    await old.open()
+    await old.execute("INSERT INTO parent(id, name) VALUES (1, 'a')")
+    await old.execute("INSERT INTO child(id, parent_id) VALUES (10, 1)")
+    await old.close()
+
+    drops_the_parent_row = (3, "0003_lose_rows.sql", "DELETE FROM parent;")
+    new = Database(path, migrations=[*_PARENT_CHILD, drops_the_parent_row])
+    try:
+        await new.open()
+        raise AssertionError("the migration should have been refused")
+    except RuntimeError as exc:
+        assert "broken foreign keys" in str(exc)
+    finally:
+        await new.close()
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT COUNT(*) FROM parent").fetchone()[0] == 1, "the delete was rolled back"
+    assert check.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == 2
+    check.close()

@@ -20,16 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from bot.anchors.service import ASPECT_RATIOS, AnchorService
+from bot.budget.service import BudgetService
+from bot.db import Database
 from bot.errors import NotAllowed, UserError
-from bot.generation.endpoints import EndpointSpec
-from bot.generation.gateway import GenerationError, Generator
+from bot.fal.gateway import GenerationError, Generator
+from bot.fal.models import EndpointSpec
+from bot.fal.pricing import PriceTable
 from bot.media.video import VideoError, VideoTooLarge, fit_to_size
 from bot.money import format_usd
-from bot.services.anchors import ASPECT_RATIOS, AnchorService
-from bot.services.budget import BudgetService
-from bot.services.pricing import PriceTable
-from bot.storage.database import Database
-from bot.storage.shots import FINAL_STATES, IN_FLIGHT_STATES, Shot, ShotStore, shot_job_key
+from bot.takes.models import FINAL_STATES, IN_FLIGHT_STATES, Shot, shot_job_key
+from bot.takes.store import ShotStore
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.anchors.models import AnchorVersion
+from bot.anchors.store import AnchorStore
+from bot.db.database import Database
 from bot.errors import NoAnchor, UserError
-from bot.generation.gateway import Generator
+from bot.fal.gateway import Generator
 from bot.media import images
 from bot.media.fetch import DownloadError, fetch_limited
-from bot.storage.anchors import AnchorStore, AnchorVersion
-from bot.storage.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.generation.endpoints import EndpointSpec
+from bot.fal.models import EndpointSpec
 
 
 @dataclass(frozen=True)

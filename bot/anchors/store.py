@@ -2,41 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import aiosqlite
-
-from bot.storage.database import Database, tx_execute, tx_fetchone
+from bot.anchors.models import AnchorVersion, ImageRow
+from bot.db import Database, Queries, Row
 
 
-@dataclass(frozen=True)
-class AnchorVersion:
-    """One version of a channel's anchor."""
-
-    id: int
-    guild_id: int
-    channel_id: int
-    version: int
-    sha256: str
-    name: str | None
-    set_by: int
-    set_at: float
-    width: int
-    height: int
-    source_format: str
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    sha256: str
-    width: int
-    height: int
-    size_bytes: int
-    fal_url: str | None
-    fal_uploaded_at: float | None
-
-
-def _version(row: aiosqlite.Row) -> AnchorVersion:
+def _version(row: Row) -> AnchorVersion:
     return AnchorVersion(**{k: row[k] for k in AnchorVersion.__dataclass_fields__})
 
 
@@ -63,29 +33,26 @@ class AnchorStore:
         """Record the image (once per hash) and a new current version; return it and whether the file was new."""
         async with self.db.transaction() as conn:
             new_file = await self._tx_put_image(conn, sha256, width, height, size_bytes, now)
-            row = await tx_fetchone(
-                conn,
+            row = await conn.fetchone(
                 "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM anchor_versions WHERE channel_id=?",
                 (channel_id,),
             )
             version = int(row["v"]) if row else 1
-            version_id = await tx_execute(
-                conn,
+            version_id = await conn.execute(
                 "INSERT INTO anchor_versions(guild_id, channel_id, version, sha256, name, set_by, set_at,"
                 " width, height, source_format) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (guild_id, channel_id, version, sha256, name, set_by, now, width, height, source_format),
             )
             await self._tx_point(conn, guild_id, channel_id, version_id, now)
-            got = await tx_fetchone(conn, "SELECT * FROM anchor_versions WHERE id=?", (version_id,))
+            got = await conn.fetchone("SELECT * FROM anchor_versions WHERE id=?", (version_id,))
             assert got is not None
             return _version(got), new_file
 
     @staticmethod
     async def _tx_point(
-        conn: aiosqlite.Connection, guild_id: int, channel_id: int, version_id: int | None, now: float
+        conn: Queries, guild_id: int, channel_id: int, version_id: int | None, now: float
     ) -> None:
-        await tx_execute(
-            conn,
+        await conn.execute(
             "INSERT INTO channel_anchors(channel_id, guild_id, version_id, updated_at) VALUES (?,?,?,?)"
             " ON CONFLICT(channel_id) DO UPDATE SET version_id=excluded.version_id, updated_at=excluded.updated_at",
             (channel_id, guild_id, version_id, now),
@@ -134,14 +101,14 @@ class AnchorStore:
 
     @staticmethod
     async def _tx_put_image(
-        conn: aiosqlite.Connection, sha256: str, width: int, height: int, size_bytes: int, now: float
+        conn: Queries, sha256: str, width: int, height: int, size_bytes: int, now: float
     ) -> bool:
         """Record a content-addressed image once; True if it was not known before."""
-        async with conn.execute(
+        inserted = await conn.changed(
             "INSERT OR IGNORE INTO images(sha256, width, height, size_bytes, created_at) VALUES (?,?,?,?,?)",
             (sha256, width, height, size_bytes, now),
-        ) as cur:
-            return cur.rowcount == 1
+        )
+        return inserted == 1
 
     async def put_image(self, sha256: str, width: int, height: int, size_bytes: int, now: float) -> None:
         async with self.db.transaction() as conn:

@@ -12,14 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiosqlite
-
+from bot.budget.periods import is_period_key, period_end, period_key
+from bot.budget.store import LedgerRow, LedgerStore
+from bot.db import Database, Queries
 from bot.errors import BudgetExceeded, UserError
 from bot.money import format_usd, usd_to_micros
-from bot.services.periods import is_period_key, period_end, period_key
 from bot.settings import BudgetPeriod
-from bot.storage.database import Database
-from bot.storage.ledger import LedgerRow, LedgerStore
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,7 @@ class BudgetService:
     # Holds -----------------------------------------------------------------------------------------------
     async def tx_hold(
         self,
-        conn: aiosqlite.Connection,
+        conn: Queries,
         *,
         job_key: str,
         guild_id: int,
@@ -166,7 +164,7 @@ class BudgetService:
                 description=description,
             )
 
-    async def tx_settle(self, conn: aiosqlite.Connection, job_key: str, kind: str) -> bool:
+    async def tx_settle(self, conn: Queries, job_key: str, kind: str) -> bool:
         """Capture or release a job's hold; False (and no change) when there is none or it is already settled."""
         hold = await LedgerStore.tx_hold_state(conn, job_key)
         if hold is None or hold["state"] != "held":

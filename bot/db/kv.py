@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.storage.database import Database
+from bot.db.database import Database
 
 
 class KeyValueStore:

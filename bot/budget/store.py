@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
-from bot.storage.database import Database, tx_execute, tx_fetchone
+from bot.db import Database, Queries, Row
 
 
 @dataclass(frozen=True)
@@ -51,10 +49,10 @@ class LedgerStore:
 
     @classmethod
     async def tx_limits(
-        cls, conn: aiosqlite.Connection, guild_id: int, user_id: int
+        cls, conn: Queries, guild_id: int, user_id: int
     ) -> tuple[int | None, int | None, int | None]:
         """The same, inside an open transaction."""
-        row = await tx_fetchone(conn, cls._LIMITS, {"g": guild_id, "u": user_id})
+        row = await conn.fetchone(cls._LIMITS, {"g": guild_id, "u": user_id})
         assert row is not None
         return row["user_limit"], row["guild_default"], row["cap"]
 
@@ -108,16 +106,14 @@ class LedgerStore:
         return Totals(spent=row["spent"], held=row["held"])
 
     @classmethod
-    async def tx_user_totals(
-        cls, conn: aiosqlite.Connection, guild_id: int, user_id: int, period: str
-    ) -> Totals:
-        row = await tx_fetchone(conn, cls._USER_TOTALS, {"g": guild_id, "u": user_id, "p": period})
+    async def tx_user_totals(cls, conn: Queries, guild_id: int, user_id: int, period: str) -> Totals:
+        row = await conn.fetchone(cls._USER_TOTALS, {"g": guild_id, "u": user_id, "p": period})
         assert row is not None
         return Totals(spent=row["spent"], held=row["held"])
 
     @classmethod
-    async def tx_guild_totals(cls, conn: aiosqlite.Connection, guild_id: int, period: str) -> Totals:
-        row = await tx_fetchone(conn, cls._GUILD_TOTALS, {"g": guild_id, "p": period})
+    async def tx_guild_totals(cls, conn: Queries, guild_id: int, period: str) -> Totals:
+        row = await conn.fetchone(cls._GUILD_TOTALS, {"g": guild_id, "p": period})
         assert row is not None
         return Totals(spent=row["spent"], held=row["held"])
 
@@ -168,12 +164,12 @@ class LedgerStore:
 
     # Holds ------------------------------------------------------------------------------------------------
     @staticmethod
-    async def tx_hold_state(conn: aiosqlite.Connection, job_key: str) -> aiosqlite.Row | None:
-        return await tx_fetchone(conn, "SELECT * FROM holds WHERE job_key=?", (job_key,))
+    async def tx_hold_state(conn: Queries, job_key: str) -> Row | None:
+        return await conn.fetchone("SELECT * FROM holds WHERE job_key=?", (job_key,))
 
     @staticmethod
     async def tx_insert_hold(
-        conn: aiosqlite.Connection,
+        conn: Queries,
         *,
         job_key: str,
         guild_id: int,
@@ -183,30 +179,26 @@ class LedgerStore:
         description: str,
         now: float,
     ) -> None:
-        await tx_execute(
-            conn,
+        await conn.execute(
             "INSERT INTO holds(job_key, guild_id, user_id, period, amount, description, state, created_at)"
             " VALUES (?,?,?,?,?,?,'held',?)",
             (job_key, guild_id, user_id, period, amount, description, now),
         )
-        await tx_execute(
-            conn,
+        await conn.execute(
             "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
             " VALUES (?,?,?,'hold',?,?,?,?)",
             (guild_id, user_id, period, amount, job_key, description, now),
         )
 
     @staticmethod
-    async def tx_settle_hold(conn: aiosqlite.Connection, hold: aiosqlite.Row, kind: str, now: float) -> None:
+    async def tx_settle_hold(conn: Queries, hold: Row, kind: str, now: float) -> None:
         """Turn a held hold into a capture or release (the caller checked it is still held)."""
         state = "captured" if kind == "capture" else "released"
-        await tx_execute(
-            conn,
+        await conn.execute(
             "UPDATE holds SET state=?, settled_at=? WHERE job_key=? AND state='held'",
             (state, now, hold["job_key"]),
         )
-        await tx_execute(
-            conn,
+        await conn.execute(
             "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
             " VALUES (?,?,?,?,?,?,?,?)",
             (
