@@ -19,9 +19,11 @@ from PIL import Image, ImageDraw, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.anchors.checklist import anchor_checklist  # noqa: E402
 from bot.budget.service import BudgetService  # noqa: E402
 from bot.db.database import Database  # noqa: E402
-from bot.media import images, video  # noqa: E402
+from bot.media import crop, video  # noqa: E402
+from bot.media.normalize import normalize_image  # noqa: E402
 from bot.settings import BudgetPeriod  # noqa: E402
 
 
@@ -105,17 +107,15 @@ async def bench_ledger(tmp: Path, n: int) -> None:
 def bench_images(repeat: int) -> None:
     big = photo_like((4000, 3000))
     print(f"input: 4000x3000 JPEG, {len(big) / 1048576:.1f} MiB")
-    norm = images.normalize_image(big)
-    report(
-        "normalize_image (4000x3000 -> 2048 long side)", timed(lambda: images.normalize_image(big), repeat)
-    )
-    report("anchor_checklist (2048x1536)", timed(lambda: images.anchor_checklist(norm.data), repeat))
-    report("crop_to_aspect 9:16", timed(lambda: images.crop_to_aspect(norm.data, (9, 16)), repeat))
+    norm = normalize_image(big)
+    report("normalize_image (4000x3000 -> 2048 long side)", timed(lambda: normalize_image(big), repeat))
+    report("anchor_checklist (2048x1536)", timed(lambda: anchor_checklist(norm.data), repeat))
+    report("crop_to_aspect 9:16", timed(lambda: crop.crop_to_aspect(norm.data, (9, 16)), repeat))
 
 
 async def bench_video(tmp: Path, repeat: int) -> None:
     src = tmp / "anchor.jpg"
-    src.write_bytes(images.normalize_image(photo_like((1536, 2048))).data)
+    src.write_bytes(normalize_image(photo_like((1536, 2048))).data)
     out = tmp / "dry.mp4"
 
     async def dry() -> None:

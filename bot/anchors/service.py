@@ -13,13 +13,16 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.anchors.checklist import CheckItem, anchor_checklist
 from bot.anchors.models import AnchorVersion
 from bot.anchors.store import AnchorStore
 from bot.db.database import Database
 from bot.errors import NoAnchor, UserError
 from bot.fal.gateway import Generator
-from bot.media import images
+from bot.media.crop import crop_to_aspect
 from bot.media.fetch import DownloadError, fetch_limited
+from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
+from bot.media.normalize import NormalizedImage, normalize_image
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ class SetResult:
     version: AnchorVersion
     new_file: bool
     notes: tuple[str, ...]
-    checklist: list[images.CheckItem]
+    checklist: list[CheckItem]
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class AnchorService:
         """Where the normalised file with this hash lives."""
         return self.media_dir / "images" / sha256[:2] / f"{sha256}.jpg"
 
-    async def _write_image(self, img: images.NormalizedImage) -> None:
+    async def _write_image(self, img: NormalizedImage) -> None:
         path = self.image_path(img.sha256)
         if path.exists() and path.stat().st_size == len(img.data):
             return
@@ -87,13 +90,13 @@ class AnchorService:
         self, *, guild_id: int, channel_id: int, user_id: int, upload: Upload, name: str | None
     ) -> SetResult:
         """Download, validate, normalise and store an upload as the channel's new current anchor."""
-        images.check_declared(upload.filename, upload.content_type, upload.size)
+        check_declared(upload.filename, upload.content_type, upload.size)
         try:
-            data = await fetch_limited(self.session, upload.url, max_bytes=images.MAX_UPLOAD_BYTES)
+            data = await fetch_limited(self.session, upload.url, max_bytes=MAX_UPLOAD_BYTES)
         except DownloadError as exc:
             raise UserError(f"I could not download that attachment ({exc}); please upload it again.") from exc
-        img = await asyncio.to_thread(images.normalize_image, data)
-        checklist = await asyncio.to_thread(images.anchor_checklist, img.data)
+        img = await asyncio.to_thread(normalize_image, data)
+        checklist = await asyncio.to_thread(anchor_checklist, img.data)
         await self._write_image(img)
         clean_name = " ".join(name.split())[:80] if name else None
         version, new_file = await self.store.add_version(
@@ -130,9 +133,9 @@ class AnchorService:
             "This channel has no anchor yet; set one with /anchor set and an image of your character."
         )
 
-    async def checklist(self, version: AnchorVersion) -> list[images.CheckItem]:
+    async def checklist(self, version: AnchorVersion) -> list[CheckItem]:
         data = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
-        return await asyncio.to_thread(images.anchor_checklist, data)
+        return await asyncio.to_thread(anchor_checklist, data)
 
     async def history(self, channel_id: int, page: int) -> tuple[list[AnchorVersion], int, int]:
         """One page (1-based) of the channel's versions, newest first; returns (rows, page, pages)."""
@@ -182,12 +185,12 @@ class AnchorService:
         if cached and self.image_path(cached).exists():
             return cached, self.image_path(cached)
         source = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
-        data = await asyncio.to_thread(images.crop_to_aspect, source, ratio)
+        data = await asyncio.to_thread(crop_to_aspect, source, ratio)
         if data == source:
             return version.sha256, self.image_path(version.sha256)
         sha = hashlib.sha256(data).hexdigest()
-        w, h = images.image_size(data)
-        await self._write_image(images.NormalizedImage(data, w, h, sha, "JPEG", ()))
+        w, h = image_size(data)
+        await self._write_image(NormalizedImage(data, w, h, sha, "JPEG", ()))
         await self.store.put_image(sha, w, h, len(data), self.clock())
         await self.store.put_derived(version.sha256, aspect_ratio, sha)
         return sha, self.image_path(sha)

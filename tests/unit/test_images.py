@@ -1,4 +1,4 @@
-"""bot.media.images against real images generated with Pillow (no mocks)."""
+"""bot.media (intake, normalize, crop) and bot.anchors.checklist against real images generated with Pillow (no mocks)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ import zlib
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
+from bot.anchors.checklist import CheckItem, anchor_checklist
 from bot.errors import ImageRejected
-from bot.media.images import (
-    MAX_UPLOAD_BYTES,
-    CheckItem,
-    NormalizedImage,
-    anchor_checklist,
-    check_declared,
-    crop_to_aspect,
-    image_size,
-    normalize_image,
-)
+from bot.media.crop import crop_to_aspect
+from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
+from bot.media.normalize import NormalizedImage, normalize_image
 
 # --------------------------------------------------------------------------------------------- helpers
 
