@@ -17,9 +17,9 @@ from bot.anchors.checklist import CheckItem, anchor_checklist
 from bot.anchors.models import AnchorVersion
 from bot.anchors.store import AnchorStore
 from bot.db.database import Database
-from bot.errors import NoAnchor, UserError
+from bot.errors import ImageRejected, NoAnchor, UserError
 from bot.fal.gateway import Generator
-from bot.media.crop import crop_to_aspect
+from bot.media.crop import KLING_V3_START, fit_start_image, start_image_problem
 from bot.media.fetch import DownloadError, fetch_limited
 from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
 from bot.media.normalize import NormalizedImage, normalize_image
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
 HISTORY_PAGE = 10
+START_IMAGE_LIMITS = KLING_V3_START
+_OWN_SHAPE = "anchor"  # derived-image key of a start image in the anchor's own shape (only made when needed)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ class AnchorService:
         except DownloadError as exc:
             raise UserError(f"I could not download that attachment ({exc}); please upload it again.") from exc
         img = await asyncio.to_thread(normalize_image, data)
+        problem = start_image_problem(img.width, img.height, START_IMAGE_LIMITS)
+        if problem is not None:
+            raise ImageRejected(problem)
         checklist = await asyncio.to_thread(anchor_checklist, img.data)
         await self._write_image(img)
         clean_name = " ".join(name.split())[:80] if name else None
@@ -177,23 +182,43 @@ class AnchorService:
 
     # Start images --------------------------------------------------------------------------------------
     async def start_image(self, version: AnchorVersion, aspect_ratio: str) -> tuple[str, Path]:
-        """The (hash, path) of the start image for a shot: the anchor itself, or a cached centred crop."""
+        """The (hash, path) of the start image for a shot: the anchor itself when it meets the video model's
+        limits, else a cached centred crop (upscaled when small, re-encoded when too large) that does."""
         ratio = ASPECT_RATIOS.get(aspect_ratio)
-        if ratio is None:
-            return version.sha256, self.image_path(version.sha256)
-        cached = await self.store.derived(version.sha256, aspect_ratio)
-        if cached and self.image_path(cached).exists():
-            return cached, self.image_path(cached)
-        source = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
-        data = await asyncio.to_thread(crop_to_aspect, source, ratio)
-        if data == source:
-            return version.sha256, self.image_path(version.sha256)
+        own_path = self.image_path(version.sha256)
+        if ratio is None and await asyncio.to_thread(self._meets_limits, version.width, version.height, own_path):
+            return version.sha256, own_path
+        key = aspect_ratio if ratio is not None else _OWN_SHAPE
+        cached = await self.store.derived(version.sha256, key)
+        if cached:
+            row = await self.store.image(cached)
+            path = self.image_path(cached)
+            if row is not None and await asyncio.to_thread(self._meets_limits, row.width, row.height, path):
+                return cached, path
+        source = await asyncio.to_thread(own_path.read_bytes)
+        data = await asyncio.to_thread(fit_start_image, source, ratio, START_IMAGE_LIMITS)
+        if data is source:
+            return version.sha256, own_path
         sha = hashlib.sha256(data).hexdigest()
         w, h = image_size(data)
         await self._write_image(NormalizedImage(data, w, h, sha, "JPEG", ()))
         await self.store.put_image(sha, w, h, len(data), self.clock())
-        await self.store.put_derived(version.sha256, aspect_ratio, sha)
+        await self.store.put_derived(version.sha256, key, sha)
         return sha, self.image_path(sha)
+
+    @staticmethod
+    def _meets_limits(width: int, height: int, path: Path) -> bool:
+        """Whether a stored image is a valid start image as it is (also false when its file is missing)."""
+        limits = START_IMAGE_LIMITS
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        return (
+            min(width, height) >= limits.min_side
+            and limits.min_ratio <= width / height <= limits.max_ratio
+            and size <= limits.max_bytes
+        )
 
     async def start_image_ref(self, sha256: str, path: Path, generator: Generator) -> str:
         """A reference the backend can read: a fal storage URL (uploaded once, cached) or a local path."""

@@ -143,7 +143,13 @@ def encode_jpeg(im: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
     clean = Image.new("RGB", im.size)
     clean.paste(im)
     buf = io.BytesIO()
-    clean.save(buf, "JPEG", quality=quality, optimize=True, subsampling=0, progressive=False)
+    try:
+        clean.save(buf, "JPEG", quality=quality, optimize=True, subsampling=0, progressive=False)
+    except OSError:
+        # Pillow sizes the optimize buffer at 1-2 bytes a pixel; very noisy pictures need more. Without
+        # optimize libjpeg streams, so the same pixels still give the same bytes.
+        buf = io.BytesIO()
+        clean.save(buf, "JPEG", quality=quality, optimize=False, subsampling=0, progressive=False)
     return buf.getvalue()
 
 
