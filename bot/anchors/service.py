@@ -186,7 +186,9 @@ class AnchorService:
         limits, else a cached centred crop (upscaled when small, re-encoded when too large) that does."""
         ratio = ASPECT_RATIOS.get(aspect_ratio)
         own_path = self.image_path(version.sha256)
-        if ratio is None and await asyncio.to_thread(self._meets_limits, version.width, version.height, own_path):
+        if ratio is None and await asyncio.to_thread(
+            self._meets_limits, version.width, version.height, own_path
+        ):
             return version.sha256, own_path
         key = aspect_ratio if ratio is not None else _OWN_SHAPE
         cached = await self.store.derived(version.sha256, key)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
+import struct
 import subprocess
 import time
+import wave
 from pathlib import Path
 
+import av
 import pytest
 from PIL import Image, ImageDraw
 
@@ -14,10 +19,13 @@ from bot.media.video import (
     VideoError,
     VideoInfo,
     VideoTooLarge,
+    concat,
     ffmpeg_exe,
     fit_to_size,
     make_dry_run_clip,
+    mux,
     probe,
+    probe_details,
 )
 
 
@@ -152,3 +160,94 @@ async def test_probe_reads_audio_video_file(tmp_path: Path) -> None:
     info = await probe(src)
     assert (info.width, info.height) == (320, 240)
     assert abs(info.duration_s - 2) <= 0.2
+
+
+def _lavfi_clip(path: Path, *, size: str, rate: int, seconds: float, audio: bool) -> Path:
+    args = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}",
+    ]  # fmt: skip
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=44100:duration={seconds}"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac", "-shortest"] if audio else ["-an"]
+    subprocess.run([*args, str(path)], check=True, timeout=120)
+    return path
+
+
+def _sine_wav(path: Path, seconds: float, rate: int = 22050) -> Path:
+    frames = int(seconds * rate)
+    samples = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(frames)
+    )
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples)
+    return path
+
+
+def _frames(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as container:
+        return list(container.decode(video=0))
+
+
+async def test_probe_details_reads_codecs_fps_and_audio(tmp_path: Path) -> None:
+    src = _lavfi_clip(tmp_path / "a.mp4", size="320x240", rate=25, seconds=1, audio=True)
+    meta = await probe_details(src)
+    assert meta.video_codec == "h264" and meta.audio_codec == "aac" and meta.has_audio
+    assert meta.fps == pytest.approx(25)
+    assert meta.container.startswith("mov")
+    silent = await probe_details(
+        _lavfi_clip(tmp_path / "b.mp4", size="160x120", rate=12, seconds=1, audio=False)
+    )
+    assert not silent.has_audio and silent.audio_codec is None
+
+
+async def test_concat_scales_pads_and_keeps_a_constant_rate(tmp_path: Path) -> None:
+    a = _lavfi_clip(tmp_path / "a.mp4", size="320x240", rate=24, seconds=1, audio=True)
+    b = _lavfi_clip(tmp_path / "b.mp4", size="640x360", rate=30, seconds=1, audio=False)
+    c = _lavfi_clip(tmp_path / "c.mp4", size="240x320", rate=15, seconds=1, audio=True)
+    out = tmp_path / "joined.mp4"
+    info = await concat([a, b, c], out)
+    meta = await probe_details(out)
+    assert (info.width, info.height) == (320, 240)
+    assert meta.fps == pytest.approx(24) and meta.has_audio
+    assert abs(info.duration_s - 3) <= 0.15
+    frames = await asyncio.to_thread(_frames, out)
+    assert abs(len(frames) - 72) <= 2  # 3 s at a constant 24 fps
+    assert all((f.width, f.height) == (320, 240) for f in frames)
+    steps = {round(float(later.time - earlier.time), 4) for earlier, later in itertools.pairwise(frames)}
+    assert steps == {round(1 / 24, 4)}
+    # The portrait clip is letterboxed, not stretched: black bars left and right.
+    portrait = frames[60].to_image()
+    assert max(portrait.getpixel((5, 120))) < 30 and max(portrait.getpixel((314, 120))) < 30
+    assert not _leftovers(tmp_path)
+    await asyncio.to_thread(_decodes, out)
+
+
+async def test_concat_without_any_audio_and_empty_list(tmp_path: Path) -> None:
+    a = _lavfi_clip(tmp_path / "a.mp4", size="320x180", rate=24, seconds=1, audio=False)
+    info = await concat([a, a], tmp_path / "twice.mp4")
+    assert not (await probe_details(tmp_path / "twice.mp4")).has_audio
+    assert abs(info.duration_s - 2) <= 0.15
+    with pytest.raises(VideoError):
+        await concat([], tmp_path / "none.mp4")
+
+
+async def test_mux_puts_the_wav_on_the_clip_at_the_clips_length(tmp_path: Path) -> None:
+    clip = _lavfi_clip(tmp_path / "v.mp4", size="320x240", rate=24, seconds=2, audio=False)
+    short = _sine_wav(tmp_path / "short.wav", 1.0)
+    out = tmp_path / "with_sound.mp4"
+    info = await mux(clip, short, out)
+    meta = await probe_details(out)
+    assert meta.has_audio and meta.audio_codec == "aac" and meta.video_codec == "h264"
+    assert abs(info.duration_s - 2) <= 0.15
+    long = _sine_wav(tmp_path / "long.wav", 4.0)
+    info = await mux(clip, long, tmp_path / "cut.mp4")
+    assert abs(info.duration_s - 2) <= 0.15
+    await asyncio.to_thread(_decodes, out)
+    with pytest.raises(VideoError):
+        await mux(clip, tmp_path / "missing.wav", tmp_path / "x.mp4")
+    assert not _leftovers(tmp_path)
