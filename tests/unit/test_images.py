@@ -23,6 +23,7 @@ from bot.media.crop import (
 )
 from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
 from bot.media.normalize import NormalizedImage, normalize_image
+from bot.media.outputs import BadOutput, Reason, check_image
 
 # --------------------------------------------------------------------------------------------- helpers
 
@@ -639,3 +640,44 @@ def test_shape_outside_the_limits_is_explained(size: tuple[int, int], expected: 
         f"{expected}; fal's video models need between 1:2.5 and 2.5:1. Crop it closer to the character."
     )
     assert start_image_problem(2500, 1000) is None and start_image_problem(400, 1000) is None
+
+
+# ------------------------------------------------------------------------------------ output checks
+
+
+def test_check_image_accepts_real_images_from_bytes_and_path(tmp_path: Path) -> None:
+    png = encode(scene((640, 480)), "PNG")
+    assert check_image(png) == (640, 480, "PNG")
+    path = tmp_path / "out.webp"
+    path.write_bytes(encode(scene((500, 300)), "WEBP", quality=90))
+    assert check_image(path) == (500, 300, "WEBP")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: b"", Reason.EMPTY),
+        (lambda: b"<!DOCTYPE html><html><body>Internal Server Error</body></html>", Reason.ERROR_PAGE),
+        (lambda: b'{"detail": "Not Found"}', Reason.ERROR_PAGE),
+        (lambda: encode(scene(), "PNG")[:3000], Reason.TRUNCATED),
+        (lambda: hand_png(20000, 20000, bit_depth=1, colour_type=0, row=bytes(2500)), Reason.ABSURD_SIZE),
+        (lambda: encode(scene(), "PDF"), Reason.WRONG_KIND),
+        (lambda: bytes(range(256)) * 10, Reason.WRONG_KIND),
+    ],
+    ids=["empty", "html", "json", "truncated-png", "bomb", "pdf", "junk"],
+)
+def test_check_image_refuses_bad_outputs(make, reason: Reason) -> None:
+    with pytest.raises(BadOutput) as err:
+        check_image(make())
+    assert err.value.reason == reason, err.value
+
+
+def test_check_image_size_cap(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(encode(scene(), "PNG"))
+    with pytest.raises(BadOutput) as err:
+        check_image(path, max_bytes=1000)
+    assert err.value.reason == Reason.TOO_LARGE
+    with pytest.raises(BadOutput) as err:
+        check_image(path.read_bytes(), max_bytes=1000)
+    assert err.value.reason == Reason.TOO_LARGE

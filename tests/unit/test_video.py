@@ -15,6 +15,14 @@ import av
 import pytest
 from PIL import Image, ImageDraw
 
+from bot.media.outputs import (
+    BadOutput,
+    Reason,
+    check_audio,
+    check_audio_async,
+    check_video,
+    check_video_async,
+)
 from bot.media.video import (
     VideoError,
     VideoInfo,
@@ -27,6 +35,7 @@ from bot.media.video import (
     probe,
     probe_details,
 )
+from tests.fakes.media_samples import small_mp4
 
 
 def _still(path: Path, size: tuple[int, int]) -> Path:
@@ -251,3 +260,102 @@ async def test_mux_puts_the_wav_on_the_clip_at_the_clips_length(tmp_path: Path) 
     with pytest.raises(VideoError):
         await mux(clip, tmp_path / "missing.wav", tmp_path / "x.mp4")
     assert not _leftovers(tmp_path)
+
+
+# ------------------------------------------------------------------------------------- output checks
+
+HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>upstream timed out</p></body></html>\n"
+)
+
+
+def _no_faststart_clip(path: Path) -> Path:
+    """A clip whose index (moov) is written after the frames, as many encoders do."""
+    args = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=3",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    ]  # fmt: skip
+    subprocess.run(args, check=True, timeout=120)
+    return path
+
+
+def _bad(path: Path, reason: Reason, **kw: int) -> BadOutput:
+    with pytest.raises(BadOutput) as err:
+        check_video(path, **kw)
+    assert err.value.reason == reason, err.value
+    return err.value
+
+
+def test_check_video_accepts_a_real_clip(tmp_path: Path) -> None:
+    good = tmp_path / "good.mp4"
+    good.write_bytes(small_mp4())
+    info = check_video(good)
+    assert (info.width, info.height) == (320, 240)
+    assert abs(info.duration_s - 2) <= 0.15 and info.size_bytes == good.stat().st_size
+    late_index = _no_faststart_clip(tmp_path / "late.mp4")
+    assert abs(check_video(late_index).duration_s - 3) <= 0.15
+
+
+def test_check_video_refuses_bad_outputs(tmp_path: Path) -> None:
+    page = tmp_path / "page.mp4"
+    page.write_bytes(HTML_PAGE)
+    assert "html" in _bad(page, Reason.ERROR_PAGE).detail
+
+    data = small_mp4()
+    half = tmp_path / "half.mp4"
+    half.write_bytes(data[: len(data) // 2])  # index first, half the frames missing
+    _bad(half, Reason.TRUNCATED)
+    late = _no_faststart_clip(tmp_path / "late.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(late[: len(late) // 2])  # the index (at the end) is gone
+    _bad(cut, Reason.TRUNCATED)
+
+    png = tmp_path / "still.mp4"
+    Image.new("RGB", (64, 64), "red").save(png, "PNG")
+    _bad(png, Reason.WRONG_KIND)
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    _bad(empty, Reason.EMPTY)
+    _bad(tmp_path / "missing.mp4", Reason.EMPTY)
+
+    big = tmp_path / "big.mp4"
+    big.write_bytes(data)
+    _bad(big, Reason.TOO_LARGE, max_bytes=len(data) - 1)
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(bytes(range(256)) * 64)
+    _bad(junk, Reason.WRONG_KIND)
+
+
+async def test_check_video_async_and_audio_checks(tmp_path: Path) -> None:
+    good = tmp_path / "good.mp4"
+    good.write_bytes(small_mp4())
+    assert (await check_video_async(good)).width == 320
+
+    wav = _sine_wav(tmp_path / "voice.wav", 1.5)
+    assert abs(check_audio(wav) - 1.5) <= 0.01
+    assert abs(await check_audio_async(wav) - 1.5) <= 0.01
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(wav.read_bytes()[: wav.stat().st_size // 2])
+    page = tmp_path / "page.wav"
+    page.write_bytes(HTML_PAGE)
+    png = tmp_path / "still.wav"
+    Image.new("RGB", (64, 64), "red").save(png, "PNG")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    for path, reason in [
+        (cut, Reason.TRUNCATED),
+        (page, Reason.ERROR_PAGE),
+        (png, Reason.WRONG_KIND),
+        (empty, Reason.EMPTY),
+        (good, Reason.WRONG_KIND),  # a clip is not a voice sample
+    ]:
+        with pytest.raises(BadOutput) as err:
+            check_audio(path)
+        assert err.value.reason == reason, (path.name, err.value)
+    with pytest.raises(BadOutput) as err:
+        check_audio(wav, max_bytes=100)
+    assert err.value.reason == Reason.TOO_LARGE
