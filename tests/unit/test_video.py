@@ -30,6 +30,7 @@ from bot.media.video import (
     concat,
     ffmpeg_exe,
     fit_to_size,
+    fit_video,
     make_dry_run_clip,
     mux,
     probe,
@@ -115,8 +116,10 @@ async def test_fit_to_size_shrinks_and_keeps_duration(tmp_path: Path) -> None:
     assert before.size_bytes > 2_500_000
     dst = tmp_path / "small.mp4"
     started = time.perf_counter()
-    after = await fit_to_size(src, dst, max_bytes=1_000_000)
+    report = await fit_video(src, dst, max_bytes=1_000_000)
+    after = report.info
     elapsed = time.perf_counter() - started
+    assert report.passes == 1  # a clip that can fit fits in one encode
     print(f"fit_to_size {before.size_bytes} -> {after.size_bytes} bytes in {elapsed:.2f} s")
     assert after.size_bytes <= 1_000_000
     assert after.size_bytes == dst.stat().st_size
@@ -128,7 +131,9 @@ async def test_fit_to_size_shrinks_and_keeps_duration(tmp_path: Path) -> None:
 async def test_fit_to_size_scales_down_when_starved(tmp_path: Path) -> None:
     src = _noise_clip(tmp_path / "big.mp4", seconds=4, size="1920x1080", audio=False)
     dst = tmp_path / "small.mp4"
-    after = await fit_to_size(src, dst, max_bytes=400_000)
+    report = await fit_video(src, dst, max_bytes=400_000)
+    after = report.info
+    assert report.passes == 1
     assert after.size_bytes <= 400_000
     assert max(after.width, after.height) <= 1280
     assert abs(after.width / after.height - 16 / 9) < 0.02
@@ -138,6 +143,7 @@ async def test_fit_to_size_copies_small_enough_file(tmp_path: Path) -> None:
     src = _noise_clip(tmp_path / "clip.mp4", seconds=1, size="320x180", audio=False)
     dst = tmp_path / "copy.mp4"
     info = await fit_to_size(src, dst, max_bytes=src.stat().st_size)
+    assert (await fit_video(src, tmp_path / "again.mp4", max_bytes=src.stat().st_size)).passes == 0
     assert dst.read_bytes() == src.read_bytes()
     assert info.size_bytes == src.stat().st_size
 
