@@ -24,6 +24,7 @@ from bot.media.crop import (
 from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
 from bot.media.normalize import NormalizedImage, normalize_image
 from bot.media.outputs import BadOutput, Reason, check_image
+from bot.media.sheet import contact_sheet
 
 # --------------------------------------------------------------------------------------------- helpers
 
@@ -681,3 +682,32 @@ def test_check_image_size_cap(tmp_path: Path) -> None:
     with pytest.raises(BadOutput) as err:
         check_image(path.read_bytes(), max_bytes=1000)
     assert err.value.reason == Reason.TOO_LARGE
+
+
+# ----------------------------------------------------------------------------------------- contact sheet
+
+
+def test_contact_sheet_puts_numbered_candidates_side_by_side() -> None:
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40)]
+    shapes = [(600, 800), (800, 600), (500, 500), (400, 1000)]
+    candidates = [encode(Image.new("RGB", s, c), "PNG") for s, c in zip(shapes, colours, strict=True)]
+    sheet = contact_sheet(candidates, tile_side=256, gap=8)
+    assert (sheet.columns, sheet.rows) == (4, 1)
+    assert [t.number for t in sheet.tiles] == [1, 2, 3, 4]
+    with Image.open(io.BytesIO(sheet.data)) as im:
+        assert im.format == "PNG" and im.size == (sheet.width, sheet.height) == (4 * 256 + 5 * 8, 256 + 16)
+        im = im.convert("RGB")
+        for tile, colour in zip(sheet.tiles, colours, strict=True):
+            assert max(tile.width, tile.height) == 256
+            centre = im.getpixel((tile.left + tile.width // 2, tile.top + tile.height * 3 // 4))
+            assert all(abs(a - b) <= 3 for a, b in zip(centre, colour, strict=True))
+            # the white number badge sits in the tile's top-left corner
+            assert im.getpixel((tile.left + 6, tile.top + 12)) != centre
+        # the tiles do not overlap
+        lefts = [t.left for t in sheet.tiles]
+        assert lefts == sorted(lefts)
+    six = contact_sheet([candidates[0]] * 6, tile_side=128, fmt="JPEG")
+    assert (six.columns, six.rows, six.format) == (3, 2, "JPEG")
+    assert [t.number for t in six.tiles] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError):
+        contact_sheet([])
