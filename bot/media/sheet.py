@@ -66,7 +66,7 @@ def contact_sheet(
     height = rows * tile_side + (rows + 1) * gap
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=max(12, tile_side // 10))
+    font = ImageFont.load_default(size=max(14, tile_side // 7))
     tiles: list[Tile] = []
     for index, data in enumerate(images):
         with Image.open(io.BytesIO(data)) as im:
