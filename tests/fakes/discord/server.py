@@ -395,7 +395,8 @@ class FakeDiscord(
         ``route`` is a template like discord.py's (``"/channels/{channel_id}/messages"``; placeholder
         names are free, ``{id}`` works; literal segments such as ``@original`` must match) or, for
         older tests, a regex searched in the path (anything without a ``{name}`` placeholder).
-        ``params`` filter on placeholder values (``channel_id=123``); ``status`` on the answer;
+        ``params`` filter on placeholder values, by the names in ``route`` or discord.py's
+        (``channel_id=123``); ``status`` on the answer;
         ``since`` is a ``mark()``.
         """
         if is_template(route):
@@ -405,7 +406,7 @@ class FakeDiscord(
                 m = rx.fullmatch(r.path)
                 if m is None:
                     return False
-                values = m.groupdict()
+                values = {**r.params, **m.groupdict()}  # the route's own names count too
                 return all(str(values.get(k)) == str(v) for k, v in params.items())
         else:
             rx = re.compile(route)

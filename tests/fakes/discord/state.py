@@ -44,7 +44,7 @@ class StateMixin:
         self.bot_user_id = app_id
         self.guild_id = guild_id
         self.clock = FakeClock()
-        self.bot_permissions: int = ALL_PERMISSIONS  # the bot's guild-level permissions (its role)
+        self._bot_permissions: int = ALL_PERMISSIONS
         self.messages: dict[int, dict] = {}
         self.reactions: dict[int, list[tuple[str, int]]] = {}
         self._last_snowflake = 0
@@ -161,6 +161,19 @@ class StateMixin:
             raise AssertionError(f"unknown user {user!r}; known: {sorted(self._username_ids)}") from None
 
     # ------------------------------------------------------------------ permissions
+
+    @property
+    def bot_permissions(self) -> int:
+        """The bot's guild-level permissions (its managed role). Setting it tells a connected bot
+        (GUILD_ROLE_UPDATE). With ADMINISTRATOR (the default) channel overwrites do not apply."""
+        return self._bot_permissions
+
+    @bot_permissions.setter
+    def bot_permissions(self, value: int) -> None:
+        self._bot_permissions = int(value)
+        if self._session_id is not None:
+            role = dict(self._roles[self._bot_role_id], permissions=str(self._bot_permissions))
+            self._spawn(self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(self.guild_id), "role": role}))
 
     def _member_roles(self, uid: int) -> list[int]:
         return list(self._members[uid]["roles"]) if uid in self._members else []
