@@ -126,6 +126,31 @@ class Probe(commands.Cog):
         self.kept.append(interaction)
         await interaction.response.send_message("kept")
 
+    @app_commands.command(name="tour", description="Uses every interaction endpoint the bot could")
+    async def tour(self, interaction: discord.Interaction) -> None:
+        view = discord.ui.View()
+        view.add_item(discord.ui.Button(label="Docs", url="https://example.com"))
+        view.add_item(discord.ui.Select(custom_id="pick", options=[discord.SelectOption(label="a")]))
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.edit_original_response(
+            content="thinking done", embed=discord.Embed(title="t"), view=view
+        )
+        f = await interaction.followup.send(
+            "followup",
+            file=discord.File(io.BytesIO(PNG), "p.png"),
+            embed=discord.Embed().set_image(url="attachment://p.png"),
+            ephemeral=True,
+            silent=True,
+            wait=True,
+        )
+        await f.edit(content="followup edited", attachments=[])
+        g = await interaction.followup.send("to delete", wait=True)
+        await g.delete()
+        await interaction.followup.send(
+            "public", allowed_mentions=discord.AllowedMentions(users=True, everyone=False)
+        )
+        self.kept.append(interaction)
+
     @app_commands.command(name="quiet", description="Keeps the interaction and does not answer")
     async def quiet(self, interaction: discord.Interaction) -> None:
         self.kept.append(interaction)
@@ -512,6 +537,54 @@ async def test_msg_view_of_a_rich_message(fake, bot):
     assert "clip.mp4" not in repr(m) and "hi" in repr(m)
     assert fake.msgs(author="bot") == [fake.msg(anchor.id), m]
     assert await fake.wait_message(lambda x: x.files) == m
+
+
+async def test_what_discord_py_sends_is_accepted(fake, bot):
+    """Valid traffic from discord.py 2.7.1 passes the fake's limits (no refusal, no server error)."""
+    ch = bot.get_channel(fake.channel_id)
+    alice = fake.member("alice")
+    view = discord.ui.View()
+    view.add_item(discord.ui.Button(label="A", custom_id="a"))
+    view.add_item(discord.ui.Button(label="Link", url="https://example.com"))
+    emb = (
+        discord.Embed(title="t" * 256, description="d" * 4096, url="https://example.com", colour=3)
+        .set_author(name="a" * 256, url="https://example.com")
+        .set_footer(text="f" * 1390)  # 6,000 characters in all: the most Discord takes
+        .set_image(url="attachment://pic.png")
+        .add_field(name="n", value="v", inline=False)
+    )
+    m = await ch.send(
+        "x" * 2000,
+        embed=emb,
+        view=view,
+        files=[discord.File(io.BytesIO(PNG), "pic.png"), discord.File(io.BytesIO(b"1"), "n.txt")],
+        silent=True,
+        tts=False,
+        allowed_mentions=discord.AllowedMentions(users=[discord.Object(alice)], roles=False, everyone=False),
+    )
+    e = await ch.send(embed=emb, file=discord.File(io.BytesIO(PNG), "pic.png"))
+    assert fake.msg(e.id).embeds[0]["image"]["url"].startswith(fake.base_url)  # attachment:// resolved
+    m = await m.edit(content="edited", attachments=[m.attachments[0]], view=None)
+    assert [f.filename for f in fake.msg(m.id).files] == ["pic.png"]
+    m = await m.edit(suppress=True)
+    assert fake.msg(m.id).flags & 4
+    m = await m.edit(attachments=[*m.attachments, discord.File(io.BytesIO(b"2"), "more.txt")])
+    assert [f.filename for f in fake.msg(m.id).files] == ["pic.png", "more.txt"]
+    r = await m.reply(f"<@{alice}>", mention_author=True)
+    assert fake.msg(r.id).pinged
+    await r.add_reaction("🔁")
+    await ch.typing().__aenter__()
+    [x async for x in ch.history(limit=100, before=r, after=m, oldest_first=True)]
+    [x async for x in ch.history(limit=101, around=m)]
+
+    inter = await fake.slash("tour")
+    await fake.wait_for(lambda: bot.probe.kept, timeout=10)
+    assert inter.original.text == "thinking done" and inter.original.ephemeral
+    texts = [x.text for x in inter.followups]
+    assert texts == ["followup edited", "to delete", "public"]
+    assert inter.followups[0].files == [] and inter.followups[1].deleted
+    refusals = [r for r in fake.requests if r.status is not None and r.status >= 400]
+    assert refusals == []
 
 
 async def test_request_log_counts_per_route_and_since_a_mark(fake, bot):
