@@ -758,6 +758,8 @@ async def test_fault_slow_route(fake, bot):
 async def test_channel_permissions_attach_files_send_view_history(fake, bot):
     ch = bot.get_channel(fake.channel_id)
     guild = bot.get_guild(fake.guild_id)
+    with pytest.raises(AssertionError, match="administrator"):
+        fake.set_channel_permissions(fake.channel_id, "bot", deny=ATTACH_FILES)
     fake.bot_permissions = ALL_PERMISSIONS & ~ADMINISTRATOR  # overwrites do not bind administrators
     await fake.wait_for(lambda: not guild.me.guild_permissions.administrator)
     m = await ch.send("before")

@@ -246,6 +246,11 @@ class StateMixin:
                 f"{channel_id} is not a text channel (threads use their parent's overwrites)"
             )
         if target == "bot":
+            if deny and self._bot_permissions & ADMINISTRATOR:
+                raise AssertionError(
+                    "overwrites do not bind an administrator: set fake.bot_permissions without "
+                    "ADMINISTRATOR first (e.g. ALL_PERMISSIONS & ~ADMINISTRATOR)"
+                )
             otype, oid = 1, self.bot_user_id
         elif target == "everyone":
             otype, oid = 0, self.guild_id
