@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import time
 
 import aiohttp
@@ -585,6 +586,30 @@ async def test_what_discord_py_sends_is_accepted(fake, bot):
     assert inter.followups[0].files == [] and inter.followups[1].deleted
     refusals = [r for r in fake.requests if r.status is not None and r.status >= 400]
     assert refusals == []
+
+
+async def test_edit_keeps_only_the_listed_attachments(fake, bot):
+    """reference.mdx, Editing Message Attachments: with ``attachments`` in a PATCH only the listed
+    files stay or are added; without it, uploaded files are appended."""
+    m = await bot.get_channel(fake.channel_id).send("files", file=discord.File(io.BytesIO(b"a"), "a.txt"))
+    kept = str(m.attachments[0].id)
+
+    async def patch(payload: dict, *names: str) -> int:
+        form = aiohttp.FormData(quote_fields=False)
+        form.add_field("payload_json", json.dumps(payload), content_type="application/json")
+        for i, name in enumerate(names):
+            form.add_field(f"files[{i}]", io.BytesIO(name.encode()), filename=name)
+        status, _, _ = await _raw(
+            fake, "PATCH", f"/channels/{fake.channel_id}/messages/{m.id}", data=form, headers=AUTH
+        )
+        return status
+
+    assert await patch({"attachments": [{"id": kept}]}, "unlisted.txt") == 200
+    assert [f.filename for f in fake.msg(m.id).files] == ["a.txt"]
+    assert await patch({}, "appended.txt") == 200
+    assert [f.filename for f in fake.msg(m.id).files] == ["a.txt", "appended.txt"]
+    assert await patch({"attachments": [{"id": 0}]}, "only.txt") == 200
+    assert fake.msg(m.id).files == [MsgFile("only.txt", b"only.txt", "text/plain")]
 
 
 async def test_request_log_counts_per_route_and_since_a_mark(fake, bot):

@@ -196,7 +196,12 @@ class MessagesMixin:
         existing: list[dict] | None,
         channel_id: int,
         ephemeral: bool,
+        *,
+        edit: bool = False,
     ) -> list[dict]:
+        """The message's attachments after this request. reference.mdx, Editing Message Attachments:
+        on a PATCH with ``attachments`` only the listed files (kept or new) are on the message; without
+        it new files are appended; a create attaches every uploaded file."""
         by_index: dict[str, CapturedFile] = {}
         for pos, f in enumerate(files):
             m = re.fullmatch(r"files\[(\w+)\]", f.field_name or "")
@@ -240,8 +245,9 @@ class MessagesMixin:
                     raise form_error(f"attachments.{i}.id", "ATTACHMENT_NOT_FOUND", "Unknown attachment")
         else:
             out.extend(existing or [])
+        listed_only = edit and payload.get("attachments") is not None
         for key, f in by_index.items():
-            if key not in used:
+            if key not in used and not listed_only:
                 out.append(new_att(f, {}))
         return out
 
@@ -393,7 +399,7 @@ class MessagesMixin:
         if fill:
             new["flags"] &= ~FLAG_LOADING
         new["attachments"] = self._build_attachments(
-            payload, files, msg["attachments"], int(msg["channel_id"]), msg["_ephemeral"]
+            payload, files, msg["attachments"], int(msg["channel_id"]), msg["_ephemeral"], edit=True
         )
         self._resolve_embed_attachments(new)
         if "content" in payload or fill:
