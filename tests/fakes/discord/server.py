@@ -29,7 +29,7 @@ from .common import (
     is_template,
     json_response,
 )
-from .faults import DropConnection, FaultRule, Faults, compile_template
+from .faults import DropConnection, FaultRule, Faults, compile_template, parse_route
 from .gateway import GatewayMixin
 from .rest_commands import CommandsMixin
 from .rest_guild import GuildRoutesMixin
@@ -388,9 +388,16 @@ class FakeDiscord(
         return len(self.requests)
 
     def requests_to(
-        self, method: str, route: str, *, since: int = 0, status: int | None = None, **params: Any
+        self,
+        method: str,
+        route: str | None = None,
+        *,
+        since: int = 0,
+        status: int | None = None,
+        **params: Any,
     ) -> list[CapturedRequest]:
-        """Requests by method ("*" = any) and route, in order.
+        """Requests by method ("*" = any) and route, in order; ``requests_to("POST /channels/{id}/messages")``
+        (e.g. ``requests_to(Faults.CREATE)``) works too.
 
         ``route`` is a template like discord.py's (``"/channels/{channel_id}/messages"``; placeholder
         names are free, ``{id}`` works; literal segments such as ``@original`` must match) or, for
@@ -399,6 +406,8 @@ class FakeDiscord(
         (``channel_id=123``); ``status`` on the answer;
         ``since`` is a ``mark()``.
         """
+        if route is None:
+            method, route = parse_route(method)
         if is_template(route):
             rx = compile_template(route)
 
