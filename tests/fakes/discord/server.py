@@ -52,6 +52,7 @@ _PARAM_PATTERNS = {
 ROUTES: list[tuple[str, str, str, bool]] = [
     ("GET", "/users/@me", "_h_me", True),
     ("GET", "/users/{user_id}", "_h_user", True),
+    ("POST", "/users/@me/channels", "_h_create_dm", True),
     ("GET", "/oauth2/applications/@me", "_h_app_info", True),
     ("GET", "/applications/@me", "_h_app_info", True),
     ("GET", "/gateway", "_h_gateway", False),
@@ -135,7 +136,8 @@ class FakeDiscord(
         ...
         await bot.close(); await fake.close()
 
-    The test API, besides ``slash``/``click``/``react``/``post_as`` (what members do):
+    The test API, besides ``slash``/``click``/``react``/``post_as`` (what members do; ``dm=True`` or
+    ``channel_id=fake.dm_channel(user)`` for a member's DM with the bot, ``close_dms(user)``):
 
     * typed views: ``msgs(channel_id)``, ``msg(id)``, ``wait_message(predicate)``, and on interactions
       ``.original``, ``.followups``, ``.replies``, ``.wait_message()`` (all ``Msg``, see views.py);
