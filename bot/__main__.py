@@ -47,7 +47,7 @@ async def run(settings: Settings, token: str) -> None:
             services.generator.name,
             settings.data_dir.resolve(),
         )
-        async with AnchorshotBot(services) as bot:
+        async with AnchorshotBot(services, guild_ready_timeout=settings.guild_ready_timeout_s) as bot:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError):

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     fal_queue_url: str | None = None
     fal_rest_url: str | None = None
     fal_cdn_url: str | None = None
+    # How long discord.py waits for more servers after the last one arrives before the bot is ready.
+    guild_ready_timeout_s: float = Field(default=2.0, ge=0)
 
     @field_validator("command_guild_id", mode="before")
     @classmethod
