@@ -16,6 +16,7 @@ from bot.db.kv import KeyValueStore
 from bot.fal.gateway import DryRunGenerator, FalGenerator, Generator
 from bot.fal.models import endpoint_spec
 from bot.fal.pricing import PriceTable
+from bot.housekeeping import ClipSweeper
 from bot.money import usd_to_micros
 from bot.settings import Settings
 from bot.takes.service import ShotService
@@ -34,6 +35,7 @@ class Services:
     shots: ShotService
     http: aiohttp.ClientSession
     started_at: float = field(default_factory=time.time)
+    sweeper: ClipSweeper | None = None
 
 
 @asynccontextmanager
@@ -73,6 +75,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         progress_interval_s=settings.progress_edit_interval_s,
         job_timeout_s=settings.fal_job_timeout_s,
     )
+    sweeper = ClipSweeper(
+        settings.media_dir / "clips",
+        retention_days=settings.clip_retention_days,
+        interval_s=settings.housekeeping_interval_s,
+    )
+    sweeper.start()
     try:
         yield Services(
             settings=settings,
@@ -83,8 +91,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             budget=budget,
             shots=shots,
             http=http,
+            sweeper=sweeper,
         )
     finally:
+        await sweeper.stop()
         await shots.stop()
         await generator.close()
         await http.close()

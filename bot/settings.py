@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     max_shots_global: int = Field(default=10, ge=1)
     progress_edit_interval_s: float = Field(default=4.0, ge=0)
 
+    # Housekeeping
+    clip_retention_days: float = Field(default=30, gt=0)
+    housekeeping_interval_s: float = Field(default=3600, gt=0)
+
     # Hidden knobs for tests and operators: where Discord's API lives (tests point it at a fake).
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
