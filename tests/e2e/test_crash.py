@@ -64,6 +64,20 @@ def _posted_markers(msg: dict) -> list[tuple[int, int]]:
     return found
 
 
+def _post_count(fake) -> int:
+    return sum(len(_posted_markers(m)) for m in fake.channel_messages(fake.channel_id))
+
+
+async def _until(predicate, timeout: float) -> bool:
+    """Poll every 2 ms (the fakes live in this event loop: the bot may not even have the answer yet)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.002)
+    return False
+
+
 def _query(db, sql: str, params: tuple = ()) -> list[tuple]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
@@ -138,11 +152,20 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
         epochs.append(len(fake_fal.submissions))
         if kill:
             await _start_ready(bot_process, fake_discord)
+        mode = rng.choice(["random", "random", "on-submit", "on-post"])
+        submits, posts = len(fake_fal.submissions), _post_count(fake_discord)
         for _ in range(rng.randint(1, 3)):
             await work.act()
-            await asyncio.sleep(rng.uniform(0.0, 0.3))
-        await asyncio.sleep(rng.uniform(0.0, 0.9))
+            await asyncio.sleep(rng.uniform(0.0, 0.2))
+        if mode == "on-submit":  # right after fal accepted a job: the bot may not have its id yet
+            await _until(lambda n=submits: len(fake_fal.submissions) > n, 1.0)
+        elif mode == "on-post":  # right after Discord stored a clip: the bot may not have recorded it
+            await _until(lambda n=posts: _post_count(fake_discord) > n, 1.0)
+        else:
+            await asyncio.sleep(rng.uniform(0.0, 0.6))
+        await asyncio.sleep(rng.choice([0.0, 0.0, rng.uniform(0.0, 0.02)]))
         bot_process.kill()
+        work.actions[f"kill {mode}"] += 1
     epochs.append(len(fake_fal.submissions))
     killed_at = time.monotonic()
 
