@@ -18,6 +18,7 @@ from bot.fal.dryrun import DryRunGateway
 from bot.fal.gateway import FalGateway, Gateway, Generator, LegacyGenerator
 from bot.fal.models import endpoint_spec
 from bot.fal.pricing import PriceTable
+from bot.housekeeping import ClipSweeper
 from bot.money import usd_to_micros
 from bot.settings import Settings
 from bot.takes.service import ShotService
@@ -37,6 +38,7 @@ class Services:
     shots: ShotService
     http: aiohttp.ClientSession
     started_at: float = field(default_factory=time.time)
+    sweeper: ClipSweeper | None = None
 
 
 @asynccontextmanager
@@ -82,6 +84,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         progress_interval_s=settings.progress_edit_interval_s,
         job_timeout_s=settings.fal_job_timeout_s,
     )
+    sweeper = ClipSweeper(
+        settings.media_dir / "clips",
+        retention_days=settings.clip_retention_days,
+        interval_s=settings.housekeeping_interval_s,
+    )
+    sweeper.start()
     try:
         yield Services(
             settings=settings,
@@ -93,8 +101,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             budget=budget,
             shots=shots,
             http=http,
+            sweeper=sweeper,
         )
     finally:
+        await sweeper.stop()
         await shots.stop()
         await generator.close()
         await http.close()
