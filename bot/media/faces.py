@@ -21,9 +21,11 @@ viewer's left, 4 the base of the nose.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import math
+import os
 import statistics
 import threading
 from dataclasses import dataclass, field
@@ -149,6 +151,17 @@ def face_engine_status() -> tuple[bool, str]:
     except FaceEngineUnavailable as exc:
         return False, f"face checks off: {exc}"
     return True, f"face checks on: dlib {engine.dlib.__version__}, 5-point landmarks, 128-d embedding"
+
+
+def pool_initializer(nice: int = 10) -> None:
+    """For `ProcessPoolExecutor(initializer=faces.pool_initializer, mp_context=<spawn or forkserver>)`: lower the
+    worker's CPU priority, so the bot's event loop wins the CPU whenever it needs it, and load the models now
+    rather than on the first job. A failure to load is kept for face_engine_status() and the jobs."""
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    with contextlib.suppress(FaceEngineUnavailable):
+        _load()
 
 
 # --------------------------------------------------------------------------------------------------------

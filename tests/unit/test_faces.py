@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -53,6 +54,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "faceless": samples.faceless_clip(d / "faceless.mp4"),
         # 24 frames sampled at 1, 4, 7, ... 22: the first 9 frames hold 3 samples.
         "three_of_eight": samples.spliced_clip(d / "three.mp4", [(portrait, 9), (hopper, 15)]),
+        # Samples 1, 4, 7, 10 show the anchor, 13 ... 22 the stranger: exactly half match.
+        "half_matching": samples.spliced_clip(d / "halfmatch.mp4", [(portrait, 12), (hopper, 12)]),
         # A keyframe every 6 frames, so sampling seeks; the face is in the first 4 samples only.
         "half_faceless": samples.spliced_clip(d / "half.mp4", [(portrait, 12), (coffee, 12)], gop=6),
     }
@@ -81,6 +84,48 @@ def test_models_load_without_pkg_resources_and_without_importing_face_recognitio
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "loaded"
+
+
+def _run(code: str, *, extra_path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if extra_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(extra_path), str(ROOT)])
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_without_dlib_the_status_says_why_and_calls_raise():
+    code = (
+        "import sys; sys.modules['dlib'] = None\n"
+        "from PIL import Image\n"
+        "from bot.media import faces\n"
+        "ok, reason = faces.face_engine_status()\n"
+        "assert not ok\n"
+        "print(reason)\n"
+        "try:\n"
+        "    faces.detect_faces(Image.new('RGB', (64, 64)))\n"
+        "except faces.FaceEngineUnavailable as exc:\n"
+        "    print('raised', exc)\n"
+    )
+    done = _run(code)
+    assert done.returncode == 0, done.stderr
+    reason, raised = done.stdout.strip().splitlines()
+    assert reason.startswith("face checks off: dlib is not installed or does not load")
+    assert raised.startswith("raised dlib is not installed")
+
+
+def test_with_the_model_files_missing_the_status_names_them(tmp_path: Path):
+    # A broken install: a face_recognition_models package without its models folder, first on the path.
+    (tmp_path / "face_recognition_models").mkdir()
+    (tmp_path / "face_recognition_models" / "__init__.py").write_text("")
+    code = "from bot.media import faces\nprint(faces.face_engine_status())\n"
+    done = _run(code, extra_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "(False, 'face checks off: face model file missing: shape_predictor_5_face_landmarks.dat"
+        in done.stdout
+    )
 
 
 def test_the_68_point_model_is_never_loaded():
@@ -349,6 +394,13 @@ def test_fewer_than_half_matching_is_a_drift(clips: dict[str, Path], anchor: np.
     assert result.verdict is Verdict.DRIFT
     assert (result.frames_with_face, result.frames_matching) == (8, 3)
     assert result.verdict_text() == "⚠ face drift · 3/8 frames match"
+
+
+def test_exactly_half_matching_is_still_a_match(clips: dict[str, Path], anchor: np.ndarray):
+    result = score_clip(clips["half_matching"], [anchor])
+    assert (result.frames_with_face, result.frames_matching) == (8, 4)
+    assert result.verdict is Verdict.MATCH  # a drift is *fewer* than half
+    assert result.score is not None and result.score < 85  # the median sits between the two faces
 
 
 def test_frames_without_a_face_do_not_count_against_a_match(clips: dict[str, Path], anchor: np.ndarray):
