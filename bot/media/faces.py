@@ -312,7 +312,7 @@ def embedding_to_bytes(embedding: np.ndarray) -> bytes:
     return np.asarray(embedding, dtype="<f4").reshape(128).tobytes()
 
 
-def embedding_from_bytes(data: bytes) -> np.ndarray:
+def embedding_from_bytes(data: bytes | bytearray) -> np.ndarray:
     if len(data) != 512:
         raise ValueError(f"a face embedding is 512 bytes, got {len(data)}")
     return np.frombuffer(data, dtype="<f4").astype(np.float32)
@@ -570,18 +570,26 @@ def sample_frames(
 
 def score_clip(
     video_path: str | Path,
-    anchor_embeddings: list[np.ndarray],
+    anchor_embeddings: list[np.ndarray] | list[bytes],
     *,
     frames: int = 8,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> ClipScore:
     """Score a clip against the anchor's embeddings (the anchor and its angles): sample `frames` frames, take
-    each frame's largest face, and compare it with the nearest anchor embedding. Raises FaceEngineUnavailable,
+    each frame's largest face, and compare it with the nearest anchor embedding (arrays, or the 512-byte form
+    that FaceReport.embedding stores). Raises FaceEngineUnavailable,
     ClipUnreadable."""
     if not anchor_embeddings:
         raise ValueError("score_clip needs at least one anchor embedding")
     engine = _load()
-    anchors = np.stack([np.asarray(a, dtype=np.float32).reshape(128) for a in anchor_embeddings])
+    anchors = np.stack(
+        [
+            embedding_from_bytes(a)
+            if isinstance(a, bytes | bytearray)
+            else np.asarray(a, np.float32).reshape(128)
+            for a in anchor_embeddings
+        ]
+    )
     distances: list[float | None] = []
     for arr in sample_frames(video_path, frames):
         boxes = _detect(engine, arr)

@@ -413,7 +413,10 @@ def test_frames_without_a_face_do_not_count_against_a_match(clips: dict[str, Pat
 
 def test_the_nearest_of_several_anchor_embeddings_counts(clips: dict[str, Path], anchor: np.ndarray):
     (hopper,) = detect_faces(samples.hopper_portrait())
-    result = score_clip(clips["stranger"], [anchor, hopper.embedding])
+    # ...given as arrays or in the stored 512-byte form
+    result = score_clip(
+        clips["stranger"], [faces.embedding_to_bytes(anchor), faces.embedding_to_bytes(hopper.embedding)]
+    )
     assert result.verdict is Verdict.MATCH
     assert result.frames_matching == 8
 
