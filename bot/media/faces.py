@@ -1,7 +1,9 @@
 """Face identity: find faces, describe them with a 128-d embedding, check an anchor's face, score a clip.
 
-Everything here is synchronous CPU work (callers run it in a thread or, better, a process pool: dlib holds the
-GIL while it computes, see bench/README.md). Imports: numpy, Pillow, PyAV and dlib only.
+Everything here is synchronous CPU work. dlib holds the GIL while it computes (75-170 ms a call), so run it in a
+process pool, not threads: `ProcessPoolExecutor(max_workers=1, mp_context=<spawn or forkserver>,
+initializer=pool_initializer)` kept the event loop's worst lag at 15-66 ms while 4 clips were scored, threads at
+140-320 ms (bench/README.md, "Faces"). Imports: numpy, Pillow, PyAV and dlib only.
 
 Models (no download at run time): dlib's HOG frontal face detector (built into dlib), and two model files
 shipped inside the `face_recognition_models` package: the **5-point** shape predictor (eye corners and the base
