@@ -4,11 +4,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 DATA_DIR=/da
 
 RUN useradd --create-home --uid 10001 anchorshot && mkdir /data && chown anchorshot /data
 WORKDIR /app
+# The pinned versions first (a layer that changes only when the lock does), then the project without resolving again.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
-RUN pip install .
+RUN pip install --no-deps .
 
 USER anchorshot
 VOLUME ["/data"]
-CMD ["python", "-m", "bot"]
+# Healthy while the bot's heartbeat file under DATA_DIR is fresh (written every 30 s while connected to Discord).
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 CMD ["anchorshot", "health"]
+CMD ["anchorshot"]

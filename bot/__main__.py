@@ -58,7 +58,8 @@ async def run(settings: Settings, token: str) -> None:
 USAGE = """usage: anchorshot                      run the bot
        anchorshot backup PATH [--force]  copy the database (safe while the bot runs)
        anchorshot restore PATH [--force] replace the database by a backup (stop the bot first)
-       anchorshot check                  check the database's integrity"""
+       anchorshot check                  check the database's integrity
+       anchorshot health                 exit 0 while the running bot is connected (the container's HEALTHCHECK)"""
 
 
 def _maintenance(args: list[str]) -> int:
@@ -71,6 +72,8 @@ def _maintenance(args: list[str]) -> int:
     if command in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    if command == "health" and not paths:
+        return _health()
     if command not in ("backup", "restore", "check") or any(p.startswith("-") for p in paths):
         print(USAGE, file=sys.stderr)
         return 2
@@ -102,6 +105,23 @@ def _maintenance(args: list[str]) -> int:
     except ConfigError as exc:
         print(f"anchorshot: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _health() -> int:
+    """One line and exit 0 while the bot's heartbeat is fresh, else exit 1."""
+    from bot.heartbeat import health_problem, heartbeat_path
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"anchorshot: {exc}", file=sys.stderr)
+        return 2
+    problem = health_problem(heartbeat_path(settings.data_dir))
+    if problem is not None:
+        print(f"anchorshot: unhealthy: {problem}", file=sys.stderr)
+        return 1
+    print("anchorshot: healthy")
     return 0
 
 

@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import heartbeat
 from bot.app import Services
 from bot.errors import UserError
 
@@ -113,6 +114,7 @@ class AnchorshotBot(commands.Bot):
         )
         self.services = services
         self.synced: str | None = None  # "global", "guild:<id>" or None (no sync needed)
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         """Load the cogs, register persistent components, sync commands when needed."""
@@ -125,6 +127,19 @@ class AnchorshotBot(commands.Bot):
                 raise
         self._guard_components_outside_guilds()
         await self.sync_commands_if_needed()
+        self._heartbeat = asyncio.create_task(
+            heartbeat.beat(
+                heartbeat.heartbeat_path(self.services.settings.data_dir),
+                lambda: self.is_ready() and not self.is_closed(),
+            ),
+            name="heartbeat",
+        )
+
+    async def close(self) -> None:
+        """Stop the heartbeat (the file goes stale, so the container reports unhealthy), then disconnect."""
+        await heartbeat.stop(self._heartbeat)
+        self._heartbeat = None
+        await super().close()
 
     def _guard_components_outside_guilds(self) -> None:
         """Buttons clicked outside a server get one polite refusal and reach no component callback.
