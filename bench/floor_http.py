@@ -48,7 +48,9 @@ async def _traffic(spec: dict) -> dict:
             await get(t["result_url"], FAL_AUTH)
             await get(t["video_url"], {})
             form = aiohttp.FormData()
-            form.add_field("payload_json", json.dumps({"content": "floor clip"}), content_type="application/json")
+            form.add_field(
+                "payload_json", json.dumps({"content": "floor clip"}), content_type="application/json"
+            )
             form.add_field("files[0]", clip, filename="clip.mp4", content_type="video/mp4")
             url = f"{spec['discord_api']}/channels/{t['channel_id']}/messages"
             async with http.post(url, data=form, headers=discord_auth) as r:
