@@ -55,8 +55,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 FIGURES: dict[str, tuple[str, str]] = {
     "status_worst_s": ("worst /status answer (s)", "< 1 s"),
     "status_missed": ("commands that missed the 3 s deadline", "0"),
+    "status_worst_delivery_s": ("worst /status answer, N clips being delivered (s)", "< 1 s"),
+    "status_missed_delivery": ("  missed the deadline, N clips being delivered", "0"),
     "stall_outside_s": ("worst loop stall, no-DB command answer (s)", "< 0.25 s"),
     "stall_probe_s": ("worst loop stall, in-process probe (s)", "< 0.25 s"),
+    "stall_probe_delivery_s": ("  the same, N clips being delivered (s)", "< 0.25 s"),
     "completed_to_fetch_s": ("COMPLETED -> result fetched, last of N (s)", "~1.5 s at a 3 s poll"),
     "completed_to_post_s": ("COMPLETED -> clip posted, last of N (s)", "< 10 s"),
     "cpu_per_take_ms": ("bot CPU per take (ms)", "< 30 ms"),
@@ -71,6 +74,9 @@ FIGURES: dict[str, tuple[str, str]] = {
 GOALS = {
     "status_worst_s": lambda v: v < 1.0,
     "status_missed": lambda v: v == 0,
+    "status_worst_delivery_s": lambda v: v < 1.0,
+    "status_missed_delivery": lambda v: v == 0,
+    "stall_probe_delivery_s": lambda v: v < 0.25,
     "stall_outside_s": lambda v: v < 0.25,
     "stall_probe_s": lambda v: v < 0.25,
     "completed_to_fetch_s": lambda v: v <= 3.0,
@@ -225,13 +231,22 @@ def callback_times(discord: FakeDiscord) -> dict[int, float]:
     return out
 
 
-async def storm(discord: FakeDiscord, user: int, count: int, rate: float) -> dict:
-    """Fire `count` commands at `rate` a second, alternating /status and the no-DB /anchor clear; answer latency
-    as the fake sees it: dispatch -> first callback."""
-    fired: list[tuple[str, Any]] = []
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+async def storm(
+    discord: FakeDiscord, user: int, count: int, rate: float, stop: Any = None, min_count: int = 0
+) -> dict:
+    """Fire up to `count` commands at `rate` a second (or until `stop()` is true, after at least `min_count`),
+    alternating /status and the no-DB /anchor clear; answer latency as the fake sees it: dispatch -> first
+    callback."""
     t0 = time.monotonic()
     tasks = []
     for i in range(count):
+        if stop is not None and i >= min_count and stop():
+            break
         await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
         cmd = "status" if i % 2 == 0 else "anchor clear"
         tasks.append(asyncio.create_task(discord.slash(cmd, user=user)))
@@ -256,19 +271,36 @@ async def storm(discord: FakeDiscord, user: int, count: int, rate: float) -> dic
         lat[cmd].append(latency)
         if latency > DEADLINE_S or not inter.acknowledged:
             missed += 1
+    nodb = lat["anchor clear"]
     return {
         "t0": t0,
         "t1": t1,
-        "commands": count,
+        "commands": len(fired),
         "rate_per_s": rate,
         "ids": ids,
         "status_worst_s": max(lat["status"]),
+        "status_p99_s": p99(lat["status"]),
         "status_median_s": statistics.median(lat["status"]),
-        "nodb_worst_s": max(lat["anchor clear"]) if lat["anchor clear"] else None,
-        "nodb_median_s": statistics.median(lat["anchor clear"]) if lat["anchor clear"] else None,
+        "nodb_worst_s": max(nodb) if nodb else None,
+        "nodb_p99_s": p99(nodb) if nodb else None,
+        "nodb_median_s": statistics.median(nodb) if nodb else None,
         "missed": missed,
         "unanswered": unanswered,
     }
+
+
+def lag_phases(path: Path, phases: dict[str, tuple[float, float]]) -> dict[str, dict[str, float | None]]:
+    """Worst and 99th-percentile loop lag (over 0.25 s windows) the probe saw in each phase."""
+    recs = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                recs.append(json.loads(line))
+    out: dict[str, dict[str, float | None]] = {}
+    for name, (a, b) in phases.items():
+        maxima = [r["max"] for r in recs if a <= r["t"] <= b + 0.3]
+        out[name] = {"worst_s": max(maxima) if maxima else None, "p99_s": p99(maxima) if maxima else None}
+    return out
 
 
 # ------------------------------------------------------------------------------------------- takes
@@ -413,6 +445,10 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
 
         await wait_until(at_fal, args.timeout, f"{n} takes at fal, each polled", bot)
         t_a, cpu_a = time.monotonic(), bot.cpu()
+        cbs = callback_times(discord)
+        shot_lat = [cbs[i.id] - i.dispatched_at if i.id in cbs else float("inf") for i in shots.values()]
+        res["shot_answer_worst_s"] = max(shot_lat)
+        res["shot_answer_median_s"] = statistics.median(shot_lat)
         res["submit_phase_s"] = t_a - t_first
         print(f"{n} takes at fal after {t_a - t_first:.1f} s; storm", flush=True)
 
@@ -444,10 +480,31 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
         print(f"restart: all polled after {res['restart_s']:.2f} s", flush=True)
 
         # E. release all together
+        # ... with the same command storm going on until the last clip is posted (at least 2 s of it)
+        all_posted = False
         fal.release()
         t_rel = min(s.released_at for s in subs if s.released_at is not None)
+        delivery_storm = asyncio.create_task(
+            storm(discord, prober, 10**6, args.rate, stop=lambda: all_posted, min_count=int(2 * args.rate))
+        )
         await wait_until(lambda: len(clip_posts(discord)) >= n, args.timeout, "every clip posted", bot)
+        all_posted = True
         t_d, cpu_d = time.monotonic(), bot.cpu()
+        ds = await delivery_storm
+        storm_ids |= ds.pop("ids")
+        res["delivery_storm"] = ds
+        print(f"delivery storm: {ds}", flush=True)
+        res["lag_phases"] = lag_phases(
+            bot.lag,
+            {
+                "submit": (t_first, t_a),
+                "storm": (t_a, t_b),
+                "in_flight_quiet": (t_b, t_kill),
+                "restart": (spawned, t_c),
+                "delivery": (t_rel, t_d),
+            },
+        )
+        print(f"loop lag by phase: {res['lag_phases']}", flush=True)
         await asyncio.sleep(max(2.0, args.poll))  # a duplicate gets every chance to appear
         posts = clip_posts(discord)
         fetched = [s.result_fetched_at for s in subs if s.result_fetched_at is not None]
@@ -464,14 +521,21 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
         res["fal_duplicate_runs"] = len(fal.duplicate_runs())
 
         # CPU: first submit -> last post, without the command storm and the restart (those are measured above).
-        busy = (cpu_a - cpu0) + (cpu_kill - cpu_b) + (cpu_d - cpu_c)
+        # The delivery phase had commands too: take off their cost, estimated from the in-flight storm (its CPU less
+        # the CPU rate of the quiet in-flight stretch after it, per command).
+        quiet_rate = (cpu_kill - cpu_b) / max(1e-9, t_kill - t_b)
+        per_command = max(0.0, (cpu_b - cpu_a) - quiet_rate * (t_b - t_a)) / max(1, s["commands"])
+        delivery = max(0.0, (cpu_d - cpu_c) - per_command * ds["commands"])
+        busy = (cpu_a - cpu0) + (cpu_kill - cpu_b) + delivery
         res["cpu_per_take_ms"] = busy / n * 1000
+        res["cpu_per_command_ms"] = per_command * 1000
         res["cpu_windows_s"] = {
             "submit": cpu_a - cpu0,
             "storm": cpu_b - cpu_a,
-            "after_storm": cpu_kill - cpu_b,
-            "restart": cpu_c - 0.0,
-            "release_to_last_post": cpu_d - cpu_c,
+            "in_flight_quiet": cpu_kill - cpu_b,
+            "restart_process_start_to_all_polled": cpu_c,
+            "release_to_last_post_with_commands": cpu_d - cpu_c,
+            "release_to_last_post_less_commands": delivery,
         }
         windows = [(t_first, t_a), (t_b, t_kill), (t_c, t_d)]
 
@@ -704,8 +768,11 @@ def build_table(res: dict) -> list[dict]:
     rows: dict[str, tuple[Any, Any]] = {
         "status_worst_s": (bs["status_worst_s"], fs["status_worst_s"]),
         "status_missed": (bs["missed"], fs["missed"]),
+        "status_worst_delivery_s": (t["delivery_storm"]["status_worst_s"], fs["status_worst_s"]),
+        "status_missed_delivery": (t["delivery_storm"]["missed"], fs["missed"]),
         "stall_outside_s": (bs["nodb_worst_s"], fs["nodb_worst_s"]),
         "stall_probe_s": (bs["probe_worst_s"], fs["probe_worst_s"]),
+        "stall_probe_delivery_s": (t["lag_phases"]["delivery"]["worst_s"], fs["probe_worst_s"]),
         "completed_to_fetch_s": (t["completed_to_fetch_s"], res["poll_s"] / 2),
         "completed_to_post_s": (t["completed_to_post_s"], None),
         "cpu_per_take_ms": (t["cpu_per_take_ms"], t["floor_cpu_per_take_ms"]),
