@@ -53,6 +53,7 @@ import re
 import secrets
 import socket
 import struct
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -267,6 +268,13 @@ class Submission:
     image_problem: list[dict[str, Any]] | None = (
         None  # x-fal limits broken: the job fails with this 422 detail
     )
+    # (extension, for bench/scale.py) time.monotonic() stamps; CLOCK_MONOTONIC is system-wide, so they compare
+    # with stamps taken in other processes on the same machine.
+    submitted_at: float = dataclasses.field(default_factory=time.monotonic)
+    released_at: float | None = None  # release() let it finish: fal says COMPLETED from then on
+    completed_at: float | None = None  # the first status answer that said COMPLETED
+    result_fetched_at: float | None = None  # the first result GET answered
+    status_times: list[float] = dataclasses.field(default_factory=list, repr=False)  # every status GET
     _queued_served: int = 0
     _progress_served: int = 0
     _release: asyncio.Event = dataclasses.field(default_factory=asyncio.Event, repr=False)
@@ -339,6 +347,9 @@ class FakeFal:
         self.uploads: list[Upload] = []
         self.auth_headers_seen: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        # (extension) every request as (time.monotonic(), kind): see request_kind(); counts per kind.
+        self.request_log: list[tuple[float, str]] = []
+        self.request_counts: collections.Counter[str] = collections.Counter()
         self.errors: list[str] = []  # internal handler failures (turned into 400s)
         self._script: list[Outcome] = []
         self._by_id: dict[str, Submission] = {}
@@ -452,7 +463,10 @@ class FakeFal:
     def release(self, request_id: str | None = None) -> None:
         """Let held submissions proceed (``None``: all currently held). KeyError for an unknown id."""
         subs = [self._by_id[request_id]] if request_id is not None else list(self.submissions)
+        now = time.monotonic()
         for sub in subs:
+            if sub.held:
+                sub.released_at = now
             sub.held = False
             sub._release.set()
 
@@ -566,6 +580,25 @@ class FakeFal:
         return [key for key, count in self.runs_per_arguments().items() if count > 1]
 
     @staticmethod
+    def request_kind(method: str, path: str) -> str:
+        """(extension) What a request is: submit, status, result, cancel, token, upload, download or other."""
+        if path.startswith("/queue/"):
+            m = _REQUEST_PATH_RE.match(path[len("/queue/") :])
+            if m is None:
+                return "submit" if method == "POST" else "other"
+            return {"/status": "status", "/cancel": "cancel", None: "result"}[m["suffix"]]
+        if path.startswith("/rest/storage/auth/token"):
+            return "token"
+        if path.startswith(("/cdn/files/upload", "/rest/storage/upload", "/gcs-upload/")) or method in (
+            "PUT",
+            "POST",
+        ):
+            return "upload"
+        if path.startswith("/cdn/files/"):
+            return "download"
+        return "other"
+
+    @staticmethod
     def _check_kind(kind: str) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}")
@@ -620,6 +653,9 @@ class FakeFal:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        kind = self.request_kind(request.method, request.path)
+        self.request_log.append((time.monotonic(), kind))
+        self.request_counts[kind] += 1
         try:
             return await handler(request)
         except _ConnectionReset:
@@ -851,6 +887,7 @@ class FakeFal:
 
     def _status(self, request: web.Request, sub: Submission, headers: dict[str, str]) -> web.Response:
         sub.status_polls += 1
+        sub.status_times.append(time.monotonic())
         eff = sub.outcome.effective
         if eff.status_gone:
             return _json({"detail": "Request not found"}, status=404, headers=headers)
@@ -883,6 +920,8 @@ class FakeFal:
                 body = {"status": "IN_PROGRESS", "logs": logs, "response_url": urls["response_url"]}
                 return _json(body, status=202, headers=headers)
             sub.state = "COMPLETED"
+        if sub.completed_at is None and sub.state == "COMPLETED":
+            sub.completed_at = time.monotonic()
         body: dict[str, Any] = {
             "status": "COMPLETED",
             "logs": [] if with_logs else None,
@@ -902,6 +941,8 @@ class FakeFal:
 
     def _result(self, sub: Submission, headers: dict[str, str]) -> web.Response:
         sub.result_fetches += 1
+        if sub.result_fetched_at is None and sub.state == "COMPLETED":
+            sub.result_fetched_at = time.monotonic()
         if sub.state == "CANCELLED":
             return _json(
                 {"detail": "Request was cancelled by the client", "error_type": "client_cancelled"},
