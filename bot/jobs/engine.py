@@ -211,6 +211,13 @@ class JobEngine:
             raise NotCancellable(fresh or job, unconfirmed=True)
         return done
 
+    async def abandon(self, job: Job, *, error: str) -> Job | None:
+        """Fail a job that has not left the bot's queue (e.g. its progress message could not be posted)."""
+        current = await self.get(job.id)
+        if current is None or current.state is not S.WAITING:
+            return None
+        return await self._finish(current, S.FAILED, error=error)
+
     # Moves -----------------------------------------------------------------------------------------------
     async def _update(self, job: Job, **values: object) -> Job:
         values["updated_at"] = self.clock()
@@ -422,7 +429,7 @@ class JobEngine:
         try:
             async with self._poll_sem, asyncio.timeout(self.config.step_timeout_s):
                 poll = await kind.poll(job)
-                outputs = await kind.collect(job) if poll.state == "completed" else None
+                outputs = await kind.collect(job) if poll.done else None
         except (Retry, TimeoutError) as exc:
             await self._retry(job, getattr(exc, "message", "no answer in time"), deadline=deadline)
             return
@@ -452,9 +459,9 @@ class JobEngine:
                 completed_at=now,
                 started_at=job.started_at or now,
             )
-        elif poll.state == "running" and job.state is S.SUBMITTED:
+        elif poll.started and job.state is S.SUBMITTED:
             await self._move(job, S.RUNNING, started_at=self.clock(), queue_position=None)
-        elif poll.state == "queued" and job.queue_position != poll.position:
+        elif not poll.started and job.queue_position != poll.position:
             self._notify(await self._update(job, queue_position=poll.position))
 
     async def _postprocess(self, job: Job) -> None:

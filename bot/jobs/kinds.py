@@ -7,7 +7,7 @@ steps, the states, retries, timeouts, concurrency and the ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from bot.db import Queries
 from bot.jobs.models import Job
@@ -41,10 +41,22 @@ class Resubmit(StepError):
         self.args_update = args
 
 
+# A backend's own words for where a job stands (fal's queue states); not job states.
+QUEUED, STARTED, DONE = "queued", "running", "completed"  # backend-words
+
+
 @dataclass(frozen=True)
 class Poll:
-    state: Literal["queued", "running", "completed"]
+    state: str  # QUEUED, STARTED or DONE
     position: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state == DONE
+
+    @property
+    def started(self) -> bool:
+        return self.state == STARTED
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from bot.jobs import (
     Retry,
     Uncertain,
 )
+from bot.jobs.kinds import DONE, QUEUED, STARTED
 from bot.jobs.states import TRANSITIONS, sources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +107,7 @@ class RemoteKind:
         if job.args.get("tag") in self.slow:
             await asyncio.sleep(30)
         script = self.polls.get(job.args.get("tag", ""), [])
-        answer = script.pop(0) if script else Poll("completed")
+        answer = script.pop(0) if script else Poll(DONE)
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -175,6 +177,22 @@ def test_every_state_has_display_text_and_a_row_in_the_table():
     assert sources(S.POSTED) == (S.POSTING,)  # posted only after POSTING was written
 
 
+def test_no_state_name_is_written_as_a_literal_outside_the_states_module():
+    names = "|".join(s.value for s in JobState)
+    literal = re.compile(rf"""["']({names})["']""")
+    # states.py defines them; bot/fal speaks fal's own queue words and error kinds, which are not job states.
+    allowed = {ROOT / "bot/jobs/states.py"}
+    offenders = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for base in ("bot", "cogs")
+        for p in sorted((ROOT / base).rglob("*.py"))
+        if p not in allowed and not str(p).startswith(str(ROOT / "bot/fal"))
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if literal.search(line) and "# backend-words" not in line
+    ]
+    assert offenders == []
+
+
 async def test_a_local_kind_runs_in_the_pool_and_is_delivered_and_captured(engine):
     engine.start(engine.sink)
     job = await _queue(engine, "echo", text="hi")
@@ -193,7 +211,7 @@ async def test_a_local_kind_runs_in_the_pool_and_is_delivered_and_captured(engin
 
 async def test_transient_poll_errors_are_retried_with_persisted_backoff(engine):
     kind = engine.kinds["remote"]
-    kind.polls["a"] = [Retry("fal is busy (503)"), Retry("fal is busy (503)"), Poll("running")]
+    kind.polls["a"] = [Retry("fal is busy (503)"), Retry("fal is busy (503)"), Poll(STARTED)]
     engine.start(engine.sink)
     job = await _queue(engine, tag="a")
     seen_attempts = 0
@@ -238,7 +256,7 @@ async def test_a_job_found_submitting_after_a_restart_is_not_submitted_again(eng
 async def test_unconfirmed_cancel_is_refused_and_the_job_carries_on(engine):
     kind = engine.kinds["remote"]
     kind.cancel_confirms = False
-    kind.polls["c"] = [Poll("running")] * 5
+    kind.polls["c"] = [Poll(STARTED)] * 5
     engine.start(engine.sink)
     job = await _queue(engine, tag="c")
     await _until(engine, job.id, S.RUNNING)
@@ -251,7 +269,7 @@ async def test_unconfirmed_cancel_is_refused_and_the_job_carries_on(engine):
 
 async def test_confirmed_cancel_releases(engine):
     kind = engine.kinds["remote"]
-    kind.polls["c"] = [Poll("queued", 3)] * 50
+    kind.polls["c"] = [Poll(QUEUED, 3)] * 50
     engine.start(engine.sink)
     job = await _queue(engine, tag="c")
     await _until(engine, job.id, S.SUBMITTED)
