@@ -13,7 +13,9 @@ from bot.anchors.service import AnchorService
 from bot.budget.service import BudgetService
 from bot.db.database import Database
 from bot.db.kv import KeyValueStore
-from bot.fal.gateway import DryRunGenerator, FalGenerator, Generator
+from bot.fal import models as fal_models
+from bot.fal.dryrun import DryRunGateway
+from bot.fal.gateway import FalGateway, Gateway, Generator, LegacyGenerator
 from bot.fal.models import endpoint_spec
 from bot.fal.pricing import PriceTable
 from bot.jobs import EngineConfig, JobEngine
@@ -30,7 +32,8 @@ class Services:
     settings: Settings
     db: Database
     kv: KeyValueStore
-    generator: Generator
+    gateway: Gateway
+    generator: Generator  # TEMPORARY: the old API over `gateway`, until the take engine uses the gateway
     anchors: AnchorService
     budget: BudgetService
     jobs: JobEngine
@@ -58,15 +61,21 @@ def engine_config(settings: Settings) -> EngineConfig:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open the database and HTTP session, build the services, and close everything on exit."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fal_models.configure(settings.fal_model_ids)
     spec = endpoint_spec(settings.fal_endpoint)
     db = Database(settings.database_path)
     await db.open()
     http = aiohttp.ClientSession()
-    generator: Generator
+    gateway: Gateway
     if settings.dry_run:
-        generator = DryRunGenerator(settings.media_dir / "dry-run")
+        gateway = DryRunGateway(settings.media_dir / "dry-run")
     else:
-        generator = FalGenerator(settings.fal_key.get_secret_value().strip(), session=http)
+        gateway = FalGateway(
+            settings.fal_key.get_secret_value().strip(),
+            session=http,
+            max_concurrency=settings.fal_max_concurrency,
+        )
+    generator: Generator = LegacyGenerator(gateway)
     anchors = AnchorService(
         db, settings.media_dir, session=http, upload_lifetime_s=settings.fal_upload_lifetime_s
     )
@@ -91,6 +100,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             settings=settings,
             db=db,
             kv=KeyValueStore(db),
+            gateway=gateway,
             generator=generator,
             anchors=anchors,
             budget=budget,

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     fal_upload_lifetime_s: int = Field(default=6 * 3600, gt=0)
     fal_job_timeout_s: int = Field(default=30 * 60, gt=0)
     price_overrides: dict[str, int] = Field(default_factory=dict)
+    # {catalogue key: fal endpoint id}, e.g. {"seedream-v5-lite": "bytedance/seedream/v5/lite/text-to-image"}
+    fal_model_ids: dict[str, str] = Field(default_factory=dict)
+    fal_max_concurrency: int = Field(default=8, ge=1)
     default_duration_s: int = 5
     reroll_emoji: str = "\N{CLOCKWISE RIGHTWARDS AND LEFTWARDS OPEN CIRCLE ARROWS} \N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
 

@@ -1,303 +1,382 @@
-"""The generation gateway: one interface, two backends (fal and a free local dry run).
+"""The fal gateway: one interface for every model, two backends (fal, and a free local dry run in `dryrun.py`).
 
-Nothing here imports discord. Errors come out as `GenerationError` with a kind and a plain-words message, so the
-shot engine never has to know fal_client's exception types.
+Nothing here imports discord. Every failure comes out as a `GenerationError` whose `kind` (a `FailureKind`) is decided
+from the answer's structure, so the job engine never sees fal_client's exception types or matches message text.
+
+The rules that keep money exact:
+* `submit` is sent EXACTLY ONCE. fal_client's `submit()` re-sends after a reset, a timeout or a 429 (up to 10 times),
+  which can make fal run and bill one take twice; this gateway posts once with fal_client's authenticated httpx
+  client instead. Nothing sent (connect refused / connect timeout) -> NETWORK; fal answered 408/409/429/5xx ->
+  RATE_LIMITED/SERVER (fal did not enqueue); sent but no answer (reset, read timeout) -> UNKNOWN_OUTCOME, which
+  must not be resubmitted blindly.
+* `status`, `result` and `cancel` may repeat (fal_client's retries), but each call is bounded by `call_timeout_s`.
+* a COMPLETED status with `error`/`error_type` is classified here, into `Status.error`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
-import shutil
-import time
-import uuid
+import os
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal, Protocol
-from urllib.parse import urlparse
+from typing import Any, Literal, Protocol, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.media.fetch import DownloadError, stream_to_file
+from bot.fal.errors import FailureKind, GenerationError, classify_completed, classify_http, from_exception
 
 log = logging.getLogger(__name__)
 
-ErrorKind = Literal["rejected", "content_policy", "server", "timeout", "gone", "cancelled", "network"]
+T = TypeVar("T")
 
-
-class GenerationError(Exception):
-    """A generation step failed; `message` is plain words for the channel, `kind` drives what happens next."""
-
-    def __init__(self, kind: ErrorKind, message: str, *, retryable: bool = False) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-        self.retryable = retryable
+MAX_CLIP_BYTES = 2 * 1024 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
-class JobStatus:
-    """Where a submitted job stands."""
+class Status:
+    """Where a submitted job stands; a COMPLETED job that failed carries its classified error."""
 
     state: Literal["queued", "running", "completed"]
     position: int | None = None
-    error: str | None = None
-    error_type: str | None = None
+    error: GenerationError | None = None
 
 
-class Generator(Protocol):
-    """What the shot engine needs from a backend."""
+class CancelOutcome(StrEnum):
+    """What fal said to a cancel."""
+
+    CANCELLED = "cancelled"  # fal confirmed CANCELLATION_REQUESTED: the job stops, nothing is billed
+    ALREADY_DONE = "already_done"  # ALREADY_COMPLETED: the output will come (and is billed)
+    NOT_FOUND = "not_found"  # fal does not know the request (never enqueued, or long gone)
+    UNCONFIRMED = "unconfirmed"  # 5xx / timeout / reset: we do not know; the take must carry on
+
+
+class Gateway(Protocol):
+    """What the job engine needs from a backend."""
 
     name: str
     needs_upload: bool
+    dry_run: bool
 
     async def upload(self, data: bytes, content_type: str, file_name: str) -> str: ...
-    async def submit(self, endpoint: str, arguments: dict[str, object]) -> str: ...
-    async def status(self, endpoint: str, request_id: str) -> JobStatus: ...
-    async def result_video_url(self, endpoint: str, request_id: str) -> str: ...
-    async def cancel(self, endpoint: str, request_id: str) -> bool: ...
+    async def submit(
+        self, endpoint: str, arguments: dict[str, Any], *, webhook_url: str | None = None
+    ) -> str: ...
+    async def status(self, endpoint: str, request_id: str) -> Status: ...
+    async def result(self, endpoint: str, request_id: str) -> dict[str, Any]: ...
+    async def cancel(self, endpoint: str, request_id: str) -> CancelOutcome: ...
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> int: ...
     async def close(self) -> None: ...
 
 
-MAX_CLIP_BYTES = 2 * 1024 * 1024 * 1024
+# Transport errors after which nothing reached fal (httpx raises these before a byte of the request is written).
+def _nothing_sent(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(
+        exc,
+        httpx.ConnectError
+        | httpx.ConnectTimeout
+        | httpx.PoolTimeout
+        | httpx.UnsupportedProtocol
+        | httpx.ProxyError,
+    )
 
 
-def _detail_text(detail: object) -> str:
-    """Flatten fal's `detail` (a string, or a list of {loc, msg, type}) into one short sentence."""
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                loc = item.get("loc")
-                field = loc[-1] if isinstance(loc, list) and loc else None
-                msg = str(item.get("msg", "")).strip()
-                parts.append(f"{field}: {msg}" if field and field != "body" else msg)
-            else:
-                parts.append(str(item))
-        text = "; ".join(p for p in parts if p)
-    else:
-        text = str(detail or "")
-    text = " ".join(text.split())
-    return text[:300] or "no details given"
+_KNOWN_COMPLETED_TYPES = ("request_timeout", "startup_timeout", "client_cancelled", "client_disconnected")
 
 
-def _is_content_policy(detail: object, error_type: str | None) -> bool:
-    if error_type and "content_policy" in error_type:
-        return True
-    if isinstance(detail, list):
-        return any(isinstance(d, dict) and "content_policy" in str(d.get("type", "")) for d in detail)
-    return "content_policy" in str(detail)
-
-
-def classify_fal_error(exc: Exception) -> GenerationError:
-    """Turn a fal_client exception into a GenerationError with plain words."""
-    import fal_client
-
-    if isinstance(exc, GenerationError):
-        return exc
-    if isinstance(exc, fal_client.FalClientHTTPError):
-        status = exc.status_code
-        detail = exc.message if hasattr(exc, "message") else str(exc)
-        error_type = getattr(exc, "error_type", None)
-        text = _detail_text(detail)
-        if _is_content_policy(detail, error_type):
-            return GenerationError(
-                "content_policy",
-                "fal refused this prompt or image under its content policy. Try a different prompt.",
-            )
-        if error_type == "client_cancelled":
-            return GenerationError("cancelled", "The job was cancelled at fal.")
-        if error_type in ("request_timeout", "startup_timeout") or status in (504,):
-            return GenerationError("timeout", f"fal timed out on this job ({text}).")
-        if status == 404:
-            return GenerationError(
-                "gone", "fal no longer holds this job's result (results are kept about an hour)."
-            )
-        if status in (408, 409, 429):
-            return GenerationError("network", f"fal asked the bot to slow down ({status}).", retryable=True)
-        if status in (401, 403):
-            return GenerationError("rejected", "fal refused the bot's key; an admin should check FAL_KEY.")
-        if status == 422 or 400 <= status < 500:
-            return GenerationError("rejected", f"fal rejected the request: {text}.")
-        return GenerationError("server", f"fal had a server error ({status}: {text}).", retryable=True)
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return GenerationError("network", "fal did not answer in time.", retryable=True)
-    return GenerationError("network", f"Could not reach fal ({type(exc).__name__}).", retryable=True)
-
-
-class FalGenerator:
-    """Calls fal through fal_client's AsyncClient; one HTTP session for downloads."""
+class FalGateway:
+    """fal through fal_client 1.0.3 (status/result/cancel/upload) and one hand-sent submit; downloads via aiohttp."""
 
     name = "fal"
     needs_upload = True
+    dry_run = False
 
-    def __init__(self, key: str, *, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        key: str,
+        *,
+        session: aiohttp.ClientSession,
+        max_concurrency: int = 8,
+        call_timeout_s: float = 30.0,
+        submit_timeout_s: float = 60.0,
+        upload_timeout_s: float = 180.0,
+        download_read_timeout_s: float = 60.0,
+    ) -> None:
         import fal_client
 
-        self._client = fal_client.AsyncClient(key=key, default_timeout=60.0)
+        self._client = fal_client.AsyncClient(key=key or None, default_timeout=call_timeout_s)
         self._session = session
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self.call_timeout_s = call_timeout_s
+        self.submit_timeout_s = submit_timeout_s
+        self.upload_timeout_s = upload_timeout_s
+        self.download_read_timeout_s = download_read_timeout_s
+
+    async def _http(self) -> Any:
+        """fal_client's authenticated httpx client (auth header, user agent, backup-domain transport)."""
+        try:
+            return await self._client._client
+        except Exception as exc:  # MissingCredentialsError and friends
+            raise GenerationError(
+                FailureKind.AUTH, "The bot has no usable fal key; an admin should check FAL_KEY."
+            ) from exc
+
+    async def _bounded(self, call: Awaitable[T], timeout: float | None = None) -> T:
+        async with self._sem:
+            try:
+                return await asyncio.wait_for(call, timeout or self.call_timeout_s)
+            except GenerationError:
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                raise from_exception(exc) from exc
+
+    def _handle(self, http: Any, endpoint: str, request_id: str) -> Any:
+        import fal_client
+
+        return fal_client.AsyncRequestHandle.from_request_id(http, endpoint, request_id)
 
     async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
-        try:
-            return await self._client.upload(data, content_type, file_name)
-        except Exception as exc:
-            raise classify_fal_error(exc) from exc
+        return await self._bounded(self._client.upload(data, content_type, file_name), self.upload_timeout_s)
 
-    async def submit(self, endpoint: str, arguments: dict[str, object]) -> str:
-        try:
-            handle = await self._client.submit(endpoint, arguments)
-        except Exception as exc:
-            raise classify_fal_error(exc) from exc
-        return handle.request_id
+    async def submit(
+        self, endpoint: str, arguments: dict[str, Any], *, webhook_url: str | None = None
+    ) -> str:
+        import fal_client.client as fc
+        import httpx
 
-    async def status(self, endpoint: str, request_id: str) -> JobStatus:
+        http = await self._http()
+        url = fc.QUEUE_URL_FORMAT + endpoint
+        if webhook_url is not None:
+            url += "?" + urlencode({"fal_webhook": webhook_url})
+        timeout = httpx.Timeout(self.submit_timeout_s, connect=min(10.0, self.submit_timeout_s))
+        async with self._sem:
+            try:
+                response = await http.post(url, json=arguments, timeout=timeout)
+            except httpx.HTTPError as exc:
+                if _nothing_sent(exc):
+                    raise GenerationError(
+                        FailureKind.NETWORK, f"Could not reach fal ({type(exc).__name__}); nothing was sent."
+                    ) from exc
+                log.warning(
+                    "submit to %s sent but not answered (%s): not resending", endpoint, type(exc).__name__
+                )
+                raise GenerationError(
+                    FailureKind.UNKNOWN_OUTCOME,
+                    "fal did not answer the submit; it may have started the job, so it is not sent again.",
+                ) from exc
+        if response.status_code >= 400:
+            raise classify_http(response.status_code, _json_or_none(response), dict(response.headers))
+        body = _json_or_none(response)
+        request_id = body.get("request_id") if isinstance(body, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            raise GenerationError(
+                FailureKind.UNKNOWN_OUTCOME,
+                "fal accepted the submit but its answer had no request id; it is not sent again.",
+                status=response.status_code,
+            )
+        return request_id
+
+    async def status(self, endpoint: str, request_id: str) -> Status:
         import fal_client
 
-        try:
-            st = await self._client.status(endpoint, request_id, with_logs=False)
-        except Exception as exc:
-            raise classify_fal_error(exc) from exc
+        st = await self._bounded(self._client.status(endpoint, request_id, with_logs=False))
         if isinstance(st, fal_client.Queued):
-            return JobStatus("queued", position=st.position)
+            return Status("queued", position=st.position)
         if isinstance(st, fal_client.InProgress):
-            return JobStatus("running")
-        return JobStatus(
-            "completed", error=getattr(st, "error", None), error_type=getattr(st, "error_type", None)
+            return Status("running")
+        error, error_type = getattr(st, "error", None), getattr(st, "error_type", None)
+        if not error and not error_type:
+            return Status("completed")
+        return Status("completed", error=await self._completed_error(endpoint, request_id, error, error_type))
+
+    async def _completed_error(
+        self, endpoint: str, request_id: str, error: object, error_type: object
+    ) -> GenerationError:
+        """A completed-with-error job: read the structured error (422 detail with `loc`) from ONE result GET."""
+        known = isinstance(error_type, str) and (
+            error_type in _KNOWN_COMPLETED_TYPES or error_type.startswith("runner_")
         )
+        if not known:
+            try:
+                http = await self._http()
+                handle = self._handle(http, endpoint, request_id)
+                response = await self._bounded(http.get(handle.response_url))
+                if response.status_code >= 400:
+                    found = classify_http(
+                        response.status_code, _json_or_none(response), dict(response.headers)
+                    )
+                    if not found.retryable:
+                        return found
+            except GenerationError as exc:
+                log.info("could not read the error of %s (%s); using its status", request_id, exc.kind)
+        return classify_completed(error, error_type)
 
-    async def result_video_url(self, endpoint: str, request_id: str) -> str:
-        try:
-            result = await self._client.result(endpoint, request_id)
-        except Exception as exc:
-            raise classify_fal_error(exc) from exc
-        video = result.get("video") if isinstance(result, dict) else None
-        url = video.get("url") if isinstance(video, dict) else None
-        if not isinstance(url, str) or not url:
-            raise GenerationError("server", "fal finished but returned no video.")
-        return url
+    async def result(self, endpoint: str, request_id: str) -> dict[str, Any]:
+        from fal_client.client import QUEUE_POLL_TIMEOUT, _async_maybe_retry_request
 
-    async def cancel(self, endpoint: str, request_id: str) -> bool:
-        """Ask fal to cancel; False only when fal says the job already finished (its clip is coming)."""
+        http = await self._http()
+        handle = self._handle(http, endpoint, request_id)
+        response = await self._bounded(
+            _async_maybe_retry_request(http, "GET", handle.response_url, timeout=QUEUE_POLL_TIMEOUT)
+        )
+        body = _json_or_none(response)
+        if not isinstance(body, dict):
+            raise GenerationError(FailureKind.BAD_OUTPUT, "fal finished but its result could not be read.")
+        return body
+
+    async def cancel(self, endpoint: str, request_id: str) -> CancelOutcome:
+        import fal_client
+        from fal_client.client import QUEUE_POLL_TIMEOUT, _async_maybe_retry_request
+
         try:
-            await self._client.cancel(endpoint, request_id)
+            http = await self._http()
+            handle = self._handle(http, endpoint, request_id)
+            async with self._sem:
+                response = await asyncio.wait_for(
+                    _async_maybe_retry_request(http, "PUT", handle.cancel_url, timeout=QUEUE_POLL_TIMEOUT),
+                    self.call_timeout_s,
+                )
+            answer = _json_or_none(response)
+            status_code = response.status_code
+        except fal_client.FalClientHTTPError as exc:
+            answer = _json_or_none(exc.response)
+            status_code = exc.status_code
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            answer = f"{getattr(exc, 'message', '')} {exc}"
-            if "ALREADY_COMPLETED" in answer:
-                return False
-            # "not found" and transport errors: the job is gone or unreachable; treat it as cancelled.
-            log.info("fal cancel of %s answered %s", request_id, classify_fal_error(exc))
-        return True
+            log.info("cancel of %s unconfirmed (%s)", request_id, type(exc).__name__)
+            return CancelOutcome.UNCONFIRMED
+        said = answer.get("status") if isinstance(answer, dict) else None
+        if said == "CANCELLATION_REQUESTED" and status_code < 300:
+            return CancelOutcome.CANCELLED
+        if said == "ALREADY_COMPLETED":
+            return CancelOutcome.ALREADY_DONE
+        if said == "NOT_FOUND" or status_code == 404:
+            return CancelOutcome.NOT_FOUND
+        log.info("cancel of %s unconfirmed (HTTP %s, %s)", request_id, status_code, said)
+        return CancelOutcome.UNCONFIRMED
 
     async def download(self, url: str, dest: Path, *, max_bytes: int = MAX_CLIP_BYTES) -> int:
-        try:
-            return await stream_to_file(self._session, url, dest, max_bytes=max_bytes)
-        except DownloadError as exc:
-            if "HTTP 404" in str(exc) or "HTTP 410" in str(exc):
-                raise GenerationError("gone", "fal no longer holds the clip file.") from exc
-            raise GenerationError("network", f"Could not download the clip ({exc}).", retryable=True) from exc
+        return await stream_download(
+            self._session, url, dest, max_bytes=max_bytes, read_timeout_s=self.download_read_timeout_s
+        )
 
     async def close(self) -> None:
+        client = self._client.__dict__.get("_client")
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await (await self._client._client).aclose()
+
+
+def _json_or_none(response: Any) -> Any:
+    try:
+        return response.json()
+    except Exception:
         return None
 
 
-class DryRunGenerator:
-    """A free local stand-in: makes a real short mp4 (a slow zoom over the start image) with FFmpeg."""
+async def stream_download(
+    session: aiohttp.ClientSession,
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int,
+    read_timeout_s: float = 60.0,
+) -> int:
+    """Stream `url` to `dest` (via a `.part` file) with a hard size cap; every failure is a GenerationError.
 
-    name = "dry-run"
-    needs_upload = False
+    404/410 -> GONE; 401/403 -> GONE (a signed URL that no longer works); 408/429 -> RATE_LIMITED; 5xx -> SERVER;
+    reset, truncated body, timeout -> NETWORK; over `max_bytes`, empty, or any other status -> BAD_OUTPUT.
+    The partial file is always deleted.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    size = 0
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=read_timeout_s)
+    try:
+        async with session.get(url, timeout=timeout) as resp:
+            if resp.status != 200:
+                raise _download_status_error(resp.status)
+            if resp.content_length is not None and resp.content_length > max_bytes:
+                raise GenerationError(FailureKind.BAD_OUTPUT, "fal's output file is larger than expected.")
+            with tmp.open("wb") as fh:
+                async for chunk in resp.content.iter_chunked(_CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise GenerationError(
+                            FailureKind.BAD_OUTPUT, "fal's output file is larger than expected."
+                        )
+                    fh.write(chunk)
+        if size == 0:
+            raise GenerationError(FailureKind.BAD_OUTPUT, "fal's output file is empty.")
+        os.replace(tmp, dest)
+        return size
+    except GenerationError:
+        raise
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        if isinstance(exc, aiohttp.InvalidURL | aiohttp.ClientConnectorCertificateError):
+            raise GenerationError(FailureKind.BAD_OUTPUT, "fal's output address cannot be fetched.") from exc
+        raise GenerationError(
+            FailureKind.NETWORK, f"The download of fal's output broke off ({type(exc).__name__})."
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
-    def __init__(self, work_dir: Path, *, queued_s: float = 0.0) -> None:
-        self.work_dir = work_dir
-        self.queued_s = queued_s
-        self._jobs: dict[str, asyncio.Task[Path]] = {}
-        self._submitted_at: dict[str, float] = {}
 
-    async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
-        raise NotImplementedError("the dry-run backend reads images from disk")
+def _download_status_error(status: int) -> GenerationError:
+    if status in (401, 403, 404, 410):
+        return GenerationError(FailureKind.GONE, "fal no longer holds the output file.", status=status)
+    if status in (408, 429):
+        return GenerationError(
+            FailureKind.RATE_LIMITED, "fal's file server asked to slow down.", status=status
+        )
+    if status >= 500:
+        return GenerationError(FailureKind.SERVER, f"fal's file server failed ({status}).", status=status)
+    return GenerationError(FailureKind.BAD_OUTPUT, f"fal's file server answered {status}.", status=status)
 
-    async def submit(self, endpoint: str, arguments: dict[str, object]) -> str:
-        image = next((v for k, v in arguments.items() if k.endswith("image_url")), None)
-        if not isinstance(image, str):
-            raise GenerationError("rejected", "the dry run needs a start image")
-        request_id = f"dry-{uuid.uuid4().hex}"
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        # The job's arguments are written down, so a restarted bot can pick the job up again.
-        spec = self.work_dir / f"{request_id}.json"
-        await asyncio.to_thread(spec.write_text, json.dumps(arguments), "utf-8")
-        self._start(request_id, arguments)
-        return request_id
 
-    def _start(self, request_id: str, arguments: dict[str, object]) -> asyncio.Task[Path]:
-        from bot.media.video import make_dry_run_clip
+# Re-exports, resolved lazily (dryrun.py and legacy.py import this module); the legacy names are TEMPORARY.
+_LEGACY_NAMES = frozenset(
+    {"DryRunGenerator", "FalGenerator", "Generator", "JobStatus", "LegacyGenerator", "classify_fal_error"}
+)
 
-        image = str(next(v for k, v in arguments.items() if k.endswith("image_url")))
-        path = Path(urlparse(image).path) if image.startswith("file://") else Path(image)
-        duration = int(str(arguments.get("duration", "5")))
-        out = self.work_dir / f"{request_id}.mp4"
 
-        async def run() -> Path:
-            if self.queued_s:
-                await asyncio.sleep(self.queued_s)
-            if not out.exists():
-                await make_dry_run_clip(path, out, duration_s=duration)
-            return out
+def __getattr__(name: str) -> Any:
+    if name == "DryRunGateway":
+        from bot.fal.dryrun import DryRunGateway
 
-        job = asyncio.create_task(run(), name=f"dry-run {request_id}")
-        self._jobs[request_id] = job
-        self._submitted_at[request_id] = time.monotonic()
-        return job
+        return DryRunGateway
+    if name in _LEGACY_NAMES:
+        from bot.fal import legacy
 
-    def _job(self, request_id: str) -> asyncio.Task[Path]:
-        job = self._jobs.get(request_id)
-        if job is not None:
-            return job
-        spec = self.work_dir / f"{request_id}.json"
-        if not request_id.startswith("dry-") or not spec.exists():
-            raise GenerationError(
-                "gone", "The dry-run job is unknown; it may have been made by another install."
-            )
-        return self._start(request_id, json.loads(spec.read_text("utf-8")))  # resumed after a restart
+        return getattr(legacy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    async def status(self, endpoint: str, request_id: str) -> JobStatus:
-        job = self._job(request_id)
-        if not job.done():
-            waited = time.monotonic() - self._submitted_at[request_id]
-            return JobStatus("queued", position=0) if waited < self.queued_s else JobStatus("running")
-        if job.cancelled():
-            return JobStatus("completed", error="cancelled", error_type="client_cancelled")
-        if job.exception() is not None:
-            return JobStatus("completed", error=str(job.exception()), error_type="runner_error")
-        return JobStatus("completed")
 
-    async def result_video_url(self, endpoint: str, request_id: str) -> str:
-        job = self._job(request_id)
-        if not job.done():
-            raise GenerationError("server", "the dry-run job is not finished")
-        if job.cancelled():
-            raise GenerationError("cancelled", "The job was cancelled.")
-        exc = job.exception()
-        if exc is not None:
-            raise GenerationError("server", f"The dry run could not make a clip ({exc}).")
-        return job.result().as_uri()
-
-    async def cancel(self, endpoint: str, request_id: str) -> bool:
-        job = self._jobs.get(request_id)
-        if job is not None and job.done() and not job.cancelled() and job.exception() is None:
-            return False
-        if job is not None:
-            job.cancel()
-        return True
-
-    async def download(self, url: str, dest: Path, *, max_bytes: int = MAX_CLIP_BYTES) -> int:
-        src = Path(urlparse(url).path)
-        if not src.exists():
-            raise GenerationError("gone", "The dry-run clip is gone.")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(shutil.copyfile, src, dest)
-        return dest.stat().st_size
-
-    async def close(self) -> None:
-        for job in self._jobs.values():
-            job.cancel()
+__all__ = [  # noqa: F822 (the legacy names and DryRunGateway resolve through __getattr__)
+    "MAX_CLIP_BYTES",
+    "CancelOutcome",
+    "DryRunGateway",
+    "DryRunGenerator",
+    "FailureKind",
+    "FalGateway",
+    "FalGenerator",
+    "Gateway",
+    "GenerationError",
+    "Generator",
+    "JobStatus",
+    "LegacyGenerator",
+    "Status",
+    "classify_fal_error",
+    "stream_download",
+]

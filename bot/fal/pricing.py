@@ -1,35 +1,56 @@
-"""Quotes: what a shot will cost, computed before any spend."""
+"""Quotes: what a call will cost, computed before any spend, with the operator's PRICE_OVERRIDES applied."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.fal.models import EndpointSpec
+from bot.fal.models import ModelSpec, PriceRule, Pricing
 
 
 @dataclass(frozen=True)
 class PriceTable:
-    """List prices per endpoint, with operator overrides.
+    """List prices per endpoint, with operator overrides (integer micro-dollars).
 
-    Overrides are keyed `<endpoint>` (micro-dollars per second, audio off) and `<endpoint>#audio` (audio on).
+    Keys: `<endpoint>` replaces the model's main rate (per second with audio off, per image, per call or per 1,000
+    characters); `<endpoint>#audio` the per-second rate with audio on. As before, overriding a base-priced model
+    (v2.5 turbo) with `<endpoint>` makes it plain per-second; `<endpoint>#base` sets its base price instead.
     """
 
     overrides: Mapping[str, int]
 
-    def per_second(self, spec: EndpointSpec, *, audio: bool) -> int:
-        """Micro-dollars per second of video for this endpoint."""
-        key = f"{spec.endpoint}#audio" if audio else spec.endpoint
+    def pricing(self, spec: ModelSpec) -> Pricing:
+        """The model's pricing with overrides applied."""
+        p = spec.pricing
+        key = spec.endpoint
         if key in self.overrides:
-            return int(self.overrides[key])
-        if audio and spec.per_second_audio_micros:
-            return spec.per_second_audio_micros
-        return spec.per_second_micros
+            p = dataclasses.replace(p, micros=int(self.overrides[key]))
+            if p.rule is PriceRule.PER_SECOND and f"{key}#base" not in self.overrides:
+                p = dataclasses.replace(p, base_micros=0, base_seconds=0)
+        if f"{key}#audio" in self.overrides and p.rule is PriceRule.PER_SECOND:
+            p = dataclasses.replace(p, audio_micros=int(self.overrides[f"{key}#audio"]))
+        if f"{key}#base" in self.overrides and p.base_seconds:
+            p = dataclasses.replace(p, base_micros=int(self.overrides[f"{key}#base"]))
+        return p
 
-    def quote(self, spec: EndpointSpec, *, duration_s: int, audio: bool) -> int:
-        """Price of one clip in micro-dollars."""
-        rate = self.per_second(spec, audio=audio and spec.supports_audio)
-        if spec.base_seconds and spec.endpoint not in self.overrides:
-            extra = max(0, duration_s - spec.base_seconds)
-            return spec.base_micros + extra * rate
-        return duration_s * rate
+    def per_second(self, spec: ModelSpec, *, audio: bool) -> int:
+        """Micro-dollars per second of video for this endpoint."""
+        p = self.pricing(spec)
+        if audio and p.audio_micros:
+            return p.audio_micros
+        return p.micros
+
+    def quote(
+        self,
+        spec: ModelSpec,
+        *,
+        duration_s: int = 0,
+        audio: bool = False,
+        images: int = 0,
+        chars: int = 0,
+    ) -> int:
+        """Price of one call in micro-dollars (`duration_s` is the clip length for per-second models)."""
+        return self.pricing(spec).quote(
+            seconds=duration_s, audio=audio and spec.supports_audio, images=images, chars=chars
+        )

@@ -73,7 +73,7 @@ def _http_error(status: int, body: dict, headers: dict | None = None) -> FalClie
         (500, {"detail": "runner crashed", "error_type": "runner_server_error"}, "server", "server error"),
         (504, {"detail": "Request timed out", "error_type": "request_timeout"}, "timeout", "timed out"),
         (404, {"detail": "Request not found"}, "gone", "no longer holds"),
-        (401, {"detail": "No user found for Key ID and Secret"}, "rejected", "FAL_KEY"),
+        (401, {"detail": "No user found for Key ID and Secret"}, "auth", "FAL_KEY"),
     ],
 )
 def test_fal_errors_become_plain_words(status, body, kind, words):
