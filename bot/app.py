@@ -86,11 +86,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         max_limit_micros=usd_to_micros(settings.max_budget_usd),
     )
     jobs = JobEngine(
-        db, ledger=budget, backend=generator.name, charge=not settings.dry_run, config=engine_config(settings)
+        db, ledger=budget, backend=gateway.name, charge=not settings.dry_run, config=engine_config(settings)
     )
     takes = TakeService(
         jobs,
-        TakeKind(anchors=anchors, generator=generator, spec=spec, clips_dir=settings.media_dir / "clips"),
+        TakeKind(anchors=anchors, gateway=gateway, spec=spec, clips_dir=settings.media_dir / "clips"),
         anchors=anchors,
         prices=PriceTable(settings.price_overrides),
         default_duration_s=settings.default_duration_s,

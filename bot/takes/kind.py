@@ -9,8 +9,9 @@ from typing import Any
 
 from bot.anchors.service import AnchorService
 from bot.errors import UserError
-from bot.fal.gateway import GenerationError, Generator
-from bot.fal.models import EndpointSpec
+from bot.fal.errors import FailureKind, GenerationError
+from bot.fal.gateway import CancelOutcome, Gateway
+from bot.fal.models import ModelSpec
 from bot.jobs import Fail, Job, Poll, Resubmit, Retry, StepError, Uncertain
 from bot.media.video import VideoError, VideoTooLarge, fit_to_size, probe
 from bot.takes.models import KIND, LEDGER_PREFIX, Take
@@ -24,7 +25,7 @@ MAX_CLIP_BYTES = 512 * 1024 * 1024  # a 15 s 1080p clip is tens of MB; anything 
 
 def step_error(exc: GenerationError) -> StepError:
     """What the engine does with a gateway error: retry transient ones, stop on definite ones."""
-    if exc.kind == "unknown_outcome":
+    if exc.kind is FailureKind.UNKNOWN_OUTCOME:
         return Uncertain(
             "fal did not answer the submit, so it may or may not have started this take; to be sure it is "
             "never made (and billed) twice, it is not sent again. Nothing was charged; try again."
@@ -41,12 +42,12 @@ class TakeKind:
         self,
         *,
         anchors: AnchorService,
-        generator: Generator,
-        spec: EndpointSpec,
+        gateway: Gateway,
+        spec: ModelSpec,
         clips_dir: Path,
     ) -> None:
         self.anchors = anchors
-        self.generator = generator
+        self.gateway = gateway
         self.spec = spec
         self.clips_dir = clips_dir
         self.publisher: TakePublisher | None = None
@@ -63,7 +64,7 @@ class TakeKind:
             anchor = await self.anchors.version_by_id(take.anchor_version_id)
             sha, path = await self.anchors.start_image(anchor, take.aspect_ratio)
             for attempt in (1, 2):
-                ref = await self.anchors.start_image_ref(sha, path, self.generator)
+                ref = await self.anchors.start_image_ref(sha, path, self.gateway)  # type: ignore[arg-type]
                 arguments = self.spec.arguments(
                     image_url=ref,
                     prompt=take.prompt,
@@ -72,7 +73,7 @@ class TakeKind:
                     negative_prompt=take.negative_prompt,
                 )
                 try:
-                    return await self.generator.submit(take.endpoint, arguments)
+                    return await self.gateway.submit(take.endpoint, arguments)
                 except GenerationError as exc:
                     # A refusal naming the start image: fal could not fetch the cached upload. Nothing was
                     # accepted, so one more submit with a fresh upload is not a duplicate.
@@ -89,30 +90,39 @@ class TakeKind:
         raise AssertionError("unreachable")
 
     def _image_refused(self, exc: GenerationError) -> bool:
-        field = getattr(exc, "field", None)
-        named = field == self.spec.image_arg or (field is None and self.spec.image_arg in exc.message)
-        return exc.kind == "rejected" and named and self.generator.needs_upload
+        """fal refused the start image input itself (it could not fetch the cached upload)."""
+        return (
+            exc.kind is FailureKind.REJECTED
+            and exc.field == self.spec.image_arg
+            and self.gateway.needs_upload
+        )
 
     async def poll(self, job: Job) -> Poll:
         assert job.request_id is not None
         try:
-            status = await self.generator.status(job.endpoint or self.spec.endpoint, job.request_id)
+            status = await self.gateway.status(job.endpoint or self.spec.endpoint, job.request_id)
         except GenerationError as exc:
             raise step_error(exc) from exc
-        if status.error or status.error_type:  # completed with an error
-            raise Fail(_completed_error_words(status.error, status.error_type))
+        if status.error is not None:  # completed with an error: fal is done with it, nothing to wait for
+            await self._resubmit_if_image_refused(job, status.error)
+            raise Fail(status.error.message)
         return Poll(status.state, status.position)
 
     async def collect(self, job: Job) -> dict[str, Any]:
         assert job.request_id is not None
         try:
-            url = await self.generator.result_video_url(job.endpoint or self.spec.endpoint, job.request_id)
+            payload = await self.gateway.result(job.endpoint or self.spec.endpoint, job.request_id)
+            [video, *_] = self.spec.outputs(payload)
         except GenerationError as exc:
-            if self._image_refused(exc) and not job.args.get("reuploaded"):
-                await self._forget_start_image(job)
-                raise Resubmit(exc.message, {"reuploaded": True}) from exc
+            await self._resubmit_if_image_refused(job, exc)
             raise step_error(exc) from exc
-        return {"url": url}
+        return {"url": video.url}
+
+    async def _resubmit_if_image_refused(self, job: Job, exc: GenerationError) -> None:
+        """fal could not fetch the cached start image: upload it afresh and submit once more (once only)."""
+        if self._image_refused(exc) and not job.args.get("reuploaded"):
+            await self._forget_start_image(job)
+            raise Resubmit(exc.message, {"reuploaded": True}) from exc
 
     async def _forget_start_image(self, job: Job) -> None:
         take = Take.of(job)
@@ -124,10 +134,11 @@ class TakeKind:
         if not job.request_id:
             return True
         try:
-            return await self.generator.cancel(job.endpoint or self.spec.endpoint, job.request_id)
+            outcome = await self.gateway.cancel(job.endpoint or self.spec.endpoint, job.request_id)
         except GenerationError:
             log.warning("cancel of take %d at fal failed", job.id, exc_info=True)
             return False
+        return outcome in (CancelOutcome.CANCELLED, CancelOutcome.NOT_FOUND)
 
     def run(self, job: Job) -> dict[str, Any]:
         raise NotImplementedError("takes run at fal")
@@ -142,10 +153,12 @@ class TakeKind:
         problem = ""
         for _ in (1, 2):
             try:
-                await self.generator.download(url, dest, max_bytes=MAX_CLIP_BYTES)
+                await self.gateway.download(url, dest, max_bytes=MAX_CLIP_BYTES)
+                problem = await check_clip(dest)
             except GenerationError as exc:
-                raise step_error(exc) from exc
-            problem = await check_clip(dest)
+                if exc.kind is not FailureKind.BAD_OUTPUT:  # e.g. oversized body: refused like a bad file
+                    raise step_error(exc) from exc
+                problem = exc.message
             if not problem:
                 return {"path": str(dest)}
             log.warning("take %d: downloaded file refused (%s)", job.id, problem)
@@ -223,16 +236,3 @@ async def check_clip(path: Path) -> str:
         return "it has no duration"
     await asyncio.sleep(0)
     return ""
-
-
-def _completed_error_words(error: str | None, error_type: str | None) -> str:
-    """Plain words for a job that fal reports COMPLETED with an error."""
-    kind = (error_type or "").lower()
-    if "content_policy" in kind or "content_policy" in (error or "").lower():
-        return "fal refused this prompt or image under its content policy. Try a different prompt."
-    if kind == "client_cancelled":
-        return "The job was cancelled at fal."
-    if "timeout" in kind:
-        return "fal timed out on this job. Try again."
-    text = " ".join((error or "").split())[:200]
-    return f"fal could not make this clip ({text or kind or 'no details'})."

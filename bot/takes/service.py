@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.anchors.service import ASPECT_RATIOS, AnchorService
 from bot.errors import NotAllowed, UserError
-from bot.fal.models import EndpointSpec
+from bot.fal.models import ModelSpec
 from bot.fal.pricing import PriceTable
 from bot.jobs import Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared
 from bot.money import format_usd
@@ -69,7 +69,7 @@ class TakeService:
         engine.register(kind)
 
     @property
-    def spec(self) -> EndpointSpec:
+    def spec(self) -> ModelSpec:
         return self.kind.spec
 
     @property
