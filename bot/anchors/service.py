@@ -13,18 +13,23 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.anchors.checklist import CheckItem, anchor_checklist
 from bot.anchors.models import AnchorVersion
 from bot.anchors.store import AnchorStore
 from bot.db.database import Database
-from bot.errors import NoAnchor, UserError
+from bot.errors import ImageRejected, NoAnchor, UserError
 from bot.fal.gateway import Generator
-from bot.media import images
+from bot.media.crop import KLING_V3_START, fit_start_image, start_image_problem
 from bot.media.fetch import DownloadError, fetch_limited
+from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
+from bot.media.normalize import NormalizedImage, normalize_image
 
 log = logging.getLogger(__name__)
 
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
 HISTORY_PAGE = 10
+START_IMAGE_LIMITS = KLING_V3_START
+_OWN_SHAPE = "anchor"  # derived-image key of a start image in the anchor's own shape (only made when needed)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class SetResult:
     version: AnchorVersion
     new_file: bool
     notes: tuple[str, ...]
-    checklist: list[images.CheckItem]
+    checklist: list[CheckItem]
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class AnchorService:
         """Where the normalised file with this hash lives."""
         return self.media_dir / "images" / sha256[:2] / f"{sha256}.jpg"
 
-    async def _write_image(self, img: images.NormalizedImage) -> None:
+    async def _write_image(self, img: NormalizedImage) -> None:
         path = self.image_path(img.sha256)
         if path.exists() and path.stat().st_size == len(img.data):
             return
@@ -87,13 +92,16 @@ class AnchorService:
         self, *, guild_id: int, channel_id: int, user_id: int, upload: Upload, name: str | None
     ) -> SetResult:
         """Download, validate, normalise and store an upload as the channel's new current anchor."""
-        images.check_declared(upload.filename, upload.content_type, upload.size)
+        check_declared(upload.filename, upload.content_type, upload.size)
         try:
-            data = await fetch_limited(self.session, upload.url, max_bytes=images.MAX_UPLOAD_BYTES)
+            data = await fetch_limited(self.session, upload.url, max_bytes=MAX_UPLOAD_BYTES)
         except DownloadError as exc:
             raise UserError(f"I could not download that attachment ({exc}); please upload it again.") from exc
-        img = await asyncio.to_thread(images.normalize_image, data)
-        checklist = await asyncio.to_thread(images.anchor_checklist, img.data)
+        img = await asyncio.to_thread(normalize_image, data)
+        problem = start_image_problem(img.width, img.height, START_IMAGE_LIMITS)
+        if problem is not None:
+            raise ImageRejected(problem)
+        checklist = await asyncio.to_thread(anchor_checklist, img.data)
         await self._write_image(img)
         clean_name = " ".join(name.split())[:80] if name else None
         version, new_file = await self.store.add_version(
@@ -130,9 +138,9 @@ class AnchorService:
             "This channel has no anchor yet; set one with /anchor set and an image of your character."
         )
 
-    async def checklist(self, version: AnchorVersion) -> list[images.CheckItem]:
+    async def checklist(self, version: AnchorVersion) -> list[CheckItem]:
         data = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
-        return await asyncio.to_thread(images.anchor_checklist, data)
+        return await asyncio.to_thread(anchor_checklist, data)
 
     async def history(self, channel_id: int, page: int) -> tuple[list[AnchorVersion], int, int]:
         """One page (1-based) of the channel's versions, newest first; returns (rows, page, pages)."""
@@ -174,23 +182,45 @@ class AnchorService:
 
     # Start images --------------------------------------------------------------------------------------
     async def start_image(self, version: AnchorVersion, aspect_ratio: str) -> tuple[str, Path]:
-        """The (hash, path) of the start image for a shot: the anchor itself, or a cached centred crop."""
+        """The (hash, path) of the start image for a shot: the anchor itself when it meets the video model's
+        limits, else a cached centred crop (upscaled when small, re-encoded when too large) that does."""
         ratio = ASPECT_RATIOS.get(aspect_ratio)
-        if ratio is None:
-            return version.sha256, self.image_path(version.sha256)
-        cached = await self.store.derived(version.sha256, aspect_ratio)
-        if cached and self.image_path(cached).exists():
-            return cached, self.image_path(cached)
-        source = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
-        data = await asyncio.to_thread(images.crop_to_aspect, source, ratio)
-        if data == source:
-            return version.sha256, self.image_path(version.sha256)
+        own_path = self.image_path(version.sha256)
+        if ratio is None and await asyncio.to_thread(
+            self._meets_limits, version.width, version.height, own_path
+        ):
+            return version.sha256, own_path
+        key = aspect_ratio if ratio is not None else _OWN_SHAPE
+        cached = await self.store.derived(version.sha256, key)
+        if cached:
+            row = await self.store.image(cached)
+            path = self.image_path(cached)
+            if row is not None and await asyncio.to_thread(self._meets_limits, row.width, row.height, path):
+                return cached, path
+        source = await asyncio.to_thread(own_path.read_bytes)
+        data = await asyncio.to_thread(fit_start_image, source, ratio, START_IMAGE_LIMITS)
+        if data is source:
+            return version.sha256, own_path
         sha = hashlib.sha256(data).hexdigest()
-        w, h = images.image_size(data)
-        await self._write_image(images.NormalizedImage(data, w, h, sha, "JPEG", ()))
+        w, h = image_size(data)
+        await self._write_image(NormalizedImage(data, w, h, sha, "JPEG", ()))
         await self.store.put_image(sha, w, h, len(data), self.clock())
-        await self.store.put_derived(version.sha256, aspect_ratio, sha)
+        await self.store.put_derived(version.sha256, key, sha)
         return sha, self.image_path(sha)
+
+    @staticmethod
+    def _meets_limits(width: int, height: int, path: Path) -> bool:
+        """Whether a stored image is a valid start image as it is (also false when its file is missing)."""
+        limits = START_IMAGE_LIMITS
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        return (
+            min(width, height) >= limits.min_side
+            and limits.min_ratio <= width / height <= limits.max_ratio
+            and size <= limits.max_bytes
+        )
 
     async def start_image_ref(self, sha256: str, path: Path, generator: Generator) -> str:
         """A reference the backend can read: a fal storage URL (uploaded once, cached) or a local path."""

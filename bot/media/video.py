@@ -1,8 +1,9 @@
-"""Video helpers built on the ffmpeg binary shipped with imageio-ffmpeg.
+"""Video helpers: probing with PyAV, encoding with the ffmpeg binary shipped with imageio-ffmpeg.
 
-Everything runs ffmpeg as a subprocess (argument list, never a shell) and works on files: no video is
-ever read into Python memory. Outputs are written to a temporary name beside the destination and moved
-into place with `os.replace`, so readers never see a half-written file.
+Probing opens the file with PyAV (FFmpeg's libraries) in a worker thread; encoding runs ffmpeg as a subprocess
+(argument list, never a shell). Both work on files: no video is ever read into Python memory. Outputs are
+written to a temporary name beside the destination and moved into place with `os.replace`, so readers never
+see a half-written file. Every public function is async and leaves the event loop free.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import asyncio
 import contextlib
 import functools
 import os
-import re
 import secrets
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 from PIL import Image
 
 
@@ -37,15 +39,29 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
-class _Probe:
+class VideoProbe:
+    """Everything `probe_details` reads from a video's headers."""
+
     info: VideoInfo
     fps: float | None
-    has_audio: bool
+    video_codec: str
+    audio_codec: str | None
+    container: str
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
 
 
 DEFAULT_TIMEOUT_S = 300.0
 AUDIO_BITRATE = 96_000
-CONTAINER_HEADROOM = 0.08  # share of the budget kept for the mp4 container (and encoder overshoot)
+CONTAINER_HEADROOM = 0.02  # share of the budget kept for the mp4 container's tables
+CONTAINER_FIXED_BYTES = 32 * 1024  # ...plus its fixed headers
+AUDIO_OVERSHOOT = 1.05  # AAC's bitrate is an average: allow 5 % over
+VBV_BUFFER_S = 0.5  # x264's VBV buffer, in seconds of the peak rate (see _one_pass_rates)
+FIT_PRESET = (
+    "superfast"  # about twice as fast as veryfast on 1080p; the bitrate cap, not the preset, sets the size
+)
 MIN_VIDEO_BITRATE = 64_000  # below this there is nothing watchable left
 MIN_BITS_PER_PIXEL = 0.05  # H.264 below ~0.05 bit per pixel per frame turns to mush: scale down first
 FIT_SIDES = (1280, 854)  # long sides tried, in order, when the bitrate per pixel is too low
@@ -107,55 +123,70 @@ def _cleanup(path: Path) -> None:
         path.unlink()
 
 
-_DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
-_VIDEO_RE = re.compile(r"Stream #\d+:\d+[^\n]*?: Video: [^\n]*")
-_SIZE_RE = re.compile(r"[\s,](\d{1,5})x(\d{1,5})(?=[\s,\[]|$)")
-_FPS_RE = re.compile(r"([\d.]+)\s*fps")
-_AUDIO_RE = re.compile(r"Stream #\d+:\d+[^\n]*?: Audio: ")
-_ROTATION_RE = re.compile(r"rotation of (-?[\d.]+) degrees")
-_INPUT_RE = re.compile(r"Input #0, ([\w,]+), from")
+_NOT_VIDEO_CONTAINERS = ("image2", "tty", "lavfi")
 
 
-async def _probe(path: Path) -> _Probe:
+def probe_file(path: Path) -> VideoProbe:
+    """Read a video's duration, frame size (display orientation), frame rate and codecs with PyAV; blocking.
+
+    Raises `VideoError` for a missing file, a file FFmpeg can't open, a still image or text, no video stream,
+    or an unknown duration. Only headers are read: `bot.media.outputs.check_video` also decodes frames.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise VideoError(f"{path.name}: cannot read file ({exc.strerror})") from exc
-    _, stderr = await _run(["-hide_banner", "-nostdin", "-i", str(path)], timeout=60)
-    text = stderr.decode("utf-8", "replace")
-    container = _INPUT_RE.search(text)
-    if container is None:
-        raise VideoError(f"{path.name}: not a readable video ({_tail(stderr, 160)})")
-    if container.group(1).endswith("_pipe") or container.group(1) in ("image2", "tty"):
-        raise VideoError(f"{path.name}: is a still image or text, not a video ({container.group(1)})")
-    stream = _VIDEO_RE.search(text)
-    if stream is None:
-        raise VideoError(f"{path.name}: has no video stream")
-    dims = _SIZE_RE.search(stream.group(0))
-    if dims is None:
-        raise VideoError(f"{path.name}: video stream has no frame size")
-    width, height = int(dims.group(1)), int(dims.group(2))
-    rotation = _ROTATION_RE.search(text)
-    if rotation and round(abs(float(rotation.group(1)))) % 180 == 90:
-        width, height = height, width
-    duration = _DURATION_RE.search(text)
-    if duration is None:
-        raise VideoError(f"{path.name}: duration unknown")
-    hours, minutes, seconds = duration.groups()
-    duration_s = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    fps_match = _FPS_RE.search(stream.group(0))
-    fps = float(fps_match.group(1)) if fps_match else None
-    return _Probe(
-        info=VideoInfo(duration_s=duration_s, width=width, height=height, size_bytes=size),
-        fps=fps,
-        has_audio=_AUDIO_RE.search(text) is not None,
-    )
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{path.name}: not a readable video ({exc})"[:300]) from exc
+    with container:
+        fmt = container.format.name
+        if fmt.endswith("_pipe") or fmt in _NOT_VIDEO_CONTAINERS:
+            raise VideoError(f"{path.name}: is a still image or text, not a video ({fmt})")
+        if not container.streams.video:
+            raise VideoError(f"{path.name}: has no video stream")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if not width or not height:
+            raise VideoError(f"{path.name}: video stream has no frame size")
+        rotation = _rotation(stream)
+        if round(abs(rotation)) % 180 == 90:
+            width, height = height, width
+        if container.duration is not None and container.duration > 0:
+            duration_s = container.duration / av.time_base
+        elif stream.duration is not None and stream.time_base is not None:
+            duration_s = float(stream.duration * stream.time_base)
+        else:
+            raise VideoError(f"{path.name}: duration unknown")
+        rate = stream.average_rate or stream.guessed_rate
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return VideoProbe(
+            info=VideoInfo(duration_s=duration_s, width=width, height=height, size_bytes=size),
+            fps=float(rate) if rate else None,
+            video_codec=stream.codec_context.name,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            container=fmt,
+        )
+
+
+def _rotation(stream: av.video.stream.VideoStream) -> float:
+    """Display rotation in degrees from the stream's metadata (phones write it; Kling does not)."""
+    try:
+        return float(stream.metadata.get("rotate", 0) or 0)
+    except ValueError:
+        return 0.0
+
+
+async def probe_details(path: Path) -> VideoProbe:
+    """`probe_file` in a worker thread."""
+    return await asyncio.to_thread(probe_file, Path(path))
 
 
 async def probe(path: Path) -> VideoInfo:
-    """Duration, frame size (display orientation) and file size, parsed from `ffmpeg -i` output."""
-    return (await _probe(path)).info
+    """Duration, frame size (display orientation) and file size, read with PyAV in a worker thread."""
+    return (await probe_details(path)).info
 
 
 def _even(value: float) -> int:
@@ -222,15 +253,37 @@ def _plan_size(width: int, height: int, video_bps: float, fps: float) -> tuple[i
     return w, h
 
 
-async def _encode(src: Path, out: Path, *, size: tuple[int, int], video_bps: int, has_audio: bool) -> None:
+def _one_pass_rates(max_bytes: int, duration_s: float, audio_bps: int) -> tuple[float, float]:
+    """(video bit/s cap, budget bits for the picture) so that one encode is guaranteed to fit.
+
+    With `-maxrate M -bufsize M*VBV_BUFFER_S`, x264's VBV bounds the picture's bits by M*duration plus one
+    buffer: so M = picture budget / (duration + VBV_BUFFER_S). The old `-bufsize` of two seconds at the mean
+    rate let a 5 s clip overshoot by up to 40 %, so the first encode never fitted.
+    """
+    budget_bits = max_bytes * 8 * (1 - CONTAINER_HEADROOM) - CONTAINER_FIXED_BYTES * 8
+    video_bits = budget_bits - audio_bps * duration_s * AUDIO_OVERSHOOT
+    return video_bits / (duration_s + VBV_BUFFER_S), video_bits
+
+
+async def _encode(
+    src: Path,
+    out: Path,
+    *,
+    size: tuple[int, int],
+    source_size: tuple[int, int],
+    video_bps: int,
+    has_audio: bool,
+) -> None:
     kbps = max(1, video_bps // 1000)
+    buffer_kbits = max(1, int(kbps * VBV_BUFFER_S))
+    scale = "" if size == source_size else f"scale={size[0]}:{size[1]}:flags=bicubic,"
     args = [
         "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
         "-i", str(src),
         "-map", "0:v:0",
-        "-vf", f"scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,format=yuv420p",
-        "-c:v", "libx264", "-preset", "veryfast",
-        "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps * 2}k",
+        "-vf", f"{scale}setsar=1,format=yuv420p",
+        "-c:v", "libx264", "-preset", FIT_PRESET,
+        "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{buffer_kbits}k",
         "-pix_fmt", "yuv420p",
     ]  # fmt: skip
     if has_audio:
@@ -243,46 +296,156 @@ async def _encode(src: Path, out: Path, *, size: tuple[int, int], video_bps: int
         raise VideoError(f"ffmpeg could not re-encode the video: {_tail(stderr)}")
 
 
+@dataclass(frozen=True)
+class FitReport:
+    """What `fit_video` did: the result's probe and how many encodes it took (0: copied as is)."""
+
+    info: VideoInfo
+    passes: int
+
+
 async def fit_to_size(src: Path, dst: Path, *, max_bytes: int) -> VideoInfo:
     """Re-encode `src` into `dst` so that it is at most `max_bytes`; returns the probe of `dst`.
 
     A source already small enough is copied as is. Raises `VideoTooLarge` when the size can't be reached
     with a watchable bitrate, `VideoError` when ffmpeg fails.
     """
+    return (await fit_video(src, dst, max_bytes=max_bytes)).info
+
+
+async def fit_video(src: Path, dst: Path, *, max_bytes: int) -> FitReport:
+    """`fit_to_size`, also saying how many encodes it took: one, unless x264 overshoots its VBV bound
+    (then a second pass, cut by the measured overshoot)."""
     src, dst = Path(src), Path(dst)
-    meta = await _probe(src)
+    meta = await probe_details(src)
     info = meta.info
     tmp = _temp_beside(dst)
+    passes = 0
     try:
         if info.size_bytes <= max_bytes:
             await asyncio.to_thread(shutil.copyfile, src, tmp)
             os.replace(tmp, dst)
-            return await probe(dst)
+            return FitReport(await probe(dst), 0)
         if info.duration_s <= 0:
             raise VideoError(f"{src.name}: duration unknown, cannot compute a bitrate")
-        budget_bits = max_bytes * 8 * (1 - CONTAINER_HEADROOM)
         audio_bps = AUDIO_BITRATE if meta.has_audio else 0
-        video_bps = budget_bits / info.duration_s - audio_bps
+        video_bps, _ = _one_pass_rates(max_bytes, info.duration_s, audio_bps)
         if video_bps < MIN_VIDEO_BITRATE:
             raise VideoTooLarge(
                 f"{info.duration_s:.1f} s of video can't fit in {max_bytes} bytes "
                 f"({max(0, video_bps) / 1000:.0f} kbit/s left for the picture)"
             )
         fps = meta.fps or 24.0
+        source_size = (info.width, info.height)
         size = _plan_size(info.width, info.height, video_bps, fps)
-        await _encode(src, tmp, size=size, video_bps=int(video_bps), has_audio=meta.has_audio)
+        await _encode(
+            src, tmp, size=size, source_size=source_size, video_bps=int(video_bps), has_audio=meta.has_audio
+        )
+        passes = 1
         produced = _size_or_zero(tmp)
         if produced > max_bytes:
-            # One retry, cut by the measured overshoot plus a margin.
+            # Rare: cut by the measured overshoot plus a margin and encode once more.
             video_bps = (video_bps + audio_bps) * (max_bytes / produced) * RETRY_FACTOR - audio_bps
             if video_bps < MIN_VIDEO_BITRATE:
                 raise VideoTooLarge(f"re-encoded video is {produced} bytes, over {max_bytes}")
             size = _plan_size(info.width, info.height, video_bps, fps)
-            await _encode(src, tmp, size=size, video_bps=int(video_bps), has_audio=meta.has_audio)
+            await _encode(
+                src,
+                tmp,
+                size=size,
+                source_size=source_size,
+                video_bps=int(video_bps),
+                has_audio=meta.has_audio,
+            )
+            passes = 2
             produced = _size_or_zero(tmp)
             if produced > max_bytes:
                 raise VideoTooLarge(f"re-encoded video is still {produced} bytes, over {max_bytes}")
         os.replace(tmp, dst)
     finally:
         _cleanup(tmp)
-    return await probe(dst)
+    return FitReport(await probe(dst), passes)
+
+
+async def concat(clips: Sequence[Path], out: Path, *, fps: float | None = None, crf: int = 20) -> VideoInfo:
+    """Join `clips` end to end into one H.264/AAC mp4 at the first clip's frame size and a constant frame rate.
+
+    Clips of another size are scaled to fit and padded with black (never stretched); every clip is resampled
+    to `fps` (default: the first clip's rate). If any clip has sound, the result has a stereo track and silent
+    clips contribute silence of their own length.
+    """
+    clips = [Path(c) for c in clips]
+    out = Path(out)
+    if not clips:
+        raise VideoError("concat needs at least one clip")
+    probes = [await probe_details(c) for c in clips]
+    first = probes[0].info
+    width, height = _even(first.width), _even(first.height)
+    rate = fps or probes[0].fps or 24.0
+    rate_text = f"{rate:.6g}"
+    with_audio = any(p.has_audio for p in probes)
+    inputs: list[str] = []
+    graph: list[str] = []
+    labels = ""
+    for i, (clip, meta) in enumerate(zip(clips, probes, strict=True)):
+        inputs += ["-i", str(clip)]
+        graph.append(
+            f"[{i}:v:0]scale={width}:{height}:force_original_aspect_ratio=decrease:flags=bicubic,"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={rate_text},"
+            f"format=yuv420p[v{i}]"
+        )
+        labels += f"[v{i}]"
+        if with_audio:
+            length = f"{meta.info.duration_s:.3f}"
+            if meta.has_audio:
+                graph.append(
+                    f"[{i}:a:0]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
+                    f"apad,atrim=0:{length}[a{i}]"
+                )
+            else:
+                graph.append(f"anullsrc=r=48000:cl=stereo,atrim=0:{length}[a{i}]")
+            labels += f"[a{i}]"
+    graph.append(f"{labels}concat=n={len(clips)}:v=1:a={int(with_audio)}[v]" + ("[a]" if with_audio else ""))
+    args = [
+        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
+        *inputs,
+        "-filter_complex", ";".join(graph),
+        "-map", "[v]",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", "-r", rate_text,
+    ]  # fmt: skip
+    args += ["-map", "[a]", "-c:a", "aac", "-b:a", "128k"] if with_audio else ["-an"]
+    args += ["-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4"]
+    return await _run_to(args, out, "join the clips")
+
+
+async def mux(video: Path, audio_wav: Path, out: Path, *, audio_bitrate: int = 128_000) -> VideoInfo:
+    """Put `audio_wav` on `video` as its only sound track; the video is copied, not re-encoded.
+
+    The result keeps the video's length: shorter audio is padded with silence, longer audio is cut.
+    """
+    video, audio_wav, out = Path(video), Path(audio_wav), Path(out)
+    meta = await probe_details(video)
+    if not audio_wav.is_file():
+        raise VideoError(f"{audio_wav.name}: no such audio file")
+    args = [
+        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
+        "-i", str(video), "-i", str(audio_wav),
+        "-map", "0:v:0", "-map", "1:a:0",
+        "-c:v", "copy", "-c:a", "aac", "-b:a", str(audio_bitrate), "-ac", "2",
+        "-af", "apad", "-t", f"{meta.info.duration_s:.3f}",
+        "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4",
+    ]  # fmt: skip
+    return await _run_to(args, out, "put the sound on the clip")
+
+
+async def _run_to(args: list[str], out: Path, what: str) -> VideoInfo:
+    """Run ffmpeg with `args` + a temporary output beside `out`, move it into place, and probe it."""
+    tmp = _temp_beside(out)
+    try:
+        code, stderr = await _run([*args, str(tmp)])
+        if code != 0 or _size_or_zero(tmp) == 0:
+            raise VideoError(f"ffmpeg could not {what}: {_tail(stderr)}")
+        os.replace(tmp, out)
+    finally:
+        _cleanup(tmp)
+    return await probe(out)

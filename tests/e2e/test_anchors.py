@@ -182,3 +182,31 @@ async def test_anchor_name_with_everyone_pings_nobody(bot, runner, fake_discord)
     it = await fake_discord.slash("anchor history")
     listing = await it.wait_reply()
     assert not listing["_pinged"] and "@\u200beveryone" in text_of(listing)
+
+
+@pytest.mark.parametrize(("size", "shape"), [((1550, 500), "3.1:1"), ((400, 1200), "1:3")])
+async def test_anchor_too_wide_or_too_tall_for_fal_is_refused_with_the_reason(
+    bot, runner, fake_discord, size, shape
+):
+    reply = text_of(await set_anchor(fake_discord, samples.portrait_png(size)))
+    assert reply == (
+        f"This image is {shape}; fal's video models need between 1:2.5 and 2.5:1. Crop it closer to the character."
+    )
+    with pytest.raises(Exception, match="no anchor"):
+        await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert not list((runner.data_dir / "media").rglob("*.jpg"))
+
+
+async def test_small_anchor_gives_16_9_start_image_of_at_least_300_px(bot, runner, fake_discord):
+    await set_anchor(fake_discord, samples.portrait_png((400, 600)))
+    anchors = runner.services.anchors
+    version = await anchors.resolve(fake_discord.channel_id)
+    for aspect in ("16:9", "9:16", "1:1", "anchor"):
+        sha, path = await anchors.start_image(version, aspect)
+        with Image.open(path) as img:
+            assert min(img.size) >= 300, (aspect, img.size)
+        assert (await anchors.start_image(version, aspect)) == (sha, path)  # cached
+    sha, path = await anchors.start_image(version, "16:9")
+    with Image.open(path) as img:
+        assert img.size == (534, 300)
+    assert (await anchors.start_image(version, "anchor"))[0] == version.sha256

@@ -122,3 +122,44 @@ def large_mp4(min_bytes: int = 11 * 1024 * 1024, *, with_audio: bool = True) -> 
             tmp.unlink(missing_ok=True)
         duration *= 2
     raise RuntimeError(f"could not make an mp4 bigger than {min_bytes} bytes")
+
+
+def clip_1080p(min_bytes: int = 15 * 1024 * 1024, seconds: int = 5) -> Path:
+    """A noisy 1920x1080 24 fps clip with AAC sound, just over ``min_bytes``; cached on disk, returns its path.
+
+    The re-encode benchmark's input: the size of a long, sharp Kling clip that must shrink for Discord.
+    """
+    cached = cache_dir() / f"1080p-{min_bytes}-{seconds}s.mp4"
+    if cached.exists() and cached.stat().st_size > min_bytes:
+        return cached
+    kbps = math.ceil(min_bytes * 8 * 1.04 / seconds / 1000)
+    for _ in range(6):
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        rate = f"{kbps}k"
+        try:
+            _encode(
+                tmp,
+                video_src=f"testsrc2=size=1920x1080:rate=24:duration={seconds},noise=alls=30:allf=t+u",
+                duration=seconds,
+                with_audio=True,
+                video_opts=[
+                    "-preset",
+                    "ultrafast",
+                    "-b:v",
+                    rate,
+                    "-minrate",
+                    rate,
+                    "-maxrate",
+                    rate,
+                    "-bufsize",
+                    rate,
+                ],
+            )
+            size = tmp.stat().st_size
+            if min_bytes < size <= min_bytes * 1.1:
+                os.replace(tmp, cached)
+                return cached
+            kbps = math.ceil(kbps * min_bytes * 1.03 / size)
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise RuntimeError(f"could not make a 1080p clip just over {min_bytes} bytes")

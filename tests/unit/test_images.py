@@ -1,26 +1,30 @@
-"""bot.media.images against real images generated with Pillow (no mocks)."""
+"""bot.media (intake, normalize, crop) and bot.anchors.checklist against real images generated with Pillow (no mocks)."""
 
 from __future__ import annotations
 
 import io
+import json
 import random
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
+from bot.anchors.checklist import CheckItem, anchor_checklist
 from bot.errors import ImageRejected
-from bot.media.images import (
-    MAX_UPLOAD_BYTES,
-    CheckItem,
-    NormalizedImage,
-    anchor_checklist,
-    check_declared,
+from bot.media.crop import (
+    KLING_V3_START,
+    StartImageLimits,
     crop_to_aspect,
-    image_size,
-    normalize_image,
+    fit_start_image,
+    start_image_problem,
 )
+from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
+from bot.media.normalize import NormalizedImage, normalize_image
+from bot.media.outputs import BadOutput, Reason, check_image
+from bot.media.sheet import contact_sheet
 
 # --------------------------------------------------------------------------------------------- helpers
 
@@ -531,3 +535,179 @@ def test_crop_to_aspect_is_centred_and_noop_when_already_there() -> None:
 
 def test_image_size() -> None:
     assert image_size(encode(scene((640, 480)), "PNG")) == (640, 480)
+
+
+# ----------------------------------------------------------------------------------------- start images
+
+
+def _published_start_limits() -> dict:
+    """The `x-fal` limits of Kling v3 Pro's `start_image_url`, from fal's published schema in ../shared."""
+    name = "fal-ai_kling-video_v3_pro_image-to-video.platform-api.json"
+    root = Path(__file__).resolve().parents[2]
+    # CI lays shared/ beside the repo root; a worktree sits one level deeper (work/wt/<name> beside work/shared).
+    for base in (root.parent, *root.parents[1:]):
+        spec = base / "shared" / "specs" / "fal" / name
+        if spec.exists():
+            break
+    else:
+        pytest.skip(f"fal's published schema is not here (looked for shared/specs/fal/{name} above {root})")
+    doc = json.loads(spec.read_text(encoding="utf-8"))
+    for model in doc["models"]:
+        schemas = model["openapi"]["components"]["schemas"]
+        for schema in schemas.values():
+            prop = schema.get("properties", {}).get("start_image_url")
+            if prop and "x-fal" in prop:
+                return prop["x-fal"]
+    raise AssertionError("no x-fal block for start_image_url in the published schema")
+
+
+ANCHOR_SHAPES = [
+    (300, 300),
+    (300, 533),
+    (533, 300),
+    (400, 600),
+    (600, 400),
+    (320, 800),
+    (800, 320),
+    (1024, 1536),
+    (2048, 2048),
+    (2048, 820),
+    (820, 2048),
+    (1400, 300),  # older anchors stored before the ratio check: 4.7:1 and 1:6.8
+    (300, 2048),
+]
+
+
+def test_every_start_image_meets_the_published_limits() -> None:
+    limits = _published_start_limits()
+    assert (KLING_V3_START.min_side, KLING_V3_START.max_bytes) == (
+        max(limits["min_width"], limits["min_height"]),
+        limits["max_file_size"],
+    )
+    assert (KLING_V3_START.min_ratio, KLING_V3_START.max_ratio) == (
+        limits["min_aspect_ratio"],
+        limits["max_aspect_ratio"],
+    )
+    for shape in ANCHOR_SHAPES:
+        source = encode(scene(shape), "JPEG", quality=95)
+        for aspect in (None, (16, 9), (9, 16), (1, 1)):
+            out = fit_start_image(source, aspect)
+            w, h = image_size(out)
+            where = f"anchor {shape}, aspect {aspect}: start image {w}×{h}, {len(out)} bytes"
+            assert w >= limits["min_width"] and h >= limits["min_height"], where
+            assert limits["min_aspect_ratio"] <= w / h <= limits["max_aspect_ratio"], where
+            assert len(out) <= limits["max_file_size"], where
+            if aspect is not None:
+                assert abs((w / h) / (aspect[0] / aspect[1]) - 1) <= 0.01, where
+            with Image.open(io.BytesIO(out)) as im:
+                assert im.format == "JPEG"
+                im.load()
+
+
+def test_small_anchor_cropped_to_16_9_is_upscaled_not_sent_under_300() -> None:
+    source = normalize_image(encode(scene((400, 600)), "PNG")).data
+    assert image_size(crop_to_aspect(source, (16, 9))) == (400, 225)  # the old, refused start image
+    out = fit_start_image(source, (16, 9))
+    assert image_size(out) == (534, 300)
+    assert fit_start_image(source, (16, 9)) == out  # deterministic
+
+
+def test_fitting_anchor_is_sent_as_it_is() -> None:
+    source = normalize_image(encode(scene((1200, 1500)), "PNG")).data
+    assert fit_start_image(source) is source
+    assert fit_start_image(source, (4, 5)) is source
+
+
+def test_start_image_over_the_byte_limit_is_reencoded_below_it() -> None:
+    noisy = Image.frombytes("RGB", (2048, 2048), random.Random(5).randbytes(2048 * 2048 * 3))
+    source = encode(noisy, "JPEG", quality=95)
+    limits = StartImageLimits(min_side=300, min_ratio=0.4, max_ratio=2.5, max_bytes=len(source) // 4)
+    out = fit_start_image(source, None, limits)
+    assert len(out) <= limits.max_bytes
+    assert min(image_size(out)) >= 300
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((3100, 1000), "This image is 3.1:1"),
+        ((1000, 2600), "This image is 1:2.6"),
+        ((2510, 1000), "This image is 2.6:1"),
+    ],
+)
+def test_shape_outside_the_limits_is_explained(size: tuple[int, int], expected: str) -> None:
+    problem = start_image_problem(*size)
+    assert problem == (
+        f"{expected}; fal's video models need between 1:2.5 and 2.5:1. Crop it closer to the character."
+    )
+    assert start_image_problem(2500, 1000) is None and start_image_problem(400, 1000) is None
+
+
+# ------------------------------------------------------------------------------------ output checks
+
+
+def test_check_image_accepts_real_images_from_bytes_and_path(tmp_path: Path) -> None:
+    png = encode(scene((640, 480)), "PNG")
+    assert check_image(png) == (640, 480, "PNG")
+    path = tmp_path / "out.webp"
+    path.write_bytes(encode(scene((500, 300)), "WEBP", quality=90))
+    assert check_image(path) == (500, 300, "WEBP")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: b"", Reason.EMPTY),
+        (lambda: b"<!DOCTYPE html><html><body>Internal Server Error</body></html>", Reason.ERROR_PAGE),
+        (lambda: b'{"detail": "Not Found"}', Reason.ERROR_PAGE),
+        (lambda: encode(scene(), "PNG")[:3000], Reason.TRUNCATED),
+        (lambda: hand_png(20000, 20000, bit_depth=1, colour_type=0, row=bytes(2500)), Reason.ABSURD_SIZE),
+        (lambda: encode(scene(), "PDF"), Reason.WRONG_KIND),
+        (lambda: bytes(range(256)) * 10, Reason.WRONG_KIND),
+    ],
+    ids=["empty", "html", "json", "truncated-png", "bomb", "pdf", "junk"],
+)
+def test_check_image_refuses_bad_outputs(make, reason: Reason) -> None:
+    with pytest.raises(BadOutput) as err:
+        check_image(make())
+    assert err.value.reason == reason, err.value
+
+
+def test_check_image_size_cap(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(encode(scene(), "PNG"))
+    with pytest.raises(BadOutput) as err:
+        check_image(path, max_bytes=1000)
+    assert err.value.reason == Reason.TOO_LARGE
+    with pytest.raises(BadOutput) as err:
+        check_image(path.read_bytes(), max_bytes=1000)
+    assert err.value.reason == Reason.TOO_LARGE
+
+
+# ----------------------------------------------------------------------------------------- contact sheet
+
+
+def test_contact_sheet_puts_numbered_candidates_side_by_side() -> None:
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40)]
+    shapes = [(600, 800), (800, 600), (500, 500), (400, 1000)]
+    candidates = [encode(Image.new("RGB", s, c), "PNG") for s, c in zip(shapes, colours, strict=True)]
+    sheet = contact_sheet(candidates, tile_side=256, gap=8)
+    assert (sheet.columns, sheet.rows) == (4, 1)
+    assert [t.number for t in sheet.tiles] == [1, 2, 3, 4]
+    with Image.open(io.BytesIO(sheet.data)) as im:
+        assert im.format == "PNG" and im.size == (sheet.width, sheet.height) == (4 * 256 + 5 * 8, 256 + 16)
+        im = im.convert("RGB")
+        for tile, colour in zip(sheet.tiles, colours, strict=True):
+            assert max(tile.width, tile.height) == 256
+            centre = im.getpixel((tile.left + tile.width // 2, tile.top + tile.height * 3 // 4))
+            assert all(abs(a - b) <= 3 for a, b in zip(centre, colour, strict=True))
+            # the white number badge sits in the tile's top-left corner
+            assert im.getpixel((tile.left + 6, tile.top + 12)) != centre
+        # the tiles do not overlap
+        lefts = [t.left for t in sheet.tiles]
+        assert lefts == sorted(lefts)
+    six = contact_sheet([candidates[0]] * 6, tile_side=128, fmt="JPEG")
+    assert (six.columns, six.rows, six.format) == (3, 2, "JPEG")
+    assert [t.number for t in six.tiles] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError):
+        contact_sheet([])

@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
+import struct
 import subprocess
 import time
+import wave
 from pathlib import Path
 
+import av
 import pytest
 from PIL import Image, ImageDraw
 
+from bot.media.outputs import (
+    BadOutput,
+    Reason,
+    check_audio,
+    check_audio_async,
+    check_video,
+    check_video_async,
+)
 from bot.media.video import (
     VideoError,
     VideoInfo,
     VideoTooLarge,
+    concat,
     ffmpeg_exe,
     fit_to_size,
+    fit_video,
     make_dry_run_clip,
+    mux,
     probe,
+    probe_details,
 )
+from tests.fakes.media_samples import small_mp4
 
 
 def _still(path: Path, size: tuple[int, int]) -> Path:
@@ -98,8 +116,10 @@ async def test_fit_to_size_shrinks_and_keeps_duration(tmp_path: Path) -> None:
     assert before.size_bytes > 2_500_000
     dst = tmp_path / "small.mp4"
     started = time.perf_counter()
-    after = await fit_to_size(src, dst, max_bytes=1_000_000)
+    report = await fit_video(src, dst, max_bytes=1_000_000)
+    after = report.info
     elapsed = time.perf_counter() - started
+    assert report.passes == 1  # a clip that can fit fits in one encode
     print(f"fit_to_size {before.size_bytes} -> {after.size_bytes} bytes in {elapsed:.2f} s")
     assert after.size_bytes <= 1_000_000
     assert after.size_bytes == dst.stat().st_size
@@ -111,7 +131,9 @@ async def test_fit_to_size_shrinks_and_keeps_duration(tmp_path: Path) -> None:
 async def test_fit_to_size_scales_down_when_starved(tmp_path: Path) -> None:
     src = _noise_clip(tmp_path / "big.mp4", seconds=4, size="1920x1080", audio=False)
     dst = tmp_path / "small.mp4"
-    after = await fit_to_size(src, dst, max_bytes=400_000)
+    report = await fit_video(src, dst, max_bytes=400_000)
+    after = report.info
+    assert report.passes == 1
     assert after.size_bytes <= 400_000
     assert max(after.width, after.height) <= 1280
     assert abs(after.width / after.height - 16 / 9) < 0.02
@@ -121,6 +143,7 @@ async def test_fit_to_size_copies_small_enough_file(tmp_path: Path) -> None:
     src = _noise_clip(tmp_path / "clip.mp4", seconds=1, size="320x180", audio=False)
     dst = tmp_path / "copy.mp4"
     info = await fit_to_size(src, dst, max_bytes=src.stat().st_size)
+    assert (await fit_video(src, tmp_path / "again.mp4", max_bytes=src.stat().st_size)).passes == 0
     assert dst.read_bytes() == src.read_bytes()
     assert info.size_bytes == src.stat().st_size
 
@@ -152,3 +175,193 @@ async def test_probe_reads_audio_video_file(tmp_path: Path) -> None:
     info = await probe(src)
     assert (info.width, info.height) == (320, 240)
     assert abs(info.duration_s - 2) <= 0.2
+
+
+def _lavfi_clip(path: Path, *, size: str, rate: int, seconds: float, audio: bool) -> Path:
+    args = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}",
+    ]  # fmt: skip
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=44100:duration={seconds}"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac", "-shortest"] if audio else ["-an"]
+    subprocess.run([*args, str(path)], check=True, timeout=120)
+    return path
+
+
+def _sine_wav(path: Path, seconds: float, rate: int = 22050) -> Path:
+    frames = int(seconds * rate)
+    samples = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(frames)
+    )
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples)
+    return path
+
+
+def _frames(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as container:
+        return list(container.decode(video=0))
+
+
+async def test_probe_details_reads_codecs_fps_and_audio(tmp_path: Path) -> None:
+    src = _lavfi_clip(tmp_path / "a.mp4", size="320x240", rate=25, seconds=1, audio=True)
+    meta = await probe_details(src)
+    assert meta.video_codec == "h264" and meta.audio_codec == "aac" and meta.has_audio
+    assert meta.fps == pytest.approx(25)
+    assert meta.container.startswith("mov")
+    silent = await probe_details(
+        _lavfi_clip(tmp_path / "b.mp4", size="160x120", rate=12, seconds=1, audio=False)
+    )
+    assert not silent.has_audio and silent.audio_codec is None
+
+
+async def test_concat_scales_pads_and_keeps_a_constant_rate(tmp_path: Path) -> None:
+    a = _lavfi_clip(tmp_path / "a.mp4", size="320x240", rate=24, seconds=1, audio=True)
+    b = _lavfi_clip(tmp_path / "b.mp4", size="640x360", rate=30, seconds=1, audio=False)
+    c = _lavfi_clip(tmp_path / "c.mp4", size="240x320", rate=15, seconds=1, audio=True)
+    out = tmp_path / "joined.mp4"
+    info = await concat([a, b, c], out)
+    meta = await probe_details(out)
+    assert (info.width, info.height) == (320, 240)
+    assert meta.fps == pytest.approx(24) and meta.has_audio
+    assert abs(info.duration_s - 3) <= 0.15
+    frames = await asyncio.to_thread(_frames, out)
+    assert abs(len(frames) - 72) <= 2  # 3 s at a constant 24 fps
+    assert all((f.width, f.height) == (320, 240) for f in frames)
+    steps = {round(float(later.time - earlier.time), 4) for earlier, later in itertools.pairwise(frames)}
+    assert steps == {round(1 / 24, 4)}
+    # The portrait clip is letterboxed, not stretched: black bars left and right.
+    portrait = frames[60].to_image()
+    assert max(portrait.getpixel((5, 120))) < 30 and max(portrait.getpixel((314, 120))) < 30
+    assert not _leftovers(tmp_path)
+    await asyncio.to_thread(_decodes, out)
+
+
+async def test_concat_without_any_audio_and_empty_list(tmp_path: Path) -> None:
+    a = _lavfi_clip(tmp_path / "a.mp4", size="320x180", rate=24, seconds=1, audio=False)
+    info = await concat([a, a], tmp_path / "twice.mp4")
+    assert not (await probe_details(tmp_path / "twice.mp4")).has_audio
+    assert abs(info.duration_s - 2) <= 0.15
+    with pytest.raises(VideoError):
+        await concat([], tmp_path / "none.mp4")
+
+
+async def test_mux_puts_the_wav_on_the_clip_at_the_clips_length(tmp_path: Path) -> None:
+    clip = _lavfi_clip(tmp_path / "v.mp4", size="320x240", rate=24, seconds=2, audio=False)
+    short = _sine_wav(tmp_path / "short.wav", 1.0)
+    out = tmp_path / "with_sound.mp4"
+    info = await mux(clip, short, out)
+    meta = await probe_details(out)
+    assert meta.has_audio and meta.audio_codec == "aac" and meta.video_codec == "h264"
+    assert abs(info.duration_s - 2) <= 0.15
+    long = _sine_wav(tmp_path / "long.wav", 4.0)
+    info = await mux(clip, long, tmp_path / "cut.mp4")
+    assert abs(info.duration_s - 2) <= 0.15
+    await asyncio.to_thread(_decodes, out)
+    with pytest.raises(VideoError):
+        await mux(clip, tmp_path / "missing.wav", tmp_path / "x.mp4")
+    assert not _leftovers(tmp_path)
+
+
+# ------------------------------------------------------------------------------------- output checks
+
+HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>upstream timed out</p></body></html>\n"
+)
+
+
+def _no_faststart_clip(path: Path) -> Path:
+    """A clip whose index (moov) is written after the frames, as many encoders do."""
+    args = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=3",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    ]  # fmt: skip
+    subprocess.run(args, check=True, timeout=120)
+    return path
+
+
+def _bad(path: Path, reason: Reason, **kw: int) -> BadOutput:
+    with pytest.raises(BadOutput) as err:
+        check_video(path, **kw)
+    assert err.value.reason == reason, err.value
+    return err.value
+
+
+def test_check_video_accepts_a_real_clip(tmp_path: Path) -> None:
+    good = tmp_path / "good.mp4"
+    good.write_bytes(small_mp4())
+    info = check_video(good)
+    assert (info.width, info.height) == (320, 240)
+    assert abs(info.duration_s - 2) <= 0.15 and info.size_bytes == good.stat().st_size
+    late_index = _no_faststart_clip(tmp_path / "late.mp4")
+    assert abs(check_video(late_index).duration_s - 3) <= 0.15
+
+
+def test_check_video_refuses_bad_outputs(tmp_path: Path) -> None:
+    page = tmp_path / "page.mp4"
+    page.write_bytes(HTML_PAGE)
+    assert "html" in _bad(page, Reason.ERROR_PAGE).detail
+
+    data = small_mp4()
+    half = tmp_path / "half.mp4"
+    half.write_bytes(data[: len(data) // 2])  # index first, half the frames missing
+    _bad(half, Reason.TRUNCATED)
+    late = _no_faststart_clip(tmp_path / "late.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(late[: len(late) // 2])  # the index (at the end) is gone
+    _bad(cut, Reason.TRUNCATED)
+
+    png = tmp_path / "still.mp4"
+    Image.new("RGB", (64, 64), "red").save(png, "PNG")
+    _bad(png, Reason.WRONG_KIND)
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    _bad(empty, Reason.EMPTY)
+    _bad(tmp_path / "missing.mp4", Reason.EMPTY)
+
+    big = tmp_path / "big.mp4"
+    big.write_bytes(data)
+    _bad(big, Reason.TOO_LARGE, max_bytes=len(data) - 1)
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(bytes(range(256)) * 64)
+    _bad(junk, Reason.WRONG_KIND)
+
+
+async def test_check_video_async_and_audio_checks(tmp_path: Path) -> None:
+    good = tmp_path / "good.mp4"
+    good.write_bytes(small_mp4())
+    assert (await check_video_async(good)).width == 320
+
+    wav = _sine_wav(tmp_path / "voice.wav", 1.5)
+    assert abs(check_audio(wav) - 1.5) <= 0.01
+    assert abs(await check_audio_async(wav) - 1.5) <= 0.01
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(wav.read_bytes()[: wav.stat().st_size // 2])
+    page = tmp_path / "page.wav"
+    page.write_bytes(HTML_PAGE)
+    png = tmp_path / "still.wav"
+    Image.new("RGB", (64, 64), "red").save(png, "PNG")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    for path, reason in [
+        (cut, Reason.TRUNCATED),
+        (page, Reason.ERROR_PAGE),
+        (png, Reason.WRONG_KIND),
+        (empty, Reason.EMPTY),
+        (good, Reason.WRONG_KIND),  # a clip is not a voice sample
+    ]:
+        with pytest.raises(BadOutput) as err:
+            check_audio(path)
+        assert err.value.reason == reason, (path.name, err.value)
+    with pytest.raises(BadOutput) as err:
+        check_audio(wav, max_bytes=100)
+    assert err.value.reason == Reason.TOO_LARGE

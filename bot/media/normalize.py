@@ -1,0 +1,277 @@
+"""Normalisation: any accepted upload becomes one clean, deterministic anchor JPEG.
+
+Refuses bombs before decoding (header size via `bot.media.intake`), decodes with Pillow, takes the first frame,
+turns it upright from its EXIF orientation, converts colour profiles, CMYK, 16-bit and alpha to 8-bit sRGB,
+scales it down, and writes a metadata-free JPEG (q95, 4:4:4) whose bytes depend only on the pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+from bot.errors import ImageRejected
+from bot.media.intake import (
+    MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
+    bomb_refusal,
+    check_length,
+    header_size,
+    kind_phrase,
+    pixel_limit,
+    sniff,
+)
+
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class NormalizedImage:
+    """A normalised anchor JPEG and what was done to get it."""
+
+    data: bytes
+    width: int
+    height: int
+    sha256: str
+    source_format: str
+    notes: tuple[str, ...]
+
+
+def _format_label(fmt: str) -> str:
+    return "WebP" if fmt == "WEBP" else fmt
+
+
+def _metadata_parts(im: Image.Image) -> list[str]:
+    parts: list[str] = []
+    info = im.info
+    try:
+        exif = im.getexif()
+    except Exception:  # a broken EXIF block is still metadata we drop
+        exif = None
+    if info.get("exif") or (exif is not None and len(exif) > 0):
+        parts.append("EXIF")
+        gps = None
+        if exif is not None:
+            try:
+                gps = exif.get_ifd(0x8825)
+            except Exception:
+                gps = None
+        if gps or (exif is not None and 0x8825 in exif):
+            parts.append("GPS")
+    if info.get("xmp") or info.get("XML:com.adobe.xmp"):
+        parts.append("XMP")
+    if info.get("comment"):
+        parts.append("comments")
+    text = getattr(im, "text", None) if im.format == "PNG" else None
+    if text and any(k != "XML:com.adobe.xmp" for k in text):
+        parts.append("text")
+    return parts
+
+
+def _is_srgb(profile: object) -> bool:
+    from PIL import ImageCms
+
+    try:
+        desc = ImageCms.getProfileDescription(profile) or ""  # type: ignore[arg-type]
+    except Exception:
+        return False
+    return "srgb" in desc.lower().replace(" ", "").replace("-", "")
+
+
+def _apply_icc(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bool]:
+    """Convert RGB or CMYK pixels from their embedded ICC profile to sRGB (RGB out).
+
+    Returns (image, converted). Falls back to the untouched image if the profile is unusable.
+    """
+    if not icc or im.mode not in ("RGB", "CMYK"):
+        return im, False
+    try:
+        from PIL import ImageCms
+
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        space = src.profile.xcolor_space.strip().upper()
+        if space != im.mode:
+            return im, False
+        if im.mode == "RGB" and _is_srgb(src):
+            return im, False
+        dst = ImageCms.createProfile("sRGB")
+        out = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+    except Exception:
+        return im, False
+    if out is None:
+        return im, False
+    return out, True
+
+
+def _has_16bit_samples(im: Image.Image) -> bool:
+    """True when Pillow reads 16-bit samples and narrows them (e.g. a 48-bit PNG opens as "RGB;16B")."""
+    return any(";16" in str(tile.args) for tile in getattr(im, "tile", ()) or ())
+
+
+def _to_rgb8(im: Image.Image, notes: list[str], sixteen_bit: bool) -> Image.Image:
+    mode = im.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        sixteen_bit = True
+        if mode.startswith("I;16"):
+            im = im.convert("I")
+        # 16-bit samples: scale to 8 bits instead of letting convert() clip everything above 255.
+        scale = 1 / 256 if mode != "F" else 255.0
+        im = im.point(lambda v: v * scale)
+        im = im.convert("L")
+    if sixteen_bit:
+        notes.append("Converted 16-bit colour to 8-bit.")
+    mode = im.mode
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+    if mode == "CMYK":
+        return im.convert("RGB")
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            notes.append("Filled transparent areas with white.")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB") if mode != "RGB" else im
+
+
+def encode_jpeg(im: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
+    """Write `im` as a metadata-free, deterministic baseline JPEG (4:4:4)."""
+    # A fresh image without .info so nothing (comment, ICC, EXIF, DPI) is carried over by the encoder.
+    clean = Image.new("RGB", im.size)
+    clean.paste(im)
+    buf = io.BytesIO()
+    try:
+        clean.save(buf, "JPEG", quality=quality, optimize=True, subsampling=0, progressive=False)
+    except OSError:
+        # Pillow sizes the optimize buffer at 1-2 bytes a pixel; very noisy pictures need more. Without
+        # optimize libjpeg streams, so the same pixels still give the same bytes.
+        buf = io.BytesIO()
+        clean.save(buf, "JPEG", quality=quality, optimize=False, subsampling=0, progressive=False)
+    return buf.getvalue()
+
+
+def normalize_image(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    min_side: int = 300,
+    max_side: int = 2048,
+) -> NormalizedImage:
+    """Turn uploaded bytes into the anchor JPEG, or raise `ImageRejected` with one polite sentence."""
+    check_length(data, max_bytes=max_bytes)
+    fmt, kind = sniff(data)
+    if fmt is None:
+        if kind is None:
+            raise ImageRejected(
+                "That file isn't a PNG, JPEG, WebP or GIF image I can read; "
+                "export it as PNG or JPEG and upload it again."
+            )
+        raise ImageRejected(
+            f"That file is really {kind_phrase(kind)}, not a PNG, JPEG or WebP image; "
+            "export it as PNG or JPEG and upload it again."
+        )
+    label = _format_label(fmt)
+    limit = pixel_limit(max_pixels)
+
+    declared = header_size(data)
+    if declared is not None and declared[0] * declared[1] > limit:
+        raise bomb_refusal(declared[0], declared[1], limit)
+
+    notes: list[str] = []
+    try:
+        im = Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(
+            f"That image has too many pixels to open safely; upload a PNG, JPEG or WebP under "
+            f"{limit / 1e6:.0f} megapixels."
+        ) from exc
+    except Exception as exc:
+        raise ImageRejected(
+            f"That image is damaged or incomplete (the {label} header can't be read); "
+            "re-export it and upload again."
+        ) from exc
+
+    with im:
+        width, height = im.size
+        narrowed_16bit = _has_16bit_samples(im)  # read before load(), which empties im.tile
+        if width * height > limit:
+            raise bomb_refusal(width, height, limit)
+        if width <= 0 or height <= 0:
+            raise ImageRejected(
+                f"That image is damaged or incomplete (it says it is {width}×{height}); "
+                "re-export it and upload again."
+            )
+        if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
+            notes.append(f"Used the first frame of the animated {label}.")
+        try:
+            im.seek(0)
+            im.load()
+        except Image.DecompressionBombError as exc:
+            raise bomb_refusal(width, height, limit) from exc
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, MemoryError) as exc:
+            message = str(exc).lower()
+            if isinstance(exc, EOFError) or "truncated" in message or "end of" in message:
+                detail = "the file ends early"
+            else:
+                detail = f"the {label} data can't be decoded"
+            raise ImageRejected(
+                f"That image is damaged or incomplete ({detail}); re-export it and upload again."
+            ) from exc
+
+        meta = _metadata_parts(im)
+        icc = im.info.get("icc_profile")
+        source_mode = im.mode
+
+        try:
+            exif = im.getexif()
+            orientation = exif.get(0x0112, 1) if exif is not None else 1
+        except Exception:
+            orientation = 1
+        work: Image.Image = im
+        if orientation in (2, 3, 4, 5, 6, 7, 8):
+            try:
+                work = ImageOps.exif_transpose(im)
+                notes.append("Rotated upright using the photo's EXIF orientation.")
+            except Exception:
+                work = im.copy()
+        else:
+            work = im.copy()
+
+    # From here on `work` is an independent in-memory image.
+    converted_icc = False
+    if work.mode in ("RGB", "CMYK"):
+        work, converted_icc = _apply_icc(work, icc)
+    if source_mode == "CMYK":
+        notes.append("Converted from CMYK to RGB.")
+    work = _to_rgb8(work, notes, sixteen_bit=narrowed_16bit and not source_mode.startswith("I"))
+    if converted_icc:
+        notes.append("Converted colours from the embedded colour profile to sRGB.")
+
+    w, h = work.size
+    if min(w, h) < min_side:
+        raise ImageRejected(
+            f"That image is {w}×{h}; anchors need at least {min_side} px on the short side, "
+            "ideally 1024 or more."
+        )
+    if max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        new_size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        work = work.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        notes.append(f"Scaled down from {w}×{h} to {new_size[0]}×{new_size[1]}.")
+
+    if meta:
+        notes.append(f"Removed photo metadata ({'/'.join(meta)}).")
+
+    out = encode_jpeg(work)
+    return NormalizedImage(
+        data=out,
+        width=work.size[0],
+        height=work.size[1],
+        sha256=hashlib.sha256(out).hexdigest(),
+        source_format=fmt,
+        notes=tuple(notes),
+    )
