@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,15 @@ from bot.fal.errors import FailureKind, GenerationError
 from bot.fal.gateway import CancelOutcome, Gateway
 from bot.fal.models import ModelSpec
 from bot.jobs import Fail, Job, Poll, Resubmit, Retry, StepError, Uncertain
-from bot.media.video import VideoError, VideoTooLarge, fit_to_size, probe
+from bot.media.outputs import MAX_VIDEO_BYTES, BadOutput, check_video_async
+from bot.media.video import VideoError, VideoTooLarge, fit_to_size
 from bot.takes.models import KIND, LEDGER_PREFIX, Take
 from bot.takes.ports import CannotAttach, ClipTooLarge, PostRefused, TakePublisher
 
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-MAX_CLIP_BYTES = 512 * 1024 * 1024  # a 15 s 1080p clip is tens of MB; anything near this is not a clip
+MAX_CLIP_BYTES = MAX_VIDEO_BYTES  # a 15 s 1080p clip is tens of MB; a body past this is not a clip
 
 
 def step_error(exc: GenerationError) -> StepError:
@@ -227,12 +227,9 @@ class TakeKind:
 
 
 async def check_clip(path: Path) -> str:
-    """'' when the file is a playable video, else why not (switch to media's check_video once merged)."""
+    """'' when the file is a playable video (container, size, first and last frames), else why not."""
     try:
-        info = await probe(path)
-    except VideoError as exc:
-        return str(exc)
-    if info.duration_s <= 0:
-        return "it has no duration"
-    await asyncio.sleep(0)
+        await check_video_async(path, max_bytes=MAX_CLIP_BYTES)
+    except BadOutput as exc:
+        return exc.detail
     return ""
