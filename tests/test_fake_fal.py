@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 
@@ -11,6 +12,7 @@ import fal_client
 import fal_client.client as fc
 import pytest
 
+from tests.fakes import fal_schema
 from tests.fakes.fal_fake import FakeFal, Outcome
 from tests.fakes.media_samples import ffmpeg_exe, large_mp4, small_mp4
 
@@ -21,6 +23,7 @@ ARGS = {"start_image_url": "https://example.invalid/a.png", "prompt": "she waves
 @pytest.fixture
 async def fal():
     fake = FakeFal()
+    fake.foreign_images_ok = True  # these self-tests send an example.invalid image URL
     await fake.start()
     fake.install()
     try:
@@ -418,3 +421,184 @@ def test_large_mp4(tmp_path):
     assert data[4:8] == b"ftyp" and data.find(b"moov") < data.find(b"mdat")
     info = _probe(data, tmp_path)
     assert "h264" in info and "yuv420p" in info and "1280x720" in info
+
+
+# ------------------------------------------------------------------------------------ faults on cue
+
+
+def _png(w: int = 400, h: int = 600) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (10, 20, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def test_fault_reset_after_submit_makes_fal_client_run_the_take_twice(fal, client):
+    """Why the gateway bypasses fal_client's submit: fal_client re-sends after a reset and fal runs it twice."""
+    fal.reset_after_submit()
+    handle = await client.submit(APP, ARGS)
+    assert len(fal.submissions) == 2 and handle.request_id == fal.submissions[1].request_id
+    assert fal.duplicate_runs() == [json.dumps([APP, ARGS], sort_keys=True)]
+    assert fal.runs_per_arguments()[json.dumps([APP, ARGS], sort_keys=True)] == 2
+
+
+async def test_fault_reset_before_submit_creates_no_job(fal, client):
+    fal.reset_before_submit()
+    await client.submit(APP, ARGS)  # fal_client re-sends; only the second try reaches the queue
+    assert len(fal.submissions) == 1 and fal.duplicate_runs() == []
+
+
+@pytest.mark.parametrize("kind", ["submit", "status", "result", "cancel"])
+async def test_fault_fail_next_per_kind(fal, client, kind):
+    handle = None if kind == "submit" else await client.submit(APP, ARGS)
+    fal.fail_next(kind, 1, status=500)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        if kind == "submit":
+            await client.submit(APP, ARGS)
+        elif kind == "status":
+            await client.status(APP, handle.request_id)
+        elif kind == "result":
+            await client.result(APP, handle.request_id)
+        else:
+            await client.cancel(APP, handle.request_id)
+    assert err.value.status_code == 500 and "x-fal-request-id" in err.value.response_headers
+    assert len(fal.submissions) == (0 if kind == "submit" else 1) and fal.pending_faults == []
+    if handle is not None:
+        assert not fal.submission(handle.request_id).cancelled
+
+
+async def test_fault_429_is_repeated_by_fal_client_and_counted(fal, client):
+    fal.fail_next("status", 2, status=429)
+    handle = await client.submit(APP, ARGS)
+    await client.status(APP, handle.request_id)
+    assert fal.requests.count(("GET", f"/queue/fal-ai/kling-video/requests/{handle.request_id}/status")) == 3
+
+
+async def test_fault_slow_next(fal, client):
+    handle = await client.submit(APP, ARGS)
+    fal.slow_next("status", 0.6)
+    started = time.monotonic()
+    await client.status(APP, handle.request_id)
+    assert time.monotonic() - started >= 0.6
+
+
+async def test_fault_reset_after_cancel_still_cancels(fal, client):
+    fal.script(Outcome.hold())
+    handle = await client.submit(APP, ARGS)
+    fal.reset_next("cancel", 1, after=True)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:  # fal_client re-sends the PUT after the reset
+        await client.cancel(APP, handle.request_id)
+    assert err.value.response.json() == {"status": "ALREADY_COMPLETED"}  # ... and hears "already completed"
+    assert fal.submission(handle.request_id).cancelled  # although the first PUT did cancel it
+
+
+@pytest.mark.parametrize(("answer", "code"), [("ALREADY_COMPLETED", 400), ("NOT_FOUND", 404), (500, 500)])
+async def test_fault_refuse_next_cancel(fal, client, answer, code):
+    fal.script(Outcome.hold())
+    handle = await client.submit(APP, ARGS)
+    fal.refuse_next_cancel(answer)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.cancel(APP, handle.request_id)
+    assert err.value.status_code == code and not fal.submission(handle.request_id).cancelled
+
+
+async def test_fault_upload_fails_on_both_paths(fal, client):
+    fal.fail_next("upload", 2, status=503)
+    with pytest.raises(Exception):  # noqa: B017 (fal_client surfaces the fallback's error)
+        await client.upload(b"x", "image/png", "a.png")
+    assert fal.uploads == []
+    assert await client.upload(b"x", "image/png", "a.png")
+
+
+@pytest.mark.parametrize("mode", ["html", "truncated", "cut", "endless", "oversized"])
+async def test_fault_break_downloads(fal, client, mode):
+    handle = await client.submit(APP, ARGS)
+    url = (await client.result(APP, handle.request_id))["video"]["url"]
+    whole = fal._outputs[url][0]
+    fal.break_downloads(mode)
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        if mode == "html":
+            assert r.content_type == "text/html" and b"<html>" in await r.read()
+        elif mode == "truncated":
+            assert await r.read() == whole[: len(whole) // 2]
+        elif mode == "cut":
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await r.read()
+        else:
+            assert (r.content_length or 0) > 2**30 or r.content_length is None
+            got = 0
+            async for chunk in r.content.iter_chunked(65536):
+                got += len(chunk)
+                if got > 2 * 1024 * 1024:
+                    break
+            assert got > 2 * 1024 * 1024
+    assert (await _get(url))[1] == whole  # only the next n downloads were broken
+
+
+async def test_fault_expire_one_upload_makes_the_submit_422_on_that_field(fal, client):
+    fal.foreign_images_ok = False
+    keep = await client.upload(_png(), "image/png", "a.png")
+    gone = await client.upload(_png(), "image/png", "b.png")
+    fal.expire_upload(gone)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(APP, {**ARGS, "start_image_url": gone})
+    assert err.value.status_code == 422
+    assert err.value.message[0]["loc"] == ["body", "start_image_url"]
+    assert err.value.message[0]["type"] == "file_download_error"
+    await client.submit(APP, {**ARGS, "start_image_url": keep})
+    assert [s.state for s in fal.submissions] == ["REJECTED", "IN_QUEUE"]
+
+
+# ---------------------------------------------------------------------------- published schemas
+
+
+needs_specs = pytest.mark.skipif(not fal_schema.load_schemas(), reason=fal_schema.SPECS_MISSING)
+
+
+@needs_specs
+def test_schemas_come_from_the_shared_specs():
+    schemas = fal_schema.load_schemas()
+    assert schemas[APP].source == fal_schema.PLATFORM_FILE  # the primary source wins
+    assert schemas["fal-ai/kling-video/v2.5-turbo/pro/image-to-video"].source == fal_schema.ZOD_FILE
+    limits = schemas[APP].schema["properties"]["start_image_url"]["x-fal"]
+    assert limits["min_width"] == 300 and limits["max_file_size"] == 10 * 1024 * 1024
+
+
+@needs_specs
+async def test_fake_refuses_what_the_schema_refuses(fal, client):
+    bad = {"image_url": ARGS["start_image_url"], "prompt": "p", "duration": "20", "cfg_scale": 3}
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(APP, bad)
+    locs = {tuple(d["loc"]): d["type"] for d in err.value.message}
+    assert locs == {
+        ("body", "start_image_url"): "missing",
+        ("body", "duration"): "literal_error",
+        ("body", "cfg_scale"): "less_than_equal",
+    }
+    assert fal.pending_script == []
+
+
+@needs_specs
+async def test_fake_fails_the_job_for_a_start_image_outside_xfal_limits(fal, client):
+    fal.foreign_images_ok = False
+    url = await client.upload(_png(250, 600), "image/png", "thin.png")
+    handle = await client.submit(APP, {**ARGS, "start_image_url": url})
+    [*_, done] = await _poll_until_completed(client, handle.request_id)
+    assert done.error == "Unprocessable Entity"
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.result(APP, handle.request_id)
+    assert err.value.status_code == 422 and err.value.message[0]["type"] == "image_too_small"
+
+
+def test_without_the_specs_the_fake_validates_nothing_extra(monkeypatch, caplog):
+    monkeypatch.setattr(fal_schema, "specs_dir", lambda: None)
+    fal_schema.load_schemas.cache_clear()
+    try:
+        assert fal_schema.load_schemas() == {}
+        assert "validates no published schema" in caplog.text
+    finally:
+        monkeypatch.undo()
+        fal_schema.load_schemas.cache_clear()

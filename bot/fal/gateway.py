@@ -259,6 +259,14 @@ class FalGateway:
         if said == "CANCELLATION_REQUESTED" and status_code < 300:
             return CancelOutcome.CANCELLED
         if said == "ALREADY_COMPLETED":
+            # A repeated PUT (fal_client re-sends after a reset) hears ALREADY_COMPLETED for a job the first PUT
+            # cancelled: ask the status once, it says client_cancelled then.
+            try:
+                st = await self.status(endpoint, request_id)
+            except GenerationError:
+                return CancelOutcome.ALREADY_DONE
+            if st.error is not None and st.error.kind is FailureKind.CANCELLED:
+                return CancelOutcome.CANCELLED
             return CancelOutcome.ALREADY_DONE
         if said == "NOT_FOUND" or status_code == 404:
             return CancelOutcome.NOT_FOUND

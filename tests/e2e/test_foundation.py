@@ -44,13 +44,19 @@ async def test_restart_does_not_resync_unchanged_commands_but_guild_mode_does(ru
 
 
 async def test_gateway_call_reaches_fake_fal_and_returns_its_result(fake_fal, tmp_path):
-    import aiohttp
+    import io
 
+    import aiohttp
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (400, 600), (90, 80, 70)).save(buf, "JPEG")  # the fake fal reads it, as fal does
+    jpeg = buf.getvalue()
     fake_fal.script(Outcome.complete(queued_polls=1, progress_polls=1))
     async with aiohttp.ClientSession() as session:
         gen = FalGenerator("test-key", session=session)
-        url = await gen.upload(b"\xff\xd8\xff fake jpeg", "image/jpeg", "a.jpg")
-        assert fake_fal.fetch_upload(url) == b"\xff\xd8\xff fake jpeg"
+        url = await gen.upload(jpeg, "image/jpeg", "a.jpg")
+        assert fake_fal.fetch_upload(url) == jpeg
         request_id = await gen.submit(
             "fal-ai/kling-video/v3/pro/image-to-video",
             {"start_image_url": url, "prompt": "wave", "duration": "5"},

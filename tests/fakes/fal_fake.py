@@ -42,24 +42,29 @@ appended to ``fake.errors`` (assert it is empty if you want to be strict).
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import mimetypes
 import re
 import secrets
+import socket
+import struct
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from . import fal_schema
 from .media_samples import small_mp4
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FakeFal", "Outcome", "Submission", "Upload"]
+__all__ = ["FAULT_KINDS", "Fault", "FakeFal", "Outcome", "Submission", "Upload"]
 
 _APP_NAMESPACES = ("workflows", "comfy")
 _NO_USER = {"detail": "No user found for Key ID and Secret"}
@@ -258,6 +263,10 @@ class Submission:
     held: bool = False
     webhook_url: str | None = None
     output_url: str | None = None
+    output: dict[str, Any] | None = None  # the result JSON for image / voice endpoints
+    image_problem: list[dict[str, Any]] | None = (
+        None  # x-fal limits broken: the job fails with this 422 detail
+    )
     _queued_served: int = 0
     _progress_served: int = 0
     _release: asyncio.Event = dataclasses.field(default_factory=asyncio.Event, repr=False)
@@ -288,10 +297,34 @@ class _Multipart:
     parts: dict[int, tuple[str, bytes]] = dataclasses.field(default_factory=dict)
 
 
+class _ConnectionReset(Exception):
+    """Raised after a connection was aborted on purpose (the middleware lets it through quietly)."""
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         text=json.dumps(data), status=status, content_type="application/json", headers=headers
     )
+
+
+# ------------------------------------------------------------------------------------------- faults
+
+FAULT_KINDS = ("submit", "status", "result", "cancel", "download", "upload")
+DOWNLOAD_MODES = ("html", "truncated", "cut", "endless", "oversized")
+
+
+@dataclasses.dataclass
+class Fault:
+    """One misbehaviour armed for the next ``remaining`` requests of one kind (see FakeFal's fault methods)."""
+
+    kind: str
+    remaining: int
+    status: int | None = None  # answer with this HTTP status ...
+    body: Any = None  # ... and this JSON body
+    headers: dict[str, str] | None = None
+    delay_s: float = 0.0  # answer (normally, or with the status above) after this long
+    reset: str | None = None  # "before" (nothing happens) | "after" (submit: the job IS created) the reset
+    mode: str | None = None  # download: one of DOWNLOAD_MODES
 
 
 # ------------------------------------------------------------------------------------------- server
@@ -316,6 +349,12 @@ class FakeFal:
         self._gcs_pending: dict[str, tuple[str, str | None, str]] = {}
         self._runner: web.AppRunner | None = None
         self._saved: dict[str, Any] | None = None
+        # Input checks (see module notes): published schemas from ../shared/specs/fal, x-fal image limits, and
+        # image URLs fetched from the fake's own storage (foreign URLs cannot be fetched unless allowed).
+        self.validate_inputs = True
+        self.foreign_images_ok = False
+        self.unknown_arguments: list[tuple[str, str]] = []  # (endpoint, field) ignored as pydantic does
+        self._faults: list[Fault] = []
 
     # ---- lifecycle ----
     async def start(self) -> None:
@@ -434,12 +473,157 @@ class FakeFal:
     def pending_script(self) -> list[Outcome]:
         return list(self._script)
 
+    # ---- faults on cue (each applies to the next ``n`` requests of its kind; self-tested in test_fake_fal) ----
+    def fail_next(
+        self,
+        kind: str,
+        n: int = 1,
+        *,
+        status: int = 503,
+        body: Any = None,
+        error_type: str | None = None,
+        ingress: bool = False,
+    ) -> None:
+        """The next ``n`` ``kind`` requests (FAULT_KINDS) answer ``status`` and do nothing else (a failed
+        submit creates no job). The body is fal's ``{"detail", "error_type"}`` unless given; the answer
+        carries ``x-fal-request-id`` (fal_client retries only 408/409/429 then) unless ``ingress=True``,
+        which answers like an nginx ingress (no request id, "nginx" in the body: fal_client retries 502-504)."""
+        self._check_kind(kind)
+        if body is None:
+            body = (
+                {"detail": f"fake fal: injected {status}", "error_type": error_type} if not ingress else None
+            )
+        headers = {} if ingress else {"x-fal-request-id": "injected-" + uuid.uuid4().hex[:8]}
+        if error_type:
+            headers["X-Fal-Error-Type"] = error_type
+        self._faults.append(Fault(kind, n, status=status, body=body, headers=headers))
+
+    def slow_next(self, kind: str, seconds: float, n: int = 1) -> None:
+        """The next ``n`` ``kind`` requests are answered (normally) after ``seconds``. A slow submit creates
+        its job first, so a client that gives up still leaves a job at fal."""
+        self._check_kind(kind)
+        self._faults.append(Fault(kind, n, delay_s=seconds))
+
+    def reset_next(self, kind: str, n: int = 1, *, after: bool = True) -> None:
+        """The next ``n`` ``kind`` requests get their connection reset (RST) instead of an answer.
+        ``after=True``: the request took effect first (a submit's job IS created, a cancel IS done);
+        ``after=False``: the reset comes before anything happened."""
+        self._check_kind(kind)
+        self._faults.append(Fault(kind, n, reset="after" if after else "before"))
+
+    def reset_after_submit(self, n: int = 1) -> None:
+        """Shorthand: the next ``n`` submits create their job, then reset the connection."""
+        self.reset_next("submit", n, after=True)
+
+    def reset_before_submit(self, n: int = 1) -> None:
+        """Shorthand: the next ``n`` submits reset the connection without creating a job."""
+        self.reset_next("submit", n, after=False)
+
+    def fail_result_once(self, status: int = 500) -> None:
+        """The next result GET fails with ``status``; the one after succeeds."""
+        self.fail_next("result", 1, status=status, error_type=None)
+
+    def refuse_next_cancel(self, answer: str | int = "ALREADY_COMPLETED") -> None:
+        """The next cancel is not done: ``"ALREADY_COMPLETED"`` (400, the job carries on and completes),
+        ``"NOT_FOUND"`` (404) or an HTTP status such as 500."""
+        if answer == "ALREADY_COMPLETED":
+            self._faults.append(Fault("cancel", 1, status=400, body={"status": "ALREADY_COMPLETED"}))
+        elif answer == "NOT_FOUND":
+            self._faults.append(Fault("cancel", 1, status=404, body={"status": "NOT_FOUND"}))
+        else:
+            self.fail_next("cancel", 1, status=int(answer))
+
+    def break_downloads(self, mode: str, n: int = 1) -> None:
+        """The next ``n`` GETs of output files serve something that is not the promised file:
+        ``html`` (200 text/html error page), ``truncated`` (the first half of the file, a complete HTTP
+        answer), ``cut`` (full Content-Length declared, half sent, connection closed), ``endless`` (chunked,
+        never ends), ``oversized`` (declares 3 GiB, streams until the client stops)."""
+        if mode not in DOWNLOAD_MODES:
+            raise ValueError(f"mode must be one of {DOWNLOAD_MODES}")
+        self._faults.append(Fault("download", n, mode=mode))
+
+    def expire_upload(self, url: str) -> None:
+        """One uploaded file now 404s (a submit that uses it fails with a 422 on that image field)."""
+        self._files[url].expired = True
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        return [f for f in self._faults if f.remaining > 0]
+
+    def runs_per_arguments(self) -> collections.Counter[str]:
+        """How many jobs fal created (not refused) per distinct (endpoint, arguments), as canonical JSON."""
+        return collections.Counter(
+            json.dumps([sub.endpoint, sub.arguments], sort_keys=True)
+            for sub in self.submissions
+            if sub.state != "REJECTED"
+        )
+
+    def duplicate_runs(self) -> list[str]:
+        """Argument sets fal ran more than once (assert this is empty: fal never ran a take twice)."""
+        return [key for key, count in self.runs_per_arguments().items() if count > 1]
+
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {FAULT_KINDS}")
+
+    def _take_fault(self, kind: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.kind == kind and fault.remaining > 0:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    @staticmethod
+    def _reset(request: web.Request) -> web.Response:
+        """Abort the connection with an RST; the client sees a reset / server disconnect, no answer."""
+        transport = request.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            transport.abort()
+        raise _ConnectionReset
+
+    async def _apply_fault(self, request: web.Request, fault: Fault | None) -> web.StreamResponse | None:
+        """Before the request takes effect: a delay, a reset-before, or an injected answer."""
+        if fault is None:
+            return None
+        if fault.delay_s and fault.status is None:
+            await asyncio.sleep(fault.delay_s)
+            return None
+        if fault.reset == "before":
+            return self._reset(request)
+        if fault.status is not None:
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            if fault.body is None:
+                return web.Response(
+                    text="<html><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center>"
+                    "</body></html>",
+                    status=fault.status,
+                    content_type="text/html",
+                    headers=fault.headers,
+                )
+            return _json(fault.body, status=fault.status, headers=fault.headers)
+        return None
+
     # ---- plumbing ----
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         try:
             return await handler(request)
+        except _ConnectionReset:
+            raise asyncio.CancelledError from None  # the transport is gone; nothing to answer
         except web.HTTPException as exc:  # unknown route, 405, 413 ...
             return _json({"detail": exc.reason or "error"}, status=exc.status)
         except asyncio.CancelledError:
@@ -491,23 +675,55 @@ class FakeFal:
                 return _json({"status": "NOT_FOUND"}, status=404)
             return _json({"detail": "Request not found"}, status=404)
         headers = {"x-fal-request-id": sub.request_id}
+        kind = {"/status": "status", "/cancel": "cancel", None: "result"}[m["suffix"]]
+        fault = self._take_fault(kind)
+        injected = await self._apply_fault(request, fault)
+        if injected is not None:
+            return injected
         if m["suffix"] == "/status" and request.method == "GET":
-            return self._status(request, sub, headers)
-        if m["suffix"] == "/cancel" and request.method == "PUT":
-            return self._cancel(sub, headers)
-        if m["suffix"] is None and request.method == "GET":
-            return self._result(sub, headers)
-        return _json({"detail": "Method not allowed"}, status=405)
+            answer = self._status(request, sub, headers)
+        elif m["suffix"] == "/cancel" and request.method == "PUT":
+            answer = self._cancel(sub, headers)
+        elif m["suffix"] is None and request.method == "GET":
+            answer = self._result(sub, headers)
+        else:
+            return _json({"detail": "Method not allowed"}, status=405)
+        if fault is not None and fault.reset == "after":
+            return self._reset(request)
+        return answer
 
     async def _submit(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         if not endpoint:
             return _json({"detail": "Not found"}, status=404)
+        fault = self._take_fault("submit")
+        delay_after = fault.delay_s if fault is not None and fault.status is None and not fault.reset else 0.0
+        if not delay_after:
+            injected = await self._apply_fault(request, fault)
+            if injected is not None:
+                return injected
         try:
             arguments = await request.json(loads=json.loads)
         except (ValueError, UnicodeDecodeError):
             return _json({"detail": "Request body is not valid JSON"}, status=400)
         if not isinstance(arguments, dict):
             return _json({"detail": "Request body must be a JSON object"}, status=400)
+
+        # A scripted failure at submit wins over the fake's own checks (it is consumed as before).
+        scripted_refusal = bool(self._script) and self._script[0].effective.fail_at == "submit"
+        detail, image_problem = ([], None) if scripted_refusal else self._check_inputs(endpoint, arguments)
+        if detail:  # refused at submit like fal's 422: no job, the script is not consumed
+            refused = Outcome.validation_error(detail)
+            sub = Submission(
+                request_id=str(uuid.uuid4()),
+                endpoint=endpoint,
+                arguments=arguments,
+                headers=_CIDict(request.headers),
+                outcome=refused,
+                state="REJECTED",
+            )
+            self.submissions.append(sub)
+            self._by_id[sub.request_id] = sub
+            return self._error(refused, sub.request_id)
 
         outcome = self._next_outcome()
         eff = outcome.effective
@@ -519,6 +735,7 @@ class FakeFal:
             outcome=outcome,
             held=outcome.held,
             webhook_url=request.query.get("fal_webhook"),
+            image_problem=image_problem,
         )
         self.submissions.append(sub)
         self._by_id[sub.request_id] = sub
@@ -536,12 +753,16 @@ class FakeFal:
         else:
             sub.state = "COMPLETED"
         if eff.kind == "complete" and eff.output is None:
-            video = eff.video
-            if video is None:
-                video = small_mp4()
-            sub.output_url = f"{self.cdn_url}/files/output/{sub.request_id}/output.mp4"
-            self._outputs[sub.output_url] = (video, "video/mp4")
-        return _json(
+            family = _family(endpoint)
+            if family == "video":
+                video = eff.video
+                if video is None:
+                    video = small_mp4()
+                sub.output_url = f"{self.cdn_url}/files/output/{sub.request_id}/output.mp4"
+                self._outputs[sub.output_url] = (video, "video/mp4")
+            else:
+                sub.output = self._make_output(family, sub)
+        answer = _json(
             {
                 "status": "IN_QUEUE",
                 "request_id": sub.request_id,
@@ -550,6 +771,83 @@ class FakeFal:
             },
             headers={"x-fal-request-id": sub.request_id},
         )
+        if delay_after:
+            await asyncio.sleep(delay_after)
+        if fault is not None and fault.reset == "after":
+            return self._reset(request)
+        return answer
+
+    # ---- input checks ----
+    def _check_inputs(
+        self, endpoint: str, arguments: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+        """(422 detail at submit, x-fal image problem that fails the job later)."""
+        if not self.validate_inputs:
+            return [], None
+        detail: list[dict[str, Any]] = []
+        limits: list[fal_schema.ImageCheck] = []
+        schema = fal_schema.load_schemas().get(endpoint)
+        if schema is not None:
+            problems = fal_schema.validate(schema, arguments)
+            detail.extend(problems.errors)
+            limits = problems.images
+            self.unknown_arguments.extend((endpoint, name) for name in problems.unknown)
+        else:
+            detail.extend(_hand_rules(endpoint, arguments))
+        if detail:
+            return detail, None
+        for loc, url in _file_fields(arguments):
+            if self._fetch_for_check(url) is None:
+                detail.append(
+                    {
+                        "loc": ["body", *loc],
+                        "msg": "Could not download the file from the given URL",
+                        "type": "file_download_error",
+                        "input": url,
+                    }
+                )
+        if detail:
+            return detail, None
+        problem: list[dict[str, Any]] = []
+        for check in limits:
+            data = self._fetch_for_check(check.url)
+            if data:  # b"" = a foreign URL allowed without looking at it
+                found = _image_limit_problem(data, check.limits)
+                if found is not None:
+                    msg, type_ = found
+                    problem.append(
+                        {"loc": ["body", *check.loc], "msg": msg, "type": type_, "input": check.url}
+                    )
+        return [], problem or None
+
+    def _fetch_for_check(self, url: str) -> bytes | None:
+        """What fal would download from ``url``: the fake's own files; foreign URLs fail unless allowed."""
+        if url in self._outputs:
+            return self._outputs[url][0]
+        up = self._files.get(url)
+        if up is not None:
+            return None if up.expired else up.data
+        if url.startswith(self.base_url):
+            return None
+        return b"" if self.foreign_images_ok else None
+
+    def _make_output(self, family: str, sub: Submission) -> dict[str, Any]:
+        args = sub.arguments
+        if family == "voice":
+            return {"voice_id": "fake-voice-" + sub.request_id[:8]}
+        count = int(args.get("num_images", 1) or 1) if family == "images" else 1
+        source = None
+        urls = args.get("image_urls") or []
+        if urls:
+            source = self._fetch_for_check(str(urls[0])) or None
+        size = args.get("image_size")
+        images = []
+        for n in range(1, count + 1):
+            data, w, h = _png(size, source, n)
+            url = f"{self.cdn_url}/files/output/{sub.request_id}/image-{n}.png"
+            self._outputs[url] = (data, "image/png")
+            images.append({"url": url, "width": w, "height": h, "content_type": "image/png"})
+        return {"images": images, "seed": int(sub.request_id[:8], 16)}
 
     def _status(self, request: web.Request, sub: Submission, headers: dict[str, str]) -> web.Response:
         sub.status_polls += 1
@@ -595,6 +893,8 @@ class FakeFal:
             body["error"] = "Request was cancelled by the client"
             body["error_type"] = "client_cancelled"
             body["metrics"] = {}
+        elif sub.image_problem is not None:
+            body["error"] = "Unprocessable Entity"
         elif eff.status_error_type is not None:
             body["error"] = eff.status_error
             body["error_type"] = eff.status_error_type
@@ -611,10 +911,14 @@ class FakeFal:
         if sub.state != "COMPLETED":
             return _json({"detail": "Request is still in progress"}, status=400, headers=headers)
         eff = sub.outcome.effective
+        if sub.image_problem is not None:
+            return _json({"detail": sub.image_problem}, status=422, headers=headers)
         if eff.fail_at == "result":
             return self._error(eff, sub.request_id)
         if eff.output is not None:
             return _json(eff.output, headers=headers)
+        if sub.output is not None:
+            return _json(sub.output, headers=headers)
         assert sub.output_url is not None
         size = len(self._outputs[sub.output_url][0]) if sub.output_url in self._outputs else 0
         video = {
@@ -665,9 +969,12 @@ class FakeFal:
         self._files[url] = up
         return up
 
-    async def _cdn_upload(self, request: web.Request) -> web.Response:
+    async def _cdn_upload(self, request: web.Request) -> web.StreamResponse:
         if not self._bearer_ok(request):
             return _json({"detail": "Invalid or missing CDN token"}, status=401)
+        injected = await self._apply_fault(request, self._take_fault("upload"))
+        if injected is not None:
+            return injected
         data = await request.read()
         content_type = request.headers.get("Content-Type", "application/octet-stream")
         file_name = request.headers.get("X-Fal-File-Name")
@@ -733,9 +1040,12 @@ class FakeFal:
         return _json({"access_url": mp.access_url})
 
     # ---- storage: legacy fallback ("fal" repository) ----
-    async def _gcs_initiate(self, request: web.Request) -> web.Response:
+    async def _gcs_initiate(self, request: web.Request) -> web.StreamResponse:
         if not self._key_auth_ok(request):
             return _json(_NO_USER, status=401)
+        injected = await self._apply_fault(request, self._take_fault("upload"))
+        if injected is not None:
+            return injected
         try:
             payload = await request.json()
             file_name = payload.get("file_name")
@@ -762,6 +1072,12 @@ class FakeFal:
         url = f"{self.cdn_url}/files/{request.match_info['tail']}"
         if url in self._outputs:
             data, content_type = self._outputs[url]
+            fault = self._take_fault("download")
+            if fault is not None and fault.mode is not None:
+                return await _broken_file(request, fault.mode, data, content_type)
+            injected = await self._apply_fault(request, fault)
+            if injected is not None:
+                return injected
         elif url in self._files and not self._files[url].expired:
             data, content_type = self._files[url].data, self._files[url].content_type
         else:
@@ -796,3 +1112,166 @@ def _reset_default_clients() -> None:
             continue
         for attr in ("_auth", "_client", "_token_manager"):
             client.__dict__.pop(attr, None)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _family(endpoint: str) -> str:
+    """What an endpoint returns: "video" (Kling and anything unknown), "images", "angles" or "voice"."""
+    if "create-voice" in endpoint:
+        return "voice"
+    if "seedream" in endpoint:
+        return "images"
+    if "multiple-angles" in endpoint:
+        return "angles"
+    return "video"
+
+
+_IMAGE_SIZES = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+    "auto_2K": (1024, 1024),
+    "auto_4K": (1024, 1024),
+}
+
+
+def _hand_rules(endpoint: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Inputs of endpoints without a published schema here, from fal's model pages (fal-platform.md)."""
+    family = _family(endpoint)
+    out: list[dict[str, Any]] = []
+
+    def bad(field: str, msg: str, type_: str) -> None:
+        out.append({"loc": ["body", field], "msg": msg, "type": type_, "input": args.get(field)})
+
+    if family == "images":
+        if not isinstance(args.get("prompt"), str):
+            bad("prompt", "Field required", "missing")
+        n = args.get("num_images", 1)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 6:
+            bad("num_images", "Input should be between 1 and 6", "less_than_equal")
+        size = args.get("image_size")
+        if size is not None and not (
+            size in _IMAGE_SIZES or (isinstance(size, dict) and {"width", "height"} <= set(size))
+        ):
+            bad("image_size", "Input should be a known size or {width, height}", "literal_error")
+        if endpoint.endswith("/edit") and not (
+            isinstance(args.get("image_urls"), list) and args["image_urls"]
+        ):
+            bad("image_urls", "Field required", "missing")
+    elif family == "angles":
+        if not (isinstance(args.get("image_urls"), list) and args["image_urls"]):
+            bad("image_urls", "Field required", "missing")
+        for field, lo, hi in (("horizontal_angle", 0, 360), ("vertical_angle", -30, 90), ("zoom", 0, 10)):
+            value = args.get(field, lo)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
+                bad(field, f"Input should be within {lo}-{hi}", "less_than_equal")
+    elif family == "voice" and not isinstance(args.get("voice_url"), str):
+        bad("voice_url", "Field required", "missing")
+    return out
+
+
+def _file_fields(args: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every URL fal downloads before running: *_image_url, image_urls[], voice_url, elements' images."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for key, value in args.items():
+        if isinstance(value, str) and (key.endswith("image_url") or key in ("voice_url", "video_url")):
+            found.append(((key,), value))
+        elif key == "image_urls" and isinstance(value, list):
+            found.extend(((key, i), v) for i, v in enumerate(value) if isinstance(v, str))
+        elif key == "elements" and isinstance(value, list):
+            for i, element in enumerate(value):
+                if not isinstance(element, dict):
+                    continue
+                if isinstance(element.get("frontal_image_url"), str):
+                    found.append(((key, i, "frontal_image_url"), element["frontal_image_url"]))
+                for j, ref in enumerate(element.get("reference_image_urls") or []):
+                    if isinstance(ref, str):
+                        found.append(((key, i, "reference_image_urls", j), ref))
+    return found
+
+
+def _image_limit_problem(data: bytes, limits: dict[str, Any]) -> tuple[str, str] | None:
+    """fal's x-fal checks on a downloaded image: (message, error type) or None."""
+    from PIL import Image
+
+    max_size = limits.get("max_file_size")
+    if max_size is not None and len(data) > max_size:
+        return f"File size exceeds the maximum of {max_size} bytes", "file_too_large"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except Exception:
+        return "Could not read the image", "image_load_error"
+    if w < limits.get("min_width", 0) or h < limits.get("min_height", 0):
+        return (
+            f"Image dimensions are too small: {w}x{h}; minimum is "
+            f"{limits.get('min_width', 0)}x{limits.get('min_height', 0)}",
+            "image_too_small",
+        )
+    ratio = w / h
+    if not limits.get("min_aspect_ratio", 0) <= ratio <= limits.get("max_aspect_ratio", float("inf")):
+        return f"Image aspect ratio {ratio:.2f} is out of range", "image_aspect_ratio_error"
+    return None
+
+
+def _png(size: Any, source: bytes | None, n: int) -> tuple[bytes, int, int]:
+    """A real PNG: the source image (or a gradient) tinted per candidate, with the candidate number."""
+    from PIL import Image, ImageDraw
+
+    if isinstance(size, dict):
+        w, h = int(size["width"]), int(size["height"])
+    else:
+        w, h = _IMAGE_SIZES.get(str(size), (512, 512))
+    w, h = max(16, min(w, 1024)), max(16, min(h, 1024))
+    base = None
+    if source:
+        try:
+            with Image.open(io.BytesIO(source)) as im:
+                base = im.convert("RGB")
+                if size is None:
+                    w, h = base.size
+                base = base.resize((w, h))
+        except Exception:
+            base = None
+    if base is None:
+        base = Image.linear_gradient("L").resize((w, h)).convert("RGB")
+    tint = Image.new("RGB", (w, h), ((60 * n) % 256, (140 + 40 * n) % 256, (220 - 30 * n) % 256))
+    img = Image.blend(base, tint, 0.3)
+    ImageDraw.Draw(img).text((8, 8), str(n), fill=(255, 255, 255))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue(), w, h
+
+
+async def _broken_file(request: web.Request, mode: str, data: bytes, content_type: str) -> web.StreamResponse:
+    """Serve something that is not the promised file (see FakeFal.break_downloads)."""
+    if mode == "html":
+        page = "<!DOCTYPE html><html><body><h1>Error</h1><p>Something went wrong.</p></body></html>"
+        return web.Response(text=page, content_type="text/html")
+    if mode == "truncated":
+        return web.Response(body=data[: max(1, len(data) // 2)], content_type=content_type)
+    resp = web.StreamResponse(headers={"Content-Type": content_type})
+    if mode == "cut":
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        await resp.write(data[: len(data) // 2])
+        return FakeFal._reset(request)
+    if mode == "oversized":
+        resp.content_length = 3 * 1024**3
+    else:
+        resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    chunk = b"\0" * 65536
+    sent = 0
+    try:
+        while sent < 3 * 1024**3:  # until the client gives up
+            await resp.write(chunk)
+            sent += len(chunk)
+    except (ConnectionError, OSError):
+        raise asyncio.CancelledError from None  # the client hung up, as it should
+    return resp
