@@ -47,7 +47,7 @@ async def run(settings: Settings, token: str) -> None:
             services.generator.name,
             settings.data_dir.resolve(),
         )
-        async with AnchorshotBot(services) as bot:
+        async with AnchorshotBot(services, guild_ready_timeout=settings.guild_ready_timeout_s) as bot:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError):
@@ -55,19 +55,81 @@ async def run(settings: Settings, token: str) -> None:
             await bot.start(token)
 
 
-def main() -> None:
-    """Read settings, explain any problem in one line, run."""
+USAGE = """usage: anchorshot                      run the bot
+       anchorshot backup PATH [--force]  copy the database (safe while the bot runs)
+       anchorshot restore PATH [--force] replace the database by a backup (stop the bot first)
+       anchorshot check                  check the database's integrity"""
+
+
+def _maintenance(args: list[str]) -> int:
+    """`backup`, `restore` and `check`: one line on stdout (or stderr on failure); return the exit code."""
+    from bot.db.backup import backup, integrity_problem, restore
+
+    command, rest = args[0], args[1:]
+    force = "--force" in rest
+    paths = [a for a in rest if a != "--force"]
+    if command in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if command not in ("backup", "restore", "check") or any(p.startswith("-") for p in paths):
+        print(USAGE, file=sys.stderr)
+        return 2
+    if (command == "check") != (len(paths) == 0) or len(paths) > 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+        database = settings.database_path
+        if command == "backup":
+            from pathlib import Path
+
+            size = backup(database, Path(paths[0]), force=force)
+            print(f"anchorshot: backed up {database} to {paths[0]} ({size:,} bytes, integrity ok)")
+        elif command == "restore":
+            from pathlib import Path
+
+            kept = restore(Path(paths[0]), database, force=force)
+            where = f"; the old file is kept as {kept}" if kept else ""
+            print(f"anchorshot: restored {database} from {paths[0]}{where}")
+        else:
+            if not database.exists():
+                raise ConfigError(f"there is no database at {database} (check DATA_DIR)")
+            problem = integrity_problem(database, full=True)
+            if problem is not None:
+                print(f"anchorshot: {database} is damaged: {problem}", file=sys.stderr)
+                return 2
+            print(f"anchorshot: {database} integrity ok")
+    except ConfigError as exc:
+        print(f"anchorshot: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def setup_logging(level: str | None) -> None:
+    """Log to stderr; the chatty HTTP libraries only from WARNING (fal_client logs every poll at INFO)."""
+    logging.basicConfig(
+        level=level.upper() if level else "INFO",
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    for name in ("discord.http", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Read settings, explain any problem in one line, run (or run a maintenance command)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        raise SystemExit(_maintenance(args))
+    from bot.db.backup import check_database
+
     try:
         settings = load_settings()
         token = settings.check_token()
+        check_database(settings.database_path)
     except ConfigError as exc:
         print(f"anchorshot: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(
-        level=settings.log_level.upper() if settings.log_level else "INFO",
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    logging.getLogger("discord.http").setLevel(logging.WARNING)
+    setup_logging(settings.log_level)
     try:
         asyncio.run(run(settings, token))
     except discord.LoginFailure:

@@ -18,6 +18,7 @@ from bot.fal.dryrun import DryRunGateway
 from bot.fal.gateway import FalGateway, Gateway, Generator, LegacyGenerator
 from bot.fal.models import endpoint_spec
 from bot.fal.pricing import PriceTable
+from bot.housekeeping import ClipSweeper
 from bot.jobs import EngineConfig, JobEngine
 from bot.money import usd_to_micros
 from bot.settings import Settings
@@ -40,6 +41,7 @@ class Services:
     takes: TakeService
     http: aiohttp.ClientSession
     started_at: float = field(default_factory=time.time)
+    sweeper: ClipSweeper | None = None
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -95,6 +97,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         prices=PriceTable(settings.price_overrides),
         default_duration_s=settings.default_duration_s,
     )
+    sweeper = ClipSweeper(
+        settings.media_dir / "clips",
+        retention_days=settings.clip_retention_days,
+        interval_s=settings.housekeeping_interval_s,
+    )
+    sweeper.start()
     try:
         yield Services(
             settings=settings,
@@ -107,8 +115,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             jobs=jobs,
             takes=takes,
             http=http,
+            sweeper=sweeper,
         )
     finally:
+        await sweeper.stop()
         await jobs.stop()
         await generator.close()
         await http.close()

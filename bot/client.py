@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS: tuple[str, ...] = ("cogs.status", "cogs.anchors", "cogs.budget", "cogs.shots")
 SYNC_HASH_KEY = "command_sync_hash"
+
+OUTSIDE_GUILD = "I only work in a server's channels, not in direct messages; use me in a server we share."
 
 _PERMISSION_NAMES = {
     "manage_messages": "Manage Messages",
@@ -43,6 +46,14 @@ async def reply_ephemeral(interaction: discord.Interaction[Any], message: str) -
 
 class AnchorshotTree(app_commands.CommandTree["AnchorshotBot"]):
     """The command tree, with the project's one error handler."""
+
+    async def interaction_check(self, interaction: discord.Interaction[AnchorshotBot]) -> bool:
+        """Every command is guild-only; should one arrive from a DM anyway, refuse it once, politely."""
+        if interaction.guild_id is not None:
+            return True
+        if interaction.type is discord.InteractionType.application_command:
+            await reply_ephemeral(interaction, OUTSIDE_GUILD)
+        return False
 
     async def on_error(
         self, interaction: discord.Interaction[AnchorshotBot], error: app_commands.AppCommandError
@@ -112,7 +123,32 @@ class AnchorshotBot(commands.Bot):
                 # Stop here: syncing a smaller command set would quietly remove commands everywhere.
                 log.exception("failed to load extension %s", extension)
                 raise
+        self._guard_components_outside_guilds()
         await self.sync_commands_if_needed()
+
+    def _guard_components_outside_guilds(self) -> None:
+        """Buttons clicked outside a server get one polite refusal and reach no component callback.
+
+        discord.py hands component interactions straight to its view store (before any public hook), so the guard
+        wraps the store's dispatch. Should a discord.py upgrade move it, the bot still starts and says so.
+        """
+        store = getattr(getattr(self, "_connection", None), "_view_store", None)
+        original = getattr(store, "dispatch_view", None)
+        if original is None:
+            log.warning("cannot guard buttons outside servers: discord.py's view store moved")
+            return
+        tasks: set[asyncio.Task[None]] = set()
+
+        def dispatch_view(component_type: int, custom_id: str, interaction: discord.Interaction[Any]) -> None:
+            if interaction.guild_id is not None:
+                original(component_type, custom_id, interaction)
+                return
+            log.info("refused a component (%s) from user %s outside a server", custom_id, interaction.user.id)
+            task = asyncio.get_running_loop().create_task(reply_ephemeral(interaction, OUTSIDE_GUILD))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        store.dispatch_view = dispatch_view  # type: ignore[union-attr]
 
     def command_schema_hash(self) -> str:
         """A hash of every command's schema, to tell whether a sync is needed."""

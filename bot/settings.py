@@ -66,12 +66,18 @@ class Settings(BaseSettings):
     retry_backoff_cap_s: float = Field(default=60.0, gt=0)
     notice_ttl_s: float = Field(default=12.0, gt=0)  # how long a public refusal notice stays
 
+    # Housekeeping
+    clip_retention_days: float = Field(default=30, gt=0)
+    housekeeping_interval_s: float = Field(default=3600, gt=0)
+
     # Hidden knobs for tests and operators: where Discord's API lives (tests point it at a fake).
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
     fal_queue_url: str | None = None
     fal_rest_url: str | None = None
     fal_cdn_url: str | None = None
+    # How long discord.py waits for more servers after the last one arrives before the bot is ready.
+    guild_ready_timeout_s: float = Field(default=2.0, ge=0)
 
     @field_validator("command_guild_id", mode="before")
     @classmethod

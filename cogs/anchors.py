@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.anchors.service import AnchorService, Upload
 from bot.errors import NoAnchor, NotAllowed
+from bot.text import clean_text
 from cogs.render import anchor_embed, history_embed
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class AnchorCog(commands.Cog):
             upload=Upload(
                 url=image.url, filename=image.filename, content_type=image.content_type, size=image.size
             ),
-            name=name,
+            name=clean_text(name, field="anchor name", max_chars=80) if name is not None else None,
         )
         version = result.version
         path = self.anchors.image_path(version.sha256)

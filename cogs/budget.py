@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.budget.service import BudgetService
 from bot.errors import NotAllowed
 from bot.money import format_usd
+from bot.text import clean_text
 from cogs.render import budget_embed, report_csv, report_embed, safe
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class BudgetCog(commands.Cog):
         require_manage_guild(interaction, "Adjusting a budget")
         assert interaction.guild_id is not None
         micros = self.budget.parse_adjustment(amount)
+        reason = clean_text(reason, field="reason", max_chars=100)
         await self.budget.adjust(
             interaction.guild_id, user.id, micros, f"Adjustment: {reason}", interaction.user.id
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__
+from bot.housekeeping import disk_used, human_bytes
 from cogs.render import status_embed
 
 if TYPE_CHECKING:
@@ -37,6 +39,9 @@ class StatusCog(commands.Cog):
             db_bytes=services.db.size_bytes(),
             latency_ms=self.bot.latency * 1000,
         )
+        settings = services.settings
+        used = await asyncio.to_thread(disk_used, settings.database_path, settings.media_dir)
+        embed.add_field(name="Disk used", value=f"{human_bytes(used)} (database and media)")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

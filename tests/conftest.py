@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,6 +24,116 @@ from tests.fakes.fal_fake import FakeFal
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GfakeX.fake-token-for-tests-only_abcdefghij"
+FAL_TEST_KEY = "fal-test-key-SECRET-5f3c9a1e:7d2b8e4f6a0c1d3e5f7a9b2c4d6e8f01"
+SECRETS = (TEST_TOKEN, FAL_TEST_KEY)
+
+
+# ---------------------------------------------------------------- no secrets anywhere
+# The whole suite runs with the recognisable fake secrets above. A root log handler sees every record (formatted,
+# so a token passed in `args` is caught; tracebacks too); the fixtures below scan the subprocess bot's output, every
+# file under each test's data dir and every request body the fake Discord stored. Any hit fails the test.
+
+
+def find_secrets(text: str | bytes) -> list[str]:
+    """Which of the test secrets (or their distinctive parts) appear in `text`."""
+    if isinstance(text, bytes):
+        return [name for name, s in _SECRET_NAMES.items() if s.encode() in text]
+    return [name for name, s in _SECRET_NAMES.items() if s in text]
+
+
+# A secret is also caught when only its secret part leaks (e.g. the token's HMAC, the key after the colon).
+_SECRET_NAMES = {
+    "DISCORD_TOKEN": TEST_TOKEN,
+    "DISCORD_TOKEN (HMAC part)": TEST_TOKEN.rsplit(".", 1)[1],
+    "FAL_KEY": FAL_TEST_KEY,
+    "FAL_KEY (secret part)": FAL_TEST_KEY.split(":", 1)[1],
+}
+
+
+class SecretSniffer(logging.Handler):
+    """Records every log line that carries a test secret."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.NOTSET)
+        self.leaks: list[str] = []
+        self._formatter = logging.Formatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string: look at the raw parts
+            text = f"{record.msg!r} {record.args!r}"
+        if record.exc_info:
+            text += self._formatter.formatException(record.exc_info)
+        if record.stack_info:
+            text += record.stack_info
+        found = find_secrets(text)
+        if found:
+            self.leaks.append(f"{record.name} {record.levelname}: {found} in {text[:300]!r}")
+
+
+SNIFFER = SecretSniffer()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sniff_logs_for_secrets():
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(SNIFFER)
+    root.setLevel(logging.DEBUG)  # every record reaches the sniffer, DEBUG included
+    quiet = {name: logging.getLogger(name).level for name in ("aiosqlite", "asyncio", "PIL")}
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.INFO)  # floods at DEBUG, never sees a secret
+    yield
+    root.removeHandler(SNIFFER)
+    root.setLevel(old_level)
+    for name, level in quiet.items():
+        logging.getLogger(name).setLevel(level)
+    assert not SNIFFER.leaks, "secrets in log lines:\n" + "\n".join(SNIFFER.leaks[:10])
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_logs_of_this_test():
+    before = len(SNIFFER.leaks)
+    yield
+    leaks = SNIFFER.leaks[before:]
+    if leaks:
+        del SNIFFER.leaks[before:]  # reported here, not again at the end of the session
+        pytest.fail("secrets in log lines:\n" + "\n".join(leaks[:10]), pytrace=False)
+
+
+def scan_tree_for_secrets(folder: Path) -> list[str]:
+    """Files under `folder` that contain a test secret."""
+    hits = []
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                found = find_secrets(path.read_bytes())
+                if found:
+                    hits.append(f"{path}: {found}")
+    return hits
+
+
+def scan_discord_for_secrets(fake: FakeDiscord) -> list[str]:
+    """Request bodies (JSON, files, query) the fake Discord stored, and the messages it holds."""
+    hits = []
+    for req in getattr(fake, "requests", []):
+        body = json.dumps([req.json, req.query, req.path], default=str)
+        found = find_secrets(body) + [
+            f for file in getattr(req, "files", []) for f in find_secrets(file.data)
+        ]
+        if found:
+            hits.append(f"{req.method} {req.path}: {sorted(set(found))}")
+    for mid, msg in getattr(fake, "messages", {}).items():
+        found = find_secrets(json.dumps(msg, default=str))
+        if found:
+            hits.append(f"message {mid}: {found}")
+    return hits
+
+
+def assert_no_secrets(*hits: list[str]) -> None:
+    found = [h for group in hits for h in group]
+    assert not found, "test secrets leaked:\n" + "\n".join(found[:10])
 
 
 @pytest.fixture
@@ -31,6 +143,7 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
     fake.install()
     yield fake
     await fake.close()
+    assert_no_secrets(scan_discord_for_secrets(fake))
 
 
 @pytest.fixture
@@ -58,7 +171,7 @@ class BotRunner:
     def settings(self, *, fal: bool = True, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "discord_token": TEST_TOKEN,
-            "fal_key": "test-key" if fal else "",
+            "fal_key": FAL_TEST_KEY if fal else "",
             "data_dir": self.data_dir,
             "fal_poll_interval_s": 0.05,
             "progress_edit_interval_s": 0.0,
@@ -95,6 +208,7 @@ async def runner(fake_discord, fake_fal, tmp_path) -> AsyncIterator[BotRunner]:
     r = BotRunner(fake_discord, fake_fal, tmp_path / "data")
     yield r
     await r.stop()
+    assert_no_secrets(scan_tree_for_secrets(r.data_dir))
 
 
 @pytest.fixture
@@ -118,7 +232,7 @@ class BotProcess:
         env.update(
             {
                 "DISCORD_TOKEN": TEST_TOKEN,
-                "FAL_KEY": "test-key",
+                "FAL_KEY": FAL_TEST_KEY,
                 "DATA_DIR": str(self.data_dir),
                 "DISCORD_API_BASE": f"{self.discord.base_url}/api/v10",
                 "DISCORD_GATEWAY_URL": self.discord.base_url.replace("http://", "ws://") + "/",
@@ -169,3 +283,8 @@ async def bot_process(fake_discord, fake_fal, tmp_path) -> AsyncIterator[BotProc
     proc = BotProcess(fake_discord, fake_fal, tmp_path / "data", tmp_path / "bot.log")
     yield proc
     proc.stop()
+    output = proc.log_path.read_bytes() if proc.log_path.exists() else b""
+    assert_no_secrets(
+        [f"bot output (stdout+stderr): {f}" for f in find_secrets(output)],
+        scan_tree_for_secrets(proc.data_dir),
+    )
