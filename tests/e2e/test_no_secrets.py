@@ -83,7 +83,7 @@ async def test_subprocess_bot_leaks_no_secret_in_logs_messages_or_files(bot_proc
     bot_process.stop()
 
     output = bot_process.log_path.read_text()
-    assert "shot 1 posted" in output  # the scan below looked at a real, DEBUG-level log
+    assert "job 1 posted" in output  # the scan below looked at a real, DEBUG-level log
     assert find_secrets(output) == []
     assert scan_tree_for_secrets(bot_process.data_dir) == []
     assert scan_discord_for_secrets(fake_discord) == []
