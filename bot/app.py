@@ -55,6 +55,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         delivery_concurrency=settings.delivery_concurrency,
         local_concurrency=settings.local_job_concurrency,
         step_timeout_s=settings.step_timeout_s,
+        backoff_base_s=settings.retry_backoff_base_s,
         backoff_cap_s=settings.retry_backoff_cap_s,
     )
 

@@ -19,6 +19,7 @@ from bot.money import format_usd
 from bot.takes.kind import TakeKind
 from bot.takes.models import KIND, Take
 from bot.takes.ports import TakePublisher
+from bot.text import clean_text
 
 log = logging.getLogger(__name__)
 S = JobState
@@ -95,13 +96,8 @@ class TakeService:
         return self.prices.quote(self.spec, duration_s=duration_s, audio=audio)
 
     def _validate(self, req: TakeRequest) -> tuple[str, int, str, bool, str | None]:
-        prompt = req.prompt.strip()
-        if not prompt:
-            raise UserError("The prompt is empty; describe what the character does in this shot.")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise UserError(
-                f"The prompt is {len(prompt):,} characters; keep it to {MAX_PROMPT_CHARS:,} or fewer."
-            )
+        # Invisible and format characters go before the empty check: such a prompt is never sent or charged.
+        prompt = clean_text(req.prompt, field="prompt", max_chars=MAX_PROMPT_CHARS)
         duration = req.duration_s if req.duration_s is not None else self.default_duration_s
         if duration not in self.spec.durations_s:
             allowed = self.spec.durations_s
@@ -114,9 +110,9 @@ class TakeService:
         aspect = req.aspect_ratio or "anchor"
         if aspect != "anchor" and aspect not in ASPECT_RATIOS:
             raise UserError("The aspect ratio must be anchor, 16:9, 9:16 or 1:1.")
-        negative = (req.negative_prompt or "").strip() or None
-        if negative and len(negative) > MAX_PROMPT_CHARS:
-            raise UserError(f"The negative prompt is too long; keep it to {MAX_PROMPT_CHARS:,} characters.")
+        negative = None
+        if req.negative_prompt and req.negative_prompt.strip():
+            negative = clean_text(req.negative_prompt, field="negative prompt", max_chars=MAX_PROMPT_CHARS)
         audio = bool(req.audio) and self.spec.supports_audio
         return prompt, duration, aspect, audio, negative
 

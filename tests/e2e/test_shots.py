@@ -298,8 +298,8 @@ async def test_reroll_refused_for_budget_gets_a_self_deleting_notice(bot, runner
             None,
         )
     )
-    assert not notice["_pinged"]
-    await fake_discord.wait_for(lambda: fake_discord.messages[int(notice["id"])]["_deleted"], timeout=20)
+    assert not notice["_pinged"] and "$" not in text_of(notice)  # public: no figures
+    await fake_discord.wait_for(lambda: fake_discord.messages[int(notice["id"])]["_deleted"], timeout=5)
     assert len(fake_fal.submissions) == 1
     assert await _totals(runner, fake_discord, poor) == (0, 0)
 
