@@ -489,7 +489,11 @@ class JobEngine:
                     return
                 job = moved
             else:
-                found = await self._find(kind, job)
+                try:
+                    found = await self._find(kind, job)
+                except Exception:  # cannot look: the outcome stays unknown, so the hold stays too
+                    await self._retry(job, "could not read the channel", deadline=deadline + 3600)
+                    return
                 if found is not None:
                     await self._posted(kind, job, found)
                     return

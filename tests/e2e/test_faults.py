@@ -103,6 +103,24 @@ async def test_transient_errors_on_submit_status_result_and_download_are_retried
     assert await _totals(runner, fake_discord) == (PRICE, 0)
 
 
+# One slow job never delays another -------------------------------------------------------------------------
+async def test_a_slow_status_answer_for_one_take_does_not_hold_back_anothers_clip(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    bob = fake_discord.add_member("bob")
+    fake_fal.script(Outcome.hold(), Outcome.complete(queued_polls=0, progress_polls=0))
+    await run_shot(fake_discord, "the slow one")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    fake_fal.slow_next("status", 20.0)  # the held take's next status answer takes 20 s
+    await asyncio.sleep(0.2)
+    await run_shot(fake_discord, "the quick one", user=bob)
+    [clip] = await wait_clips(fake_discord, 1, timeout=10)
+    assert "the quick one" in text_of(clip)
+    fake_fal.release()
+    await wait_clips(fake_discord, 2, timeout=60)
+
+
 # Cancel means cancelled ------------------------------------------------------------------------------------
 async def test_a_cancel_fal_does_not_confirm_leaves_the_take_running_and_charged(
     bot, runner, fake_discord, fake_fal

@@ -221,7 +221,11 @@ async def test_cancel_button_cancels_at_fal_and_releases(bot, runner, fake_disco
     await fake_discord.wait_for(lambda: "Cancelled" in text_of(fake_discord.messages[int(progress["id"])]))
     assert await _totals(runner, fake_discord) == (0, 0)
     fake_fal.release()
+    await asyncio.sleep(
+        20 * runner.services.settings.fal_poll_interval_s
+    )  # every chance to (wrongly) deliver
     assert clip_messages(fake_discord) == []
+    assert (await runner.services.takes.get(1)).state == "cancelled"
 
 
 async def test_reroll_by_reaction_is_charged_to_the_reactor(bot, runner, fake_discord, fake_fal):
