@@ -292,7 +292,11 @@ class JobEngine:
         total, per_user = await JobStore.in_flight_counts(self.db, self.kinds)
         position = 0
         for job in await JobStore.in_states(self.db, (S.WAITING,)):
-            if job.kind not in self.kinds or job.id in self._active:
+            if job.kind not in self.kinds:
+                continue
+            if job.id in self._active:  # being sent right now: counts against the limits already
+                total += 1
+                per_user[job.user_id] = per_user.get(job.user_id, 0) + 1
                 continue
             if job.progress_message_id is None and now - job.created_at < self.config.progress_grace_s:
                 continue  # its request is still posting the progress message

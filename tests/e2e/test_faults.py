@@ -121,6 +121,23 @@ async def test_a_slow_status_answer_for_one_take_does_not_hold_back_anothers_cli
     await wait_clips(fake_discord, 2, timeout=60)
 
 
+async def test_progress_changes_only_with_the_state_not_with_every_poll(bot, runner, fake_discord, fake_fal):
+    """#10: a take polled 40 times is edited once per state change; elapsed time is a <t:R> tag clients tick."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.complete(queued_polls=2, progress_polls=40))
+    await run_shot(fake_discord, "a long generation")
+    await wait_clips(fake_discord, 1, timeout=60)
+    [progress] = progress_messages(fake_discord)
+    path = f"/channels/{fake_discord.channel_id}/messages/{progress['id']}"
+    await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(progress["id"])]))
+    edits = [r for r in fake_discord.requests if r.method == "PATCH" and r.path == path]
+    assert 3 <= len(edits) <= len(JobState) + 2, len(
+        edits
+    )  # one per state (and queue position), not per poll
+    running = [r for r in edits if "Generating" in str(r.json)]
+    assert len(running) == 1 and "<t:" in str(running[0].json)
+
+
 # Cancel means cancelled ------------------------------------------------------------------------------------
 async def test_a_cancel_fal_does_not_confirm_leaves_the_take_running_and_charged(
     bot, runner, fake_discord, fake_fal
