@@ -76,7 +76,9 @@ def _copy(src: Path, dest: Path) -> None:
     try:
         target = sqlite3.connect(tmp)
         try:
-            source.backup(target, pages=256, sleep=0.005)  # small steps: the running bot keeps writing
+            # One step: in WAL mode it reads one snapshot while the bot keeps writing (stepwise copies restart
+            # whenever another connection writes, which a busy bot could make endless).
+            source.backup(target)
             target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
             target.commit()
         finally:
