@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import time
 
 import aiohttp
@@ -150,6 +151,21 @@ class Probe(commands.Cog):
             "public", allowed_mentions=discord.AllowedMentions(users=True, everyone=False)
         )
         self.kept.append(interaction)
+
+    @app_commands.command(name="whisper", description="Tells you something in a DM")
+    async def whisper(self, interaction: discord.Interaction) -> None:
+        try:
+            await interaction.user.send("your budget: $12.34")
+        except discord.Forbidden as exc:
+            self.errors.append(exc)
+            await interaction.response.send_message("open your DMs", ephemeral=True)
+            return
+        await interaction.response.send_message("sent you a DM", ephemeral=True)
+
+    @app_commands.command(name="here", description="Only in servers")
+    @app_commands.guild_only()
+    async def here(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("in a server")
 
     @app_commands.command(name="quiet", description="Keeps the interaction and does not answer")
     async def quiet(self, interaction: discord.Interaction) -> None:
@@ -587,6 +603,30 @@ async def test_what_discord_py_sends_is_accepted(fake, bot):
     assert refusals == []
 
 
+async def test_edit_keeps_only_the_listed_attachments(fake, bot):
+    """reference.mdx, Editing Message Attachments: with ``attachments`` in a PATCH only the listed
+    files stay or are added; without it, uploaded files are appended."""
+    m = await bot.get_channel(fake.channel_id).send("files", file=discord.File(io.BytesIO(b"a"), "a.txt"))
+    kept = str(m.attachments[0].id)
+
+    async def patch(payload: dict, *names: str) -> int:
+        form = aiohttp.FormData(quote_fields=False)
+        form.add_field("payload_json", json.dumps(payload), content_type="application/json")
+        for i, name in enumerate(names):
+            form.add_field(f"files[{i}]", io.BytesIO(name.encode()), filename=name)
+        status, _, _ = await _raw(
+            fake, "PATCH", f"/channels/{fake.channel_id}/messages/{m.id}", data=form, headers=AUTH
+        )
+        return status
+
+    assert await patch({"attachments": [{"id": kept}]}, "unlisted.txt") == 200
+    assert [f.filename for f in fake.msg(m.id).files] == ["a.txt"]
+    assert await patch({}, "appended.txt") == 200
+    assert [f.filename for f in fake.msg(m.id).files] == ["a.txt", "appended.txt"]
+    assert await patch({"attachments": [{"id": 0}]}, "only.txt") == 200
+    assert fake.msg(m.id).files == [MsgFile("only.txt", b"only.txt", "text/plain")]
+
+
 async def test_request_log_counts_per_route_and_since_a_mark(fake, bot):
     ch = bot.get_channel(fake.channel_id)
     other = fake.add_text_channel("other")
@@ -603,7 +643,7 @@ async def test_request_log_counts_per_route_and_since_a_mark(fake, bot):
     assert [r.params["message_id"] for r in fake.requests_to("PATCH", "/channels/{c}/messages/{m}")] == [
         str(a.id)
     ]
-    assert len(fake.requests_to("PUT", Faults.REACT.split(" ", 1)[1], since=mark)) == 1
+    assert len(fake.requests_to(Faults.REACT, since=mark)) == 1
     assert len(fake.requests_to("*", "/channels/{c}/messages/{m}", since=mark)) == 1  # the PATCH only
     assert fake.requests_to("POST", r"^/channels/\d+/messages$", since=mark) == posts  # regex, as before
 
@@ -831,6 +871,46 @@ async def test_busy_channel_buries_a_post_and_history_pages_exactly(fake, bot):
             fake, "GET", f"/channels/{fake.channel_id}/messages", params=bad, headers=AUTH
         )
         assert status == 400 and body["code"] == 50035, bad
+
+
+async def test_dms_both_ways(fake, bot):
+    alice = fake.member("alice")
+    reply = await (await fake.slash("whisper")).wait_message()
+    assert reply.ephemeral and reply.text == "sent you a DM"
+    dm = fake.dm_channel("alice")
+    [secret] = fake.msgs(dm)
+    assert secret.text == "your budget: $12.34" and secret.channel_id == dm and not secret.ephemeral
+    assert len(fake.requests_to("POST", "/users/@me/channels")) == 1
+    assert all("$" not in m.all_text for m in fake.msgs())  # nothing in the server channel
+
+    # a command in the DM: only global commands whose contexts allow BOT_DM are offered
+    inter = await fake.slash("echo", text="psst", dm=True)
+    answer = await inter.wait_message()
+    assert answer.channel_id == dm and answer.text == "echo: psst"
+    assert "guild_id" not in inter.payload and inter.payload["user"]["id"] == str(alice)
+    assert isinstance(bot.probe.channels[-1], discord.DMChannel)
+    with pytest.raises(CommandHidden):
+        await fake.slash("here", dm=True)
+    forced = await fake.slash("here", dm=True, enforce_permissions=False)
+    assert forced.payload["context"] == 1
+
+    # members write and react in their DM; the bot hears both
+    m = await fake.post_as("alice", "hello in private", channel_id=dm)
+    seen = await fake.wait_for(lambda: [x for x in bot.probe.seen if x.id == m.id])
+    assert isinstance(seen[0].channel, discord.DMChannel) and seen[0].guild is None
+    await fake.react(secret.id, "👍", user="alice")
+    ev = await fake.wait_for(lambda: [p for p in bot.probe.raw_reactions if p.message_id == secret.id])
+    assert ev[0].guild_id is None and ev[0].user_id == alice
+    bob = fake.add_member("bob")
+    with pytest.raises(AssertionError):
+        await fake.react(secret.id, user="bob")
+
+    # a member who does not take DMs
+    fake.close_dms("bob")
+    await fake.wait_for(lambda: bot.get_guild(fake.guild_id).get_member(bob))
+    reply = await (await fake.slash("whisper", user="bob")).wait_message()
+    assert reply.text == "open your DMs" and bot.probe.errors[-1].code == 50007
+    assert fake.msgs(fake.dm_channel("bob")) == []
 
 
 async def test_member_posts_are_echoed_to_the_bot(fake, bot):

@@ -387,6 +387,8 @@ def test_attachment_ids_match_uploaded_files():
             files=files,
         )
     )
+    twice = [CapturedFile("a", b"x", field_name="files[0]"), CapturedFile("b", b"y", field_name="files[0]")]
+    assert "files[0]" in paths(refused(validate_message_body, {"content": "x"}, op="create", files=twice))
     # on an edit, ids of attachments already on the message are kept
     validate_message_body({"attachments": [{"id": "99"}]}, op="edit", existing_attachment_ids={"99"})
     assert "files[0]" in paths(

@@ -57,9 +57,10 @@ class GatewayMixin:
         except Exception as exc:  # connection went away under us
             log.debug("gateway send failed: %r", exc)
 
-    async def _dispatch(self, t: str, d: dict) -> None:
-        """Send a DISPATCH (op 0). Buffered for RESUME while the session lives but no socket is up."""
-        need = EVENT_INTENTS.get(t)
+    async def _dispatch(self, t: str, d: dict, *, intent: int | None = None) -> None:
+        """Send a DISPATCH (op 0). Buffered for RESUME while the session lives but no socket is up.
+        ``intent``: the intent the event needs when it is not the guild one (DM events)."""
+        need = intent if intent is not None else EVENT_INTENTS.get(t)
         if need and not (self._intents & need):
             log.debug("not dispatching %s: intent %s not identified", t, need)
             return

@@ -430,11 +430,14 @@ def check_attachments(
     errs: FormErrors, attachments: Any, files: list[CapturedFile], existing_ids: set[str]
 ) -> None:
     """message.mdx Attachment Request Structure: for new files ``id`` is the n of ``files[n]``; on edits
-    the ids of attachments to keep. reference.mdx Uploading Files: each ``files[n]`` needs a filename."""
+    the ids of attachments to keep. reference.mdx Uploading Files: each ``files[n]`` needs a filename
+    and a unique name."""
     indices = set()
     for pos, f in enumerate(files):
         key = f.field_name or f"files[{pos}]"
         if key.startswith("files[") and key.endswith("]"):
+            if key[6:-1] in indices:
+                errs.add(key, "ATTACHMENT_FIELD_NAME_DUPLICATED", "Each files[n] needs a unique name")
             indices.add(key[6:-1])
         if not f.filename or f.filename == key:
             errs.add(key, "ATTACHMENT_FILENAME_REQUIRED", "A file needs a filename (Content-Disposition)")

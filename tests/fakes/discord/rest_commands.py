@@ -59,8 +59,9 @@ class CommandsMixin:
         self.sync_count += 1
         return out
 
-    def _find_command(self, name: str) -> dict:
-        for scope in (str(self.guild_id), "global"):
+    def _find_command(self, name: str, *, dm: bool = False) -> dict:
+        """The synced CHAT_INPUT command ``name`` (guild commands first; in a DM only global ones)."""
+        for scope in ("global",) if dm else (str(self.guild_id), "global"):
             for cmd in self.synced_commands.get(scope, []):
                 if cmd["name"] == name and cmd.get("type", 1) == 1:
                     return cmd

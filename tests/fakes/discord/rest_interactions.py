@@ -180,6 +180,7 @@ class InteractionsMixin:
     _members: dict[int, dict]
     _roles: dict[int, dict]
     _channels: dict[int, dict]
+    _dms: dict[int, dict]
 
     def _init_interactions(self) -> None:
         self.interactions: dict[int, FakeInteraction] = {}
@@ -188,7 +189,7 @@ class InteractionsMixin:
     # ------------------------------------------------------------------ dispatch
 
     def _channel_for_interaction(self, channel_id: int) -> dict:
-        ch = self._channels.get(channel_id)
+        ch = self._channels.get(channel_id) or self._dms.get(channel_id)
         if ch is None:
             raise AssertionError(f"unknown channel {channel_id}")
         return copy.deepcopy(ch)
@@ -213,19 +214,30 @@ class InteractionsMixin:
             "data": data,
             "token": token,
             "version": 1,
-            "guild_id": str(self.guild_id),
-            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
             "channel_id": str(channel_id),
             "channel": self._channel_for_interaction(channel_id),
-            "member": self._member_obj(uid, with_permissions=True, channel_id=channel_id),
             "locale": "en-US",
-            "guild_locale": "en-US",
             "app_permissions": str(self._app_permissions(channel_id)),
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
             "attachment_size_limit": self.attachment_size_limit,
         }
+        if self.is_dm(channel_id):
+            # receiving-and-responding.mdx: "user" instead of "member" in a DM; the GUILD_INSTALL
+            # owner is "0" in a DM with the bot; context 1 is BOT_DM
+            payload.update(
+                {"user": self._users[uid], "authorizing_integration_owners": {"0": "0"}, "context": 1}
+            )
+        else:
+            payload.update(
+                {
+                    "guild_id": str(self.guild_id),
+                    "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+                    "member": self._member_obj(uid, with_permissions=True, channel_id=channel_id),
+                    "guild_locale": "en-US",
+                    "authorizing_integration_owners": {"0": str(self.guild_id)},
+                    "context": 0,
+                }
+            )
         if message is not None:
             payload["message"] = self._public(message)
         inter = FakeInteraction(
@@ -334,18 +346,33 @@ class InteractionsMixin:
         user: str | int = "alice",
         channel_id: int | None = None,
         enforce_permissions: bool = True,
+        dm: bool = False,
         opts: dict[str, Any] | None = None,
         **options: Any,
     ) -> FakeInteraction:
-        """Send a slash command; options as keywords, or in `opts` (for an option named like a keyword, e.g. user)."""
+        """Send a slash command; options as keywords, or in `opts` (for an option named like a keyword, e.g. user).
+
+        ``dm=True``: in the member's DM with the bot. Discord offers only global commands there, and
+        only those whose ``contexts`` include BOT_DM (1), or, with ``contexts`` null, whose
+        ``dm_permission`` is not false; ``enforce_permissions=False`` sends it anyway (to test the
+        bot's own refusal)."""
         if opts:
             options = {**options, **opts}
         parts = command.strip().lstrip("/").split()
         if not parts:
             raise AssertionError("empty command")
-        cmd = self._find_command(parts[0])
         uid = self._user_id(user)
-        if enforce_permissions:
+        if dm:
+            if channel_id is not None:
+                raise AssertionError("pass either dm=True or channel_id")
+            channel_id = self.dm_channel(uid)
+        cmd = self._find_command(parts[0], dm=bool(channel_id is not None and self.is_dm(channel_id)))
+        if channel_id is not None and self.is_dm(channel_id):
+            contexts = cmd.get("contexts")
+            offered = (1 in contexts) if contexts is not None else cmd.get("dm_permission") is not False
+            if enforce_permissions and not offered:
+                raise CommandHidden(f"/{parts[0]} is not offered in DMs (contexts={contexts})")
+        elif enforce_permissions:
             perms = self.member_permissions(uid)
             dmp = cmd.get("default_member_permissions")
             if not perms & ADMINISTRATOR:
@@ -430,6 +457,8 @@ class InteractionsMixin:
         msg = self.messages.get(int(message_id))
         if msg is None or msg["_deleted"] or msg["_ephemeral"]:
             raise AssertionError(f"message {message_id} cannot be reacted to (missing, deleted or ephemeral)")
+        if self.is_dm(msg["channel_id"]) and self.dm_recipient(msg["channel_id"]) != self._user_id(user):
+            raise AssertionError(f"{user!r} cannot see DM message {message_id}")
         await self._ensure_connected()
         await self._add_reaction(int(message_id), self._norm_emoji(emoji), self._user_id(user))
 

@@ -36,6 +36,8 @@ from .common import (
     ATTACH_FILES,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
+    INTENT_DIRECT_MESSAGE_REACTIONS,
+    INTENT_DIRECT_MESSAGES,
     MANAGE_MESSAGES,
     MENTION_EVERYONE,
     READ_MESSAGE_HISTORY,
@@ -77,6 +79,8 @@ class MessagesMixin:
     _users: dict[int, dict]
     _members: dict[int, dict]
     _channels: dict[int, dict]
+    _dms: dict[int, dict]
+    dms_closed: set[int]
 
     def _init_messages(self) -> None:
         self.nonce_window: float = DEFAULT_NONCE_WINDOW
@@ -85,10 +89,13 @@ class MessagesMixin:
     # ------------------------------------------------------------------ lookups
 
     def _channel(self, cid: int | str) -> dict:
-        ch = self._channels.get(int(cid))
+        ch = self._channels.get(int(cid)) or self._dms.get(int(cid))
         if ch is None:
             raise ApiError(404, 10003, "Unknown Channel")
         return ch
+
+    def _dm_intent(self, channel_id: int | str, dm_intent: int) -> int | None:
+        return dm_intent if self.is_dm(channel_id) else None
 
     def _channel_msg(self, cid: str | int, mid: str | int) -> dict:
         self._channel(cid)
@@ -144,6 +151,8 @@ class MessagesMixin:
 
     def _gateway_message(self, msg: dict) -> dict:
         d = self._public(msg)
+        if self.is_dm(msg["channel_id"]):
+            return d
         d["guild_id"] = str(self.guild_id)
         author = int(msg["author"]["id"])
         if author in self._members:
@@ -159,7 +168,9 @@ class MessagesMixin:
             am = {"parse": ["users"]}  # the default for interactions and webhooks
         parse = None if am is None else (am.get("parse") or [])
         author = int(msg["author"]["id"])
-        can_everyone = bool(self.channel_permissions(author, int(msg["channel_id"])) & MENTION_EVERYONE)
+        can_everyone = not self.is_dm(msg["channel_id"]) and bool(
+            self.channel_permissions(author, int(msg["channel_id"])) & MENTION_EVERYONE
+        )
         pinged = False
         everyone = False
         wants_everyone = "@everyone" in content or "@here" in content
@@ -196,7 +207,12 @@ class MessagesMixin:
         existing: list[dict] | None,
         channel_id: int,
         ephemeral: bool,
+        *,
+        edit: bool = False,
     ) -> list[dict]:
+        """The message's attachments after this request. reference.mdx, Editing Message Attachments:
+        on a PATCH with ``attachments`` only the listed files (kept or new) are on the message; without
+        it new files are appended; a create attaches every uploaded file."""
         by_index: dict[str, CapturedFile] = {}
         for pos, f in enumerate(files):
             m = re.fullmatch(r"files\[(\w+)\]", f.field_name or "")
@@ -240,8 +256,9 @@ class MessagesMixin:
                     raise form_error(f"attachments.{i}.id", "ATTACHMENT_NOT_FOUND", "Unknown attachment")
         else:
             out.extend(existing or [])
+        listed_only = edit and payload.get("attachments") is not None
         for key, f in by_index.items():
-            if key not in used:
+            if key not in used and not listed_only:
                 out.append(new_att(f, {}))
         return out
 
@@ -335,7 +352,9 @@ class MessagesMixin:
                 "id": str(inter.id),
                 "type": inter.type,
                 "user": self._users[inter.user_id],
-                "authorizing_integration_owners": {"0": str(self.guild_id)},
+                "authorizing_integration_owners": {
+                    "0": "0" if self.is_dm(channel_id) else str(self.guild_id)
+                },
             }
             if inter.type == 2:
                 meta["name"] = inter.command
@@ -361,7 +380,7 @@ class MessagesMixin:
         )
         self._compute_mentions(msg)
         self.messages[mid] = msg
-        ch = self._channels.get(channel_id)
+        ch = self._channels.get(channel_id) or self._dms.get(channel_id)
         if ch is not None and not ephemeral:
             ch["last_message_id"] = str(mid)
             if ch["type"] == 11:
@@ -393,7 +412,7 @@ class MessagesMixin:
         if fill:
             new["flags"] &= ~FLAG_LOADING
         new["attachments"] = self._build_attachments(
-            payload, files, msg["attachments"], int(msg["channel_id"]), msg["_ephemeral"]
+            payload, files, msg["attachments"], int(msg["channel_id"]), msg["_ephemeral"], edit=True
         )
         self._resolve_embed_attachments(new)
         if "content" in payload or fill:
@@ -412,18 +431,21 @@ class MessagesMixin:
 
     async def _echo_create(self, msg: dict) -> None:
         if not msg["_ephemeral"]:
-            await self._dispatch("MESSAGE_CREATE", self._gateway_message(msg))
+            intent = self._dm_intent(msg["channel_id"], INTENT_DIRECT_MESSAGES)
+            await self._dispatch("MESSAGE_CREATE", self._gateway_message(msg), intent=intent)
 
     async def _echo_update(self, msg: dict) -> None:
         if not msg["_ephemeral"]:
-            await self._dispatch("MESSAGE_UPDATE", self._gateway_message(msg))
+            intent = self._dm_intent(msg["channel_id"], INTENT_DIRECT_MESSAGES)
+            await self._dispatch("MESSAGE_UPDATE", self._gateway_message(msg), intent=intent)
 
     async def _echo_delete(self, msg: dict) -> None:
         if not msg["_ephemeral"]:
-            await self._dispatch(
-                "MESSAGE_DELETE",
-                {"id": msg["id"], "channel_id": msg["channel_id"], "guild_id": str(self.guild_id)},
-            )
+            d = {"id": msg["id"], "channel_id": msg["channel_id"]}
+            if not self.is_dm(msg["channel_id"]):
+                d["guild_id"] = str(self.guild_id)
+            intent = self._dm_intent(msg["channel_id"], INTENT_DIRECT_MESSAGES)
+            await self._dispatch("MESSAGE_DELETE", d, intent=intent)
 
     # ------------------------------------------------------------------ members posting
 
@@ -436,10 +458,13 @@ class MessagesMixin:
         dispatch: bool = True,
         **payload: Any,
     ) -> Msg:
-        """A member posts a message (echoed to the bot as MESSAGE_CREATE unless ``dispatch=False``)."""
+        """A member posts a message (echoed to the bot as MESSAGE_CREATE unless ``dispatch=False``);
+        ``channel_id=fake.dm_channel(user)`` for a DM to the bot."""
         uid = self._user_id(user)
         cid = channel_id if channel_id is not None else self.channel_id
         self._channel(cid)
+        if self.is_dm(cid) and self.dm_recipient(cid) != uid:
+            raise AssertionError(f"{user!r} is not in DM channel {cid}")
         msg = self._create_message(
             channel_id=cid, payload={"content": content, **payload}, files=[], via="user", author_id=uid
         )
@@ -469,9 +494,24 @@ class MessagesMixin:
             return None
         return msg
 
+    async def _h_create_dm(self, cap: CapturedRequest) -> web.Response:
+        """POST /users/@me/channels {"recipient_id"}: the DM channel with that user."""
+        body = cap.json if isinstance(cap.json, dict) else {}
+        try:
+            uid = int(body.get("recipient_id"))
+        except (TypeError, ValueError):
+            raise form_error("recipient_id", "BASE_TYPE_REQUIRED", "This field is required") from None
+        if uid not in self._users or uid == self.bot_user_id:
+            raise ApiError(400, 50033, "Invalid Recipient(s)")
+        return json_response(200, self._dms[self.dm_channel(uid)])
+
     async def _h_create_message(self, cap: CapturedRequest, channel_id: str) -> web.Response:
         ch = self._channel(channel_id)
         cid = int(channel_id)
+        if self.is_dm(cid):
+            rcpt = self.dm_recipient(cid)
+            if self._users[rcpt].get("bot") or rcpt in self.dms_closed:
+                raise ApiError(403, 50007, "Cannot send messages to this user")
         self._require_view(cid)
         self._require_bot(
             SEND_MESSAGES_IN_THREADS if ch["type"] == 11 else SEND_MESSAGES, "SEND_MESSAGES", cid
@@ -555,25 +595,31 @@ class MessagesMixin:
             return {"id": m.group(2), "name": m.group(1), "animated": False}
         return {"id": None, "name": emoji}
 
+    def _reaction_event(self, msg: dict, mid: int, emoji: str, uid: int) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "user_id": str(uid),
+            "channel_id": msg["channel_id"],
+            "message_id": str(mid),
+            "emoji": self._emoji_obj(emoji),
+            "burst": False,
+            "type": 0,
+        }
+        if not self.is_dm(msg["channel_id"]):
+            d["guild_id"] = str(self.guild_id)
+        return d
+
     async def _add_reaction(self, mid: int, emoji: str, uid: int) -> bool:
         lst = self.reactions.setdefault(mid, [])
         if (emoji, uid) in lst:
             return False
         lst.append((emoji, uid))
         msg = self.messages[mid]
-        d: dict[str, Any] = {
-            "user_id": str(uid),
-            "channel_id": msg["channel_id"],
-            "message_id": str(mid),
-            "guild_id": str(self.guild_id),
-            "emoji": self._emoji_obj(emoji),
-            "member": self._member_obj(uid),
-            "burst": False,
-            "burst_colors": [],
-            "type": 0,
-            "message_author_id": msg["author"]["id"],
-        }
-        await self._dispatch("MESSAGE_REACTION_ADD", d)
+        d = self._reaction_event(msg, mid, emoji, uid)
+        d.update({"burst_colors": [], "message_author_id": msg["author"]["id"]})
+        if "guild_id" in d:
+            d["member"] = self._member_obj(uid)
+        intent = self._dm_intent(msg["channel_id"], INTENT_DIRECT_MESSAGE_REACTIONS)
+        await self._dispatch("MESSAGE_REACTION_ADD", d, intent=intent)
         return True
 
     async def _remove_reaction(self, mid: int, emoji: str, uid: int) -> bool:
@@ -582,17 +628,9 @@ class MessagesMixin:
             return False
         lst.remove((emoji, uid))
         msg = self.messages[mid]
+        intent = self._dm_intent(msg["channel_id"], INTENT_DIRECT_MESSAGE_REACTIONS)
         await self._dispatch(
-            "MESSAGE_REACTION_REMOVE",
-            {
-                "user_id": str(uid),
-                "channel_id": msg["channel_id"],
-                "message_id": str(mid),
-                "guild_id": str(self.guild_id),
-                "emoji": self._emoji_obj(emoji),
-                "burst": False,
-                "type": 0,
-            },
+            "MESSAGE_REACTION_REMOVE", self._reaction_event(msg, mid, emoji, uid), intent=intent
         )
         return True
 
@@ -638,6 +676,8 @@ class MessagesMixin:
         self, cap: CapturedRequest, channel_id: str, message_id: str
     ) -> web.Response:
         msg = self._channel_msg(channel_id, message_id)
+        if self.is_dm(channel_id):
+            raise ApiError(403, 50003, "Cannot execute action on a DM channel")
         self._require_bot(MANAGE_MESSAGES, "MANAGE_MESSAGES", int(channel_id))
         self.reactions[int(message_id)] = []
         await self._dispatch(

@@ -29,7 +29,7 @@ from .common import (
     is_template,
     json_response,
 )
-from .faults import DropConnection, FaultRule, Faults, compile_template
+from .faults import DropConnection, FaultRule, Faults, compile_template, parse_route
 from .gateway import GatewayMixin
 from .rest_commands import CommandsMixin
 from .rest_guild import GuildRoutesMixin
@@ -52,6 +52,7 @@ _PARAM_PATTERNS = {
 ROUTES: list[tuple[str, str, str, bool]] = [
     ("GET", "/users/@me", "_h_me", True),
     ("GET", "/users/{user_id}", "_h_user", True),
+    ("POST", "/users/@me/channels", "_h_create_dm", True),
     ("GET", "/oauth2/applications/@me", "_h_app_info", True),
     ("GET", "/applications/@me", "_h_app_info", True),
     ("GET", "/gateway", "_h_gateway", False),
@@ -135,7 +136,8 @@ class FakeDiscord(
         ...
         await bot.close(); await fake.close()
 
-    The test API, besides ``slash``/``click``/``react``/``post_as`` (what members do):
+    The test API, besides ``slash``/``click``/``react``/``post_as`` (what members do; ``dm=True`` or
+    ``channel_id=fake.dm_channel(user)`` for a member's DM with the bot, ``close_dms(user)``):
 
     * typed views: ``msgs(channel_id)``, ``msg(id)``, ``wait_message(predicate)``, and on interactions
       ``.original``, ``.followups``, ``.replies``, ``.wait_message()`` (all ``Msg``, see views.py);
@@ -388,9 +390,16 @@ class FakeDiscord(
         return len(self.requests)
 
     def requests_to(
-        self, method: str, route: str, *, since: int = 0, status: int | None = None, **params: Any
+        self,
+        method: str,
+        route: str | None = None,
+        *,
+        since: int = 0,
+        status: int | None = None,
+        **params: Any,
     ) -> list[CapturedRequest]:
-        """Requests by method ("*" = any) and route, in order.
+        """Requests by method ("*" = any) and route, in order; ``requests_to("POST /channels/{id}/messages")``
+        (e.g. ``requests_to(Faults.CREATE)``) works too.
 
         ``route`` is a template like discord.py's (``"/channels/{channel_id}/messages"``; placeholder
         names are free, ``{id}`` works; literal segments such as ``@original`` must match) or, for
@@ -399,6 +408,8 @@ class FakeDiscord(
         (``channel_id=123``); ``status`` on the answer;
         ``since`` is a ``mark()``.
         """
+        if route is None:
+            method, route = parse_route(method)
         if is_template(route):
             rx = compile_template(route)
 

@@ -1,5 +1,5 @@
-"""The guild the fake serves: users, members, roles, channels (with permission overwrites), and the
-guild/member payloads discord.py reads. Messages and reactions are stored here too (``messages``,
+"""The guild the fake serves: users, members, roles, channels (with permission overwrites), the bot's
+DM channels with members, and the guild/member payloads discord.py reads. Messages and reactions are stored here too (``messages``,
 ``reactions``); rest_messages.py makes and changes them.
 
 Permissions follow Discord's computation (developers/topics/permissions.mdx): the guild base from
@@ -20,6 +20,7 @@ from .common import (
     ATTACH_FILES,
     DEFAULT_MEMBER_PERMS,
     DISCORD_EPOCH_MS,
+    DM_PERMISSIONS,
     EMBED_LINKS,
     MENTION_EVERYONE,
     SEND_MESSAGES,
@@ -55,6 +56,9 @@ class StateMixin:
         self._roles: dict[int, dict] = {}
         self._channels: dict[int, dict] = {}
         self._username_ids: dict[str, int] = {}
+        self._dms: dict[int, dict] = {}  # DM channels of the bot with members
+        self._dm_of: dict[int, int] = {}  # user id -> DM channel id
+        self.dms_closed: set[int] = set()  # members who do not take DMs (send: 403 50007)
         self._created = self.clock.now()
 
         self._roles[guild_id] = self._role_obj(guild_id, "@everyone", 0, position=0)
@@ -192,7 +196,9 @@ class StateMixin:
 
     def channel_permissions(self, uid: int, channel_id: int) -> int:
         """The member's permissions in a channel: guild base, then the channel's overwrites (a thread
-        uses its parent's), then the implicit denials."""
+        uses its parent's), then the implicit denials. In a DM: DM_PERMISSIONS."""
+        if int(channel_id) in self._dms:
+            return DM_PERMISSIONS
         base = self.member_permissions(uid)
         if base == ALL_PERMISSIONS and (uid == self.owner_id or base & ADMINISTRATOR):
             return ALL_PERMISSIONS
@@ -264,6 +270,40 @@ class StateMixin:
         ch["permission_overwrites"] = ows
         if self._session_id is not None:
             self._spawn(self._dispatch("CHANNEL_UPDATE", copy.deepcopy(ch)))
+
+    # ------------------------------------------------------------------ DMs
+
+    def dm_channel(self, user: str | int) -> int:
+        """The bot's DM channel with ``user`` (made on first use, as POST /users/@me/channels does)."""
+        uid = self._user_id(user)
+        if uid == self.bot_user_id:
+            raise AssertionError("the bot has no DM with itself")
+        cid = self._dm_of.get(uid)
+        if cid is None:
+            cid = self._snowflake()
+            self._dms[cid] = {
+                "id": str(cid),
+                "type": 1,
+                "last_message_id": None,
+                "recipients": [self._users[uid]],
+                "flags": 0,
+            }
+            self._dm_of[uid] = cid
+        return cid
+
+    def is_dm(self, channel_id: int | str) -> bool:
+        return int(channel_id) in self._dms
+
+    def dm_recipient(self, channel_id: int | str) -> int:
+        return int(self._dms[int(channel_id)]["recipients"][0]["id"])
+
+    def close_dms(self, user: str | int, closed: bool = True) -> None:
+        """The member stops (or starts again) accepting DMs from the bot: sends get 403 50007."""
+        uid = self._user_id(user)
+        if closed:
+            self.dms_closed.add(uid)
+        else:
+            self.dms_closed.discard(uid)
 
     # ------------------------------------------------------------------ payloads
 
