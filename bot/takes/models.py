@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.jobs import Job, JobState
+from bot.jobs import FINAL, Job, JobState
 
 KIND = "take"
 LEDGER_PREFIX = "shot"  # holds made before the job engine are keyed `shot:{id}`; takes keep that key
@@ -88,4 +88,4 @@ class Take:
 
     @property
     def is_final(self) -> bool:
-        return self.state in (JobState.POSTED, JobState.FAILED, JobState.CANCELLED)
+        return self.state in FINAL

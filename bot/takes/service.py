@@ -14,7 +14,7 @@ from bot.anchors.service import ASPECT_RATIOS, AnchorService
 from bot.errors import NotAllowed, UserError
 from bot.fal.models import ModelSpec
 from bot.fal.pricing import PriceTable
-from bot.jobs import Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared
+from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared
 from bot.money import format_usd
 from bot.takes.kind import TakeKind
 from bot.takes.models import KIND, Take
@@ -247,9 +247,7 @@ class TakeService:
         """(waiting in the bot's queue, in flight at the backend or being delivered)."""
         states = await self.engine.state_counts()
         waiting = states.get(S.WAITING, 0)
-        return waiting, sum(
-            n for s, n in states.items() if s is not S.WAITING and s not in (S.POSTED, S.FAILED, S.CANCELLED)
-        )
+        return waiting, sum(n for s, n in states.items() if s is not S.WAITING and s not in FINAL)
 
 
 __all__ = ["DuplicateReroll", "TakeRequest", "TakeService"]
