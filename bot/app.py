@@ -19,9 +19,11 @@ from bot.fal.gateway import FalGateway, Gateway, Generator, LegacyGenerator
 from bot.fal.models import endpoint_spec
 from bot.fal.pricing import PriceTable
 from bot.housekeeping import ClipSweeper
+from bot.jobs import EngineConfig, JobEngine
 from bot.money import usd_to_micros
 from bot.settings import Settings
-from bot.takes.service import ShotService
+from bot.takes.kind import TakeKind
+from bot.takes.service import TakeService
 
 
 @dataclass
@@ -35,10 +37,27 @@ class Services:
     generator: Generator  # TEMPORARY: the old API over `gateway`, until the take engine uses the gateway
     anchors: AnchorService
     budget: BudgetService
-    shots: ShotService
+    jobs: JobEngine
+    takes: TakeService
     http: aiohttp.ClientSession
     started_at: float = field(default_factory=time.time)
     sweeper: ClipSweeper | None = None
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        poll_interval_s=settings.fal_poll_interval_s,
+        max_global=settings.max_shots_global,
+        max_per_user=settings.max_shots_per_user,
+        job_timeout_s=settings.fal_job_timeout_s,
+        delivery_give_up_s=settings.delivery_give_up_s,
+        poll_concurrency=settings.poll_concurrency,
+        delivery_concurrency=settings.delivery_concurrency,
+        local_concurrency=settings.local_job_concurrency,
+        step_timeout_s=settings.step_timeout_s,
+        backoff_base_s=settings.retry_backoff_base_s,
+        backoff_cap_s=settings.retry_backoff_cap_s,
+    )
 
 
 @asynccontextmanager
@@ -69,20 +88,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         period=settings.budget_period,
         max_limit_micros=usd_to_micros(settings.max_budget_usd),
     )
-    shots = ShotService(
-        db,
+    jobs = JobEngine(
+        db, ledger=budget, backend=gateway.name, charge=not settings.dry_run, config=engine_config(settings)
+    )
+    takes = TakeService(
+        jobs,
+        TakeKind(anchors=anchors, gateway=gateway, spec=spec, clips_dir=settings.media_dir / "clips"),
         anchors=anchors,
-        budget=budget,
-        generator=generator,
-        spec=spec,
         prices=PriceTable(settings.price_overrides),
-        clips_dir=settings.media_dir / "clips",
         default_duration_s=settings.default_duration_s,
-        max_per_user=settings.max_shots_per_user,
-        max_global=settings.max_shots_global,
-        poll_interval_s=settings.fal_poll_interval_s,
-        progress_interval_s=settings.progress_edit_interval_s,
-        job_timeout_s=settings.fal_job_timeout_s,
     )
     sweeper = ClipSweeper(
         settings.media_dir / "clips",
@@ -99,13 +113,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             generator=generator,
             anchors=anchors,
             budget=budget,
-            shots=shots,
+            jobs=jobs,
+            takes=takes,
             http=http,
             sweeper=sweeper,
         )
     finally:
         await sweeper.stop()
-        await shots.stop()
+        await jobs.stop()
         await generator.close()
         await http.close()
         await db.close()

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     max_shots_per_user: int = Field(default=2, ge=1)
     max_shots_global: int = Field(default=10, ge=1)
     progress_edit_interval_s: float = Field(default=4.0, ge=0)
+    poll_concurrency: int = Field(default=8, ge=1)  # status/result requests to fal at once
+    delivery_concurrency: int = Field(default=4, ge=1)  # downloads and posts at once
+    local_job_concurrency: int = Field(default=2, ge=1)  # CPU jobs (re-encode, scoring, export) at once
+    step_timeout_s: float = Field(default=60.0, gt=0)  # one poll or one post
+    delivery_give_up_s: float = Field(default=300.0, gt=0)  # a clip that cannot be posted gives up after this
+    retry_backoff_base_s: float = Field(default=2.0, gt=0)  # first wait after a transient error, doubling
+    retry_backoff_cap_s: float = Field(default=60.0, gt=0)
+    notice_ttl_s: float = Field(default=12.0, gt=0)  # how long a public refusal notice stays
 
     # Housekeeping
     clip_retention_days: float = Field(default=30, gt=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import discord
@@ -10,9 +9,10 @@ from discord.utils import escape_markdown, escape_mentions
 
 from bot.anchors.models import AnchorVersion
 from bot.budget.service import BudgetView, ReportRow
+from bot.jobs import DISPLAY, JobState
 from bot.media.images import CheckItem
 from bot.money import format_usd
-from bot.takes.models import Shot
+from bot.takes.models import Take
 
 COLOR_OK = 0x2ECC71
 COLOR_INFO = 0x5865F2
@@ -136,66 +136,55 @@ def report_csv(period: str, rows: list[ReportRow]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _elapsed(since: float | None) -> str:
-    if not since:
-        return ""
-    seconds = max(0, int(time.time() - since))
-    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-_STATE_TEXT = {
-    "waiting": "\u23f3 Waiting in the bot's queue",
-    "submitted": "\U0001f4e8 Queued at fal",
-    "running": "\U0001f3ac Generating",
-    "completed": "\U0001f4e5 Downloading the clip",
-    "downloaded": "\U0001f4e4 Posting the clip",
-    "posted": "\u2705 Done",
-    "failed": "\u274c Failed",
-    "cancelled": "\U0001f6d1 Cancelled",
-}
-
-
-def shot_state_line(shot: Shot, *, position: int | None = None) -> str:
-    text = _STATE_TEXT.get(shot.state, shot.state)
-    if shot.state == "waiting" and position:
+def take_state_line(take: Take, *, position: int | None = None) -> str:
+    """The status line: changes only with the state; elapsed time is a Discord timestamp clients tick themselves."""
+    text = DISPLAY[take.state]
+    if take.state is JobState.WAITING and position:
         text += f" (position {position})"
-    elif shot.state == "submitted" and shot.queue_position is not None:
-        text += f" (position {shot.queue_position + 1})"
-    elif shot.state == "running":
-        text += f" for {_elapsed(shot.started_at or shot.submitted_at)}"
+    elif take.state is JobState.SUBMITTED and take.queue_position is not None:
+        text += f" (position {take.queue_position + 1})"
+    elif take.state is JobState.RUNNING and (take.started_at or take.submitted_at):
+        text += f", started {ts(take.started_at or take.submitted_at or 0, 'R')}"
     return text
 
 
-def price_text(shot: Shot) -> str:
+def price_text(shot: Take) -> str:
     if shot.backend == "dry-run":
         return f"free (dry run; would cost {format_usd(shot.price_micros)})"
     return format_usd(shot.price_micros)
 
 
-def progress_embed(shot: Shot, model_label: str, *, position: int | None = None) -> discord.Embed:
-    color = {"failed": COLOR_FAIL, "cancelled": COLOR_FAIL, "posted": COLOR_OK}.get(shot.state, COLOR_INFO)
+def progress_embed(shot: Take, model_label: str, *, position: int | None = None) -> discord.Embed:
+    color = {JobState.FAILED: COLOR_FAIL, JobState.CANCELLED: COLOR_FAIL, JobState.POSTED: COLOR_OK}.get(
+        shot.state, COLOR_INFO
+    )
     title = f"Shot #{shot.root_id}" + (f" \u2014 take {shot.take}" if shot.take > 1 else "")
     if shot.backend == "dry-run":
         title += " (dry run)"
     embed = discord.Embed(title=title, color=color, description=safe(shot.prompt, 1500))
-    embed.add_field(name="Status", value=shot_state_line(shot, position=position), inline=False)
-    if shot.state in ("failed", "cancelled") and shot.error:
+    embed.add_field(name="Status", value=take_state_line(shot, position=position), inline=False)
+    if shot.state in (JobState.FAILED, JobState.CANCELLED) and shot.error:
         embed.add_field(
             name="What happened", value=safe(shot.error, 900) + "\nNothing was charged.", inline=False
         )
     embed.add_field(name="Requested by", value=f"<@{shot.user_id}>")
     embed.add_field(name="Price", value=price_text(shot))
     embed.add_field(name="Length", value=f"{shot.duration_s} s, {shot.aspect_ratio}")
-    embed.set_footer(text=f"{model_label} \u00b7 shot {shot.id}")
+    embed.set_footer(text=progress_marker(shot, model_label))
     return embed
 
 
-def clip_marker(shot: Shot) -> str:
+def progress_marker(shot: Take, model_label: str) -> str:
+    """A progress message's footer; after a crash the bot finds the one it already posted by it."""
+    return f"{model_label} \u00b7 shot {shot.id}"
+
+
+def clip_marker(shot: Take) -> str:
     """How a clip's embed footer starts; after a restart the bot finds clips it already posted by it."""
     return f"shot {shot.id} \u00b7 take {shot.take} \u00b7"
 
 
-def clip_embed(shot: Shot, model_label: str, anchor_version: int, note: str | None) -> discord.Embed:
+def clip_embed(shot: Take, model_label: str, anchor_version: int, note: str | None) -> discord.Embed:
     title = f"Shot #{shot.root_id} \u2014 take {shot.take}"
     if shot.backend == "dry-run":
         title += " (dry run)"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -13,12 +16,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import handle_interaction_error
-from bot.errors import UserError
+from bot.errors import BudgetExceeded, UserError
+from bot.jobs import JobState
+from bot.jobs.states import CANCELLABLE
 from bot.money import format_usd
-from bot.takes.models import Shot
-from bot.takes.service import ClipTooLarge, DuplicateReroll, ShotRequest, ShotService
+from bot.takes.models import Take
+from bot.takes.ports import CannotAttach, ClipTooLarge, PostRefused
+from bot.takes.service import DuplicateReroll, TakeRequest, TakeService
 from cogs.anchors import parent_of
-from cogs.render import clip_embed, clip_marker, progress_embed, safe
+from cogs.render import clip_embed, clip_marker, progress_embed, progress_marker, safe
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -26,7 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
-NOTICE_TTL_S = 12.0
+HISTORY_SCAN_LIMIT = 5000  # messages read forward from a take's progress message when looking for its clip
+MISSING_PERMISSIONS = 50013
 
 
 def _bot(interaction: discord.Interaction[Any]) -> AnchorshotBot:
@@ -53,7 +60,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sh
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            shot = await _bot(interaction).services.shots.cancel(
+            shot = await _bot(interaction).services.takes.cancel(
                 self.shot_id, user_id=interaction.user.id, can_manage=interaction.permissions.manage_messages
             )
             await interaction.followup.send(
@@ -86,7 +93,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sh
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            shot = await _bot(interaction).services.shots.reroll(
+            shot = await _bot(interaction).services.takes.reroll(
                 self.shot_id, user_id=interaction.user.id, upload_limit_bytes=interaction.filesize_limit
             )
             await interaction.followup.send(
@@ -103,15 +110,25 @@ def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     return view
 
 
-class DiscordShotPublisher:
-    """The ShotPublisher port, with the bot token (never the 15-minute interaction webhook)."""
+class DiscordTakePublisher:
+    """The TakePublisher port, with the bot token (never the 15-minute interaction webhook).
+
+    Progress edits are queued and throttled here (a Discord rate concern): the engine only says what changed.
+    """
 
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
+        self._pending: dict[int, Take] = {}
+        self._editors: dict[int, asyncio.Task[None]] = {}
+        self._last_edit: dict[int, float] = {}
 
     @property
     def model_label(self) -> str:
-        return self.bot.services.shots.spec.label
+        return self.bot.services.takes.spec.label
+
+    @property
+    def edit_interval_s(self) -> float:
+        return self.bot.services.settings.progress_edit_interval_s
 
     async def _channel(self, channel_id: int) -> discord.abc.Messageable:
         await self.bot.wait_until_ready()
@@ -121,92 +138,146 @@ class DiscordShotPublisher:
         assert isinstance(channel, discord.abc.Messageable)
         return channel
 
-    def _reference(self, shot: Shot, message_id: int | None) -> discord.MessageReference | None:
+    def _reference(self, take: Take, message_id: int | None) -> discord.MessageReference | None:
         if message_id is None:
             return None
         return discord.MessageReference(
             message_id=message_id,
-            channel_id=shot.channel_id,
-            guild_id=shot.guild_id,
+            channel_id=take.channel_id,
+            guild_id=take.guild_id,
             fail_if_not_exists=False,
         )
 
-    async def show_progress(self, shot: Shot) -> int | None:
-        channel = await self._channel(shot.channel_id)
-        position = shot.queue_position if shot.state == "waiting" else None
-        embed = progress_embed(shot, self.model_label, position=position)
-        view = _view(CancelButton(shot.id)) if shot.state in ("waiting", "submitted", "running") else None
-        if shot.progress_message_id is None:
-            message = await channel.send(
-                embed=embed,
-                view=view,
-                allowed_mentions=NO_PINGS,
-                reference=self._reference(shot, shot.reply_to_message_id),
-                mention_author=False,
-            )
-            return message.id
-        partial = channel.get_partial_message(shot.progress_message_id)  # type: ignore[attr-defined]
-        await partial.edit(embed=embed, view=view, allowed_mentions=NO_PINGS)
-        return shot.progress_message_id
+    # Progress --------------------------------------------------------------------------------------------
+    def _progress_view(self, take: Take) -> discord.ui.View | None:
+        return _view(CancelButton(take.id)) if take.state in CANCELLABLE else None
 
-    async def post_clip(self, shot: Shot, clip: Path, note: str | None) -> int:
-        channel = await self._channel(shot.channel_id)
-        anchor = await self.bot.services.anchors.version_by_id(shot.anchor_version_id)
+    async def create_progress(self, take: Take, *, look_first: bool = False) -> int:
+        channel = await self._channel(take.channel_id)
+        if look_first:  # after a crash: the message may be there already, posted after the take was queued
+            found = await self._find_mine(
+                channel,
+                discord.Object(id=discord.utils.time_snowflake(_utc(take.created_at - 5))),
+                lambda footer: footer == progress_marker(take, self.model_label),
+            )
+            if found is not None:
+                return found
+        position = take.queue_position if take.state is JobState.WAITING else None
+        message = await channel.send(
+            embed=progress_embed(take, self.model_label, position=position),
+            view=self._progress_view(take),
+            allowed_mentions=NO_PINGS,
+            reference=self._reference(take, take.reply_to_message_id),
+            mention_author=False,
+            nonce=f"p{take.id}",  # discord.py sends enforce_nonce with it: a re-send within minutes is one message
+        )
+        return message.id
+
+    def take_changed(self, take: Take) -> None:
+        self._pending[take.id] = take
+        task = self._editors.get(take.id)
+        if task is None or task.done():
+            self._editors[take.id] = asyncio.create_task(self._edit_loop(take.id), name=f"progress-{take.id}")
+
+    async def _edit_loop(self, take_id: int) -> None:
+        try:
+            while take_id in self._pending:
+                wait = self._last_edit.get(take_id, 0.0) + min(1.0, self.edit_interval_s) - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                take = self._pending.pop(take_id)
+                try:
+                    await self._show(take)
+                except Exception:
+                    log.warning("could not update the progress of take %d", take_id, exc_info=True)
+                self._last_edit[take_id] = time.monotonic()
+                if take.is_final:
+                    self._last_edit.pop(take_id, None)
+        finally:
+            self._editors.pop(take_id, None)
+
+    async def _show(self, take: Take) -> None:
+        if take.progress_message_id is None:
+            fresh = await self.bot.services.takes.get(take.id)
+            if fresh is None or fresh.progress_message_id is None:
+                message_id = await self.create_progress(fresh or take, look_first=True)
+                await self.bot.services.takes.record_progress_message(take, message_id)
+                return
+            take = fresh
+        channel = await self._channel(take.channel_id)
+        position = take.queue_position if take.state is JobState.WAITING else None
+        partial = channel.get_partial_message(take.progress_message_id)  # type: ignore[attr-defined]
+        await partial.edit(
+            embed=progress_embed(take, self.model_label, position=position),
+            view=self._progress_view(take),
+            allowed_mentions=NO_PINGS,
+        )
+
+    # Clips -----------------------------------------------------------------------------------------------
+    async def _send_result(self, take: Take, **kwargs: Any) -> int:
+        channel = await self._channel(take.channel_id)
+        anchor = await self.bot.services.anchors.version_by_id(take.anchor_version_id)
         try:
             message = await channel.send(
-                embed=clip_embed(shot, self.model_label, anchor.version, note),
-                file=discord.File(clip, filename=f"shot-{shot.root_id}-take-{shot.take}.mp4"),
-                view=_view(RerollButton(shot.id)),
+                embed=clip_embed(take, self.model_label, anchor.version, kwargs.pop("note", None)),
+                view=_view(RerollButton(take.id)),
                 allowed_mentions=NO_PINGS,
-                reference=self._reference(shot, shot.reply_to_message_id),
+                reference=self._reference(take, take.reply_to_message_id),
                 mention_author=False,
+                nonce=f"c{take.id}",
+                **kwargs,
             )
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == 40005:
                 raise ClipTooLarge(str(exc)) from exc
-            raise
+            if exc.status == 403 and exc.code == MISSING_PERMISSIONS and "file" in kwargs:
+                raise CannotAttach(str(exc)) from exc
+            if exc.status in (400, 403, 404):
+                raise PostRefused(str(exc)) from exc
+            raise  # 5xx or anything else: the post may have been stored; the engine looks before posting again
         return message.id
 
-    async def post_link(self, shot: Shot, url: str, reason: str) -> int:
-        channel = await self._channel(shot.channel_id)
-        anchor = await self.bot.services.anchors.version_by_id(shot.anchor_version_id)
+    async def post_clip(self, take: Take, clip: Path, note: str | None) -> int:
+        file = discord.File(clip, filename=f"shot-{take.root_id}-take-{take.take}.mp4")
+        return await self._send_result(take, file=file, note=note)
+
+    async def post_link(self, take: Take, url: str, reason: str) -> int:
         link = (
             f"\nDownload it here while fal keeps it (about an hour): <{url}>"
             if url.startswith("http")
             else ""
         )
-        message = await channel.send(
-            content=f"{reason}{link}",
-            embed=clip_embed(shot, self.model_label, anchor.version, None),
-            view=_view(RerollButton(shot.id)),
-            allowed_mentions=NO_PINGS,
-            reference=self._reference(shot, shot.reply_to_message_id),
-            mention_author=False,
-        )
-        return message.id
+        return await self._send_result(take, content=f"{reason}{link}")
 
-    async def offer_reroll(self, shot: Shot) -> None:
-        if shot.clip_message_id is None:
+    async def offer_reroll(self, take: Take) -> None:
+        if take.clip_message_id is None:
             return
-        channel = await self._channel(shot.channel_id)
+        channel = await self._channel(take.channel_id)
         try:
-            await channel.get_partial_message(shot.clip_message_id).add_reaction(  # type: ignore[attr-defined]
+            await channel.get_partial_message(take.clip_message_id).add_reaction(  # type: ignore[attr-defined]
                 self.bot.services.settings.reroll_emojis[0]
             )
         except discord.HTTPException:
-            log.info("could not add the re-roll reaction to %s", shot.clip_message_id)
+            log.info("could not add the re-roll reaction to %s", take.clip_message_id)
 
-    async def find_posted_clip(self, shot: Shot) -> int | None:
-        channel = await self._channel(shot.channel_id)
-        marker = clip_marker(shot)
-        after = discord.Object(id=shot.progress_message_id) if shot.progress_message_id else None
+    async def find_posted_clip(self, take: Take) -> int | None:
+        """Read forward (oldest first) from the progress message: found however busy the channel was after it."""
+        channel = await self._channel(take.channel_id)
+        start = take.progress_message_id or discord.utils.time_snowflake(_utc(take.created_at - 5))
+        marker = clip_marker(take)
+        return await self._find_mine(
+            channel, discord.Object(id=start), lambda footer: footer.startswith(marker)
+        )
+
+    async def _find_mine(
+        self, channel: discord.abc.Messageable, after: discord.abc.Snowflake, match: Callable[[str], bool]
+    ) -> int | None:
         assert self.bot.user is not None
-        # Newest first: the clip sits right after the crash, however busy the channel was before it.
-        history = channel.history(limit=200, after=after, oldest_first=False)  # type: ignore[attr-defined]
+        history = channel.history(limit=HISTORY_SCAN_LIMIT, after=after, oldest_first=True)
         async for message in history:
-            if message.author.id != self.bot.user.id:
-                continue
-            if any((e.footer.text or "").startswith(marker) for e in message.embeds):
+            if message.author.id == self.bot.user.id and any(
+                match(e.footer.text or "") for e in message.embeds
+            ):
                 return message.id
         return None
 
@@ -215,14 +286,18 @@ class DiscordShotPublisher:
         return guild.filesize_limit if guild else 10 * 1024 * 1024
 
 
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
 class ShotCog(commands.Cog):
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
-        self.publisher = DiscordShotPublisher(bot)
+        self.publisher = DiscordTakePublisher(bot)
 
     @property
-    def shots(self) -> ShotService:
-        return self.bot.services.shots
+    def shots(self) -> TakeService:
+        return self.bot.services.takes
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(CancelButton, RerollButton)
@@ -253,7 +328,7 @@ class ShotCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None and interaction.channel_id is not None
         shot = await self.shots.request(
-            ShotRequest(
+            TakeRequest(
                 guild_id=interaction.guild_id,
                 channel_id=interaction.channel_id,
                 parent_channel_id=parent_of(interaction.channel),
@@ -296,8 +371,12 @@ class ShotCog(commands.Cog):
         except UserError as exc:
             if isinstance(channel, discord.abc.Messageable):
                 who = payload.member.display_name if payload.member else "Re-roll"
+                # Public: never a budget figure (amounts are only ever shown to their owner, ephemerally).
+                words = "not enough budget for a re-roll." if isinstance(exc, BudgetExceeded) else exc.message
                 await channel.send(
-                    f"{safe(who, 60)}: {exc.message}", delete_after=NOTICE_TTL_S, allowed_mentions=NO_PINGS
+                    f"{safe(who, 60)}: {words}",
+                    delete_after=self.bot.services.settings.notice_ttl_s,
+                    allowed_mentions=NO_PINGS,
                 )
             return
         except Exception:

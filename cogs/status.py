@@ -29,7 +29,7 @@ class StatusCog(commands.Cog):
     async def status(self, interaction: discord.Interaction[AnchorshotBot]) -> None:
         """Show the bot's health."""
         services = self.bot.services
-        waiting, in_flight = await services.shots.counts()
+        waiting, in_flight = await services.takes.counts()
         embed = status_embed(
             version=__version__,
             uptime_s=time.time() - services.started_at,

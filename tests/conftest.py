@@ -175,6 +175,8 @@ class BotRunner:
             "data_dir": self.data_dir,
             "fal_poll_interval_s": 0.05,
             "progress_edit_interval_s": 0.0,
+            "notice_ttl_s": 1.0,  # public notices delete themselves quickly in tests
+            "retry_backoff_base_s": 0.2,
             "log_level": "DEBUG",
         }
         values.update(overrides)

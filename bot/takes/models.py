@@ -1,63 +1,91 @@
-"""What a take is, as the rest of the bot sees it."""
+"""What a take is, as the rest of the bot sees it: one job of kind `take` (a shot's clip, made at fal)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-FINAL_STATES = ("posted", "failed", "cancelled")
-IN_FLIGHT_STATES = ("submitted", "running", "completed", "downloaded")
+from bot.jobs import FINAL, Job, JobState
+
+KIND = "take"
+LEDGER_PREFIX = "shot"  # holds made before the job engine are keyed `shot:{id}`; takes keep that key
 
 
-def shot_job_key(shot_id: int) -> str:
+def take_job_key(take_id: int) -> str:
     """The ledger key of a take's hold."""
-    return f"shot:{shot_id}"
+    return f"{LEDGER_PREFIX}:{take_id}"
 
 
 @dataclass(frozen=True)
-class Shot:
-    """One take of a shot, as stored."""
+class Take:
+    """One take of a shot: a read-only view of its job row."""
 
     id: int
     guild_id: int
     channel_id: int
     user_id: int
-    root_shot_id: int | None
+    root_id: int
     take: int
     prompt: str
     negative_prompt: str | None
     duration_s: int
     aspect_ratio: str
-    audio: int
+    audio: bool
     anchor_version_id: int
+    upload_limit_bytes: int | None
     endpoint: str
     backend: str
     price_micros: int
-    state: str
+    state: JobState
     request_id: str | None
     queue_position: int | None
     progress_message_id: int | None
     reply_to_message_id: int | None
     clip_message_id: int | None
-    upload_limit_bytes: int | None
     output_url: str | None
     clip_path: str | None
     error: str | None
     created_at: float
     submitted_at: float | None
     started_at: float | None
-    completed_at: float | None
     finished_at: float | None
-    updated_at: float
+    job_key: str
 
-    @property
-    def job_key(self) -> str:
-        """The ledger key of this take's hold."""
-        return shot_job_key(self.id)
-
-    @property
-    def root_id(self) -> int:
-        return self.root_shot_id or self.id
+    @classmethod
+    def of(cls, job: Job) -> Take:
+        a, o = job.args, job.outputs
+        return cls(
+            id=job.id,
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=job.user_id,
+            root_id=job.root_id,
+            take=job.seq,
+            prompt=a["prompt"],
+            negative_prompt=a.get("negative_prompt"),
+            duration_s=int(a["duration_s"]),
+            aspect_ratio=a["aspect_ratio"],
+            audio=bool(a.get("audio")),
+            anchor_version_id=int(a["anchor_version_id"]),
+            upload_limit_bytes=a.get("upload_limit_bytes"),
+            endpoint=job.endpoint or "",
+            backend=job.backend,
+            price_micros=job.price_micros,
+            state=job.state,
+            request_id=job.request_id,
+            queue_position=job.queue_position,
+            progress_message_id=job.progress_message_id,
+            reply_to_message_id=job.reply_to_message_id,
+            clip_message_id=job.result_message_id,
+            output_url=o.get("url"),
+            clip_path=o.get("path"),
+            error=job.error,
+            created_at=job.created_at,
+            submitted_at=job.submitted_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            job_key=job.ledger_key,
+        )
 
     @property
     def is_final(self) -> bool:
-        return self.state in FINAL_STATES
+        return self.state in FINAL

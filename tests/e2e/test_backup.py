@@ -74,7 +74,7 @@ async def test_backup_while_running_then_damaged_start_then_restore(bot_process,
     assert (await _cli(bot_process, "backup", str(backup_file), "--force")).returncode == 0
     with sqlite3.connect(backup_file) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT COUNT(*) FROM shots WHERE state='posted'").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM jobs WHERE state='posted'").fetchone()[0] == 1
 
     bot_process.stop()
     _corrupt_middle(db)

@@ -171,7 +171,7 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
 
     # The last life: no more kills, let everything finish.
     await _start_ready(bot_process, fake_discord)
-    unfinished_sql = "SELECT id, state FROM shots WHERE state NOT IN ('posted', 'failed', 'cancelled')"
+    unfinished_sql = "SELECT id, state FROM jobs WHERE state NOT IN ('posted', 'failed', 'cancelled')"
     with contextlib.suppress(AssertionError, TimeoutError):
         await fake_discord.wait_for(lambda: not _query(db, unfinished_sql), 90)
     await asyncio.sleep(1.5)  # give a late duplicate every chance to appear
@@ -184,7 +184,8 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
     )
     shots = _query(
         db,
-        "SELECT id, root_shot_id, take, user_id, price_micros, state, request_id, clip_message_id, prompt FROM shots",
+        "SELECT id, parent_id, seq, user_id, price_micros, state, request_id, result_message_id,"
+        " json_extract(args, '$.prompt') FROM jobs WHERE kind='take'",
     )
     report.append(f"{len(shots)} takes: {dict(Counter(s[5] for s in shots))}")
     assert shots, "the workload made no shots"

@@ -64,7 +64,9 @@ def test_the_file_scanner_finds_a_planted_secret(tmp_path):
 async def test_subprocess_bot_leaks_no_secret_in_logs_messages_or_files(bot_process, fake_discord, fake_fal):
     await bot_process.start()
     await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
-    fake_fal.script(Outcome.complete(), Outcome.validation_error(), Outcome.server_error())
+    fake_fal.script(
+        Outcome.complete(), Outcome.validation_error(), Outcome.completed_with_error()
+    )  # a 5xx is now retried
     await run_shot(fake_discord, "a clip")
     await run_shot(fake_discord, "refused by fal")
     await run_shot(fake_discord, "fal breaks")
@@ -81,7 +83,7 @@ async def test_subprocess_bot_leaks_no_secret_in_logs_messages_or_files(bot_proc
     bot_process.stop()
 
     output = bot_process.log_path.read_text()
-    assert "shot 1 posted" in output  # the scan below looked at a real, DEBUG-level log
+    assert "job 1 posted" in output  # the scan below looked at a real, DEBUG-level log
     assert find_secrets(output) == []
     assert scan_tree_for_secrets(bot_process.data_dir) == []
     assert scan_discord_for_secrets(fake_discord) == []

@@ -4,6 +4,7 @@ each user charged once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 
@@ -16,7 +17,7 @@ from tests.fakes.fal_fake import Outcome
 
 def _states(data_dir) -> list[str]:
     with sqlite3.connect(data_dir / "anchorshot.sqlite3") as conn:
-        return [r[0] for r in conn.execute("SELECT state FROM shots ORDER BY id")]
+        return [r[0] for r in conn.execute("SELECT state FROM jobs ORDER BY id")]
 
 
 async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_discord, fake_fal):
@@ -36,7 +37,7 @@ async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_di
 
     def shot_rows() -> list[tuple[str, str | None]]:
         with sqlite3.connect(db_path) as conn:
-            return conn.execute("SELECT state, request_id FROM shots ORDER BY id").fetchall()
+            return conn.execute("SELECT state, request_id FROM jobs ORDER BY id").fetchall()
 
     # "At fal" as the bot knows it: every request id is in the database and fal reported the jobs running.
     await fake_discord.wait_for(lambda: [r[0] for r in shot_rows()] == ["running"] * 3, 30)
@@ -57,7 +58,7 @@ async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_di
     bot_process.stop()
 
     with sqlite3.connect(db_path) as conn:
-        states = conn.execute("SELECT state FROM shots").fetchall()
+        states = conn.execute("SELECT state FROM jobs").fetchall()
         captures = conn.execute(
             "SELECT user_id, COUNT(*), SUM(amount) FROM ledger WHERE kind='capture' GROUP BY user_id"
         ).fetchall()
@@ -104,7 +105,7 @@ async def test_clip_posted_just_before_a_crash_is_not_posted_again(runner, fake_
     await fake_discord.wait_for(lambda: fake_discord.reactions.get(int(clip["id"])))
     db = runner.services.db
     # Put the rows back as they were between the upload and its bookkeeping.
-    await db.execute("UPDATE shots SET state='downloaded', clip_message_id=NULL, finished_at=NULL")
+    await db.execute("UPDATE jobs SET state='posting', result_message_id=NULL, finished_at=NULL")
     await db.execute("UPDATE holds SET state='held', settled_at=NULL")
     await db.execute("DELETE FROM ledger WHERE kind='capture'")
     await runner.stop()
@@ -112,7 +113,7 @@ async def test_clip_posted_just_before_a_crash_is_not_posted_again(runner, fake_
     await runner.start()
     shot = None
     for _ in range(200):
-        shot = await runner.services.shots.get(1)
+        shot = await runner.services.takes.get(1)
         if shot and shot.state == "posted":
             break
         await asyncio.sleep(0.05)
@@ -132,15 +133,23 @@ async def test_shot_queued_just_before_a_crash_gets_one_progress_message(runner,
     long_ago = time.time() - 120
     async with services.db.transaction() as conn:
         await conn.execute(
-            "INSERT INTO shots(id, guild_id, channel_id, user_id, take, prompt, duration_s, aspect_ratio, audio,"
-            " anchor_version_id, endpoint, backend, price_micros, state, created_at, updated_at)"
-            " VALUES (1, ?, ?, ?, 1, 'orphan', 5, 'anchor', 0, ?, ?, 'fal', 560000, 'waiting', ?, ?)",
+            "INSERT INTO jobs(id, kind, seq, ledger_key, guild_id, channel_id, user_id, args, endpoint, backend,"
+            " price_micros, state, created_at, updated_at)"
+            " VALUES (1, 'take', 1, 'shot:1', ?, ?, ?, ?, ?, 'fal', 560000, 'waiting', ?, ?)",
             (
                 fake_discord.guild_id,
                 fake_discord.channel_id,
                 alice,
-                anchor.id,
-                services.shots.spec.endpoint,
+                json.dumps(
+                    {
+                        "prompt": "orphan",
+                        "duration_s": 5,
+                        "aspect_ratio": "anchor",
+                        "audio": False,
+                        "anchor_version_id": anchor.id,
+                    }
+                ),
+                services.takes.spec.endpoint,
                 long_ago,
                 long_ago,
             ),

@@ -1,0 +1,556 @@
+"""The job engine: one queue for every kind of job, persisted in `jobs`, resumed from the table after a restart.
+
+- The scheduler moves waiting jobs on within the global and per-user limits: remote kinds are submitted (exactly
+  once), local kinds run in a thread pool with their own limit, so CPU work never blocks the loop.
+- One shared poller looks at every due job each interval and starts one step per job (poll at the backend,
+  post-process, deliver) as its own task, bounded by a semaphore and by its own timeout: a slow answer for one job
+  never holds back another.
+- Retries are persisted (`attempts`, `next_attempt_at`), with capped exponential backoff, up to the job's deadline.
+- Every move checks the transition table and settles the hold in the same transaction as the final state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from bot.db import Database
+from bot.jobs.kinds import Fail, JobKind, Ledger, Prepared, ProgressSink, Resubmit, Retry, StepError
+from bot.jobs.models import Job
+from bot.jobs.states import (
+    AT_BACKEND,
+    CANCELLABLE,
+    SETTLEMENT,
+    JobState,
+    sources,
+)
+from bot.jobs.store import JobStore
+
+log = logging.getLogger(__name__)
+S = JobState
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    poll_interval_s: float = 3.0
+    max_global: int = 10
+    max_per_user: int = 2
+    job_timeout_s: float = (
+        1800.0  # from submit to completion at the backend, and for fetching a billed result
+    )
+    delivery_give_up_s: float = 300.0  # a clip that cannot be posted gives up after this
+    poll_concurrency: int = 8
+    delivery_concurrency: int = 4
+    local_concurrency: int = 2
+    step_timeout_s: float = 60.0  # one poll, post-process or delivery attempt
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 60.0
+    progress_grace_s: float = 30.0  # a new job waits this long at most for its progress message
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class NotCancellable(Exception):
+    """The job is past the point of cancelling (or not yet at a point where a cancel can be confirmed)."""
+
+    def __init__(self, job: Job, *, unconfirmed: bool = False) -> None:
+        super().__init__(job.state)
+        self.job = job
+        self.unconfirmed = unconfirmed
+
+
+class JobEngine:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        ledger: Ledger,
+        backend: str,
+        charge: bool = True,
+        config: EngineConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.backend = backend
+        self.charge = charge
+        self.config = config or EngineConfig()
+        self.clock = clock
+        self.kinds: dict[str, JobKind] = {}
+        self.sink: ProgressSink | None = None
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self._poll_sem = asyncio.Semaphore(self.config.poll_concurrency)
+        self._deliver_sem = asyncio.Semaphore(self.config.delivery_concurrency)
+        self._local_sem = asyncio.Semaphore(self.config.local_concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=self.config.local_concurrency, thread_name_prefix="job")
+
+    # Kinds and lifecycle ---------------------------------------------------------------------------------
+    def register(self, kind: JobKind) -> None:
+        self.kinds[kind.name] = kind
+
+    def start(self, sink: ProgressSink | None = None) -> None:
+        self.sink = sink
+        if self._loops:
+            return
+        self._loops = [
+            asyncio.create_task(self._scheduler_loop(), name="jobs-scheduler"),
+            asyncio.create_task(self._poller_loop(), name="jobs-poller"),
+        ]
+
+    async def stop(self) -> None:
+        tasks = self._loops + list(self._active.values())
+        self._loops = []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            for task in stuck:
+                log.warning("job task %s did not stop within %.0f s", task.get_name(), STOP_TIMEOUT_S)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # Queue, read, cancel ---------------------------------------------------------------------------------
+    async def enqueue(
+        self,
+        kind: str,
+        prepared: Prepared,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        parent_id: int | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> Job:
+        """Queue a job and hold its price in one transaction (raises whatever the ledger refuses with)."""
+        spec = self.kinds[kind]
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            seq = await JobStore.next_seq(tx, parent_id) if parent_id else 1
+            job_id = await JobStore.insert(
+                tx,
+                {
+                    "kind": kind,
+                    "parent_id": parent_id,
+                    "seq": seq,
+                    "ledger_key": f"pending:{now}:{user_id}",
+                    "guild_id": guild_id,
+                    "channel_id": channel_id,
+                    "user_id": user_id,
+                    "args": prepared.args,
+                    "outputs": {},
+                    "state": S.WAITING,
+                    "endpoint": prepared.endpoint,
+                    "backend": self.backend,
+                    "price_micros": prepared.price_micros,
+                    "reply_to_message_id": reply_to_message_id,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            key = f"{spec.ledger_prefix}:{job_id}"
+            await JobStore.update(tx, job_id, {"ledger_key": key})
+            if self.charge:
+                description = prepared.description.format(id=parent_id or job_id, seq=seq)
+                await self.ledger.tx_hold(
+                    tx,
+                    job_key=key,
+                    guild_id=guild_id,
+                    user_id=user_id,
+                    amount=prepared.price_micros,
+                    description=description or f"{kind} #{job_id}",
+                )
+            job = await JobStore.get(tx, job_id)
+        assert job is not None
+        log.info("job %d (%s) queued by %d", job.id, kind, user_id)
+        return job
+
+    async def get(self, job_id: int) -> Job | None:
+        return await JobStore.get(self.db, job_id)
+
+    async def by_result_message(self, message_id: int) -> Job | None:
+        return await JobStore.by_result_message(self.db, message_id)
+
+    async def in_states(self, *states: JobState) -> list[Job]:
+        return await JobStore.in_states(self.db, states)
+
+    async def state_counts(self) -> dict[JobState, int]:
+        return await JobStore.state_counts(self.db)
+
+    async def set_messages(self, job: Job, **message_ids: int | None) -> Job:
+        """Record a job's progress or reply-target message (the chat side calls this)."""
+        allowed = {"progress_message_id", "reply_to_message_id"}
+        if set(message_ids) - allowed:
+            raise ValueError(f"only {allowed} can be set")
+        return await self._update(job, **message_ids)
+
+    async def cancel(self, job_id: int, *, reason: str) -> Job:
+        """Cancel: confirmed (and released) only when the backend confirms, or the job never reached it."""
+        job = await self.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.state not in CANCELLABLE:
+            raise NotCancellable(job)
+        if job.state in AT_BACKEND and job.request_id and not await self.kinds[job.kind].cancel(job):
+            raise NotCancellable(job, unconfirmed=True)
+        done = await self._finish(job, S.CANCELLED, error=reason)
+        if done is None:
+            fresh = await self.get(job_id)
+            raise NotCancellable(fresh or job, unconfirmed=True)
+        return done
+
+    async def abandon(self, job: Job, *, error: str) -> Job | None:
+        """Fail a job that has not left the bot's queue (e.g. its progress message could not be posted)."""
+        current = await self.get(job.id)
+        if current is None or current.state is not S.WAITING:
+            return None
+        return await self._finish(current, S.FAILED, error=error)
+
+    # Moves -----------------------------------------------------------------------------------------------
+    async def _update(self, job: Job, **values: object) -> Job:
+        values["updated_at"] = self.clock()
+        async with self.db.transaction() as tx:
+            await JobStore.update(tx, job.id, values)
+            fresh = await JobStore.get(tx, job.id)
+        assert fresh is not None
+        return fresh
+
+    async def _move(self, job: Job, state: JobState, **values: object) -> Job | None:
+        """Move `job` to `state` if the table allows it from where it is now; settle a final state's hold."""
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            current = await JobStore.get(tx, job.id)
+            if current is None or current.state not in sources(state):
+                return None
+            await JobStore.update(tx, job.id, {**values, "state": state, "updated_at": now})
+            if state in SETTLEMENT:
+                await self.ledger.tx_settle(tx, current.ledger_key, SETTLEMENT[state])
+            fresh = await JobStore.get(tx, job.id)
+        assert fresh is not None
+        self._notify(fresh)
+        return fresh
+
+    async def _finish(self, job: Job, state: JobState, *, error: str) -> Job | None:
+        done = await self._move(job, state, error=error, finished_at=self.clock())
+        if done is not None:
+            log.info("job %d %s: %s", job.id, state, error)
+            self._wake.set()
+        return done
+
+    async def _retry(
+        self, job: Job, reason: str, *, deadline: float, back_to: JobState | None = None
+    ) -> None:
+        """Try the same step later (persisted); past the deadline, give up and release."""
+        now = self.clock()
+        if now >= deadline:
+            await self._finish(job, S.FAILED, error=f"{reason} (gave up after retrying)")
+            return
+        delay = min(self.config.backoff_cap_s, self.config.backoff_base_s * 2**job.attempts)
+        values: dict[str, object] = {"attempts": job.attempts + 1, "next_attempt_at": now + delay}
+        log.warning("job %d: %s; retrying in %.0f s", job.id, reason, delay)
+        if back_to is not None:
+            await self._move(job, back_to, **values)
+        else:
+            await self._update(job, **values)
+
+    def _notify(self, job: Job) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink.job_changed(job)
+        except Exception:
+            log.exception("progress sink failed for job %d", job.id)
+
+    # Scheduler -------------------------------------------------------------------------------------------
+    async def _scheduler_loop(self) -> None:
+        while True:
+            try:
+                await self._schedule_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler pass failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(self.config.poll_interval_s, 0.2)):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def _schedule_once(self) -> None:
+        now = self.clock()
+        total, per_user = await JobStore.in_flight_counts(self.db, self.kinds)
+        position = 0
+        for job in await JobStore.in_states(self.db, (S.WAITING,)):
+            if job.kind not in self.kinds:
+                continue
+            if job.id in self._active:  # being sent right now: counts against the limits already
+                total += 1
+                per_user[job.user_id] = per_user.get(job.user_id, 0) + 1
+                continue
+            if job.progress_message_id is None and now - job.created_at < self.config.progress_grace_s:
+                continue  # its request is still posting the progress message
+            if job.next_attempt_at > now:
+                continue
+            if total < self.config.max_global and per_user.get(job.user_id, 0) < self.config.max_per_user:
+                total += 1
+                per_user[job.user_id] = per_user.get(job.user_id, 0) + 1
+                step = self._submit if self.kinds[job.kind].remote else self._run_local
+                self._spawn(job, step)
+                continue
+            position += 1
+            if job.queue_position != position:
+                self._notify(await self._update(job, queue_position=position))
+
+    # Poller ----------------------------------------------------------------------------------------------
+    async def _poller_loop(self) -> None:
+        steps: Mapping[JobState, Callable[[Job], Coroutine[Any, Any, None]]] = {
+            S.SUBMITTING: self._recover_submit,
+            S.SUBMITTED: self._poll,
+            S.RUNNING: self._poll,
+            S.COMPLETED: self._postprocess,
+            S.DOWNLOADED: self._deliver,
+            S.POSTING: self._deliver,
+        }
+        while True:
+            try:
+                for job in await JobStore.in_states(self.db, steps, due_by=self.clock()):
+                    if job.kind in self.kinds and job.id not in self._active:
+                        step = steps[job.state]
+                        if job.state is S.RUNNING and not self.kinds[job.kind].remote:
+                            step = self._run_local  # a local job interrupted by a restart runs again
+                        self._spawn(job, step)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poller pass failed")
+            await asyncio.sleep(self.config.poll_interval_s)
+
+    def _spawn(self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
+        """Run one step of one job as its own task (never two at once for the same job)."""
+        if job.id in self._active:
+            return
+        task = asyncio.create_task(self._guard(job, step), name=f"job-{job.id}-{step.__name__}")
+        self._active[job.id] = task
+
+    async def _guard(self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await step(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %d: step %s failed unexpectedly", job.id, step.__name__)
+        finally:
+            self._active.pop(job.id, None)
+        fresh = await self.get(job.id)
+        if (
+            fresh is not None
+            and fresh.state in (S.COMPLETED, S.DOWNLOADED)
+            and fresh.next_attempt_at <= self.clock()
+        ):
+            self._spawn(fresh, self._postprocess if fresh.state is S.COMPLETED else self._deliver)
+
+    # Steps -----------------------------------------------------------------------------------------------
+    async def _submit(self, job: Job) -> None:
+        kind = self.kinds[job.kind]
+        moved = await self._move(job, S.SUBMITTING, queue_position=None)
+        if moved is None:
+            return
+        deadline = moved.created_at + self.config.job_timeout_s
+        try:
+            async with self._poll_sem:
+                request_id = await kind.submit(moved)
+        except Retry as exc:  # nothing was accepted: the same single submit, later
+            await self._retry(moved, exc.message, deadline=deadline, back_to=S.WAITING)
+            return
+        except StepError as exc:  # Fail, or Uncertain: never submitted twice blindly
+            await self._finish(moved, S.FAILED, error=exc.message)
+            return
+        except Exception:
+            log.exception("could not submit job %d", job.id)
+            await self._finish(
+                moved, S.FAILED, error="Something went wrong on the bot's side before fal got it."
+            )
+            return
+        done = await self._move(
+            moved,
+            S.SUBMITTED,
+            request_id=request_id,
+            submitted_at=self.clock(),
+            attempts=0,
+            next_attempt_at=0,
+        )
+        log.info("job %d submitted as %s", job.id, request_id)
+        if done is None:
+            await kind.cancel(moved)
+
+    async def _recover_submit(self, job: Job) -> None:
+        """Found in SUBMITTING with no task sending it: the bot stopped mid-submit, and fal may have it."""
+        await self._finish(
+            job,
+            S.FAILED,
+            error="The bot restarted while sending this to fal, so it cannot tell whether fal started it; "
+            "to be sure nothing runs twice it was stopped here. Nothing was charged; try again.",
+        )
+
+    async def _run_local(self, job: Job) -> None:
+        kind = self.kinds[job.kind]
+        moved = job if job.state is S.RUNNING else await self._move(job, S.RUNNING, started_at=self.clock())
+        if moved is None:
+            return
+        try:
+            async with self._local_sem:
+                outputs = await asyncio.get_running_loop().run_in_executor(self._pool, kind.run, moved)
+        except StepError as exc:
+            await self._finish(moved, S.FAILED, error=exc.message)
+            return
+        except Exception:
+            log.exception("local job %d failed", job.id)
+            await self._finish(moved, S.FAILED, error="The bot could not make this; nothing was charged.")
+            return
+        await self._move(moved, S.COMPLETED, outputs={**moved.outputs, **outputs}, completed_at=self.clock())
+
+    async def _poll(self, job: Job) -> None:
+        kind = self.kinds[job.kind]
+        deadline = (job.submitted_at or job.created_at) + self.config.job_timeout_s
+        if self.clock() > deadline:
+            await kind.cancel(job)
+            minutes = int(self.config.job_timeout_s // 60)
+            await self._finish(
+                job, S.FAILED, error=f"fal did not finish within {minutes} minutes; cancelled."
+            )
+            return
+        try:
+            async with self._poll_sem, asyncio.timeout(self.config.step_timeout_s):
+                poll = await kind.poll(job)
+                outputs = await kind.collect(job) if poll.done else None
+        except (Retry, TimeoutError) as exc:
+            await self._retry(job, getattr(exc, "message", "no answer in time"), deadline=deadline)
+            return
+        except Resubmit as exc:
+            await self._move(
+                job,
+                S.WAITING,
+                args={**job.args, **exc.args_update},
+                request_id=None,
+                submitted_at=None,
+                attempts=0,
+                next_attempt_at=0,
+            )
+            self._wake.set()
+            return
+        except StepError as exc:
+            await self._finish(job, S.FAILED, error=exc.message)
+            return
+        if job.attempts:
+            job = await self._update(job, attempts=0, next_attempt_at=0)
+        if outputs is not None:
+            now = self.clock()
+            await self._move(
+                job,
+                S.COMPLETED,
+                outputs={**job.outputs, **outputs},
+                completed_at=now,
+                started_at=job.started_at or now,
+            )
+        elif poll.started and job.state is S.SUBMITTED:
+            await self._move(job, S.RUNNING, started_at=self.clock(), queue_position=None)
+        elif not poll.started and job.queue_position != poll.position:
+            self._notify(await self._update(job, queue_position=poll.position))
+
+    async def _postprocess(self, job: Job) -> None:
+        kind = self.kinds[job.kind]
+        deadline = (job.completed_at or job.created_at) + self.config.job_timeout_s
+        try:
+            async with self._deliver_sem, asyncio.timeout(self.config.step_timeout_s * 5):
+                outputs = await kind.postprocess(job)
+        except (Retry, TimeoutError) as exc:
+            await self._retry(job, getattr(exc, "message", "no answer in time"), deadline=deadline)
+            return
+        except StepError as exc:
+            await self._finish(job, S.FAILED, error=exc.message)
+            return
+        await self._move(job, S.DOWNLOADED, outputs={**job.outputs, **outputs}, attempts=0, next_attempt_at=0)
+
+    async def _deliver(self, job: Job) -> None:
+        """Post once: POSTING is written before the post; a job found POSTING looks for its post first."""
+        kind = self.kinds[job.kind]
+        deadline = (job.completed_at or job.created_at) + self.config.delivery_give_up_s
+        async with self._deliver_sem:
+            if job.state is S.DOWNLOADED:
+                moved = await self._move(job, S.POSTING)
+                if moved is None:
+                    return
+                job = moved
+            else:
+                try:
+                    found = await self._find(kind, job)
+                except Exception:  # cannot look: the outcome stays unknown, so the hold stays too
+                    await self._retry(job, "could not read the channel", deadline=deadline + 3600)
+                    return
+                if found is not None:
+                    await self._posted(kind, job, found)
+                    return
+            try:
+                async with asyncio.timeout(self.config.step_timeout_s):
+                    message_id = await kind.deliver(job)
+            except Fail as exc:
+                await self._finish(job, S.FAILED, error=exc.message)
+                return
+            except (StepError, TimeoutError, Exception) as exc:  # unknown outcome: the hold stays
+                if not isinstance(exc, StepError | TimeoutError):
+                    log.warning("job %d: posting failed", job.id, exc_info=True)
+                if self.clock() >= deadline:
+                    await self._give_up_posting(kind, job)
+                else:
+                    await self._retry(
+                        job, getattr(exc, "message", None) or "the post failed", deadline=deadline + 3600
+                    )
+                return
+        await self._posted(kind, job, message_id)
+
+    async def _find(self, kind: JobKind, job: Job) -> int | None:
+        try:
+            async with asyncio.timeout(self.config.step_timeout_s):
+                return await kind.find_delivered(job)
+        except Exception:
+            log.warning("job %d: could not look for an earlier post", job.id, exc_info=True)
+            raise
+
+    async def _give_up_posting(self, kind: JobKind, job: Job) -> None:
+        """Past the delivery deadline: released only once the channel shows no post of it."""
+        try:
+            found = await self._find(kind, job)
+        except Exception:
+            await self._update(job, next_attempt_at=self.clock() + self.config.backoff_cap_s)
+            return  # cannot tell whether it was posted: keep the hold and look again later
+        if found is not None:
+            await self._posted(kind, job, found)
+            return
+        await self._finish(
+            job, S.FAILED, error="The clip was made but could not be posted here; nothing was charged."
+        )
+
+    async def _posted(self, kind: JobKind, job: Job, message_id: int) -> None:
+        done = await self._move(job, S.POSTED, result_message_id=message_id, finished_at=self.clock())
+        if done is None:
+            return
+        log.info("job %d posted as message %d", job.id, message_id)
+        self._wake.set()
+        try:
+            await kind.delivered(done)
+        except Exception:
+            log.warning("job %d: after-delivery step failed", job.id, exc_info=True)
+
+
+__all__ = ["EngineConfig", "JobEngine", "JobNotFound", "NotCancellable"]

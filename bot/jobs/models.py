@@ -1,0 +1,66 @@
+"""A job as stored: the engine's columns plus the kind's own arguments and outputs (JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.jobs.states import FINAL, JobState
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    parent_id: int | None
+    seq: int
+    ledger_key: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    args: dict[str, Any]
+    outputs: dict[str, Any]
+    state: JobState
+    attempts: int
+    next_attempt_at: float
+    request_id: str | None
+    endpoint: str | None
+    backend: str
+    price_micros: int
+    queue_position: int | None
+    progress_message_id: int | None
+    reply_to_message_id: int | None
+    result_message_id: int | None
+    error: str | None
+    created_at: float
+    submitted_at: float | None
+    started_at: float | None
+    completed_at: float | None
+    finished_at: float | None
+    updated_at: float
+
+    @property
+    def root_id(self) -> int:
+        """The original of a family of jobs (a shot's first take)."""
+        return self.parent_id or self.id
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What the engine needs to queue a job; the kind's `prepare` fills `args`, `price_micros` and `endpoint`."""
+
+    kind: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    args: dict[str, Any]
+    price_micros: int = 0
+    endpoint: str | None = None
+    parent_id: int | None = None
+    reply_to_message_id: int | None = None
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,107 @@
+"""SQL for the jobs table. Methods take a `Queries` (the database or an open transaction)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any
+
+from bot.db import Queries, Row
+from bot.jobs.models import Job
+from bot.jobs.states import IN_FLIGHT, JobState
+
+_COLUMNS = [f.name for f in fields(Job)]
+_JSON = ("args", "outputs")
+
+
+def _job(row: Row) -> Job:
+    values: dict[str, Any] = {k: row[k] for k in _COLUMNS}
+    for k in _JSON:
+        values[k] = json.loads(values[k] or "{}")
+    values["state"] = JobState(values["state"])
+    return Job(**values)
+
+
+def _encode(values: dict[str, object]) -> dict[str, object]:
+    unknown = set(values) - set(_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown job columns {sorted(unknown)}")
+    out = dict(values)
+    for k in _JSON:
+        if k in out:
+            out[k] = json.dumps(out[k], sort_keys=True)
+    if "state" in out:
+        out["state"] = str(out["state"])
+    return out
+
+
+def _marks(states: Iterable[JobState]) -> tuple[str, tuple[str, ...]]:
+    names = tuple(str(s) for s in states)
+    return ", ".join("?" for _ in names), names
+
+
+class JobStore:
+    """Every query on `jobs`."""
+
+    @staticmethod
+    async def insert(q: Queries, values: dict[str, object]) -> int:
+        values = _encode(values)
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        return await q.execute(f"INSERT INTO jobs({cols}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
+
+    @staticmethod
+    async def get(q: Queries, job_id: int) -> Job | None:
+        row = await q.fetchone("SELECT * FROM jobs WHERE id=?", (job_id,))
+        return _job(row) if row else None
+
+    @staticmethod
+    async def update(q: Queries, job_id: int, values: dict[str, object]) -> None:
+        values = _encode(values)
+        sets = ", ".join(f"{k}=?" for k in values)
+        await q.execute(f"UPDATE jobs SET {sets} WHERE id=?", (*values.values(), job_id))  # noqa: S608
+
+    @staticmethod
+    async def next_seq(q: Queries, parent_id: int) -> int:
+        row = await q.fetchone(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs WHERE id=? OR parent_id=?",
+            (parent_id, parent_id),
+        )
+        return int(row["n"]) if row else 2
+
+    @staticmethod
+    async def by_result_message(q: Queries, message_id: int) -> Job | None:
+        row = await q.fetchone("SELECT * FROM jobs WHERE result_message_id=?", (message_id,))
+        return _job(row) if row else None
+
+    @staticmethod
+    async def in_states(q: Queries, states: Iterable[JobState], *, due_by: float | None = None) -> list[Job]:
+        marks, names = _marks(states)
+        if due_by is None:
+            rows = await q.fetchall(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id", names)  # noqa: S608
+        else:
+            rows = await q.fetchall(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) AND next_attempt_at <= ? ORDER BY id",  # noqa: S608
+                (*names, due_by),
+            )
+        return [_job(r) for r in rows]
+
+    @staticmethod
+    async def in_flight_counts(q: Queries, kinds: Iterable[str]) -> tuple[int, dict[int, int]]:
+        """(global count, per-user counts) of jobs of these kinds past the queue and not final."""
+        marks, names = _marks(IN_FLIGHT)
+        kinds = tuple(kinds)
+        kmarks = ", ".join("?" for _ in kinds)
+        rows = await q.fetchall(
+            f"SELECT user_id, COUNT(*) AS n FROM jobs WHERE state IN ({marks}) AND kind IN ({kmarks})"  # noqa: S608
+            " GROUP BY user_id",
+            (*names, *kinds),
+        )
+        per_user = {int(r["user_id"]): int(r["n"]) for r in rows}
+        return sum(per_user.values()), per_user
+
+    @staticmethod
+    async def state_counts(q: Queries) -> dict[JobState, int]:
+        rows = await q.fetchall("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        return {JobState(r["state"]): int(r["n"]) for r in rows}

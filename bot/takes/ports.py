@@ -1,0 +1,46 @@
+"""What the take kind needs from the chat side (the shots cog implements it with discord.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from bot.takes.models import Take
+
+
+class ClipTooLarge(Exception):
+    """The chat refused the clip as too large (413), whatever limit the bot believed."""
+
+
+class CannotAttach(Exception):
+    """The bot may not attach files here (403 Missing Permissions): post a link instead."""
+
+
+class PostRefused(Exception):
+    """The chat refused the post for good (nothing was stored): the take cannot be delivered here."""
+
+
+class TakePublisher(Protocol):
+    async def create_progress(self, take: Take) -> int:
+        """Post the take's one progress message (looking first for one posted before a crash); return its id."""
+
+    def take_changed(self, take: Take) -> None:
+        """A take changed state: update its progress message later (the publisher throttles; never blocks)."""
+
+    async def post_clip(self, take: Take, clip: Path, note: str | None) -> int:
+        """Post the clip in reply to the take's reply target, once (a deterministic nonce); return the message id.
+
+        Raises ClipTooLarge, CannotAttach or PostRefused; any other error means the outcome is unknown.
+        """
+
+    async def post_link(self, take: Take, url: str, reason: str) -> int:
+        """Post a link to the clip instead of the file; return the message id."""
+
+    async def find_posted_clip(self, take: Take) -> int | None:
+        """The clip message already posted for this take, searched forward from its progress message."""
+
+    async def offer_reroll(self, take: Take) -> None:
+        """Add the re-roll reaction to a posted clip (after it is recorded, so a click always finds it)."""
+
+    async def upload_limit(self, guild_id: int) -> int:
+        """The guild's upload limit per attachment in bytes."""

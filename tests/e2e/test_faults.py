@@ -1,0 +1,248 @@
+"""Issue #8's engine rules, each proved end to end by making the fake fal or the fake Discord misbehave on cue."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.jobs import JobState
+from tests import samples
+from tests.e2e.helpers import set_anchor
+from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips
+from tests.fakes.discord import (
+    ADD_REACTIONS,
+    EMBED_LINKS,
+    MANAGE_MESSAGES,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
+    USE_APPLICATION_COMMANDS,
+    VIEW_CHANNEL,
+    Faults,
+)
+from tests.fakes.discord_fake import text_of
+from tests.fakes.fal_fake import Outcome
+
+PRICE = 560_000
+
+
+async def _totals(runner, fake, user="alice"):
+    view = await runner.services.budget.view(fake.guild_id, fake.member(user))
+    return view.spent, view.held
+
+
+async def _final_progress(fake, timeout=30.0):
+    [progress] = progress_messages(fake)
+    return await fake.wait_for(
+        lambda: (
+            (m := fake.messages[int(progress["id"])])
+            and ("Failed" in text_of(m) or "Done" in text_of(m))
+            and m
+        ),
+        timeout,
+    )
+
+
+async def _settled(runner, take_id=1, timeout=30.0):
+    async with asyncio.timeout(timeout):
+        while True:
+            take = await runner.services.takes.get(take_id)
+            if take is not None and take.is_final:
+                return take
+            await asyncio.sleep(0.05)
+
+
+# Outputs are checked before anyone pays ----------------------------------------------------------------------
+async def test_a_download_that_is_not_a_video_is_fetched_again_then_posted(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.break_downloads("html", 1)
+    await run_shot(fake_discord, "an error page first")
+    [clip] = await wait_clips(fake_discord, 1)
+    assert clip["_files"][0].data[4:8] == b"ftyp"
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+async def test_a_bad_output_twice_fails_releases_and_deletes_the_file(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.break_downloads("truncated", 2)
+    await run_shot(fake_discord, "truncated twice")
+    final = await _final_progress(fake_discord)
+    assert "not a playable video" in text_of(final) and "Nothing was charged" in text_of(final)
+    assert clip_messages(fake_discord) == []
+    assert await _totals(runner, fake_discord) == (0, 0)
+    clips_dir = runner.services.settings.media_dir / "clips"
+    assert not clips_dir.exists() or list(clips_dir.iterdir()) == []
+
+
+# One fal job per take --------------------------------------------------------------------------------------
+async def test_a_submit_fal_never_answered_is_not_sent_again(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.reset_after_submit()  # fal creates the job, then the connection drops before the answer
+    await run_shot(fake_discord, "accepted but unanswered")
+    final = await _final_progress(fake_discord)
+    assert "not sent again" in text_of(final) and "Nothing was charged" in text_of(final)
+    await asyncio.sleep(0.5)  # many poll intervals: nothing may send it again
+    assert len(fake_fal.submissions) == 1
+    assert await _totals(runner, fake_discord) == (0, 0)
+
+
+# A billed clip is never thrown away for a transient reason ---------------------------------------------------
+async def test_transient_errors_on_submit_status_result_and_download_are_retried(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.fail_next("submit", 1, status=503)  # refused before anything was created
+    fake_fal.fail_next("status", 2, status=503)
+    fake_fal.fail_result_once(500)
+    fake_fal.break_downloads("cut", 1)
+    await run_shot(fake_discord, "through every hiccup")
+    [clip] = await wait_clips(fake_discord, 1, timeout=60)
+    assert clip["_files"][0].data[4:8] == b"ftyp"
+    assert len(fake_fal.submissions) == 1
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+# One slow job never delays another -------------------------------------------------------------------------
+async def test_a_slow_status_answer_for_one_take_does_not_hold_back_anothers_clip(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    bob = fake_discord.add_member("bob")
+    fake_fal.script(Outcome.hold(), Outcome.complete(queued_polls=0, progress_polls=0))
+    await run_shot(fake_discord, "the slow one")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    fake_fal.slow_next("status", 20.0)  # the held take's next status answer takes 20 s
+    await asyncio.sleep(0.2)
+    await run_shot(fake_discord, "the quick one", user=bob)
+    [clip] = await wait_clips(fake_discord, 1, timeout=10)
+    assert "the quick one" in text_of(clip)
+    fake_fal.release()
+    await wait_clips(fake_discord, 2, timeout=60)
+
+
+async def test_progress_changes_only_with_the_state_not_with_every_poll(bot, runner, fake_discord, fake_fal):
+    """#10: a take polled 40 times is edited once per state change; elapsed time is a <t:R> tag clients tick."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.complete(queued_polls=2, progress_polls=40))
+    await run_shot(fake_discord, "a long generation")
+    await wait_clips(fake_discord, 1, timeout=60)
+    [progress] = progress_messages(fake_discord)
+    path = f"/channels/{fake_discord.channel_id}/messages/{progress['id']}"
+    await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(progress["id"])]))
+    edits = [r for r in fake_discord.requests if r.method == "PATCH" and r.path == path]
+    assert 3 <= len(edits) <= len(JobState) + 2, len(
+        edits
+    )  # one per state (and queue position), not per poll
+    running = [r for r in edits if "Generating" in str(r.json)]
+    assert len(running) == 1 and "<t:" in str(running[0].json)
+
+
+# Cancel means cancelled ------------------------------------------------------------------------------------
+async def test_a_cancel_fal_does_not_confirm_leaves_the_take_running_and_charged(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold())
+    await run_shot(fake_discord, "cannot stop this")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    [progress] = progress_messages(fake_discord)
+    progress = await fake_discord.wait_for(
+        lambda: (m := fake_discord.messages[int(progress["id"])]) and m["components"] and m
+    )
+    fake_fal.refuse_next_cancel(500)
+    it = await fake_discord.click(
+        int(progress["id"]), progress["components"][0]["components"][0]["custom_id"]
+    )
+    reply = await it.wait_reply()
+    assert "could not be cancelled yet" in text_of(reply) and reply["_ephemeral"]
+    assert (await runner.services.takes.get(1)).state in (JobState.SUBMITTED, JobState.RUNNING)
+    assert await _totals(runner, fake_discord) == (0, PRICE)
+    fake_fal.release()
+    await wait_clips(fake_discord, 1)
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+# Posted exactly once ---------------------------------------------------------------------------------------
+async def test_a_clip_discord_stored_but_answered_with_an_error_is_posted_once(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    rule = fake_discord.faults.store_then_fail(when=lambda r: r.files, status=503)
+    await run_shot(fake_discord, "stored, then 503")
+    take = await _settled(runner)
+    assert rule.hits == 1
+    await asyncio.sleep(0.5)
+    [clip] = clip_messages(fake_discord)
+    assert take.state is JobState.POSTED and take.clip_message_id == int(clip["id"])
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+async def test_after_a_crash_in_a_busy_channel_the_clip_is_found_not_posted_again(
+    runner, fake_discord, fake_fal
+):
+    await runner.start()
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold())
+    await run_shot(fake_discord, "busy channel")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    [progress] = progress_messages(fake_discord)
+    await fake_discord.faults.busy_channel(count=300, after=int(progress["id"]), dispatch=False)
+    fake_fal.release()
+    [clip] = await wait_clips(fake_discord, 1)
+    await fake_discord.wait_for(lambda: fake_discord.reactions.get(int(clip["id"])))
+    # Back to the moment between Discord storing the clip and the bot recording it, then a restart.
+    db = runner.services.db
+    await db.execute("UPDATE jobs SET state='posting', result_message_id=NULL, finished_at=NULL")
+    await db.execute("UPDATE holds SET state='held', settled_at=NULL")
+    await db.execute("DELETE FROM ledger WHERE kind='capture'")
+    await runner.stop()
+    await runner.start()
+    take = await _settled(runner)
+    assert take.state is JobState.POSTED and take.clip_message_id == int(clip["id"])
+    assert len(clip_messages(fake_discord)) == 1
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+async def test_without_attach_files_the_clip_is_posted_as_a_link(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.bot_permissions = (
+        VIEW_CHANNEL
+        | SEND_MESSAGES
+        | SEND_MESSAGES_IN_THREADS
+        | EMBED_LINKS
+        | READ_MESSAGE_HISTORY
+        | ADD_REACTIONS
+        | MANAGE_MESSAGES
+        | USE_APPLICATION_COMMANDS
+    )
+    await run_shot(fake_discord, "no attach files")
+    take = await _settled(runner)
+    assert take.state is JobState.POSTED, take.error
+    posted = fake_discord.messages[take.clip_message_id]
+    assert (
+        posted["_files"] == [] and "Attach Files" in text_of(posted) and fake_fal.base_url in text_of(posted)
+    )
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+async def test_a_clip_that_cannot_be_posted_gives_up_within_minutes_and_releases(
+    runner, fake_discord, fake_fal
+):
+    await runner.start(delivery_give_up_s=1.0)
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.faults.fail(Faults.CREATE, times=1000, status=503, when=lambda r: r.files)
+    await run_shot(fake_discord, "Discord is down for clips")
+    final = await _final_progress(fake_discord)
+    assert "could not be posted" in text_of(final) and "Nothing was charged" in text_of(final)
+    assert clip_messages(fake_discord) == []
+    assert await _totals(runner, fake_discord) == (0, 0)
+
+
+# Nothing invisible is sent or charged ----------------------------------------------------------------------
+async def test_a_prompt_of_invisible_characters_is_never_sent_or_charged(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    answer = await run_shot(fake_discord, "\u200b\u200d\u2060\ufeff\u200e")
+    assert "empty" in text_of(answer) and answer["_ephemeral"]
+    assert fake_fal.submissions == [] and progress_messages(fake_discord) == []
+    assert await _totals(runner, fake_discord) == (0, 0)
