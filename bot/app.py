@@ -22,6 +22,7 @@ from bot.housekeeping import ClipSweeper
 from bot.jobs import EngineConfig, JobEngine
 from bot.money import usd_to_micros
 from bot.settings import Settings
+from bot.studio.service import StudioService
 from bot.takes.kind import TakeKind
 from bot.takes.service import TakeService
 
@@ -42,6 +43,7 @@ class Services:
     http: aiohttp.ClientSession
     started_at: float = field(default_factory=time.time)
     sweeper: ClipSweeper | None = None
+    studio: StudioService | None = None
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -98,6 +100,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         prices=PriceTable(settings.price_overrides),
         default_duration_s=settings.default_duration_s,
     )
+    studio = StudioService(
+        db,
+        jobs,
+        anchors=anchors,
+        gateway=gateway,
+        prices=PriceTable(settings.price_overrides),
+        root=settings.media_dir / "candidates",
+    )
+    takes.angles = studio
     sweeper = ClipSweeper(
         settings.media_dir / "clips",
         retention_days=settings.clip_retention_days,
@@ -117,6 +128,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             takes=takes,
             http=http,
             sweeper=sweeper,
+            studio=studio,
         )
     finally:
         await sweeper.stop()

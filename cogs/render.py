@@ -162,6 +162,8 @@ def progress_embed(shot: Take, model_label: str, *, position: int | None = None)
     if shot.backend == "dry-run":
         title += " (dry run)"
     embed = discord.Embed(title=title, color=color, description=safe(shot.prompt, 1500))
+    if shot.sent_prompt != shot.prompt:
+        embed.add_field(name="Prompt sent", value=safe(shot.sent_prompt, 1000), inline=False)
     embed.add_field(name="Status", value=take_state_line(shot, position=position), inline=False)
     if shot.state in (JobState.FAILED, JobState.CANCELLED) and shot.error:
         embed.add_field(

@@ -92,17 +92,34 @@ class AnchorService:
         self, *, guild_id: int, channel_id: int, user_id: int, upload: Upload, name: str | None
     ) -> SetResult:
         """Download, validate, normalise and store an upload as the channel's new current anchor."""
+        data = await self.fetch_upload(upload)
+        return await self.set_anchor_from_bytes(
+            guild_id=guild_id, channel_id=channel_id, user_id=user_id, data=data, name=name
+        )
+
+    async def fetch_upload(self, upload: Upload) -> bytes:
+        """The bytes of an attachment, checked for its declared type and size first."""
         check_declared(upload.filename, upload.content_type, upload.size)
         try:
-            data = await fetch_limited(self.session, upload.url, max_bytes=MAX_UPLOAD_BYTES)
+            return await fetch_limited(self.session, upload.url, max_bytes=MAX_UPLOAD_BYTES)
         except DownloadError as exc:
             raise UserError(f"I could not download that attachment ({exc}); please upload it again.") from exc
+
+    async def store_image(self, data: bytes) -> NormalizedImage:
+        """Validate, normalise and store an image the way anchors are stored (also used for angles)."""
         img = await asyncio.to_thread(normalize_image, data)
         problem = start_image_problem(img.width, img.height, START_IMAGE_LIMITS)
         if problem is not None:
             raise ImageRejected(problem)
-        checklist = await asyncio.to_thread(anchor_checklist, img.data)
         await self._write_image(img)
+        return img
+
+    async def set_anchor_from_bytes(
+        self, *, guild_id: int, channel_id: int, user_id: int, data: bytes, name: str | None
+    ) -> SetResult:
+        """The intake of /anchor set for image bytes already in hand (e.g. a chosen generated candidate)."""
+        img = await self.store_image(data)
+        checklist = await asyncio.to_thread(anchor_checklist, img.data)
         clean_name = " ".join(name.split())[:80] if name else None
         version, new_file = await self.store.add_version(
             guild_id=guild_id,

@@ -172,6 +172,15 @@ class BudgetService:
         await LedgerStore.tx_settle_hold(conn, hold, kind, self.clock())
         return True
 
+    async def reduce_hold(self, job_key: str, amount: int) -> bool:
+        """Lower a held hold to `amount` (part of a job was not delivered); the difference is released now."""
+        async with self.db.transaction() as conn:
+            hold = await LedgerStore.tx_hold_state(conn, job_key)
+            if hold is None or hold["state"] != "held" or not 0 <= amount < hold["amount"]:
+                return False
+            await LedgerStore.tx_reduce_hold(conn, hold, amount, self.clock())
+            return True
+
     async def capture(self, job_key: str) -> bool:
         """Turn the job's hold into a charge (idempotent)."""
         async with self.db.transaction() as conn:

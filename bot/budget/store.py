@@ -213,6 +213,26 @@ class LedgerStore:
             ),
         )
 
+    @staticmethod
+    async def tx_reduce_hold(conn: Queries, hold: Row, amount: int, now: float) -> None:
+        """Lower a held hold to `amount`, with a release row for the part given back."""
+        await conn.execute(
+            "UPDATE holds SET amount=? WHERE job_key=? AND state='held'", (amount, hold["job_key"])
+        )
+        await conn.execute(
+            "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
+            " VALUES (?,?,?,'release',?,?,?,?)",
+            (
+                hold["guild_id"],
+                hold["user_id"],
+                hold["period"],
+                hold["amount"] - amount,
+                hold["job_key"],
+                hold["description"] + " (not delivered)",
+                now,
+            ),
+        )
+
     async def insert_adjustment(
         self,
         *,

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from bot.anchors.models import AnchorVersion
 from bot.anchors.service import AnchorService
 from bot.errors import UserError
 from bot.fal.errors import FailureKind, GenerationError
@@ -67,7 +68,8 @@ class TakeKind:
                 ref = await self.anchors.start_image_ref(sha, path, self.gateway)  # type: ignore[arg-type]
                 arguments = self.spec.arguments(
                     image_url=ref,
-                    prompt=take.prompt,
+                    prompt=take.sent_prompt,
+                    elements=await self._elements(take, anchor),
                     duration_s=take.duration_s,
                     audio=take.audio,
                     negative_prompt=take.negative_prompt,
@@ -88,6 +90,16 @@ class TakeKind:
         except UserError as exc:
             raise Fail(exc.message) from exc
         raise AssertionError("unreachable")
+
+    async def _elements(self, take: Take, anchor: AnchorVersion) -> list[dict[str, Any]] | None:
+        """The character as Kling's @Element1: the anchor as frontal image, its kept angles as references."""
+        if not take.angle_shas or not self.spec.supports_elements:
+            return None
+        refs = [
+            await self.anchors.start_image_ref(sha, self.anchors.image_path(sha), self.gateway)  # type: ignore[arg-type]
+            for sha in (anchor.sha256, *take.angle_shas)
+        ]
+        return [{"frontal_image_url": refs[0], "reference_image_urls": refs[1:]}]
 
     def _image_refused(self, exc: GenerationError) -> bool:
         """fal refused the start image input itself (it could not fetch the cached upload)."""

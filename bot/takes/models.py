@@ -49,6 +49,8 @@ class Take:
     started_at: float | None
     finished_at: float | None
     job_key: str
+    sent_prompt: str = ""  # the prompt as sent to fal (the character as @Element1 when angles go along)
+    angle_shas: tuple[str, ...] = ()  # the anchor version's kept angles, sent as the element's references
 
     @classmethod
     def of(cls, job: Job) -> Take:
@@ -84,6 +86,8 @@ class Take:
             started_at=job.started_at,
             finished_at=job.finished_at,
             job_key=job.ledger_key,
+            sent_prompt=a.get("sent_prompt") or a["prompt"],
+            angle_shas=tuple(a.get("angle_shas") or ()),
         )
 
     @property

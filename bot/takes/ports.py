@@ -20,6 +20,11 @@ class PostRefused(Exception):
     """The chat refused the post for good (nothing was stored): the take cannot be delivered here."""
 
 
+class AngleSource(Protocol):
+    async def angle_shas(self, version_id: int) -> list[str]:
+        """The images kept as extra angles of an anchor version (the studio implements it)."""
+
+
 class TakePublisher(Protocol):
     async def create_progress(self, take: Take) -> int:
         """Post the take's one progress message (looking first for one posted before a crash); return its id."""

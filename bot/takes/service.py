@@ -14,11 +14,12 @@ from bot.anchors.service import ASPECT_RATIOS, AnchorService
 from bot.errors import NotAllowed, UserError
 from bot.fal.models import ModelSpec
 from bot.fal.pricing import PriceTable
-from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared
+from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared, ProgressSink
 from bot.money import format_usd
+from bot.takes.elements import element_prompt
 from bot.takes.kind import TakeKind
 from bot.takes.models import KIND, Take
-from bot.takes.ports import TakePublisher
+from bot.takes.ports import AngleSource, TakePublisher
 from bot.text import clean_text
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class TakeService:
         self.default_duration_s = default_duration_s
         self.publisher: TakePublisher | None = None
         self._recent_rerolls: dict[tuple[int, int], float] = {}
+        self.angles: AngleSource | None = None
+        self.other_sinks: list[ProgressSink] = []  # other kinds' chat sides (the engine has one sink)
         engine.register(kind)
 
     @property
@@ -90,6 +93,8 @@ class TakeService:
         """The engine's progress sink: hand the change to the publisher (which throttles its own edits)."""
         if job.kind == KIND and self.publisher is not None:
             self.publisher.take_changed(Take.of(job))
+        for sink in self.other_sinks:
+            sink.job_changed(job)
 
     # Requests --------------------------------------------------------------------------------------------
     def quote(self, duration_s: int, audio: bool) -> int:
@@ -135,6 +140,11 @@ class TakeService:
             "anchor_version_id": anchor.id,
             "upload_limit_bytes": req.upload_limit_bytes,
         }
+        if self.angles is not None and self.spec.supports_elements:
+            shas = await self.angles.angle_shas(anchor.id)
+            if shas:
+                args["angle_shas"] = shas
+                args["sent_prompt"] = element_prompt(prompt, anchor.name)
         job = await self.engine.enqueue(
             KIND, self._prepared(args), guild_id=req.guild_id, channel_id=req.channel_id, user_id=req.user_id
         )
@@ -162,6 +172,9 @@ class TakeService:
             "anchor_version_id": original.anchor_version_id,
             "upload_limit_bytes": upload_limit_bytes or original.upload_limit_bytes,
         }
+        if original.angle_shas:  # the same version and the same angles
+            args["angle_shas"] = list(original.angle_shas)
+            args["sent_prompt"] = original.sent_prompt
         job = await self.engine.enqueue(
             KIND,
             self._prepared(args),

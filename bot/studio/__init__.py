@@ -1,0 +1,1 @@
+"""The anchor studio: generate and refine anchors with Seedream, and keep extra angles every take carries."""

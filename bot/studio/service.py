@@ -1,0 +1,258 @@
+"""The anchor studio as members see it: generate, refine and angle sets, and what the buttons on a sheet do."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.anchors.service import AnchorService, SetResult, Upload
+from bot.db import Database
+from bot.errors import NotAllowed, UserError
+from bot.fal.gateway import Gateway
+from bot.fal.models import ModelSpec, model
+from bot.fal.pricing import PriceTable
+from bot.jobs import Job, JobEngine, JobState, Prepared
+from bot.studio.kind import KIND, CandidatesKind
+from bot.studio.store import AngleStore
+from bot.text import clean_text
+
+log = logging.getLogger(__name__)
+
+EXPIRY_S = 24 * 3600
+MAX_ANGLES = 3
+MAX_DESCRIPTION_CHARS = 1000
+MODELS = {"seedream-v4.5": "seedream-v4.5", "seedream-v5-lite": "seedream-v5-lite"}
+ANCHOR_RULES = (
+    "Head-and-shoulders portrait of {description}. Neutral expression, looking at the camera. Plain, clean, "
+    "uncluttered background. Eye-level camera, subject centred in the frame. Soft, even light. Photorealistic."
+)
+ANGLE_VIEWS = ("three-quarter view from the left", "three-quarter view from the right", "profile view")
+ANGLES_PROMPT = (
+    "The same person, same face, hair, clothes and light, seen in {views}; plain clean background, "
+    "head and shoulders, one view per image."
+)
+
+
+class Expired(UserError):
+    """The sheet is older than 24 hours: its candidates were deleted."""
+
+
+@dataclass(frozen=True)
+class Kept:
+    added: int
+    total: int
+
+
+def wrap_description(description: str) -> str:
+    return ANCHOR_RULES.format(description=description.rstrip(". "))
+
+
+class StudioService:
+    def __init__(
+        self,
+        db: Database,
+        engine: JobEngine,
+        *,
+        anchors: AnchorService,
+        gateway: Gateway,
+        prices: PriceTable,
+        root: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine, self.anchors, self.prices, self.root = engine, anchors, prices, root
+        self.angles = AngleStore(db)
+        self.clock = clock
+        self.kind = CandidatesKind(anchors=anchors, gateway=gateway, ledger=engine.ledger, root=root)  # type: ignore[arg-type]
+        engine.register(self.kind)
+
+    # Requests --------------------------------------------------------------------------------------------
+    def quote(self, spec: ModelSpec, count: int) -> int:
+        return self.prices.quote(spec, images=count)
+
+    async def _enqueue(
+        self, args: dict[str, object], spec: ModelSpec, *, guild_id: int, channel_id: int, user_id: int
+    ) -> Job:
+        count = int(args["count"])  # type: ignore[call-overload]
+        unit = self.quote(spec, 1)
+        prepared = Prepared(
+            args={**args, "unit_micros": unit},
+            price_micros=unit * count,
+            endpoint=spec.endpoint,
+            description=f"Anchor studio: {args['purpose']} ({count} image{'s' if count > 1 else ''})",
+        )
+        return await self.engine.enqueue(
+            KIND, prepared, guild_id=guild_id, channel_id=channel_id, user_id=user_id
+        )
+
+    async def generate(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        description: str,
+        count: int,
+        model_key: str = "seedream-v4.5",
+    ) -> Job:
+        text = clean_text(description, field="description", max_chars=MAX_DESCRIPTION_CHARS)
+        if model_key not in MODELS:
+            raise UserError(f"The model must be one of {', '.join(MODELS)}.")
+        spec = model(MODELS[model_key])
+        args = {"purpose": "generate", "description": text, "prompt": wrap_description(text), "count": count}
+        return await self._enqueue(args, spec, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
+
+    async def refine(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        parent_id: int | None,
+        user_id: int,
+        instruction: str,
+        count: int,
+    ) -> Job:
+        text = clean_text(instruction, field="instruction", max_chars=MAX_DESCRIPTION_CHARS)
+        version = await self.anchors.resolve(channel_id, parent_id)
+        args = {
+            "purpose": "refine",
+            "description": text,
+            "prompt": text,
+            "count": count,
+            "anchor_version_id": version.id,
+            "name": version.name,
+        }
+        spec = model("seedream-v4.5-edit")
+        return await self._enqueue(args, spec, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
+
+    async def make_angles(
+        self, *, guild_id: int, channel_id: int, parent_id: int | None, user_id: int, count: int
+    ) -> Job:
+        version = await self.anchors.resolve(channel_id, parent_id)
+        views = ANGLE_VIEWS[:count]
+        args = {
+            "purpose": "angles",
+            "description": "; ".join(views),
+            "prompt": ANGLES_PROMPT.format(views=", ".join(views)),
+            "count": count,
+            "anchor_version_id": version.id,
+        }
+        spec = model("seedream-v4.5-edit")
+        return await self._enqueue(args, spec, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
+
+    async def again(self, job_id: int, *, user_id: int, can_manage: bool) -> Job:
+        """A new set from the same request (charged again, to whoever clicked)."""
+        job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
+        args = {k: v for k, v in job.args.items() if k != "unit_micros"}
+        return await self._enqueue(
+            args, model(job.endpoint or ""), guild_id=job.guild_id, channel_id=job.channel_id, user_id=user_id
+        )
+
+    async def announce(self, job: Job, message_id: int) -> Job:
+        """Record the request's public message (the sheet replies to it); the engine then sends the job."""
+        job = await self.engine.set_messages(
+            job, progress_message_id=message_id, reply_to_message_id=message_id
+        )
+        self.engine.wake()
+        return job
+
+    # Buttons ---------------------------------------------------------------------------------------------
+    async def get(self, job_id: int) -> Job | None:
+        job = await self.engine.get(job_id)
+        return job if job is not None and job.kind == KIND else None
+
+    def is_expired(self, job: Job) -> bool:
+        return self.clock() - (job.finished_at or job.created_at) >= EXPIRY_S
+
+    async def _open(self, job_id: int, *, user_id: int, can_manage: bool) -> Job:
+        job = await self.get(job_id)
+        if job is None:
+            raise UserError("Those candidates no longer exist.")
+        if job.user_id != user_id and not can_manage:
+            raise NotAllowed(
+                "Only the person who asked for these candidates, or someone with Manage Messages, "
+                "can use these buttons."
+            )
+        if self.is_expired(job) or not job.outputs.get("paths") or job.state is not JobState.POSTED:
+            await self.expire(job)
+            raise Expired("These candidates expired after 24 hours and were deleted; make a new set.")
+        return job
+
+    def _candidate(self, job: Job, k: int) -> bytes:
+        paths = job.outputs["paths"]
+        if not 1 <= k <= len(paths) or not Path(paths[k - 1]).is_file():
+            raise UserError(f"There is no candidate {k} in this set.")
+        return Path(paths[k - 1]).read_bytes()
+
+    async def use(self, job_id: int, k: int, *, user_id: int, can_manage: bool) -> SetResult:
+        """Candidate k becomes the channel's new anchor version (the intake of /anchor set)."""
+        job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
+        data = await asyncio.to_thread(self._candidate, job, k)
+        return await self.anchors.set_anchor_from_bytes(
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=user_id,
+            data=data,
+            name=job.args.get("name"),
+        )
+
+    async def keep(self, job_id: int, ks: list[int] | None, *, user_id: int, can_manage: bool) -> Kept:
+        """Keep views ks (None: all) as angles of the version they were made from; all or nothing past 3."""
+        job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
+        ks = ks or list(range(1, len(job.outputs["paths"]) + 1))
+        datas = [await asyncio.to_thread(self._candidate, job, k) for k in ks]
+        return await self._add_angles(job.args["anchor_version_id"], datas, user_id=user_id)
+
+    async def _add_angles(self, version_id: int, datas: list[bytes], *, user_id: int) -> Kept:
+        shas = []
+        for data in datas:
+            img = await self.anchors.store_image(data)
+            await self.anchors.store.put_image(img.sha256, img.width, img.height, len(img.data), self.clock())
+            shas.append(img.sha256)
+        if not await self.angles.add(version_id, shas, user_id=user_id, now=self.clock(), limit=MAX_ANGLES):
+            have = len(await self.angles.angles(version_id))
+            raise UserError(
+                f"The set is full: this anchor version has {have} of {MAX_ANGLES} angles, and "
+                f"{len(shas)} more would pass {MAX_ANGLES}. Nothing changed; clear it with "
+                "/anchor angles clear first."
+            )
+        return Kept(len(shas), len(await self.angles.angles(version_id)))
+
+    async def add_angle(
+        self, *, channel_id: int, parent_id: int | None, user_id: int, upload: Upload
+    ) -> Kept:
+        version = await self.anchors.resolve(channel_id, parent_id)
+        data = await self.anchors.fetch_upload(upload)
+        return await self._add_angles(version.id, [data], user_id=user_id)
+
+    async def clear_angles(self, *, channel_id: int, parent_id: int | None) -> int:
+        version = await self.anchors.resolve(channel_id, parent_id)
+        return await self.angles.clear(version.id)
+
+    async def angle_shas(self, version_id: int) -> list[str]:
+        return await self.angles.angles(version_id)
+
+    # Expiry ----------------------------------------------------------------------------------------------
+    async def expire(self, job: Job) -> bool:
+        """Delete a set's candidate files (chosen ones live on as anchor images); True if there were any."""
+        folder = self.root / str(job.id)
+        if not folder.exists():
+            return False
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        log.info("candidates of set %d expired", job.id)
+        return True
+
+    async def expire_due(self) -> list[Job]:
+        """Expire every posted set older than 24 hours (by the injectable clock); return those expired."""
+        done = []
+        if not self.root.exists():
+            return done
+        for folder in self.root.iterdir():
+            job = await self.get(int(folder.name)) if folder.name.isdigit() else None
+            if job is not None and job.is_final and self.is_expired(job) and await self.expire(job):
+                done.append(job)
+        return done

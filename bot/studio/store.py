@@ -1,0 +1,35 @@
+"""SQL for the angles kept per anchor version."""
+
+from __future__ import annotations
+
+from bot.db import Database
+
+
+class AngleStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def angles(self, version_id: int) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT sha256 FROM anchor_angles WHERE version_id=? ORDER BY id", (version_id,)
+        )
+        return [str(r["sha256"]) for r in rows]
+
+    async def add(self, version_id: int, shas: list[str], *, user_id: int, now: float, limit: int) -> bool:
+        """Add all of `shas` or, past `limit` angles, none (False)."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM anchor_angles WHERE version_id=?", (version_id,)
+            )
+            if (int(row["n"]) if row else 0) + len(shas) > limit:
+                return False
+            for sha in shas:
+                await tx.execute(
+                    "INSERT INTO anchor_angles(version_id, sha256, added_by, added_at) VALUES (?,?,?,?)",
+                    (version_id, sha, user_id, now),
+                )
+        return True
+
+    async def clear(self, version_id: int) -> int:
+        async with self.db.transaction() as tx:
+            return await tx.changed("DELETE FROM anchor_angles WHERE version_id=?", (version_id,))

@@ -1,0 +1,389 @@
+"""/anchor generate, /anchor refine, /anchor angles: the contact sheet and its buttons (Discord glue only).
+
+The subcommands are attached to the `/anchor` group of cogs/anchors.py when this cog loads (it loads after it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.anchors.service import Upload
+from bot.client import handle_interaction_error
+from bot.jobs import Job, JobState
+from bot.money import format_usd
+from bot.studio.kind import KIND
+from bot.studio.service import MAX_ANGLES, StudioService
+from cogs.anchors import parent_of, require_manage_messages
+from cogs.render import anchor_embed, safe
+
+if TYPE_CHECKING:
+    from bot.client import AnchorshotBot
+
+log = logging.getLogger(__name__)
+NO_PINGS = discord.AllowedMentions.none()
+HISTORY_SCAN_LIMIT = 2000
+
+
+def _studio(interaction: discord.Interaction[Any]) -> StudioService:
+    studio = interaction.client.services.studio
+    assert studio is not None
+    return studio  # type: ignore[no-any-return]
+
+
+def sheet_marker(job: Job) -> str:
+    return f"anchor studio \u00b7 set {job.id}"
+
+
+class SheetButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"studio:(?P<action>use|keep|keepall|again):(?P<id>[0-9]+)(?::(?P<k>[0-9]))?",
+):
+    """Use k / Keep k / Keep all / Again on a contact sheet; the set id is in the custom id (survives restarts)."""
+
+    def __init__(self, action: str, job_id: int, k: int = 0) -> None:
+        label = {"use": f"Use {k}", "keep": f"Keep {k}", "keepall": "Keep all", "again": "Again"}[action]
+        style = discord.ButtonStyle.secondary if action == "again" else discord.ButtonStyle.primary
+        custom_id = f"studio:{action}:{job_id}" + (f":{k}" if k else "")
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
+        self.action, self.job_id, self.k = action, job_id, k
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> SheetButton:
+        return cls(match["action"], int(match["id"]), int(match["k"] or 0))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            studio = _studio(interaction)
+            who = {"user_id": interaction.user.id, "can_manage": interaction.permissions.manage_messages}
+            if self.action == "use":
+                result = await studio.use(self.job_id, self.k, **who)
+                version = result.version
+                embed = anchor_embed(
+                    version,
+                    result.checklist,
+                    title=f"Anchor set: version {version.version}",
+                    notes=result.notes,
+                )
+                await interaction.followup.send(
+                    f"Candidate {self.k} is now the anchor of <#{version.channel_id}>; every new /shot starts "
+                    "from it.",
+                    embed=embed,
+                    file=discord.File(studio.anchors.image_path(version.sha256), filename="anchor.jpg"),
+                    ephemeral=True,
+                )
+            elif self.action in ("keep", "keepall"):
+                kept = await studio.keep(self.job_id, [self.k] if self.k else None, **who)
+                await interaction.followup.send(
+                    f"Kept {kept.added} angle{'s' if kept.added != 1 else ''}: this anchor version now has "
+                    f"{kept.total} of {MAX_ANGLES}; every take sends them as @Element1's references.",
+                    ephemeral=True,
+                )
+            else:
+                job = await studio.again(self.job_id, **who)
+                await start_set(interaction, studio, job)
+        except Exception as exc:
+            await handle_interaction_error(interaction, exc)
+
+
+def sheet_view(job: Job) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    n = len(job.outputs.get("paths") or [])
+    if job.args["purpose"] == "angles":
+        view.add_item(SheetButton("keepall", job.id))
+        items = [SheetButton("keep", job.id, k) for k in range(1, n + 1)]
+    else:
+        items = [SheetButton("use", job.id, k) for k in range(1, n + 1)]
+    for item in [*items, SheetButton("again", job.id)]:
+        view.add_item(item)
+    return view
+
+
+def request_text(job: Job, studio: StudioService) -> str:
+    count, unit = job.args["count"], job.args["unit_micros"]
+    what = {"generate": "anchor candidates", "refine": "refinements of the anchor", "angles": "angles"}
+    price = f"{count} \u00d7 {format_usd(unit)} = {format_usd(count * unit)}"
+    if not studio.engine.charge:
+        price = f"free (dry run; would cost {price})"
+    return (
+        f"Making {count} {what[job.args['purpose']]} for <@{job.user_id}> ({price}, held until delivery; "
+        f"only delivered images are charged).\n**Prompt sent:**\n> {safe(job.args['prompt'], 1500)}"
+    )
+
+
+async def start_set(interaction: discord.Interaction[Any], studio: StudioService, job: Job) -> None:
+    """Post the set's public request message (showing the wrapped prompt) and let the engine send it."""
+    channel = interaction.channel
+    try:
+        assert isinstance(channel, discord.abc.Messageable)
+        message = await channel.send(request_text(job, studio), allowed_mentions=NO_PINGS)
+    except (discord.HTTPException, AssertionError):
+        await studio.engine.abandon(job, error="I could not post in this channel.")
+        await interaction.followup.send(
+            "I could not post in this channel; give me Send Messages and Attach Files here. Nothing was charged.",
+            ephemeral=True,
+        )
+        return
+    await studio.announce(job, message.id)
+    await interaction.followup.send(
+        f"On its way: the contact sheet will appear in <#{job.channel_id}> (set {job.id}).", ephemeral=True
+    )
+
+
+class DiscordSheetPublisher:
+    def __init__(self, bot: AnchorshotBot) -> None:
+        self.bot = bot
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _channel(self, channel_id: int) -> discord.abc.Messageable:
+        await self.bot.wait_until_ready()
+        channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+        assert isinstance(channel, discord.abc.Messageable)
+        return channel
+
+    async def post_sheet(self, job: Job) -> int:
+        channel = await self._channel(job.channel_id)
+        n = len(job.outputs["paths"])
+        missing = job.outputs.get("missing", 0)
+        embed = discord.Embed(
+            title=f"{n} candidate{'s' if n != 1 else ''}", description=safe(job.args["description"], 500)
+        )
+        embed.set_image(url="attachment://sheet.png")
+        if missing:
+            embed.add_field(
+                name="Not delivered",
+                value=f"{missing} image{'s' if missing != 1 else ''} failed; not charged.",
+                inline=False,
+            )
+        choose = "Keep the views to add as angles" if job.args["purpose"] == "angles" else "Pick one"
+        embed.add_field(name="Choose", value=f"{choose}; the buttons expire after 24 hours.", inline=False)
+        embed.set_footer(text=sheet_marker(job))
+        reference = (
+            discord.MessageReference(
+                message_id=job.reply_to_message_id, channel_id=job.channel_id, fail_if_not_exists=False
+            )
+            if job.reply_to_message_id
+            else None
+        )
+        message = await channel.send(
+            embed=embed,
+            file=discord.File(Path(job.outputs["sheet"]), filename="sheet.png"),
+            view=sheet_view(job),
+            allowed_mentions=NO_PINGS,
+            reference=reference,  # type: ignore[arg-type]
+            mention_author=False,
+            nonce=f"s{job.id}",
+        )
+        return message.id
+
+    async def find_sheet(self, job: Job) -> int | None:
+        channel = await self._channel(job.channel_id)
+        assert self.bot.user is not None
+        after = discord.Object(id=job.progress_message_id or 0)
+        async for message in channel.history(limit=HISTORY_SCAN_LIMIT, after=after, oldest_first=True):
+            if message.author.id == self.bot.user.id and any(
+                (e.footer.text or "") == sheet_marker(job) for e in message.embeds
+            ):
+                return message.id
+        return None
+
+    def job_changed(self, job: Job) -> None:
+        """A set that failed says so in the channel (in reply to its request message)."""
+        if job.kind != KIND or job.state is not JobState.FAILED or job.progress_message_id is None:
+            return
+        task = asyncio.create_task(self._say_failed(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _say_failed(self, job: Job) -> None:
+        try:
+            channel = await self._channel(job.channel_id)
+            await channel.send(
+                f"\u274c Set {job.id} failed: {safe(job.error or 'fal did not make it', 900)}\nNothing was charged.",
+                allowed_mentions=NO_PINGS,
+                reference=discord.MessageReference(
+                    message_id=job.progress_message_id or 0,
+                    channel_id=job.channel_id,
+                    fail_if_not_exists=False,
+                ),
+                mention_author=False,
+            )
+        except discord.HTTPException:
+            log.warning("could not say that set %d failed", job.id, exc_info=True)
+
+
+# Commands (attached to /anchor when the cog loads) ---------------------------------------------------------
+@app_commands.describe(
+    description="Who the character is (the bot wraps it in the anchor rules)",
+    count="How many candidates (1-4)",
+    model="Seedream v4.5 (default) or v5 Lite",
+)
+@app_commands.choices(
+    model=[
+        app_commands.Choice(name="Seedream v4.5", value="seedream-v4.5"),
+        app_commands.Choice(name="Seedream v5 Lite", value="seedream-v5-lite"),
+    ]
+)
+async def generate(
+    interaction: discord.Interaction[AnchorshotBot],
+    description: app_commands.Range[str, 1, 1000],
+    count: app_commands.Range[int, 1, 4] = 4,
+    model: str = "seedream-v4.5",
+) -> None:
+    require_manage_messages(interaction)
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    studio = _studio(interaction)
+    job = await studio.generate(
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        user_id=interaction.user.id,
+        description=description,
+        count=count,
+        model_key=model,
+    )
+    await start_set(interaction, studio, job)
+
+
+@app_commands.describe(instruction="What to change, e.g. 'plain grey background'", count="How many (1-4)")
+async def refine(
+    interaction: discord.Interaction[AnchorshotBot],
+    instruction: app_commands.Range[str, 1, 1000],
+    count: app_commands.Range[int, 1, 4] = 2,
+) -> None:
+    require_manage_messages(interaction)
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    studio = _studio(interaction)
+    job = await studio.refine(
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        parent_id=parent_of(interaction.channel),
+        user_id=interaction.user.id,
+        instruction=instruction,
+        count=count,
+    )
+    await start_set(interaction, studio, job)
+
+
+@app_commands.describe(count="How many views (1-3): three-quarter left, three-quarter right, profile")
+async def angles_make(
+    interaction: discord.Interaction[AnchorshotBot], count: app_commands.Range[int, 1, 3] = 3
+) -> None:
+    require_manage_messages(interaction)
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    studio = _studio(interaction)
+    job = await studio.make_angles(
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        parent_id=parent_of(interaction.channel),
+        user_id=interaction.user.id,
+        count=count,
+    )
+    await start_set(interaction, studio, job)
+
+
+@app_commands.describe(image="Another view of the same character: PNG, JPEG or WebP")
+async def angles_add(interaction: discord.Interaction[AnchorshotBot], image: discord.Attachment) -> None:
+    require_manage_messages(interaction)
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    assert interaction.channel_id is not None
+    kept = await _studio(interaction).add_angle(
+        channel_id=interaction.channel_id,
+        parent_id=parent_of(interaction.channel),
+        user_id=interaction.user.id,
+        upload=Upload(
+            url=image.url, filename=image.filename, content_type=image.content_type, size=image.size
+        ),
+    )
+    await interaction.followup.send(
+        f"Angle added: this anchor version now has {kept.total} of {MAX_ANGLES}.", ephemeral=True
+    )
+
+
+async def angles_clear(interaction: discord.Interaction[AnchorshotBot]) -> None:
+    require_manage_messages(interaction)
+    assert interaction.channel_id is not None
+    n = await _studio(interaction).clear_angles(
+        channel_id=interaction.channel_id, parent_id=parent_of(interaction.channel)
+    )
+    await interaction.response.send_message(
+        f"Cleared {n} angle{'s' if n != 1 else ''}; takes send no elements until angles are kept again.",
+        ephemeral=True,
+    )
+
+
+def studio_commands() -> list[app_commands.Command[Any, Any, Any] | app_commands.Group]:
+    """Fresh command objects for one bot (a restart in the same process builds new ones)."""
+    angles = app_commands.Group(
+        name="angles", description="Extra views of the anchor that every take carries"
+    )
+    for name, fn, text in (
+        ("make", angles_make, "Make more views of the current anchor (quoted and charged)"),
+        ("add", angles_add, "Add a photo of the character from another angle"),
+        ("clear", angles_clear, "Remove every kept angle of the current anchor version"),
+    ):
+        angles.add_command(app_commands.Command(name=name, description=text, callback=fn))
+    return [
+        app_commands.Command(
+            name="generate", description="Generate anchor candidates with Seedream", callback=generate
+        ),
+        app_commands.Command(
+            name="refine", description="Edit the current anchor with Seedream", callback=refine
+        ),
+        angles,
+    ]
+
+
+class StudioCog(commands.Cog):
+    def __init__(self, bot: AnchorshotBot) -> None:
+        self.bot = bot
+        self.publisher = DiscordSheetPublisher(bot)
+        self.added: list[str] = []
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        studio = self.bot.services.studio
+        assert studio is not None
+        studio.kind.publisher = self.publisher
+        self.bot.services.takes.other_sinks.append(self.publisher)
+        self.bot.add_dynamic_items(SheetButton)
+        group = self.bot.tree.get_command("anchor")
+        assert isinstance(group, app_commands.Group), "cogs.anchors must load before cogs.studio"
+        for command in studio_commands():
+            group.add_command(command, override=True)
+            self.added.append(command.name)
+        self._sweeper = asyncio.create_task(self._sweep_loop(studio))
+
+    async def cog_unload(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.bot.remove_dynamic_items(SheetButton)
+        group = self.bot.tree.get_command("anchor")
+        if isinstance(group, app_commands.Group):
+            for name in self.added:
+                group.remove_command(name)
+
+    async def _sweep_loop(self, studio: StudioService) -> None:
+        """Delete the candidates of sets older than 24 hours (hourly)."""
+        while True:
+            try:
+                await studio.expire_due()
+            except Exception:
+                log.exception("candidate sweep failed")
+            await asyncio.sleep(3600)
+
+
+async def setup(bot: AnchorshotBot) -> None:
+    await bot.add_cog(StudioCog(bot))
