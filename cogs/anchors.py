@@ -104,6 +104,15 @@ class AnchorCog(commands.Cog):
             title=f"Current anchor: version {version.version}",
             inherited_from=version.channel_id if version.channel_id != interaction.channel_id else None,
         )
+        studio = self.bot.services.studio
+        if studio is not None:  # the kept angles (the identity pack), see cogs/studio.py
+            angles = await studio.angle_shas(version.id)
+            embed.add_field(
+                name="Angles",
+                value=f"{len(angles)} of 3 kept"
+                + (" (every take sends them as @Element1)" if angles else ""),
+                inline=False,
+            )
         await interaction.followup.send(
             embed=embed,
             file=discord.File(self.anchors.image_path(version.sha256), filename="anchor.jpg"),

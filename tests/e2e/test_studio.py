@@ -1,0 +1,234 @@
+"""The anchor studio end to end: /anchor generate, refine and angles through the fake Discord and the fake fal."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from PIL import Image
+
+from bot.jobs import JobState
+from bot.studio.service import ANCHOR_RULES, EXPIRY_S
+from tests import samples
+from tests.e2e.helpers import set_anchor
+from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips
+from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.fal_fake import Outcome
+
+SEEDREAM = "fal-ai/bytedance/seedream/v4.5/text-to-image"
+SEEDREAM_EDIT = "fal-ai/bytedance/seedream/v4.5/edit"
+KLING = "fal-ai/kling-video/v3/pro/image-to-video"
+BACKGROUND = (24, 24, 28)
+
+
+def sheets(fake):
+    return [m for m in fake.msgs(author="bot") if any("anchor studio" in f for f in m.footers)]
+
+
+async def wait_sheets(fake, n: int = 1):
+    return await fake.wait_for(lambda: (s := sheets(fake)) and len(s) >= n and s, timeout=20)
+
+
+async def slash(fake, command: str, *, user: str = "alice", **options):
+    it = await fake.slash(command, user=user, **options)
+    return await it.wait_reply(lambda m: bool(text_of(m)))
+
+
+async def click(fake, msg, label: str, *, user: str = "alice"):
+    [button] = [b for b in msg.buttons if b.label == label]
+    it = await fake.click(msg.id, button.custom_id, user=user)
+    return await it.wait_reply(lambda m: bool(text_of(m)))
+
+
+async def totals(runner, fake, user: str = "alice"):
+    view = await runner.services.budget.view(fake.guild_id, fake.member(user))
+    return view.spent, view.held
+
+
+def tiles_in(data: bytes) -> tuple[tuple[int, int], int]:
+    """(size, number of tiles) of a contact sheet: runs of non-background pixels across its middle row."""
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = im.convert("RGB")
+        y = rgb.height // 2
+        runs, inside = 0, False
+        for x in range(rgb.width):
+            tile = rgb.getpixel((x, y)) != BACKGROUND
+            runs += tile and not inside
+            inside = tile
+        return rgb.size, runs
+
+
+async def test_generate_posts_one_sheet_and_charges_count_times_price(bot, runner, fake_discord, fake_fal):
+    reply = await slash(fake_discord, "anchor generate", description="a woman with short red hair", count=3)
+    assert "sheet will appear" in text_of(reply)
+    [sheet] = await wait_sheets(fake_discord)
+
+    [sub] = fake_fal.submissions  # ONE call with num_images
+    assert sub.endpoint == SEEDREAM
+    assert sub.arguments["num_images"] == 3
+    assert sub.arguments["prompt"] == ANCHOR_RULES.format(description="a woman with short red hair")
+    [request] = [m for m in fake_discord.msgs(author="bot") if "Prompt sent" in m.text]
+    assert "3 \u00d7 $0.04 = $0.12" in request.text and "Head-and-shoulders portrait" in request.text
+    assert (
+        sheet.raw["message_reference"]["message_id"] == str(request.id)
+        or int(sheet.raw["message_reference"]["message_id"]) == request.id
+    )
+
+    [file] = sheet.files
+    size, tiles = tiles_in(file.data)
+    assert tiles == 3 and size[0] > 3 * 300 and size[0] > size[1]
+    assert [b.label for b in sheet.buttons] == ["Use 1", "Use 2", "Use 3", "Again"]
+    assert await totals(runner, fake_discord) == (120_000, 0)
+
+
+async def test_use_makes_candidate_the_anchor_and_again_charges_again(bot, runner, fake_discord, fake_fal):
+    await slash(fake_discord, "anchor generate", description="an old sailor", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    answer = await click(fake_discord, sheet, "Use 2")
+    assert "Candidate 2 is now the anchor" in text_of(answer) and "Anchor set: version 1" in text_of(answer)
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert anchor.version == 1 and anchor.set_by == fake_discord.member("alice")
+    assert runner.services.anchors.image_path(anchor.sha256).is_file()
+
+    await click(fake_discord, sheet, "Again")
+    _, second = await wait_sheets(fake_discord, 2)
+    assert [s.arguments["prompt"] for s in fake_fal.submissions] == [
+        fake_fal.submissions[0].arguments["prompt"]
+    ] * 2
+    assert [b.label for b in second.buttons] == ["Use 1", "Use 2", "Again"]
+    assert await totals(runner, fake_discord) == (160_000, 0)
+
+
+async def test_stranger_is_refused_and_nothing_changes(bot, runner, fake_discord, fake_fal):
+    await slash(fake_discord, "anchor generate", description="a knight", count=1)
+    [sheet] = await wait_sheets(fake_discord)
+    fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    answer = await click(fake_discord, sheet, "Use 1", user="bob")
+    assert "Only the person who asked" in text_of(answer) and answer["_ephemeral"]
+    assert await runner.services.anchors.store.current(fake_discord.channel_id) is None
+    await click(fake_discord, sheet, "Again", user="bob")
+    assert len(fake_fal.submissions) == 1
+    # Someone without Manage Messages cannot start a set either.
+    assert "Manage Messages" in text_of(
+        await slash(fake_discord, "anchor generate", user="bob", description="x")
+    )
+
+
+async def test_restart_between_generate_and_pick(bot, runner, fake_discord, fake_fal):
+    await slash(fake_discord, "anchor generate", description="a detective", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    await runner.stop()
+    await runner.start()
+    answer = await click(fake_discord, sheet, "Use 1")
+    assert "Candidate 1 is now the anchor" in text_of(answer)
+    assert (await runner.services.anchors.resolve(fake_discord.channel_id)).version == 1
+
+
+async def test_buttons_expire_after_24_hours_and_candidates_are_deleted(bot, runner, fake_discord, fake_fal):
+    await slash(fake_discord, "anchor generate", description="a pilot", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    await click(fake_discord, sheet, "Use 1")
+    studio = runner.services.studio
+    job_id = int(sheet.buttons[0].custom_id.split(":")[2])
+    folder = studio.root / str(job_id)
+    assert folder.is_dir()
+    studio.clock = lambda: time.time() + EXPIRY_S - 60
+    assert await studio.expire_due() == [] and folder.is_dir()
+    studio.clock = lambda: time.time() + EXPIRY_S + 1
+    assert [j.id for j in await studio.expire_due()] == [job_id]
+    assert not folder.exists()
+    answer = await click(fake_discord, sheet, "Use 2")
+    assert "expired after 24 hours" in text_of(answer)
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert (
+        anchor.version == 1 and runner.services.anchors.image_path(anchor.sha256).is_file()
+    )  # chosen one kept
+
+
+async def test_content_policy_rejection_charges_nothing(bot, runner, fake_discord, fake_fal):
+    fake_fal.script(Outcome.content_policy(at="result"))
+    await slash(fake_discord, "anchor generate", description="something", count=4)
+    failed = await fake_discord.wait_for(
+        lambda: [m for m in fake_discord.msgs(author="bot") if "failed" in m.text], timeout=20
+    )
+    assert "Nothing was charged" in failed[0].text
+    assert sheets(fake_discord) == []
+    assert await totals(runner, fake_discord) == (0, 0)
+
+
+async def test_a_broken_candidate_is_not_delivered_nor_charged(bot, runner, fake_discord, fake_fal):
+    fake_fal.break_downloads("html", 1)
+    await slash(fake_discord, "anchor generate", description="a chef", count=4)
+    [sheet] = await wait_sheets(fake_discord)
+    assert tiles_in(sheet.files[0].data)[1] == 3
+    assert [b.label for b in sheet.buttons] == ["Use 1", "Use 2", "Use 3", "Again"]
+    assert "not charged" in sheet.all_text
+    assert await totals(runner, fake_discord) == (120_000, 0)
+
+
+async def test_refine_edits_the_current_anchor(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    await slash(fake_discord, "anchor refine", instruction="plain grey background")
+    [sheet] = await wait_sheets(fake_discord)
+    [sub] = fake_fal.submissions
+    assert sub.endpoint == SEEDREAM_EDIT and sub.arguments["num_images"] == 2
+    assert sub.arguments["prompt"] == "plain grey background"
+    assert (
+        fake_fal.fetch_upload(sub.arguments["image_urls"][0])
+        == runner.services.anchors.image_path(anchor.sha256).read_bytes()
+    )
+    await click(fake_discord, sheet, "Use 2")
+    refined = await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert (refined.version, refined.name) == (2, "Mara")
+    assert await totals(runner, fake_discord) == (80_000, 0)
+
+
+async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    await slash(fake_discord, "anchor angles make", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    assert [b.label for b in sheet.buttons] == ["Keep all", "Keep 1", "Keep 2", "Again"]
+    assert "three-quarter view from the left" in fake_fal.submissions[0].arguments["prompt"]
+    assert "2 of 3" in text_of(await click(fake_discord, sheet, "Keep all"))
+    upload = fake_discord.make_attachment(
+        "side.png", samples.portrait_png(shade=90), content_type="image/png"
+    )
+    assert "3 of 3" in text_of(await slash(fake_discord, "anchor angles add", image=upload))
+    assert "set is full" in text_of(await click(fake_discord, sheet, "Keep 1"))
+    angles = await runner.services.studio.angle_shas(anchor.id)
+    assert len(angles) == 3
+    shown = await slash(fake_discord, "anchor show")
+    assert "Angles" in text_of(shown) and "3 of 3" in text_of(shown)
+
+    fake_fal.script(Outcome.complete(), Outcome.complete())
+    await run_shot(fake_discord, "Mara turns her head towards the door")
+    [clip] = await wait_clips(fake_discord, 1)
+    kling = [s for s in fake_fal.submissions if s.endpoint == KLING]
+    [element] = kling[0].arguments["elements"]
+    assert kling[0].arguments["prompt"] == "@Element1 turns her head towards the door"
+    images = runner.services.anchors.image_path
+    assert fake_fal.fetch_upload(element["frontal_image_url"]) == images(anchor.sha256).read_bytes()
+    assert [fake_fal.fetch_upload(u) for u in element["reference_image_urls"]] == [
+        images(s).read_bytes() for s in angles
+    ]
+    [progress] = progress_messages(fake_discord)
+    assert "@Element1 turns her head towards the door" in text_of(progress)
+
+    # A re-roll carries the same version and angles.
+    [reroll] = [b for b in fake_discord.msg(clip["id"]).buttons if b.label == "Re-roll"]
+    it = await fake_discord.click(int(clip["id"]), reroll.custom_id)
+    await it.wait_reply(lambda m: bool(text_of(m)))
+    await wait_clips(fake_discord, 2)
+    kling = [s for s in fake_fal.submissions if s.endpoint == KLING]
+    assert kling[1].arguments["elements"] == kling[0].arguments["elements"]
+    assert kling[1].arguments["prompt"] == kling[0].arguments["prompt"]
+
+    assert "Cleared 3 angles" in text_of(await slash(fake_discord, "anchor angles clear"))
+    await run_shot(fake_discord, "Mara waves")
+    await wait_clips(fake_discord, 3)
+    last = [s for s in fake_fal.submissions if s.endpoint == KLING][-1]
+    assert "elements" not in last.arguments and last.arguments["prompt"] == "Mara waves"
+    job = await runner.services.jobs.get(int(sheet.buttons[0].custom_id.split(":")[2]))
+    assert job is not None and job.state is JobState.POSTED
