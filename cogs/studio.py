@@ -20,7 +20,7 @@ from bot.client import handle_interaction_error
 from bot.jobs import Job, JobState
 from bot.money import format_usd
 from bot.studio.kind import KIND
-from bot.studio.service import MAX_ANGLES, StudioService
+from bot.studio.service import MAX_ANGLES, Expired, StudioService
 from cogs.anchors import parent_of, require_manage_messages
 from cogs.render import anchor_embed, safe
 
@@ -92,6 +92,10 @@ class SheetButton(
             else:
                 job = await studio.again(self.job_id, **who)
                 await start_set(interaction, studio, job)
+        except Expired as exc:
+            await handle_interaction_error(interaction, exc)
+            if isinstance(interaction.message, discord.Message):
+                await retire(interaction.message)
         except Exception as exc:
             await handle_interaction_error(interaction, exc)
 
@@ -138,6 +142,17 @@ async def start_set(interaction: discord.Interaction[Any], studio: StudioService
     await interaction.followup.send(
         f"On its way: the contact sheet will appear in <#{job.channel_id}> (set {job.id}).", ephemeral=True
     )
+
+
+EXPIRED_NOTE = "These candidates expired after 24 hours and were deleted; make a new set to choose again."
+
+
+async def retire(message: discord.Message | discord.PartialMessage) -> None:
+    """Take the buttons off an expired sheet and say why (politely, once)."""
+    try:
+        await message.edit(content=EXPIRED_NOTE, view=None)
+    except discord.HTTPException:
+        log.info("could not retire the expired sheet %s", message.id)
 
 
 class DiscordSheetPublisher:
@@ -375,11 +390,19 @@ class StudioCog(commands.Cog):
             for name in self.added:
                 group.remove_command(name)
 
+    async def sweep(self, studio: StudioService) -> int:
+        """Delete the candidates of sets older than 24 hours and retire their sheets; return how many."""
+        expired = await studio.expire_due()
+        for job in expired:
+            if job.result_message_id is not None:
+                channel = await self.publisher._channel(job.channel_id)
+                await retire(channel.get_partial_message(job.result_message_id))  # type: ignore[attr-defined]
+        return len(expired)
+
     async def _sweep_loop(self, studio: StudioService) -> None:
-        """Delete the candidates of sets older than 24 hours (hourly)."""
         while True:
             try:
-                await studio.expire_due()
+                await self.sweep(studio)
             except Exception:
                 log.exception("candidate sweep failed")
             await asyncio.sleep(3600)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,13 +60,15 @@ class StudioService:
         gateway: Gateway,
         prices: PriceTable,
         root: Path,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine, self.anchors, self.prices, self.root = engine, anchors, prices, root
         self.angles = AngleStore(db)
-        self.clock = clock
         self.kind = CandidatesKind(anchors=anchors, gateway=gateway, ledger=engine.ledger, root=root)  # type: ignore[arg-type]
         engine.register(self.kind)
+
+    def clock(self) -> float:
+        """The job engine's clock: the one clock that stamps every job (tests move it to expire sets)."""
+        return self.engine.clock()
 
     # Requests --------------------------------------------------------------------------------------------
     def quote(self, spec: ModelSpec, count: int) -> int:

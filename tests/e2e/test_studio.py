@@ -132,13 +132,21 @@ async def test_buttons_expire_after_24_hours_and_candidates_are_deleted(bot, run
     job_id = int(sheet.buttons[0].custom_id.split(":")[2])
     folder = studio.root / str(job_id)
     assert folder.is_dir()
-    studio.clock = lambda: time.time() + EXPIRY_S - 60
+    runner.services.jobs.clock = lambda: time.time() + EXPIRY_S - 60
     assert await studio.expire_due() == [] and folder.is_dir()
-    studio.clock = lambda: time.time() + EXPIRY_S + 1
-    assert [j.id for j in await studio.expire_due()] == [job_id]
-    assert not folder.exists()
-    answer = await click(fake_discord, sheet, "Use 2")
+    runner.services.jobs.clock = lambda: time.time() + EXPIRY_S + 1
+    answer = await click(fake_discord, sheet, "Use 2")  # before the hourly sweep: expired all the same
     assert "expired after 24 hours" in text_of(answer)
+    assert not folder.exists()
+    await fake_discord.wait_for(lambda: not sheet.buttons and "expired" in sheet.text)
+
+    # The sweep finds the others (a second set, never clicked) and retires their sheets too.
+    runner.services.jobs.clock = time.time
+    await slash(fake_discord, "anchor generate", description="a pilot", count=1)
+    _, second = await wait_sheets(fake_discord, 2)
+    runner.services.jobs.clock = lambda: time.time() + EXPIRY_S + 1
+    assert await bot.get_cog("StudioCog").sweep(studio) == 1
+    await fake_discord.wait_for(lambda: not second.buttons and "expired" in second.text)
     anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
     assert (
         anchor.version == 1 and runner.services.anchors.image_path(anchor.sha256).is_file()
