@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DISCORD_GLUE = {"bot/client.py", "bot/__main__.py"}
-FEATURES = ("bot.anchors", "bot.budget", "bot.takes")
+FEATURES = ("bot.anchors", "bot.budget", "bot.takes", "bot.studio")
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE TABLE)\b[^\n]*\b(FROM|INTO|SET|WHERE|TABLE)\b")
 
 
