@@ -240,3 +240,17 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
     assert "elements" not in last.arguments and last.arguments["prompt"] == "Mara waves"
     job = await runner.services.jobs.get(int(sheet.buttons[0].custom_id.split(":")[2]))
     assert job is not None and job.state is JobState.POSTED
+
+
+async def test_dry_run_generates_real_pngs_and_charges_nothing(runner, fake_discord, fake_fal):
+    await runner.start(fal=False)
+    reply = await slash(fake_discord, "anchor generate", description="a gardener", count=2)
+    assert "sheet will appear" in text_of(reply)
+    [sheet] = await wait_sheets(fake_discord)
+    assert tiles_in(sheet.files[0].data)[1] == 2 and fake_fal.submissions == []
+    [request] = [m for m in fake_discord.msgs(author="bot") if "Prompt sent" in m.text]
+    assert "free (dry run; would cost 2 \u00d7 $0.04 = $0.08)" in request.text
+    assert "now the anchor" in text_of(await click(fake_discord, sheet, "Use 1"))
+    await slash(fake_discord, "anchor refine", instruction="look straight at the camera", count=1)
+    await wait_sheets(fake_discord, 2)
+    assert await totals(runner, fake_discord) == (0, 0)
