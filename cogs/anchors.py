@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 
 import discord
@@ -104,20 +105,20 @@ class AnchorCog(commands.Cog):
             title=f"Current anchor: version {version.version}",
             inherited_from=version.channel_id if version.channel_id != interaction.channel_id else None,
         )
+        files = [discord.File(self.anchors.image_path(version.sha256), filename="anchor.jpg")]
         studio = self.bot.services.studio
         if studio is not None:  # the kept angles (the identity pack), see cogs/studio.py
             angles = await studio.angle_shas(version.id)
             embed.add_field(
                 name="Angles",
                 value=f"{len(angles)} of 3 kept"
-                + (" (every take sends them as @Element1)" if angles else ""),
+                + (" (every take sends them as @Element1; see angles.png)" if angles else ""),
                 inline=False,
             )
-        await interaction.followup.send(
-            embed=embed,
-            file=discord.File(self.anchors.image_path(version.sha256), filename="anchor.jpg"),
-            ephemeral=True,
-        )
+            sheet = await studio.angles_sheet(version.id)
+            if sheet is not None:
+                files.append(discord.File(io.BytesIO(sheet), filename="angles.png"))
+        await interaction.followup.send(embed=embed, files=files, ephemeral=True)
 
     @anchor.command(name="history", description="List this channel's anchor versions, newest first")
     @app_commands.describe(page="Page number (10 versions a page)")

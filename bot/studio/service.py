@@ -15,6 +15,7 @@ from bot.fal.gateway import Gateway
 from bot.fal.models import ModelSpec, model
 from bot.fal.pricing import PriceTable
 from bot.jobs import Job, JobEngine, JobState, Prepared
+from bot.media.sheet import contact_sheet
 from bot.studio.kind import KIND, CandidatesKind
 from bot.studio.store import AngleStore
 from bot.text import clean_text
@@ -235,6 +236,14 @@ class StudioService:
 
     async def angle_shas(self, version_id: int) -> list[str]:
         return await self.angles.angles(version_id)
+
+    async def angles_sheet(self, version_id: int) -> bytes | None:
+        """The kept angles of a version as one numbered contact sheet (None when there are none)."""
+        shas = await self.angles.angles(version_id)
+        if not shas:
+            return None
+        datas = [await asyncio.to_thread(self.anchors.image_path(s).read_bytes) for s in shas]
+        return (await asyncio.to_thread(contact_sheet, datas, tile_side=256)).data
 
     # Expiry ----------------------------------------------------------------------------------------------
     async def expire(self, job: Job) -> bool:

@@ -209,6 +209,8 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
     assert len(angles) == 3
     shown = await slash(fake_discord, "anchor show")
     assert "Angles" in text_of(shown) and "3 of 3" in text_of(shown)
+    [angles_png] = [f.data for f in shown["_files"] if f.filename == "angles.png"]
+    assert tiles_in(angles_png)[1] == 3
 
     fake_fal.script(Outcome.complete(), Outcome.complete())
     await run_shot(fake_discord, "Mara turns her head towards the door")
