@@ -19,6 +19,7 @@ from bot.anchors.service import Upload
 from bot.client import handle_interaction_error
 from bot.jobs import Job, JobState
 from bot.money import format_usd
+from bot.studio.angles import ANGLES_KIND
 from bot.studio.kind import KIND
 from bot.studio.service import MAX_ANGLES, Expired, StudioService
 from cogs.anchors import parent_of, require_manage_messages
@@ -214,7 +215,11 @@ class DiscordSheetPublisher:
 
     def job_changed(self, job: Job) -> None:
         """A set that failed says so in the channel (in reply to its request message)."""
-        if job.kind != KIND or job.state is not JobState.FAILED or job.progress_message_id is None:
+        if (
+            job.kind not in (KIND, ANGLES_KIND)
+            or job.state is not JobState.FAILED
+            or job.progress_message_id is None
+        ):
             return
         task = asyncio.create_task(self._say_failed(job))
         self._tasks.add(task)
@@ -291,9 +296,20 @@ async def refine(
     await start_set(interaction, studio, job)
 
 
-@app_commands.describe(count="How many views (1-3): three-quarter left, three-quarter right, profile")
+@app_commands.describe(
+    count="How many views (1-3): three-quarter left, three-quarter right, profile",
+    model="Qwen multiple angles (one call per view, default) or Seedream v4.5 edit (one call)",
+)
+@app_commands.choices(
+    model=[
+        app_commands.Choice(name="Qwen multiple angles", value="qwen-multiple-angles"),
+        app_commands.Choice(name="Seedream v4.5 edit", value="seedream-v4.5-edit"),
+    ]
+)
 async def angles_make(
-    interaction: discord.Interaction[AnchorshotBot], count: app_commands.Range[int, 1, 3] = 3
+    interaction: discord.Interaction[AnchorshotBot],
+    count: app_commands.Range[int, 1, 3] = 3,
+    model: str = "qwen-multiple-angles",
 ) -> None:
     require_manage_messages(interaction)
     await interaction.response.defer(ephemeral=True, thinking=True)
@@ -305,6 +321,7 @@ async def angles_make(
         parent_id=parent_of(interaction.channel),
         user_id=interaction.user.id,
         count=count,
+        model_key=model,
     )
     await start_set(interaction, studio, job)
 
@@ -371,7 +388,7 @@ class StudioCog(commands.Cog):
     async def cog_load(self) -> None:
         studio = self.bot.services.studio
         assert studio is not None
-        studio.kind.publisher = self.publisher
+        studio.kind.publisher = studio.angles_kind.publisher = self.publisher
         self.bot.services.takes.other_sinks.append(self.publisher)
         self.bot.add_dynamic_items(SheetButton)
         group = self.bot.tree.get_command("anchor")

@@ -50,8 +50,10 @@ class CandidatesKind(FalImageSteps):
         folder = self.root / str(job.id)
         folder.mkdir(parents=True, exist_ok=True)
 
-        async def fetch(n: int, url: str) -> Path | None:
+        async def fetch(n: int, url: str | None) -> Path | None:
             dest = folder / f"candidate-{n}.img"
+            if not url:
+                return None
             try:
                 await self.gateway.download(url, dest, max_bytes=MAX_IMAGE_BYTES)
                 await asyncio.to_thread(check_image, dest)

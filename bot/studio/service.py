@@ -16,6 +16,7 @@ from bot.fal.models import ModelSpec, model
 from bot.fal.pricing import PriceTable
 from bot.jobs import Job, JobEngine, JobState, Prepared
 from bot.media.sheet import contact_sheet
+from bot.studio.angles import ANGLES_KIND, VIEWS, AnglesKind
 from bot.studio.kind import KIND, CandidatesKind
 from bot.studio.store import AngleStore
 from bot.text import clean_text
@@ -65,7 +66,9 @@ class StudioService:
         self.engine, self.anchors, self.prices, self.root = engine, anchors, prices, root
         self.angles = AngleStore(db)
         self.kind = CandidatesKind(anchors=anchors, gateway=gateway, ledger=engine.ledger, root=root)  # type: ignore[arg-type]
+        self.angles_kind = AnglesKind(anchors=anchors, gateway=gateway, ledger=engine.ledger, root=root)  # type: ignore[arg-type]
         engine.register(self.kind)
+        engine.register(self.angles_kind)
 
     def clock(self) -> float:
         """The job engine's clock: the one clock that stamps every job (tests move it to expire sets)."""
@@ -86,8 +89,9 @@ class StudioService:
             endpoint=spec.endpoint,
             description=f"Anchor studio: {args['purpose']} ({count} image{'s' if count > 1 else ''})",
         )
+        kind = ANGLES_KIND if spec.family == "qwen_angles" else KIND
         return await self.engine.enqueue(
-            KIND, prepared, guild_id=guild_id, channel_id=channel_id, user_id=user_id
+            kind, prepared, guild_id=guild_id, channel_id=channel_id, user_id=user_id
         )
 
     async def generate(
@@ -131,18 +135,34 @@ class StudioService:
         return await self._enqueue(args, spec, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
 
     async def make_angles(
-        self, *, guild_id: int, channel_id: int, parent_id: int | None, user_id: int, count: int
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        parent_id: int | None,
+        user_id: int,
+        count: int,
+        model_key: str = "qwen-multiple-angles",
     ) -> Job:
+        """Views of the current anchor: one qwen multiple-angles call per view, or one Seedream edit call."""
+        if model_key not in ("qwen-multiple-angles", "seedream-v4.5-edit"):
+            raise UserError("The angles model must be qwen-multiple-angles or seedream-v4.5-edit.")
         version = await self.anchors.resolve(channel_id, parent_id)
-        views = ANGLE_VIEWS[:count]
+        spec = model(model_key)
+        if spec.family == "qwen_angles":
+            views = list(VIEWS)[:count]
+            prompt = "Camera turned to: " + ", ".join(f"{v} ({VIEWS[v]:g}\u00b0)" for v in views)
+        else:
+            views = list(ANGLE_VIEWS[:count])
+            prompt = ANGLES_PROMPT.format(views=", ".join(views))
         args = {
             "purpose": "angles",
             "description": "; ".join(views),
-            "prompt": ANGLES_PROMPT.format(views=", ".join(views)),
+            "prompt": prompt,
             "count": count,
+            "views": views,
             "anchor_version_id": version.id,
         }
-        spec = model("seedream-v4.5-edit")
         return await self._enqueue(args, spec, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
 
     async def again(self, job_id: int, *, user_id: int, can_manage: bool) -> Job:
@@ -164,7 +184,7 @@ class StudioService:
     # Buttons ---------------------------------------------------------------------------------------------
     async def get(self, job_id: int) -> Job | None:
         job = await self.engine.get(job_id)
-        return job if job is not None and job.kind == KIND else None
+        return job if job is not None and job.kind in (KIND, ANGLES_KIND) else None
 
     def is_expired(self, job: Job) -> bool:
         return self.clock() - (job.finished_at or job.created_at) >= EXPIRY_S

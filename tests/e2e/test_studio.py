@@ -18,6 +18,7 @@ from tests.fakes.fal_fake import Outcome
 SEEDREAM = "fal-ai/bytedance/seedream/v4.5/text-to-image"
 SEEDREAM_EDIT = "fal-ai/bytedance/seedream/v4.5/edit"
 KLING = "fal-ai/kling-video/v3/pro/image-to-video"
+QWEN = "fal-ai/qwen-image-edit-2511-multiple-angles"
 BACKGROUND = (24, 24, 28)
 
 
@@ -198,7 +199,11 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
     await slash(fake_discord, "anchor angles make", count=2)
     [sheet] = await wait_sheets(fake_discord)
     assert [b.label for b in sheet.buttons] == ["Keep all", "Keep 1", "Keep 2", "Again"]
-    assert "three-quarter view from the left" in fake_fal.submissions[0].arguments["prompt"]
+    qwen = fake_fal.submissions  # one qwen multiple-angles call per view, from the stored anchor
+    assert [(s.endpoint, s.arguments["horizontal_angle"]) for s in qwen] == [(QWEN, 315), (QWEN, 45)]
+    stored = runner.services.anchors.image_path(anchor.sha256).read_bytes()
+    assert all(fake_fal.fetch_upload(s.arguments["image_urls"][0]) == stored for s in qwen)
+    assert await totals(runner, fake_discord) == (80_000, 0)
     assert "2 of 3" in text_of(await click(fake_discord, sheet, "Keep all"))
     upload = fake_discord.make_attachment(
         "side.png", samples.portrait_png(shade=90), content_type="image/png"
@@ -256,3 +261,24 @@ async def test_dry_run_generates_real_pngs_and_charges_nothing(runner, fake_disc
     await slash(fake_discord, "anchor refine", instruction="look straight at the camera", count=1)
     await wait_sheets(fake_discord, 2)
     assert await totals(runner, fake_discord) == (0, 0)
+
+
+async def test_a_refused_view_is_left_out_and_not_charged(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    fake_fal.script(Outcome.complete(), Outcome.content_policy(at="result"), Outcome.complete())
+    await slash(fake_discord, "anchor angles make")
+    [sheet] = await wait_sheets(fake_discord)
+    assert len(fake_fal.submissions) == 3
+    assert [b.label for b in sheet.buttons] == ["Keep all", "Keep 1", "Keep 2", "Again"]
+    assert tiles_in(sheet.files[0].data)[1] == 2 and "not charged" in sheet.all_text
+    assert await totals(runner, fake_discord) == (80_000, 0)
+
+
+async def test_angles_with_seedream_edit_is_one_call(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    await slash(fake_discord, "anchor angles make", count=3, model="seedream-v4.5-edit")
+    [sheet] = await wait_sheets(fake_discord)
+    [sub] = fake_fal.submissions
+    assert sub.endpoint == SEEDREAM_EDIT and sub.arguments["num_images"] == 3
+    assert "profile view" in sub.arguments["prompt"]
+    assert "3 of 3" in text_of(await click(fake_discord, sheet, "Keep all"))
