@@ -6,7 +6,7 @@ import fal_client
 
 from bot.client import SYNC_HASH_KEY
 from bot.fal.gateway import FalGenerator
-from tests.fakes.discord_fake import text_of
+from tests.fakes.discord import text_of
 from tests.fakes.fal_fake import Outcome
 
 
