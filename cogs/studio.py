@@ -9,20 +9,21 @@ import asyncio
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.anchors.service import Upload
-from bot.client import handle_interaction_error
+from bot.client import REFUSAL_EXTRA
 from bot.jobs import Job, JobState
 from bot.money import format_usd
 from bot.studio.angles import ANGLES_KIND
 from bot.studio.kind import KIND
 from bot.studio.service import MAX_ANGLES, Expired, StudioService
-from cogs.anchors import parent_of, require_manage_messages
+from cogs.anchors import manage_messages, parent_of
+from cogs.components import GuardedButton
 from cogs.render import anchor_embed, safe
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
+REFUSAL = {
+    REFUSAL_EXTRA: "Changing the anchor needs the Manage Messages permission in this channel; ask a moderator."
+}
 HISTORY_SCAN_LIMIT = 2000
 
 
@@ -44,31 +48,32 @@ def sheet_marker(job: Job) -> str:
 
 
 class SheetButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    GuardedButton,
     template=r"studio:(?P<action>use|keep|keepall|again):(?P<id>[0-9]+)(?::(?P<k>[0-9]))?",
 ):
     """Use k / Keep k / Keep all / Again on a contact sheet; the set id is in the custom id (survives restarts)."""
 
-    def __init__(self, action: str, job_id: int, k: int = 0) -> None:
+    def __init__(self, target_id: int, action: str = "again", k: int = 0) -> None:
         label = {"use": f"Use {k}", "keep": f"Keep {k}", "keepall": "Keep all", "again": "Again"}[action]
         style = discord.ButtonStyle.secondary if action == "again" else discord.ButtonStyle.primary
-        custom_id = f"studio:{action}:{job_id}" + (f":{k}" if k else "")
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
-        self.action, self.job_id, self.k = action, job_id, k
+        custom_id = f"studio:{action}:{target_id}" + (f":{k}" if k else "")
+        discord.ui.DynamicItem.__init__(
+            self, discord.ui.Button(label=label, style=style, custom_id=custom_id)
+        )
+        self.target_id, self.action, self.k = target_id, action, k
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
-    ) -> SheetButton:
-        return cls(match["action"], int(match["id"]), int(match["k"] or 0))
+    ) -> Self:
+        return cls(int(match["id"]), match["action"], int(match["k"] or 0))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def run(self, interaction: discord.Interaction[Any]) -> str:
+        studio = _studio(interaction)
+        who = {"user_id": interaction.user.id, "can_manage": interaction.permissions.manage_messages}
         try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            studio = _studio(interaction)
-            who = {"user_id": interaction.user.id, "can_manage": interaction.permissions.manage_messages}
             if self.action == "use":
-                result = await studio.use(self.job_id, self.k, **who)
+                result = await studio.use(self.target_id, self.k, **who)
                 version = result.version
                 embed = anchor_embed(
                     version,
@@ -76,40 +81,41 @@ class SheetButton(
                     title=f"Anchor set: version {version.version}",
                     notes=result.notes,
                 )
-                await interaction.followup.send(
+                answer = (
                     f"Candidate {self.k} is now the anchor of <#{version.channel_id}>; every new /shot starts "
-                    "from it.",
+                    "from it."
+                )
+                await interaction.edit_original_response(  # one edit: the answer, the checklist and the image
+                    content=answer,
                     embed=embed,
-                    file=discord.File(studio.anchors.image_path(version.sha256), filename="anchor.jpg"),
-                    ephemeral=True,
+                    attachments=[
+                        discord.File(studio.anchors.image_path(version.sha256), filename="anchor.jpg")
+                    ],
                 )
-            elif self.action in ("keep", "keepall"):
-                kept = await studio.keep(self.job_id, [self.k] if self.k else None, **who)
-                await interaction.followup.send(
+                return answer
+            if self.action in ("keep", "keepall"):
+                kept = await studio.keep(self.target_id, [self.k] if self.k else None, **who)
+                return (
                     f"Kept {kept.added} angle{'s' if kept.added != 1 else ''}: this anchor version now has "
-                    f"{kept.total} of {MAX_ANGLES}; every take sends them as @Element1's references.",
-                    ephemeral=True,
+                    f"{kept.total} of {MAX_ANGLES}; every take sends them as @Element1's references."
                 )
-            else:
-                job = await studio.again(self.job_id, **who)
-                await start_set(interaction, studio, job)
+            job = await studio.again(self.target_id, **who)
+            return await start_set(interaction, studio, job)
         except Expired as exc:
-            await handle_interaction_error(interaction, exc)
             if isinstance(interaction.message, discord.Message):
                 await retire(interaction.message)
-        except Exception as exc:
-            await handle_interaction_error(interaction, exc)
+            return exc.message
 
 
 def sheet_view(job: Job) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     n = len(job.outputs.get("paths") or [])
     if job.args["purpose"] == "angles":
-        view.add_item(SheetButton("keepall", job.id))
-        items = [SheetButton("keep", job.id, k) for k in range(1, n + 1)]
+        view.add_item(SheetButton(job.id, "keepall"))
+        items = [SheetButton(job.id, "keep", k) for k in range(1, n + 1)]
     else:
-        items = [SheetButton("use", job.id, k) for k in range(1, n + 1)]
-    for item in [*items, SheetButton("again", job.id)]:
+        items = [SheetButton(job.id, "use", k) for k in range(1, n + 1)]
+    for item in [*items, SheetButton(job.id, "again")]:
         view.add_item(item)
     return view
 
@@ -126,23 +132,17 @@ def request_text(job: Job, studio: StudioService) -> str:
     )
 
 
-async def start_set(interaction: discord.Interaction[Any], studio: StudioService, job: Job) -> None:
-    """Post the set's public request message (showing the wrapped prompt) and let the engine send it."""
+async def start_set(interaction: discord.Interaction[Any], studio: StudioService, job: Job) -> str:
+    """Post the set's public request message (showing the wrapped prompt), let the engine send it; the answer."""
     channel = interaction.channel
     try:
         assert isinstance(channel, discord.abc.Messageable)
         message = await channel.send(request_text(job, studio), allowed_mentions=NO_PINGS)
     except (discord.HTTPException, AssertionError):
         await studio.engine.abandon(job, error="I could not post in this channel.")
-        await interaction.followup.send(
-            "I could not post in this channel; give me Send Messages and Attach Files here. Nothing was charged.",
-            ephemeral=True,
-        )
-        return
+        return "I could not post in this channel; give me Send Messages and Attach Files here. Nothing was charged."
     await studio.announce(job, message.id)
-    await interaction.followup.send(
-        f"On its way: the contact sheet will appear in <#{job.channel_id}> (set {job.id}).", ephemeral=True
-    )
+    return f"On its way: the contact sheet will appear in <#{job.channel_id}> (set {job.id})."
 
 
 EXPIRED_NOTE = "These candidates expired after 24 hours and were deleted; make a new set to choose again."
@@ -254,13 +254,13 @@ class DiscordSheetPublisher:
         app_commands.Choice(name="Seedream v5 Lite", value="seedream-v5-lite"),
     ]
 )
+@manage_messages
 async def generate(
     interaction: discord.Interaction[AnchorshotBot],
     description: app_commands.Range[str, 1, 1000],
     count: app_commands.Range[int, 1, 4] = 4,
     model: str = "seedream-v4.5",
 ) -> None:
-    require_manage_messages(interaction)
     await interaction.response.defer(ephemeral=True, thinking=True)
     assert interaction.guild_id is not None and interaction.channel_id is not None
     studio = _studio(interaction)
@@ -272,16 +272,16 @@ async def generate(
         count=count,
         model_key=model,
     )
-    await start_set(interaction, studio, job)
+    await interaction.edit_original_response(content=await start_set(interaction, studio, job))
 
 
 @app_commands.describe(instruction="What to change, e.g. 'plain grey background'", count="How many (1-4)")
+@manage_messages
 async def refine(
     interaction: discord.Interaction[AnchorshotBot],
     instruction: app_commands.Range[str, 1, 1000],
     count: app_commands.Range[int, 1, 4] = 2,
 ) -> None:
-    require_manage_messages(interaction)
     await interaction.response.defer(ephemeral=True, thinking=True)
     assert interaction.guild_id is not None and interaction.channel_id is not None
     studio = _studio(interaction)
@@ -293,7 +293,7 @@ async def refine(
         instruction=instruction,
         count=count,
     )
-    await start_set(interaction, studio, job)
+    await interaction.edit_original_response(content=await start_set(interaction, studio, job))
 
 
 @app_commands.describe(
@@ -306,12 +306,12 @@ async def refine(
         app_commands.Choice(name="Seedream v4.5 edit", value="seedream-v4.5-edit"),
     ]
 )
+@manage_messages
 async def angles_make(
     interaction: discord.Interaction[AnchorshotBot],
     count: app_commands.Range[int, 1, 3] = 3,
     model: str = "qwen-multiple-angles",
 ) -> None:
-    require_manage_messages(interaction)
     await interaction.response.defer(ephemeral=True, thinking=True)
     assert interaction.guild_id is not None and interaction.channel_id is not None
     studio = _studio(interaction)
@@ -323,12 +323,12 @@ async def angles_make(
         count=count,
         model_key=model,
     )
-    await start_set(interaction, studio, job)
+    await interaction.edit_original_response(content=await start_set(interaction, studio, job))
 
 
 @app_commands.describe(image="Another view of the same character: PNG, JPEG or WebP")
+@manage_messages
 async def angles_add(interaction: discord.Interaction[AnchorshotBot], image: discord.Attachment) -> None:
-    require_manage_messages(interaction)
     await interaction.response.defer(ephemeral=True, thinking=True)
     assert interaction.channel_id is not None
     kept = await _studio(interaction).add_angle(
@@ -339,13 +339,13 @@ async def angles_add(interaction: discord.Interaction[AnchorshotBot], image: dis
             url=image.url, filename=image.filename, content_type=image.content_type, size=image.size
         ),
     )
-    await interaction.followup.send(
-        f"Angle added: this anchor version now has {kept.total} of {MAX_ANGLES}.", ephemeral=True
+    await interaction.edit_original_response(
+        content=f"Angle added: this anchor version now has {kept.total} of {MAX_ANGLES}."
     )
 
 
+@manage_messages
 async def angles_clear(interaction: discord.Interaction[AnchorshotBot]) -> None:
-    require_manage_messages(interaction)
     assert interaction.channel_id is not None
     n = await _studio(interaction).clear_angles(
         channel_id=interaction.channel_id, parent_id=parent_of(interaction.channel)
@@ -366,13 +366,19 @@ def studio_commands() -> list[app_commands.Command[Any, Any, Any] | app_commands
         ("add", angles_add, "Add a photo of the character from another angle"),
         ("clear", angles_clear, "Remove every kept angle of the current anchor version"),
     ):
-        angles.add_command(app_commands.Command(name=name, description=text, callback=fn))
+        angles.add_command(app_commands.Command(name=name, description=text, callback=fn, extras=REFUSAL))
     return [
         app_commands.Command(
-            name="generate", description="Generate anchor candidates with Seedream", callback=generate
+            name="generate",
+            description="Generate anchor candidates with Seedream",
+            callback=generate,
+            extras=REFUSAL,
         ),
         app_commands.Command(
-            name="refine", description="Edit the current anchor with Seedream", callback=refine
+            name="refine",
+            description="Edit the current anchor with Seedream",
+            callback=refine,
+            extras=REFUSAL,
         ),
         angles,
     ]

@@ -10,9 +10,9 @@ from PIL import Image
 from bot.jobs import JobState
 from bot.studio.service import ANCHOR_RULES, EXPIRY_S
 from tests import samples
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import original_reply, set_anchor
 from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips
-from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 
 SEEDREAM = "fal-ai/bytedance/seedream/v4.5/text-to-image"
@@ -32,13 +32,13 @@ async def wait_sheets(fake, n: int = 1):
 
 async def slash(fake, command: str, *, user: str = "alice", **options):
     it = await fake.slash(command, user=user, **options)
-    return await it.wait_reply(lambda m: bool(text_of(m)))
+    return await original_reply(it)  # answers edit the deferred response, never a followup
 
 
 async def click(fake, msg, label: str, *, user: str = "alice"):
     [button] = [b for b in msg.buttons if b.label == label]
     it = await fake.click(msg.id, button.custom_id, user=user)
-    return await it.wait_reply(lambda m: bool(text_of(m)))
+    return await original_reply(it)
 
 
 async def totals(runner, fake, user: str = "alice"):
