@@ -64,16 +64,16 @@ class SheetButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> Self:
         return cls(int(match["id"]), match["action"], int(match["k"] or 0))
 
     async def run(self, interaction: discord.Interaction[Any]) -> str:
         studio = _studio(interaction)
-        who = {"user_id": interaction.user.id, "can_manage": interaction.permissions.manage_messages}
+        user_id, can_manage = interaction.user.id, bool(interaction.permissions.manage_messages)
         try:
             if self.action == "use":
-                result = await studio.use(self.target_id, self.k, **who)
+                result = await studio.use(self.target_id, self.k, user_id=user_id, can_manage=can_manage)
                 version = result.version
                 embed = anchor_embed(
                     version,
@@ -94,12 +94,14 @@ class SheetButton(
                 )
                 return answer
             if self.action in ("keep", "keepall"):
-                kept = await studio.keep(self.target_id, [self.k] if self.k else None, **who)
+                kept = await studio.keep(
+                    self.target_id, [self.k] if self.k else None, user_id=user_id, can_manage=can_manage
+                )
                 return (
                     f"Kept {kept.added} angle{'s' if kept.added != 1 else ''}: this anchor version now has "
                     f"{kept.total} of {MAX_ANGLES}; every take sends them as @Element1's references."
                 )
-            job = await studio.again(self.target_id, **who)
+            job = await studio.again(self.target_id, user_id=user_id, can_manage=can_manage)
             return await start_set(interaction, studio, job)
         except Expired as exc:
             if isinstance(interaction.message, discord.Message):

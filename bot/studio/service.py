@@ -277,7 +277,7 @@ class StudioService:
 
     async def expire_due(self) -> list[Job]:
         """Expire every posted set older than 24 hours (by the injectable clock); return those expired."""
-        done = []
+        done: list[Job] = []
         if not self.root.exists():
             return done
         for folder in self.root.iterdir():
