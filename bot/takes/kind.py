@@ -96,7 +96,7 @@ class TakeKind:
         if not take.angle_shas or not self.spec.supports_elements:
             return None
         refs = [
-            await self.anchors.start_image_ref(sha, self.anchors.image_path(sha), self.gateway)  # type: ignore[arg-type]
+            await self.anchors.start_image_ref(sha, self.anchors.image_path(sha), self.gateway)
             for sha in (anchor.sha256, *take.angle_shas)
         ]
         return [{"frontal_image_url": refs[0], "reference_image_urls": refs[1:]}]
