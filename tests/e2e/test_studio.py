@@ -282,3 +282,21 @@ async def test_angles_with_seedream_edit_is_one_call(bot, runner, fake_discord, 
     assert sub.endpoint == SEEDREAM_EDIT and sub.arguments["num_images"] == 3
     assert "profile view" in sub.arguments["prompt"]
     assert "3 of 3" in text_of(await click(fake_discord, sheet, "Keep all"))
+
+
+async def test_a_5xx_at_submit_is_retried_and_charged_once(bot, runner, fake_discord, fake_fal):
+    fake_fal.fail_next("submit", 1, status=503)
+    await slash(fake_discord, "anchor generate", description="a baker", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    assert len([s for s in fake_fal.submissions if s.endpoint == SEEDREAM]) == 1
+    assert [b.label for b in sheet.buttons] == ["Use 1", "Use 2", "Again"]
+    assert await totals(runner, fake_discord) == (80_000, 0)
+
+
+async def test_a_set_past_the_budget_is_refused_before_fal(bot, runner, fake_discord, fake_fal):
+    await runner.services.budget.set_user_limit(fake_discord.guild_id, fake_discord.member("alice"), 100_000)
+    answer = await slash(fake_discord, "anchor generate", description="a baker", count=4)
+    assert "$0.16" in text_of(answer) and "$0.10" in text_of(answer)
+    await slash(fake_discord, "anchor generate", description="a baker", count=2)
+    await wait_sheets(fake_discord)
+    assert len(fake_fal.submissions) == 1 and await totals(runner, fake_discord) == (80_000, 0)
