@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 
@@ -145,6 +146,13 @@ async def test_buttons_expire_after_24_hours_and_candidates_are_deleted(bot, run
     runner.services.jobs.clock = time.time
     await slash(fake_discord, "anchor generate", description="a pilot", count=1)
     _, second = await wait_sheets(fake_discord, 2)
+    second_id = int(second.buttons[0].custom_id.split(":")[2])
+    # The sheet is on Discord a moment before its job is recorded as posted; only posted sets expire.
+    for _ in range(200):
+        job = await runner.services.jobs.get(second_id)
+        if job is not None and job.is_final:
+            break
+        await asyncio.sleep(0.05)
     runner.services.jobs.clock = lambda: time.time() + EXPIRY_S + 1
     assert await bot.get_cog("StudioCog").sweep(studio) == 1
     await fake_discord.wait_for(lambda: not second.buttons and "expired" in second.text)
