@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.anchors.service import AnchorService, Upload
 from bot.errors import NoAnchor, NotAllowed
 from bot.text import clean_text
-from cogs.render import anchor_embed, history_embed
+from cogs.render import add_record_field, anchor_embed, history_embed
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -104,9 +104,33 @@ class AnchorCog(commands.Cog):
             title=f"Current anchor: version {version.version}",
             inherited_from=version.channel_id if version.channel_id != interaction.channel_id else None,
         )
+        add_record_field(embed, await self.bot.services.consistency.record(version.id))
         await interaction.followup.send(
             embed=embed,
             file=discord.File(self.anchors.image_path(version.sha256), filename="anchor.jpg"),
+            ephemeral=True,
+        )
+
+    @anchor.command(
+        name="settings", description="This channel's shot settings (auto re-roll of drifted takes)"
+    )
+    @app_commands.describe(
+        auto_reroll="Re-roll a take once automatically when its face drifts from the anchor"
+    )
+    async def settings(
+        self, interaction: discord.Interaction[AnchorshotBot], auto_reroll: bool | None = None
+    ) -> None:
+        """Show or change the channel's auto re-roll default (changing it needs Manage Messages)."""
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        consistency = self.bot.services.consistency
+        if auto_reroll is not None:
+            require_manage_messages(interaction)
+            await consistency.set_auto_reroll(interaction.guild_id, interaction.channel_id, auto_reroll)
+        on = await consistency.auto_reroll_default(interaction.channel_id)
+        await interaction.response.send_message(
+            f"Auto re-roll in <#{interaction.channel_id}> is {'on' if on else 'off'}: a take whose face drifts "
+            f"from the anchor is {'re-rolled once, charged to whoever asked for it' if on else 'not re-rolled'}"
+            " (a take with no face visible never is). /shot auto_reroll: overrides it per shot.",
             ephemeral=True,
         )
 

@@ -49,6 +49,9 @@ class Take:
     started_at: float | None
     finished_at: float | None
     job_key: str
+    auto_reroll: bool | None = None  # None: the channel's default (/anchor settings)
+    auto_reroll_of: int | None = None  # set on an automatic re-roll: the drifted take it re-rolls
+    advice: tuple[str, ...] = ()  # prompt advice shown on the progress message
 
     @classmethod
     def of(cls, job: Job) -> Take:
@@ -84,6 +87,9 @@ class Take:
             started_at=job.started_at,
             finished_at=job.finished_at,
             job_key=job.ledger_key,
+            auto_reroll=a.get("auto_reroll"),
+            auto_reroll_of=a.get("auto_reroll_of"),
+            advice=tuple(a.get("advice") or ()),
         )
 
     @property
