@@ -138,7 +138,7 @@ class JobEngine:
         spec = self.kinds[kind]
         now = self.clock()
         async with self.db.transaction() as tx:
-            seq = await JobStore.next_seq(tx, parent_id) if parent_id else 1
+            seq = await JobStore.next_seq(tx, parent_id, kind) if parent_id else 1
             job_id = await JobStore.insert(
                 tx,
                 {
