@@ -11,7 +11,7 @@ import pytest
 from bot.jobs import JobState
 from tests import faces_samples as fs
 from tests.e2e.helpers import set_anchor
-from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips
+from tests.e2e.shots_helpers import clip_messages, run_shot
 from tests.fakes.discord_fake import text_of
 from tests.fakes.fal_fake import Outcome
 
@@ -71,12 +71,15 @@ async def test_status_names_the_face_engine(bot, runner, fake_discord):
     assert "face checks on" in text
 
 
-async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(bot, runner, fake_discord, fake_fal, tmp_path):
+async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
     await set_anchor(fake_discord, _png(fs.centred_portrait()))
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
     await run_shot(fake_discord, "she smiles at the camera", auto_reroll=True)
     [verdict] = await _wait_verdicts(fake_discord, 1)
     assert "face match" in verdict and "8/8 frames" in verdict
+
     async def posted():
         jobs = await _score_jobs(runner)
         return jobs if jobs and jobs[0].state is JobState.POSTED else None
@@ -97,7 +100,9 @@ async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(bot, runner,
     assert "1 takes scored" in shown and "drift rate 0%" in shown
 
 
-async def test_drifted_take_is_rerolled_once_charged_once_and_compared(bot, runner, fake_discord, fake_fal, tmp_path):
+async def test_drifted_take_is_rerolled_once_charged_once_and_compared(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
     await set_anchor(fake_discord, _png(fs.centred_portrait()))
     fake_fal.script(
         Outcome.complete(video=_clip(tmp_path, fs.stranger_clip, "s.mp4")),
@@ -107,20 +112,28 @@ async def test_drifted_take_is_rerolled_once_charged_once_and_compared(bot, runn
     verdicts = await _wait_verdicts(fake_discord, 2, timeout=120)
     assert "face drift" in verdicts[0] and "0/8 frames match" in verdicts[0]
     assert "face match" in verdicts[1]
+
     def channel():
         return fake_discord.channel_messages(fake_discord.channel_id)
 
     await fake_discord.wait_for(
-        lambda: any("take 2 scored better than take 1" in (m.get("content") or "") for m in channel()), timeout=30
+        lambda: any("take 2 scored better than take 1" in (m.get("content") or "") for m in channel()),
+        timeout=30,
     )
-    announced = [m["content"] for m in channel() if (m.get("content") or "").startswith("auto re-roll: take 1 drifted")]
+    announced = [
+        m["content"] for m in channel() if (m.get("content") or "").startswith("auto re-roll: take 1 drifted")
+    ]
     assert announced == ["auto re-roll: take 1 drifted, 0/8 frames matched; take 2 is on its way."]
     await asyncio.sleep(1.5)
-    assert len(fake_fal.submissions) == 2  # exactly one automatic re-roll (the re-roll itself is not re-rolled)
+    assert (
+        len(fake_fal.submissions) == 2
+    )  # exactly one automatic re-roll (the re-roll itself is not re-rolled)
     assert await _spent(runner, fake_discord) == (2 * 560_000, 0)  # both takes, each charged once; score free
 
 
-async def test_drift_without_budget_says_so_publicly_without_figures(bot, runner, fake_discord, fake_fal, tmp_path):
+async def test_drift_without_budget_says_so_publicly_without_figures(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
     await set_anchor(fake_discord, _png(fs.centred_portrait()))
     await runner.services.consistency.set_auto_reroll(fake_discord.guild_id, fake_discord.channel_id, True)
     await runner.services.budget.set_user_limit(fake_discord.guild_id, fake_discord.member("alice"), 600_000)
@@ -128,7 +141,14 @@ async def test_drift_without_budget_says_so_publicly_without_figures(bot, runner
     await run_shot(fake_discord, "she walks to the window")
     await _wait_verdicts(fake_discord, 1)
     [line] = await fake_discord.wait_for(
-        lambda: [m["content"] for m in fake_discord.channel_messages(fake_discord.channel_id) if "not enough budget" in (m.get("content") or "")] or None,
+        lambda: (
+            [
+                m["content"]
+                for m in fake_discord.channel_messages(fake_discord.channel_id)
+                if "not enough budget" in (m.get("content") or "")
+            ]
+            or None
+        ),
         timeout=30,
     )
     assert line.startswith("auto re-roll: take 1 drifted") and "$" not in line
