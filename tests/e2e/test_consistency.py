@@ -192,3 +192,43 @@ async def test_sigkill_while_scoring_loses_nothing(bot_process, fake_discord, fa
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM jobs WHERE kind='face_score'").fetchone()[0] == 1
         assert conn.execute("SELECT COUNT(*) FROM take_scores").fetchone()[0] == 1
+
+
+async def test_a_score_skipped_by_a_crash_is_queued_by_the_sweep_once(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    """The bot stopped between recording a take posted and queueing its score: the start-up sweep queues it."""
+    consistency = runner.services.consistency
+    runner.services.takes.kind.after_posted.clear()  # as if the process died right after the POSTED move
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
+    await run_shot(fake_discord, "she smiles")
+    await fake_discord.wait_for(lambda: clip_messages(fake_discord), timeout=30)
+    for _ in range(50):
+        take = await runner.services.takes.get(1)
+        if take.state is JobState.POSTED:
+            break
+        await asyncio.sleep(0.1)
+    assert await _score_jobs(runner) == []
+    assert await consistency.sweep() == 1
+    assert await consistency.sweep() == 0  # idempotent: one score job per take
+    assert await consistency.ensure_score(1) is None
+    [verdict] = await _wait_verdicts(fake_discord, 1)
+    assert "face match" in verdict
+    assert len(await _score_jobs(runner)) == 1
+
+
+async def test_the_automatic_reroll_is_one_per_take_even_when_asked_again(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    """A deliver repeated after a crash asks for the re-roll again: the same take comes back, nothing is charged twice."""
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
+    await run_shot(fake_discord, "she smiles")
+    await _wait_verdicts(fake_discord, 1)
+    take = await runner.services.takes.get(1)
+    first = await runner.services.consistency.auto_reroll(take)
+    again = await runner.services.consistency.auto_reroll(take)
+    assert first.id == again.id and first.auto_reroll_of == 1 and first.take == 2
+    view = await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
+    assert view.spent + view.held == 2 * 560_000
