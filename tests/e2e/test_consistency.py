@@ -12,7 +12,7 @@ from bot.jobs import JobState
 from tests import faces_samples as fs
 from tests.e2e.helpers import set_anchor
 from tests.e2e.shots_helpers import clip_messages, run_shot
-from tests.fakes.discord_fake import text_of
+from tests.fakes.discord import text_of
 from tests.fakes.fal_fake import Outcome
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
