@@ -12,7 +12,7 @@ from bot.jobs import JobState
 from tests import faces_samples as fs
 from tests.e2e.helpers import set_anchor
 from tests.e2e.shots_helpers import clip_messages, run_shot
-from tests.fakes.discord import text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -232,3 +232,15 @@ async def test_the_automatic_reroll_is_one_per_take_even_when_asked_again(
     assert first.id == again.id and first.auto_reroll_of == 1 and first.take == 2
     view = await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
     assert view.spent + view.held == 2 * 560_000
+
+
+async def test_anchor_settings_auto_reroll_needs_manage_messages(bot, runner, fake_discord):
+    consistency = runner.services.consistency
+    assert await consistency.auto_reroll_default(fake_discord.channel_id) is False
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    it = await fake_discord.slash("anchor settings", user=bob, auto_reroll=True)
+    assert "Manage Messages" in text_of(await it.wait_reply())
+    assert await consistency.auto_reroll_default(fake_discord.channel_id) is False
+    it = await fake_discord.slash("anchor settings", auto_reroll=True)
+    assert "Auto re-roll" in text_of(await it.wait_reply()) and "is on" in text_of(await it.wait_reply())
+    assert await consistency.auto_reroll_default(fake_discord.channel_id) is True
