@@ -90,6 +90,8 @@ async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(
         await asyncio.sleep(0.1)
     [job] = jobs
     assert job.price_micros == 0 and job.parent_id == 1
+    view = await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
+    assert [r.job_key for r in view.recent] == ["shot:1"]  # the score is free: no $0 line in the budget
     anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
     record = await runner.services.consistency.record(anchor.id)
     assert record.takes_scored == 1 and record.drifted == 0 and record.median_score >= 90
