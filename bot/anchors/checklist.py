@@ -32,19 +32,6 @@ class CheckItem:
     level: Level
     text: str
 
-    # The names the renderer used before the move (cogs/render.py reads these).
-    @property
-    def rule(self) -> str:
-        return self.key
-
-    @property
-    def status(self) -> str:
-        return str(self.level)
-
-    @property
-    def reason(self) -> str:
-        return self.text
-
 
 @dataclass(frozen=True)
 class AnchorView:
@@ -120,7 +107,7 @@ def _det3(m: list[list[float]]) -> float:
     )
 
 
-def _fit_plane(points: list[tuple[float, float, tuple[int, ...]]]) -> list[tuple[float, float, float]]:
+def _fit_plane(points: Sequence[tuple[float, float, tuple[int, ...]]]) -> list[tuple[float, float, float]]:
     """Least-squares f = a + b*x + c*y for each feature of `points` ((x, y, features)); [(a, b, c), ...]."""
     n = len(points)
     sx = sum(p[0] for p in points)
