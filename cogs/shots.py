@@ -247,13 +247,13 @@ class DiscordTakePublisher:
 
     async def announce(self, take: Take, text: str, *, nonce: str) -> int:
         channel = await self._channel(take.channel_id)
-        message = await channel.send(
-            text,
-            allowed_mentions=NO_PINGS,
-            reference=self._reference(take, take.clip_message_id),
-            mention_author=False,
-            nonce=nonce,
-        )
+        reference = self._reference(take, take.clip_message_id)
+        if reference is None:
+            message = await channel.send(text, allowed_mentions=NO_PINGS, nonce=nonce)
+        else:
+            message = await channel.send(
+                text, allowed_mentions=NO_PINGS, reference=reference, mention_author=False, nonce=nonce
+            )
         return message.id
 
     async def find_posted_clip(self, take: Take) -> int | None:

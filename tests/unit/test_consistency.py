@@ -16,7 +16,7 @@ def test_face_checks_join_the_checklist_and_a_fail_shows_as_a_warning():
         ]
     )
     assert [(i.key, i.level) for i in items] == [("One face", Level.WARN), ("Eyes level", Level.PASS)]
-    assert items[0].rule == "One face" and items[0].status == "warn"
+    assert items[0].key == "One face" and items[0].level == "warn"
 
 
 def test_record_drift_rate_counts_only_takes_with_a_face():
