@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,6 +21,19 @@ from bot.media import faces
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:  # the bot died (e.g. SIGKILL): never linger holding the models
+            os._exit(0)
+
+
+def worker_initializer(nice: int, parent_pid: int) -> None:
+    """`faces.pool_initializer` plus a watchdog that ends the worker when the bot's process is gone."""
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
+    faces.pool_initializer(nice)
 
 
 class FacePool:
@@ -36,8 +51,8 @@ class FacePool:
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=faces.pool_initializer,
-                    initargs=(self.nice,),
+                    initializer=worker_initializer,
+                    initargs=(self.nice, os.getpid()),
                 )
             return self._pool
 
@@ -62,7 +77,15 @@ class FacePool:
         return await asyncio.to_thread(self.call, fn, *args, **kwargs)
 
     def shutdown(self) -> None:
+        """Stop the worker and wait for it to exit (a score in progress is lost; its job runs again)."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in workers:  # a worker busy in dlib would finish its clip first: end it now
+            proc.join(timeout=2.0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=2.0)

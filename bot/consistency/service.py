@@ -221,7 +221,7 @@ class ConsistencyService:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        self.pool.shutdown()
+        await asyncio.to_thread(self.pool.shutdown)
 
     async def save_score(self, job: Job) -> StoredScore:
         o = job.outputs
