@@ -11,6 +11,10 @@ import aiohttp
 
 from bot.anchors.service import AnchorService
 from bot.budget.service import BudgetService
+from bot.consistency.advice import prompt_advice
+from bot.consistency.kind import FaceScoreKind
+from bot.consistency.pool import FacePool
+from bot.consistency.service import ConsistencyService, ScoreSettings
 from bot.db.database import Database
 from bot.db.kv import KeyValueStore
 from bot.fal import models as fal_models
@@ -40,6 +44,7 @@ class Services:
     jobs: JobEngine
     takes: TakeService
     http: aiohttp.ClientSession
+    consistency: ConsistencyService
     started_at: float = field(default_factory=time.time)
     sweeper: ClipSweeper | None = None
     studio: StudioService | None = None
@@ -107,6 +112,23 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         root=settings.media_dir / "candidates",
     )
     takes.angles = studio
+    consistency = ConsistencyService(
+        db,
+        engine=jobs,
+        takes=takes,
+        anchors=anchors,
+        pool=FacePool(settings.face_workers),
+        settings=ScoreSettings(
+            threshold=settings.face_match_threshold,
+            frames=settings.face_score_frames,
+            auto_reroll_default=settings.auto_reroll_default,
+        ),
+    )
+    jobs.register(FaceScoreKind(consistency))
+    anchors.faces = consistency
+    takes.advise = prompt_advice
+    takes.kind.after_posted.append(consistency.take_posted)
+    consistency.start()
     sweeper = ClipSweeper(
         settings.media_dir / "clips",
         retention_days=settings.clip_retention_days,
@@ -124,12 +146,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             jobs=jobs,
             takes=takes,
             http=http,
+            consistency=consistency,
             sweeper=sweeper,
             studio=studio,
         )
     finally:
         await sweeper.stop()
         await jobs.stop()
+        await consistency.stop()
         await gateway.close()
         await http.close()
         await db.close()

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     delivery_give_up_s: float = Field(default=300.0, gt=0)  # a clip that cannot be posted gives up after this
     retry_backoff_base_s: float = Field(default=2.0, gt=0)  # first wait after a transient error, doubling
     retry_backoff_cap_s: float = Field(default=60.0, gt=0)
+    # Face consistency (issue #12). A frame matches the anchor below this embedding distance: dlib's documented
+    # same-person threshold, measured in tests/unit/test_faces.py (same person 0.04-0.10 over clip frames, the
+    # closest stranger 0.68-0.71), bench/README.md "Faces". A drift can trigger a paid re-roll, so the default
+    # must not flag a true match: 0.6 leaves a wide margin below strangers and above re-framed same faces.
+    face_match_threshold: float = Field(default=0.6, gt=0, lt=2)
+    face_score_frames: int = Field(default=8, ge=1, le=32)
+    face_workers: int = Field(default=1, ge=1)  # processes scoring faces (one niced worker; bench "Faces")
+    auto_reroll_default: bool = False  # a channel's default until /anchor settings auto_reroll sets it
     notice_ttl_s: float = Field(default=12.0, gt=0)  # how long a public refusal notice stays
 
     # Housekeeping

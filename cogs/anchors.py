@@ -13,7 +13,7 @@ from bot.anchors.service import AnchorService, Upload
 from bot.client import REFUSAL_EXTRA
 from bot.errors import NoAnchor
 from bot.text import clean_text
-from cogs.render import anchor_embed, history_embed
+from cogs.render import add_record_field, anchor_embed, history_embed
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -114,7 +114,30 @@ class AnchorCog(commands.Cog):
             sheet = await studio.angles_sheet(version.id)
             if sheet is not None:
                 files.append(discord.File(io.BytesIO(sheet), filename="angles.png"))
+        add_record_field(embed, await self.bot.services.consistency.record(version.id))
         await interaction.edit_original_response(embed=embed, attachments=files)
+
+    @anchor.command(
+        name="settings",
+        description="This channel's shot settings (auto re-roll of drifted takes)",
+        extras=REFUSAL,
+    )
+    @manage_messages
+    @app_commands.describe(
+        auto_reroll="Re-roll a take once automatically when its face drifts from the anchor"
+    )
+    async def settings(self, interaction: discord.Interaction[AnchorshotBot], auto_reroll: bool) -> None:
+        """Set the channel's auto re-roll default (Manage Messages)."""
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        consistency = self.bot.services.consistency
+        await consistency.set_auto_reroll(interaction.guild_id, interaction.channel_id, auto_reroll)
+        on = await consistency.auto_reroll_default(interaction.channel_id)
+        await interaction.response.send_message(
+            f"Auto re-roll in <#{interaction.channel_id}> is {'on' if on else 'off'}: a take whose face drifts "
+            f"from the anchor is {'re-rolled once, charged to whoever asked for it' if on else 'not re-rolled'}"
+            " (a take with no face visible never is). /shot auto_reroll: overrides it per shot.",
+            ephemeral=True,
+        )
 
     @anchor.command(name="history", description="List this channel's anchor versions, newest first")
     @app_commands.describe(page="Page number (10 versions a page)")

@@ -10,6 +10,7 @@ from discord.utils import escape_markdown, escape_mentions
 from bot.anchors.checklist import CheckItem
 from bot.anchors.models import AnchorVersion
 from bot.budget.service import BudgetView, ReportRow
+from bot.consistency.store import VersionRecord
 from bot.jobs import DISPLAY, JobState
 from bot.money import format_usd
 from bot.takes.models import Take
@@ -63,6 +64,21 @@ def anchor_embed(
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"sha256 {version.sha256[:12]}")
     return embed
+
+
+def add_record_field(embed: discord.Embed, record: VersionRecord) -> None:
+    """The anchor version's face record: how well takes from it kept the face."""
+    if not record.takes_scored:
+        value = "No takes scored yet."
+    else:
+        median = f"{record.median_score:.0f} %" if record.median_score is not None else "\u2014"
+        rate = f"{record.drift_rate:.0%}" if record.drift_rate is not None else "\u2014"
+        value = (
+            f"{record.takes_scored} takes scored \u00b7 median face match {median} \u00b7 drift rate {rate}"
+        )
+        if record.no_face:
+            value += f" ({record.no_face} with no face visible)"
+    embed.add_field(name="Face record", value=value, inline=False)
 
 
 def history_embed(rows: list[AnchorVersion], page: int, pages: int, current_id: int | None) -> discord.Embed:
@@ -173,6 +189,12 @@ def progress_embed(shot: Take, model_label: str, *, position: int | None = None)
     embed.add_field(name="Price", value=price_text(shot))
     embed.add_field(name="Length", value=f"{shot.duration_s} s, {shot.aspect_ratio}")
     embed.set_footer(text=progress_marker(shot, model_label))
+    if shot.advice:
+        embed.add_field(
+            name="Advice (the shot goes ahead)",
+            value="\n".join(f"\u2022 {a}" for a in shot.advice)[:1024],
+            inline=False,
+        )
     return embed
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
+VERDICT_MARK = "\U0001f9d1 Face:"  # the first line of a scored clip's text
 HISTORY_SCAN_LIMIT = 5000  # messages read forward from a take's progress message when looking for its clip
 MISSING_PERMISSIONS = 50013
 
@@ -229,6 +230,32 @@ class DiscordTakePublisher:
         except discord.HTTPException:
             log.info("could not add the re-roll reaction to %s", take.clip_message_id)
 
+    # Face scores (the ScorePublisher port of bot/consistency) --------------------------------------------
+    async def show_verdict(self, take: Take, text: str) -> None:
+        """Put the one-line face verdict at the top of the clip message's text (replacing an earlier one)."""
+        if take.clip_message_id is None:
+            return
+        channel = await self._channel(take.channel_id)
+        message = await channel.fetch_message(take.clip_message_id)
+        old = message.content or ""
+        rest = old.split("\n", 1)[1] if old.startswith(VERDICT_MARK) and "\n" in old else ""
+        if not old.startswith(VERDICT_MARK):
+            rest = old
+        content = f"{VERDICT_MARK} {text}" + (f"\n{rest}" if rest else "")
+        if content != old:
+            await message.edit(content=content, allowed_mentions=NO_PINGS)
+
+    async def announce(self, take: Take, text: str, *, nonce: str) -> int:
+        channel = await self._channel(take.channel_id)
+        reference = self._reference(take, take.clip_message_id)
+        if reference is None:
+            message = await channel.send(text, allowed_mentions=NO_PINGS, nonce=nonce)
+        else:
+            message = await channel.send(
+                text, allowed_mentions=NO_PINGS, reference=reference, mention_author=False, nonce=nonce
+            )
+        return message.id
+
     async def find_posted_clip(self, take: Take) -> int | None:
         """Read forward (oldest first) from the progress message: found however busy the channel was after it."""
         channel = await self._channel(take.channel_id)
@@ -283,6 +310,7 @@ class ShotCog(commands.Cog):
         aspect_ratio="Shape of the clip (default: the anchor's)",
         audio="Generate sound too (costs more; off by default)",
         negative_prompt="What to avoid",
+        auto_reroll="Re-roll once automatically if the face drifts from the anchor (default: the channel's)",
     )
     async def shot(
         self,
@@ -292,6 +320,7 @@ class ShotCog(commands.Cog):
         aspect_ratio: Literal["anchor", "16:9", "9:16", "1:1"] = "anchor",
         audio: bool = False,
         negative_prompt: str | None = None,
+        auto_reroll: bool | None = None,
     ) -> None:
         """Queue a shot and point at its progress message."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -308,6 +337,7 @@ class ShotCog(commands.Cog):
                 audio=audio,
                 negative_prompt=negative_prompt,
                 upload_limit_bytes=interaction.filesize_limit,
+                auto_reroll=auto_reroll,
             )
         )
         where = ""

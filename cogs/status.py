@@ -42,6 +42,7 @@ class StatusCog(commands.Cog):
         settings = services.settings
         used = await asyncio.to_thread(disk_used, settings.database_path, settings.media_dir)
         embed.add_field(name="Disk used", value=f"{human_bytes(used)} (database and media)")
+        embed.add_field(name="Face checks", value=services.consistency.status_words()[:1024], inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 
@@ -42,6 +43,16 @@ class SetResult:
     checklist: list[CheckItem]
 
 
+class FaceChecker(Protocol):
+    """The face checks of an anchor (bot/consistency implements it; optional: anchors work without it)."""
+
+    async def check_anchor(self, version: AnchorVersion, image: bytes) -> list[CheckItem]:
+        """Find the face of a new version's image, store its embedding, return the face checks."""
+
+    async def anchor_checks(self, version: AnchorVersion) -> list[CheckItem]:
+        """The stored face checks of a version (computed when missing)."""
+
+
 @dataclass(frozen=True)
 class Upload:
     """An attachment as the cog sees it (no discord types in here)."""
@@ -70,6 +81,7 @@ class AnchorService:
         self.upload_lifetime_s = upload_lifetime_s
         self.clock = clock
         self._upload_locks: dict[str, asyncio.Lock] = {}
+        self.faces: FaceChecker | None = None
 
     def image_path(self, sha256: str) -> Path:
         """Where the normalised file with this hash lives."""
@@ -140,6 +152,8 @@ class AnchorService:
             img.sha256,
             new_file,
         )
+        if self.faces is not None:
+            checklist = checklist + await self.faces.check_anchor(version, img.data)
         return SetResult(version=version, new_file=new_file, notes=img.notes, checklist=checklist)
 
     async def resolve(self, channel_id: int, parent_id: int | None = None) -> AnchorVersion:
@@ -157,7 +171,10 @@ class AnchorService:
 
     async def checklist(self, version: AnchorVersion) -> list[CheckItem]:
         data = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
-        return await asyncio.to_thread(anchor_checklist, data)
+        items = await asyncio.to_thread(anchor_checklist, data)
+        if self.faces is not None:
+            items = items + await self.faces.anchor_checks(version)
+        return items
 
     async def history(self, channel_id: int, page: int) -> tuple[list[AnchorVersion], int, int]:
         """One page (1-based) of the channel's versions, newest first; returns (rows, page, pages)."""
@@ -181,6 +198,8 @@ class AnchorService:
                 f"This channel has no anchor version {version}; see /anchor history for the list."
             )
         await self.store.set_current(guild_id, channel_id, found.id, self.clock())
+        if self.faces is not None:  # a version from before face checks gets its face now
+            await self.faces.anchor_checks(found)
         return found
 
     async def clear(self, guild_id: int, channel_id: int) -> AnchorVersion | None:

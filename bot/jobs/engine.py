@@ -138,7 +138,7 @@ class JobEngine:
         spec = self.kinds[kind]
         now = self.clock()
         async with self.db.transaction() as tx:
-            seq = await JobStore.next_seq(tx, parent_id) if parent_id else 1
+            seq = await JobStore.next_seq(tx, parent_id, kind) if parent_id else 1
             job_id = await JobStore.insert(
                 tx,
                 {
@@ -162,7 +162,7 @@ class JobEngine:
             )
             key = f"{spec.ledger_prefix}:{job_id}"
             await JobStore.update(tx, job_id, {"ledger_key": key})
-            if self.charge:
+            if self.charge and prepared.price_micros > 0:  # a free job (e.g. a face score) holds nothing
                 description = prepared.description.format(id=parent_id or job_id, seq=seq)
                 await self.ledger.tx_hold(
                     tx,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ class TakeKind:
         self.spec = spec
         self.clips_dir = clips_dir
         self.publisher: TakePublisher | None = None
+        self.after_posted: list[
+            Callable[[Job], None]
+        ] = []  # e.g. queue the take's face score; must not block
 
     def _publisher(self) -> TakePublisher:
         if self.publisher is None:
@@ -235,6 +239,11 @@ class TakeKind:
         return await publisher.post_clip(take, clip, note)
 
     async def delivered(self, job: Job) -> None:
+        for hook in self.after_posted:
+            try:
+                hook(job)
+            except Exception:
+                log.exception("take %d: after-posted hook failed", job.id)
         await self._publisher().offer_reroll(Take.of(job))
 
 

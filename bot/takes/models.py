@@ -51,6 +51,9 @@ class Take:
     job_key: str
     sent_prompt: str = ""  # the prompt as sent to fal (the character as @Element1 when angles go along)
     angle_shas: tuple[str, ...] = ()  # the anchor version's kept angles, sent as the element's references
+    auto_reroll: bool | None = None  # None: the channel's default (/anchor settings)
+    auto_reroll_of: int | None = None  # set on an automatic re-roll: the drifted take it re-rolls
+    advice: tuple[str, ...] = ()  # prompt advice shown on the progress message
 
     @classmethod
     def of(cls, job: Job) -> Take:
@@ -88,6 +91,9 @@ class Take:
             job_key=job.ledger_key,
             sent_prompt=a.get("sent_prompt") or a["prompt"],
             angle_shas=tuple(a.get("angle_shas") or ()),
+            auto_reroll=a.get("auto_reroll"),
+            auto_reroll_of=a.get("auto_reroll_of"),
+            advice=tuple(a.get("advice") or ()),
         )
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.anchors.service import ASPECT_RATIOS, AnchorService
@@ -47,6 +48,7 @@ class TakeRequest:
     audio: bool = False
     negative_prompt: str | None = None
     upload_limit_bytes: int | None = None
+    auto_reroll: bool | None = None  # None: the channel's default
 
 
 class TakeService:
@@ -70,6 +72,7 @@ class TakeService:
         self._recent_rerolls: dict[tuple[int, int], float] = {}
         self.angles: AngleSource | None = None
         self.other_sinks: list[ProgressSink] = []  # other kinds' chat sides (the engine has one sink)
+        self.advise: Callable[[str], list[str]] | None = None  # prompt advice (bot/consistency), never blocks
         engine.register(kind)
 
     @property
@@ -145,13 +148,29 @@ class TakeService:
             if shas:
                 args["angle_shas"] = shas
                 args["sent_prompt"] = element_prompt(prompt, anchor.name)
+        if req.auto_reroll is not None:
+            args["auto_reroll"] = req.auto_reroll
+        if self.advise is not None:
+            try:
+                args["advice"] = self.advise(prompt)
+            except Exception:  # advice never blocks a shot
+                log.exception("prompt advice failed")
         job = await self.engine.enqueue(
             KIND, self._prepared(args), guild_id=req.guild_id, channel_id=req.channel_id, user_id=req.user_id
         )
         return await self._announce(job)
 
-    async def reroll(self, take_id: int, *, user_id: int, upload_limit_bytes: int | None = None) -> Take:
-        """A new take of a shot: same prompt, options and anchor version, charged to `user_id`."""
+    async def reroll(
+        self,
+        take_id: int,
+        *,
+        user_id: int,
+        upload_limit_bytes: int | None = None,
+        auto_reroll_of: int | None = None,
+    ) -> Take:
+        """A new take of a shot: same prompt, options and anchor version, charged to `user_id`.
+
+        `auto_reroll_of` marks the one automatic re-roll of a drifted take (unique per take in the database)."""
         original = await self.get(take_id)
         if original is None:
             raise UserError("That shot no longer exists.")
@@ -160,7 +179,7 @@ class TakeService:
         now = time.monotonic()
         self._recent_rerolls = {k: t for k, t in self._recent_rerolls.items() if now - t < REROLL_DEDUP_S}
         key = (take_id, user_id)
-        if key in self._recent_rerolls:
+        if auto_reroll_of is None and key in self._recent_rerolls:
             raise DuplicateReroll("You just re-rolled this clip; that take is on its way.")
         self._recent_rerolls[key] = now
         args: dict[str, object] = {
@@ -175,6 +194,10 @@ class TakeService:
         if original.angle_shas:  # the same version and the same angles
             args["angle_shas"] = list(original.angle_shas)
             args["sent_prompt"] = original.sent_prompt
+        if original.advice:
+            args["advice"] = list(original.advice)
+        if auto_reroll_of is not None:
+            args["auto_reroll_of"] = auto_reroll_of
         job = await self.engine.enqueue(
             KIND,
             self._prepared(args),

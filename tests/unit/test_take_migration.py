@@ -184,6 +184,6 @@ async def test_shots_made_by_the_old_code_move_into_jobs_with_nothing_lost(tmp_p
         job = await JobStore.get(new, 2)
         assert job is not None and await budget.release(job.ledger_key)
         # and new jobs number on after the old ones
-        assert await JobStore.next_seq(new, 1) == 3
+        assert await JobStore.next_seq(new, 1, "take") == 3
     finally:
         await new.close()

@@ -1,0 +1,154 @@
+"""The `face_score` job kind: a LOCAL kind chained to a posted take (parent_id = the take).
+
+run (engine worker thread): hand `faces.score_clip` to the shared process pool and wait there, so the event loop
+never holds dlib. postprocess: store the score with the take. deliver: edit the clip's message to show the verdict,
+then (a drifted take with auto re-roll on) re-roll it once, or (an automatic re-roll) say which take scored better.
+Every deliver step is idempotent, so a deliver repeated after a crash changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from bot.consistency.ports import ScorePublisher
+from bot.consistency.service import ConsistencyService
+from bot.consistency.store import SCORE_KIND, StoredScore
+from bot.errors import BudgetExceeded, UserError
+from bot.jobs import Fail, Job, Poll
+from bot.media import faces
+from bot.takes.models import Take
+
+log = logging.getLogger(__name__)
+
+
+def verdict_text(s: StoredScore) -> str:
+    return faces.ClipScore(
+        frames_sampled=s.frames_sampled,
+        frames_with_face=s.frames_with_face,
+        frames_matching=s.frames_matching,
+        median_distance=s.median_distance,
+        score=s.score,
+        verdict=faces.Verdict(s.verdict),
+        threshold=s.threshold,
+    ).verdict_text()
+
+
+def _rank(s: StoredScore) -> tuple[int, int]:
+    return (s.frames_matching, s.score or 0)
+
+
+class FaceScoreKind:
+    name = SCORE_KIND
+    remote = False
+    ledger_prefix = "score"
+
+    def __init__(self, service: ConsistencyService) -> None:
+        self.service = service
+
+    def _publisher(self) -> ScorePublisher:
+        publisher = self.service.takes.publisher
+        if publisher is None or not hasattr(publisher, "show_verdict"):
+            raise RuntimeError("the face score kind has no publisher yet")
+        return publisher  # type: ignore[return-value]
+
+    # Local work (a worker thread) ------------------------------------------------------------------------
+    def run(self, job: Job) -> dict[str, Any]:
+        a = job.args
+        path = Path(a["clip_path"])
+        if not path.exists():
+            raise Fail("The clip file is no longer on the bot's disk, so its face could not be scored.")
+        try:
+            score = self.service.pool.call(
+                faces.score_clip,
+                str(path),
+                [bytes.fromhex(h) for h in a["embeddings"]],
+                frames=int(a.get("frames", 8)),
+                threshold=float(a["threshold"]),
+            )
+        except faces.FaceEngineUnavailable as exc:
+            raise Fail(f"face checks are off: {exc}") from exc
+        except faces.ClipUnreadable as exc:
+            raise Fail(f"the clip could not be read for scoring ({exc})") from exc
+        return {
+            "verdict": str(score.verdict),
+            "score": score.score,
+            "median_distance": score.median_distance,
+            "frames_sampled": score.frames_sampled,
+            "frames_with_face": score.frames_with_face,
+            "frames_matching": score.frames_matching,
+            "threshold": score.threshold,
+            "text": score.verdict_text(),
+        }
+
+    async def postprocess(self, job: Job) -> dict[str, Any]:
+        await self.service.save_score(job)
+        return {}
+
+    # Deliver ---------------------------------------------------------------------------------------------
+    async def find_delivered(self, job: Job) -> int | None:
+        return None  # every deliver step is idempotent: doing it again is how it is found
+
+    async def deliver(self, job: Job) -> int:
+        take = await self.service.takes.get(int(job.args["take_id"]))
+        if take is None or take.clip_message_id is None:
+            raise Fail("The take this score belongs to is gone.")
+        score = await self.service.score_of(take.id)
+        if score is None:  # postprocess stores it before this step; a lost row is stored again
+            score = await self.service.save_score(job)
+        publisher = self._publisher()
+        await publisher.show_verdict(take, verdict_text(score))
+        if score.verdict == faces.Verdict.DRIFT and await self.service.wants_auto_reroll(take):
+            await self._auto_reroll(publisher, take, score)
+        if take.auto_reroll_of is not None:
+            await self._compare(publisher, take, score)
+        # A score posts nothing of its own: it is recorded against its clip's message, negated, so it never
+        # collides with the take that posted that message (result_message_id is unique).
+        return -take.clip_message_id
+
+    async def _auto_reroll(self, publisher: ScorePublisher, take: Take, score: StoredScore) -> None:
+        head = (
+            f"auto re-roll: take {take.take} drifted, "
+            f"{score.frames_matching}/{score.frames_sampled} frames matched"
+        )
+        try:
+            new = await self.service.auto_reroll(take)
+        except BudgetExceeded:  # public: never a figure
+            await publisher.announce(take, f"{head}; not enough budget for a re-roll.", nonce=f"ar{take.id}")
+            return
+        except UserError as exc:
+            await publisher.announce(take, f"{head}; {exc.message}", nonce=f"ar{take.id}")
+            return
+        await publisher.announce(take, f"{head}; take {new.take} is on its way.", nonce=f"ar{take.id}")
+
+    async def _compare(self, publisher: ScorePublisher, take: Take, score: StoredScore) -> None:
+        assert take.auto_reroll_of is not None
+        original = await self.service.takes.get(take.auto_reroll_of)
+        before = await self.service.score_of(take.auto_reroll_of)
+        if original is None or before is None:
+            return
+        if _rank(score) > _rank(before):
+            words = f"take {take.take} scored better than take {original.take}"
+        elif _rank(score) < _rank(before):
+            words = f"take {original.take} still scored better than take {take.take}"
+        else:
+            words = f"takes {original.take} and {take.take} scored the same"
+        text = f"auto re-roll: {words} ({verdict_text(score)} vs {verdict_text(before)})"
+        await publisher.announce(take, text, nonce=f"cmp{take.id}")
+
+    async def delivered(self, job: Job) -> None:
+        return None
+
+    # Not a remote kind -----------------------------------------------------------------------------------
+    async def submit(self, job: Job) -> str:
+        raise NotImplementedError("face scores run locally")
+
+    async def poll(self, job: Job) -> Poll:
+        raise NotImplementedError("face scores run locally")
+
+    async def collect(self, job: Job) -> dict[str, Any]:
+        raise NotImplementedError("face scores run locally")
+
+    async def cancel(self, job: Job) -> bool:
+        return True

@@ -1,0 +1,267 @@
+"""Consistency: the anchor's face at anchor time, a face score for every posted take, automatic re-rolls.
+
+- Anchor time (`check_anchor`): `faces.face_checks` runs in the shared process pool; its checks join the anchor
+  checklist and the face's embedding is stored with the version (or an angle: `angle_id`).
+- After a take is posted, `ensure_score` queues one `face_score` job (a LOCAL kind, parent = the take), at most one
+  per take (a unique index), and `sweep` queues any a crash skipped. The score is free (price 0).
+- A drifted take with auto re-roll on is re-rolled once (a unique index on `auto_reroll_of`), charged to its
+  requester; a take with no face visible never is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.anchors.checklist import CheckItem, Level
+from bot.anchors.models import AnchorVersion
+from bot.anchors.service import AnchorService
+from bot.consistency.pool import FacePool
+from bot.consistency.store import SCORE_KIND, ConsistencyStore, StoredScore, VersionRecord
+from bot.db import Database
+from bot.jobs import Job, JobEngine, JobState, Prepared
+from bot.media import faces
+from bot.takes.models import Take
+from bot.takes.service import TakeService
+
+log = logging.getLogger(__name__)
+SWEEP_WINDOW_S = 24 * 3600  # takes posted this long before a start still get their score
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    threshold: float = faces.DEFAULT_THRESHOLD
+    frames: int = 8
+    auto_reroll_default: bool = False
+
+
+def _items(checks: list[dict[str, str]]) -> list[CheckItem]:
+    # The anchor checklist has no "fail": a failed face check is shown as a warning (an anchor is never refused
+    # for its face; shots still work, they just cannot be scored).
+    return [
+        CheckItem(c["title"], Level.WARN if c["level"] == "fail" else Level(c["level"]), c["text"])
+        for c in checks
+    ]
+
+
+class ConsistencyService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        engine: JobEngine,
+        takes: TakeService,
+        anchors: AnchorService,
+        pool: FacePool,
+        settings: ScoreSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = ConsistencyStore(db)
+        self.db = db
+        self.engine = engine
+        self.takes = takes
+        self.anchors = anchors
+        self.pool = pool
+        self.settings = settings or ScoreSettings()
+        self.clock = clock
+        self._status: tuple[bool, str] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Engine status ---------------------------------------------------------------------------------------
+    async def engine_status(self) -> tuple[bool, str]:
+        """(on, words) for /status: asked of the face worker once (it loads the models), then remembered."""
+        if self._status is None:
+            try:
+                self._status = await self.pool.run(faces.face_engine_status)
+            except Exception as exc:  # the worker itself could not start
+                self._status = (False, f"face checks off: the face worker did not start ({exc})")
+        return self._status
+
+    # Anchor time -----------------------------------------------------------------------------------------
+    async def check_anchor(
+        self, version: AnchorVersion, image: bytes, *, angle_id: int | None = None
+    ) -> list[CheckItem]:
+        """Find the faces of an anchor (or angle) image, store its embedding, and return the face checks.
+
+        Studio's generate/angles call this for every new image. Never raises for a face problem."""
+        try:
+            report = await self.pool.run(faces.face_checks, image)
+        except faces.FaceEngineUnavailable as exc:
+            return [CheckItem("Face checks", Level.INFO, f"Face checks are off: {exc}")]
+        except Exception:
+            log.exception("face checks of anchor version %d failed", version.id)
+            return [CheckItem("Face checks", Level.INFO, "The face checks could not run on this image.")]
+        checks = [{"title": c.title, "level": c.level, "text": c.text} for c in report.checks]
+        await self.store.put_face(
+            version.id,
+            angle_id,
+            face_count=report.count,
+            embedding=report.embedding,
+            checks=checks,
+            now=self.clock(),
+        )
+        return _items(checks)
+
+    async def anchor_checks(self, version: AnchorVersion) -> list[CheckItem]:
+        """The stored face checks of a version (computed now when the version predates them)."""
+        for face in await self.store.faces(version.id):
+            if face.angle_id is None:
+                return _items(face.checks)
+        data = await asyncio.to_thread(self.anchors.image_path(version.sha256).read_bytes)
+        return await self.check_anchor(version, data)
+
+    async def embeddings(self, version_id: int) -> list[bytes]:
+        """The anchor's and its angles' embeddings (computing the anchor's when it predates this feature)."""
+        stored = await self.store.faces(version_id)
+        if not any(f.angle_id is None for f in stored):
+            await self.anchor_checks(await self.anchors.version_by_id(version_id))
+            stored = await self.store.faces(version_id)
+        return [f.embedding for f in stored if f.embedding is not None]
+
+    async def record(self, version_id: int) -> VersionRecord:
+        return await self.store.record(version_id)
+
+    # Channel setting -------------------------------------------------------------------------------------
+    async def auto_reroll_default(self, channel_id: int) -> bool:
+        own = await self.store.auto_reroll(channel_id)
+        return self.settings.auto_reroll_default if own is None else own
+
+    async def set_auto_reroll(self, guild_id: int, channel_id: int, on: bool) -> None:
+        await self.store.set_auto_reroll(guild_id, channel_id, on, self.clock())
+
+    # Scores ----------------------------------------------------------------------------------------------
+    def take_posted(self, job: Job) -> None:
+        """The take kind's after-posted hook: queue the score without holding up the delivery step."""
+        task = asyncio.create_task(self._ensure_quietly(job.id), name=f"score-for-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ensure_quietly(self, take_id: int) -> None:
+        try:
+            await self.ensure_score(take_id)
+        except Exception:
+            log.exception("could not queue the face score of take %d", take_id)
+
+    async def ensure_score(self, take_id: int) -> Job | None:
+        """Queue the take's one score job unless it has one (safe to call any number of times)."""
+        if await ConsistencyStore.score_job_of(self.db, take_id) is not None:
+            return None
+        take = await self.takes.get(take_id)
+        if (
+            take is None
+            or take.state is not JobState.POSTED
+            or not take.clip_path
+            or not take.clip_message_id
+        ):
+            return None
+        embeddings = await self.embeddings(take.anchor_version_id)
+        if not embeddings:
+            log.info("take %d: its anchor has no face to compare with; not scored", take_id)
+            return None
+        prepared = Prepared(
+            args={
+                "take_id": take.id,
+                "clip_path": take.clip_path,
+                "anchor_version_id": take.anchor_version_id,
+                "embeddings": [e.hex() for e in embeddings],
+                "threshold": self.settings.threshold,
+                "frames": self.settings.frames,
+            },
+            price_micros=0,
+            description="Face score of shot #{id}",
+        )
+        try:
+            job = await self.engine.enqueue(
+                SCORE_KIND,
+                prepared,
+                guild_id=take.guild_id,
+                channel_id=take.channel_id,
+                user_id=take.user_id,
+                parent_id=take.id,
+                reply_to_message_id=take.clip_message_id,
+            )
+        except sqlite3.IntegrityError:  # queued meanwhile by another caller: one score per take
+            return None
+        job = await self.engine.set_messages(job, progress_message_id=take.clip_message_id)
+        self.engine.wake()
+        return job
+
+    async def sweep(self) -> int:
+        """Queue the scores a crash skipped (between a take's posting and its score job); return how many."""
+        since = self.clock() - SWEEP_WINDOW_S
+        queued = 0
+        for take_id in await self.store.unscored_takes(since, str(JobState.POSTED)):
+            if await self.ensure_score(take_id) is not None:
+                queued += 1
+        return queued
+
+    def start(self) -> None:
+        for coro, name in ((self._sweep_quietly(), "score-sweep"), (self.engine_status(), "face-warmup")):
+            task = asyncio.create_task(coro, name=name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def status_words(self) -> str:
+        """For /status, at once: what the face worker said when it started (it starts with the bot)."""
+        return self._status[1] if self._status else "face checks: the face worker is starting"
+
+    async def _sweep_quietly(self) -> None:
+        try:
+            n = await self.sweep()
+            if n:
+                log.info("queued %d face score(s) missed before the restart", n)
+        except Exception:
+            log.exception("face score sweep failed")
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.to_thread(self.pool.shutdown)
+
+    async def save_score(self, job: Job) -> StoredScore:
+        o = job.outputs
+        score = StoredScore(
+            take_id=int(job.args["take_id"]),
+            anchor_version_id=int(job.args["anchor_version_id"]),
+            verdict=o["verdict"],
+            score=o.get("score"),
+            median_distance=o.get("median_distance"),
+            frames_sampled=int(o["frames_sampled"]),
+            frames_with_face=int(o["frames_with_face"]),
+            frames_matching=int(o["frames_matching"]),
+            threshold=float(o["threshold"]),
+        )
+        await self.store.put_score(score, self.clock())
+        return score
+
+    async def wants_auto_reroll(self, take: Take) -> bool:
+        if take.auto_reroll_of is not None:  # an automatic re-roll is never re-rolled again
+            return False
+        if take.auto_reroll is not None:
+            return take.auto_reroll
+        return await self.auto_reroll_default(take.channel_id)
+
+    async def auto_reroll(self, take: Take) -> Take:
+        """The take's one automatic re-roll (the one queued before, if any). Raises BudgetExceeded."""
+        existing = await ConsistencyStore.auto_reroll_of(self.db, take.id)
+        if existing is not None:
+            found = await self.takes.get(existing)
+            assert found is not None
+            return found
+        try:
+            return await self.takes.reroll(take.id, user_id=take.user_id, auto_reroll_of=take.id)
+        except sqlite3.IntegrityError:
+            found = await self.takes.get(await ConsistencyStore.auto_reroll_of(self.db, take.id) or 0)
+            assert found is not None
+            return found
+
+    async def score_of(self, take_id: int) -> StoredScore | None:
+        return await self.store.score(take_id)
+
+
+__all__ = ["ConsistencyService", "ScoreSettings"]

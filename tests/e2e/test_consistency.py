@@ -1,0 +1,248 @@
+"""Issue #12 end to end: real face photos, real mp4s, real SQLite, through the Discord and fal fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+
+import pytest
+
+from bot.jobs import JobState
+from tests import faces_samples as fs
+from tests.e2e.helpers import set_anchor
+from tests.e2e.shots_helpers import clip_messages, run_shot
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.fal_fake import Outcome
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _png(img) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _clip(tmp_path, make, name: str) -> bytes:
+    return make(tmp_path / name).read_bytes()
+
+
+async def _score_jobs(runner) -> list:
+    return [j for j in await runner.services.jobs.in_states(*JobState) if j.kind == "face_score"]
+
+
+async def _wait_verdicts(fake, count: int, timeout: float = 90.0) -> list[str]:
+    def verdicts():
+        found = [text_of(m) for m in clip_messages(fake) if "Face:" in (m.get("content") or "")]
+        return found if len(found) >= count else None
+
+    return await fake.wait_for(verdicts, timeout=timeout)
+
+
+async def _spent(runner, fake, user="alice"):
+    view = await runner.services.budget.view(fake.guild_id, fake.member(user))
+    return view.spent, view.held
+
+
+async def test_anchor_set_and_show_add_face_checks_and_store_the_embedding(bot, runner, fake_discord):
+    reply = await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    text = text_of(reply)
+    for title in ("One face", "Face centred", "Face size", "Eyes level"):
+        assert title in text, title
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    [face] = await runner.services.consistency.store.faces(anchor.id)
+    assert face.face_count == 1 and face.angle_id is None and len(face.embedding) == 512
+
+    it = await fake_discord.slash("anchor show")
+    shown = text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    assert "One face" in shown and "Face record" in shown and "No takes scored yet" in shown
+
+    # Two faces of similar size: a warning on the checklist (never a refusal), and no usable embedding.
+    two = fs.side_by_side(fs.centred_portrait(), fs.hopper_portrait())
+    reply = await set_anchor(fake_discord, _png(two))
+    assert "More than one face" in text_of(reply)
+
+
+async def test_status_names_the_face_engine(bot, runner, fake_discord):
+    await runner.services.consistency.engine_status()
+    it = await fake_discord.slash("status")
+    text = text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    assert "face checks on" in text
+
+
+async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
+    await run_shot(fake_discord, "she smiles at the camera", auto_reroll=True)
+    [verdict] = await _wait_verdicts(fake_discord, 1)
+    assert "face match" in verdict and "8/8 frames" in verdict
+
+    async def posted():
+        jobs = await _score_jobs(runner)
+        return jobs if jobs and jobs[0].state is JobState.POSTED else None
+
+    for _ in range(100):
+        if (jobs := await posted()) is not None:
+            break
+        await asyncio.sleep(0.1)
+    [job] = jobs
+    assert job.price_micros == 0 and job.parent_id == 1
+    view = await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
+    assert [r.job_key for r in view.recent] == ["shot:1"]  # the score is free: no $0 line in the budget
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    record = await runner.services.consistency.record(anchor.id)
+    assert record.takes_scored == 1 and record.drifted == 0 and record.median_score >= 90
+    await asyncio.sleep(1.0)
+    assert len(fake_fal.submissions) == 1  # a match is never re-rolled
+    it = await fake_discord.slash("anchor show")
+    shown = text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    assert "1 takes scored" in shown and "drift rate 0%" in shown
+
+
+async def test_drifted_take_is_rerolled_once_charged_once_and_compared(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    fake_fal.script(
+        Outcome.complete(video=_clip(tmp_path, fs.stranger_clip, "s.mp4")),
+        Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")),
+    )
+    await run_shot(fake_discord, "she walks to the window", auto_reroll=True)
+    verdicts = await _wait_verdicts(fake_discord, 2, timeout=120)
+    assert "face drift" in verdicts[0] and "0/8 frames match" in verdicts[0]
+    assert "face match" in verdicts[1]
+
+    def channel():
+        return fake_discord.channel_messages(fake_discord.channel_id)
+
+    await fake_discord.wait_for(
+        lambda: any("take 2 scored better than take 1" in (m.get("content") or "") for m in channel()),
+        timeout=30,
+    )
+    announced = [
+        m["content"] for m in channel() if (m.get("content") or "").startswith("auto re-roll: take 1 drifted")
+    ]
+    assert announced == ["auto re-roll: take 1 drifted, 0/8 frames matched; take 2 is on its way."]
+    await asyncio.sleep(1.5)
+    assert (
+        len(fake_fal.submissions) == 2
+    )  # exactly one automatic re-roll (the re-roll itself is not re-rolled)
+    assert await _spent(runner, fake_discord) == (2 * 560_000, 0)  # both takes, each charged once; score free
+
+
+async def test_drift_without_budget_says_so_publicly_without_figures(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    await runner.services.consistency.set_auto_reroll(fake_discord.guild_id, fake_discord.channel_id, True)
+    await runner.services.budget.set_user_limit(fake_discord.guild_id, fake_discord.member("alice"), 600_000)
+    fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.stranger_clip, "s.mp4")))
+    await run_shot(fake_discord, "she walks to the window")
+    await _wait_verdicts(fake_discord, 1)
+    [line] = await fake_discord.wait_for(
+        lambda: (
+            [
+                m["content"]
+                for m in fake_discord.channel_messages(fake_discord.channel_id)
+                if "not enough budget" in (m.get("content") or "")
+            ]
+            or None
+        ),
+        timeout=30,
+    )
+    assert line.startswith("auto re-roll: take 1 drifted") and "$" not in line
+    assert len(fake_fal.submissions) == 1
+
+
+async def test_faceless_clip_says_no_face_and_is_not_rerolled(bot, runner, fake_discord, fake_fal, tmp_path):
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.faceless_clip, "c.mp4")))
+    await run_shot(fake_discord, "seen from behind, she walks away from the camera", auto_reroll=True)
+    [verdict] = await _wait_verdicts(fake_discord, 1)
+    assert "no face visible" in verdict
+    await asyncio.sleep(1.5)
+    assert len(fake_fal.submissions) == 1
+    progress = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Advice" in text_of(m)]
+    assert progress and "face may not be visible" in text_of(progress[0])
+
+
+async def test_sigkill_while_scoring_loses_nothing(bot_process, fake_discord, fake_fal, tmp_path):
+    await bot_process.start(FACE_SCORE_FRAMES="32")
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    long_clip = fs.write_mp4(
+        tmp_path / "long.mp4", fs.camera_move(fs.centred_portrait(), 96, (1280, 720)), fps=24
+    )
+    fake_fal.script(Outcome.complete(video=long_clip.read_bytes()))
+    await run_shot(fake_discord, "she smiles")
+    db = bot_process.data_dir / "anchorshot.sqlite3"
+
+    def score_state() -> str | None:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT state FROM jobs WHERE kind='face_score'").fetchone()
+        return row[0] if row else None
+
+    await fake_discord.wait_for(lambda: score_state() == JobState.RUNNING, timeout=90)
+    bot_process.kill()
+    assert score_state() == JobState.RUNNING
+    await bot_process.start(FACE_SCORE_FRAMES="32")
+    [verdict] = await _wait_verdicts(fake_discord, 1, timeout=120)
+    assert "face match" in verdict
+    await fake_discord.wait_for(lambda: score_state() == JobState.POSTED, timeout=30)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM jobs WHERE kind='face_score'").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM take_scores").fetchone()[0] == 1
+
+
+async def test_a_score_skipped_by_a_crash_is_queued_by_the_sweep_once(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    """The bot stopped between recording a take posted and queueing its score: the start-up sweep queues it."""
+    consistency = runner.services.consistency
+    runner.services.takes.kind.after_posted.clear()  # as if the process died right after the POSTED move
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
+    await run_shot(fake_discord, "she smiles")
+    await fake_discord.wait_for(lambda: clip_messages(fake_discord), timeout=30)
+    for _ in range(50):
+        take = await runner.services.takes.get(1)
+        if take.state is JobState.POSTED:
+            break
+        await asyncio.sleep(0.1)
+    assert await _score_jobs(runner) == []
+    assert await consistency.sweep() == 1
+    assert await consistency.sweep() == 0  # idempotent: one score job per take
+    assert await consistency.ensure_score(1) is None
+    [verdict] = await _wait_verdicts(fake_discord, 1)
+    assert "face match" in verdict
+    assert len(await _score_jobs(runner)) == 1
+
+
+async def test_the_automatic_reroll_is_one_per_take_even_when_asked_again(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    """A deliver repeated after a crash asks for the re-roll again: the same take comes back, nothing is charged twice."""
+    await set_anchor(fake_discord, _png(fs.centred_portrait()))
+    fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
+    await run_shot(fake_discord, "she smiles")
+    await _wait_verdicts(fake_discord, 1)
+    take = await runner.services.takes.get(1)
+    first = await runner.services.consistency.auto_reroll(take)
+    again = await runner.services.consistency.auto_reroll(take)
+    assert first.id == again.id and first.auto_reroll_of == 1 and first.take == 2
+    view = await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
+    assert view.spent + view.held == 2 * 560_000
+
+
+async def test_anchor_settings_auto_reroll_needs_manage_messages(bot, runner, fake_discord):
+    consistency = runner.services.consistency
+    assert await consistency.auto_reroll_default(fake_discord.channel_id) is False
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    it = await fake_discord.slash("anchor settings", user=bob, auto_reroll=True)
+    assert "Manage Messages" in text_of(await it.wait_reply())
+    assert await consistency.auto_reroll_default(fake_discord.channel_id) is False
+    it = await fake_discord.slash("anchor settings", auto_reroll=True)
+    assert "Auto re-roll" in text_of(await it.wait_reply()) and "is on" in text_of(await it.wait_reply())
+    assert await consistency.auto_reroll_default(fake_discord.channel_id) is True
