@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bot.db import Database
+from bot.db import Database, Queries
 from bot.jobs.kinds import Fail, JobKind, Ledger, Prepared, ProgressSink, Resubmit, Retry, StepError
 from bot.jobs.models import Job
 from bot.jobs.states import (
@@ -137,7 +137,8 @@ class JobEngine:
         """Queue a job and hold its price in one transaction (raises whatever the ledger refuses with)."""
         spec = self.kinds[kind]
         now = self.clock()
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Queries) -> Job | None:
             seq = await JobStore.next_seq(tx, parent_id) if parent_id else 1
             job_id = await JobStore.insert(
                 tx,
@@ -172,7 +173,9 @@ class JobEngine:
                     amount=prepared.price_micros,
                     description=description or f"{kind} #{job_id}",
                 )
-            job = await JobStore.get(tx, job_id)
+            return await JobStore.get(tx, job_id)
+
+        job = await self.db.run(body)
         assert job is not None
         log.info("job %d (%s) queued by %d", job.id, kind, user_id)
         return job
@@ -221,24 +224,31 @@ class JobEngine:
     # Moves -----------------------------------------------------------------------------------------------
     async def _update(self, job: Job, **values: object) -> Job:
         values["updated_at"] = self.clock()
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Queries) -> Job | None:
             await JobStore.update(tx, job.id, values)
-            fresh = await JobStore.get(tx, job.id)
+            return await JobStore.get(tx, job.id)
+
+        fresh = await self.db.run(body)
         assert fresh is not None
         return fresh
 
     async def _move(self, job: Job, state: JobState, **values: object) -> Job | None:
         """Move `job` to `state` if the table allows it from where it is now; settle a final state's hold."""
         now = self.clock()
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Queries) -> Job | None:
             current = await JobStore.get(tx, job.id)
             if current is None or current.state not in sources(state):
                 return None
             await JobStore.update(tx, job.id, {**values, "state": state, "updated_at": now})
             if state in SETTLEMENT:
                 await self.ledger.tx_settle(tx, current.ledger_key, SETTLEMENT[state])
-            fresh = await JobStore.get(tx, job.id)
-        assert fresh is not None
+            return await JobStore.get(tx, job.id)
+
+        fresh = await self.db.run(body)
+        if fresh is None:
+            return None
         self._notify(fresh)
         return fresh
 
