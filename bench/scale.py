@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests import samples  # noqa: E402
-from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, FakeDiscord, text_of  # noqa: E402
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, FakeDiscord, text_of  # noqa: E402
 from tests.fakes.fal_fake import FakeFal, Outcome  # noqa: E402
 
 TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GfakeX.fake-token-for-tests-only_abcdefghij"

@@ -44,7 +44,7 @@ async def run(settings: Settings, token: str) -> None:
     async with open_services(settings) as services:
         log.info(
             "Anchorshot starting: backend %s, data in %s",
-            services.generator.name,
+            services.gateway.name,
             settings.data_dir.resolve(),
         )
         async with AnchorshotBot(services, guild_ready_timeout=settings.guild_ready_timeout_s) as bot:

@@ -15,7 +15,7 @@ from bot.db.database import Database
 from bot.db.kv import KeyValueStore
 from bot.fal import models as fal_models
 from bot.fal.dryrun import DryRunGateway
-from bot.fal.gateway import FalGateway, Gateway, Generator, LegacyGenerator
+from bot.fal.gateway import FalGateway, Gateway
 from bot.fal.models import endpoint_spec
 from bot.fal.pricing import PriceTable
 from bot.housekeeping import ClipSweeper
@@ -34,7 +34,6 @@ class Services:
     db: Database
     kv: KeyValueStore
     gateway: Gateway
-    generator: Generator  # TEMPORARY: the old API over `gateway`, until the take engine uses the gateway
     anchors: AnchorService
     budget: BudgetService
     jobs: JobEngine
@@ -78,7 +77,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             session=http,
             max_concurrency=settings.fal_max_concurrency,
         )
-    generator: Generator = LegacyGenerator(gateway)
     anchors = AnchorService(
         db, settings.media_dir, session=http, upload_lifetime_s=settings.fal_upload_lifetime_s
     )
@@ -110,7 +108,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             db=db,
             kv=KeyValueStore(db),
             gateway=gateway,
-            generator=generator,
             anchors=anchors,
             budget=budget,
             jobs=jobs,
@@ -121,6 +118,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     finally:
         await sweeper.stop()
         await jobs.stop()
-        await generator.close()
+        await gateway.close()
         await http.close()
         await db.close()

@@ -24,6 +24,9 @@ SYNC_HASH_KEY = "command_sync_hash"
 
 OUTSIDE_GUILD = "I only work in a server's channels, not in direct messages; use me in a server we share."
 
+NO_PINGS = discord.AllowedMentions.none()
+REFUSAL_EXTRA = "refusal"  # a command's extras key: its own sentence for a missing permission
+
 _PERMISSION_NAMES = {
     "manage_messages": "Manage Messages",
     "manage_guild": "Manage Server",
@@ -31,18 +34,30 @@ _PERMISSION_NAMES = {
 
 
 async def reply_ephemeral(interaction: discord.Interaction[Any], message: str) -> None:
-    """Answer an interaction privately, whether or not it was already acknowledged."""
+    """Answer an interaction privately, whether or not it was already acknowledged.
+
+    After a private "thinking" defer that nothing has filled yet, the answer edits that original response (a
+    followup right after a defer is deprecated); otherwise it is a new ephemeral message.
+    """
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(
-                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        if not interaction.response.is_done():
+            await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
+        elif await _private_thinking(interaction):
+            await interaction.edit_original_response(
+                content=message, embeds=[], attachments=[], view=None, allowed_mentions=NO_PINGS
             )
         else:
-            await interaction.response.send_message(
-                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
+            await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_PINGS)
     except discord.HTTPException:
         log.warning("could not send an error reply to interaction %s", interaction.id, exc_info=True)
+
+
+async def _private_thinking(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the original response is an ephemeral "thinking..." placeholder still waiting to be filled."""
+    if interaction.response.type is not discord.InteractionResponseType.deferred_channel_message:
+        return False
+    original = await interaction.original_response()
+    return original.flags.ephemeral and original.flags.loading
 
 
 class AnchorshotTree(app_commands.CommandTree["AnchorshotBot"]):
@@ -65,7 +80,9 @@ class AnchorshotTree(app_commands.CommandTree["AnchorshotBot"]):
 
 async def handle_interaction_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
     """Shared by the tree and by persistent components."""
-    original = getattr(error, "original", error)
+    original: BaseException = getattr(error, "original", None) or error
+    if isinstance(error, app_commands.TransformerError) and error.__cause__ is not None:
+        original = error.__cause__  # a transformer's own refusal (e.g. an amount that is not dollars)
     if isinstance(original, UserError):
         await reply_ephemeral(interaction, original.message)
         return
@@ -73,6 +90,11 @@ async def handle_interaction_error(interaction: discord.Interaction[Any], error:
         await reply_ephemeral(interaction, "This command works in a server channel, not in direct messages.")
         return
     if isinstance(error, app_commands.MissingPermissions):
+        command = interaction.command
+        refusal = command.extras.get(REFUSAL_EXTRA) if command is not None else None
+        if isinstance(refusal, str):
+            await reply_ephemeral(interaction, refusal)
+            return
         names = ", ".join(
             _PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions
         )
@@ -125,7 +147,6 @@ class AnchorshotBot(commands.Bot):
                 # Stop here: syncing a smaller command set would quietly remove commands everywhere.
                 log.exception("failed to load extension %s", extension)
                 raise
-        self._guard_components_outside_guilds()
         await self.sync_commands_if_needed()
         self._heartbeat = asyncio.create_task(
             heartbeat.beat(
@@ -140,30 +161,6 @@ class AnchorshotBot(commands.Bot):
         await heartbeat.stop(self._heartbeat)
         self._heartbeat = None
         await super().close()
-
-    def _guard_components_outside_guilds(self) -> None:
-        """Buttons clicked outside a server get one polite refusal and reach no component callback.
-
-        discord.py hands component interactions straight to its view store (before any public hook), so the guard
-        wraps the store's dispatch. Should a discord.py upgrade move it, the bot still starts and says so.
-        """
-        store = getattr(getattr(self, "_connection", None), "_view_store", None)
-        original = getattr(store, "dispatch_view", None)
-        if original is None:
-            log.warning("cannot guard buttons outside servers: discord.py's view store moved")
-            return
-        tasks: set[asyncio.Task[None]] = set()
-
-        def dispatch_view(component_type: int, custom_id: str, interaction: discord.Interaction[Any]) -> None:
-            if interaction.guild_id is not None:
-                original(component_type, custom_id, interaction)
-                return
-            log.info("refused a component (%s) from user %s outside a server", custom_id, interaction.user.id)
-            task = asyncio.get_running_loop().create_task(reply_ephemeral(interaction, OUTSIDE_GUILD))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-        store.dispatch_view = dispatch_view  # type: ignore[union-attr]
 
     def command_schema_hash(self) -> str:
         """A hash of every command's schema, to tell whether a sync is needed."""

@@ -9,7 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.anchors.service import AnchorService, Upload
-from bot.errors import NoAnchor, NotAllowed
+from bot.client import REFUSAL_EXTRA
+from bot.errors import NoAnchor
 from bot.text import clean_text
 from cogs.render import anchor_embed, history_embed
 
@@ -22,16 +23,12 @@ def parent_of(channel: object) -> int | None:
     return getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
 
 
-def require_manage_messages(interaction: discord.Interaction[AnchorshotBot]) -> None:
-    """Set, use and clear need Manage Messages in this channel.
-
-    Discord applies default member permissions to a whole top-level command only, and /anchor show and history are
-    for everyone, so the bot checks the permission itself (channel overwrites count).
-    """
-    if not interaction.permissions.manage_messages:
-        raise NotAllowed(
-            "Changing the anchor needs the Manage Messages permission in this channel; ask a moderator."
-        )
+# Discord applies default member permissions to a whole top-level command only, and /anchor show and history are
+# for everyone, so set, use and clear each check Manage Messages in this channel (channel overwrites count).
+manage_messages = app_commands.checks.has_permissions(manage_messages=True)
+REFUSAL = {
+    REFUSAL_EXTRA: "Changing the anchor needs the Manage Messages permission in this channel; ask a moderator."
+}
 
 
 class AnchorCog(commands.Cog):
@@ -48,7 +45,8 @@ class AnchorCog(commands.Cog):
     def anchors(self) -> AnchorService:
         return self.bot.services.anchors
 
-    @anchor.command(name="set", description="Make an image this channel's character anchor")
+    @anchor.command(name="set", description="Make an image this channel's character anchor", extras=REFUSAL)
+    @manage_messages
     @app_commands.describe(
         image="A clean portrait: PNG, JPEG or WebP, at least 300 px", name="A name for this version"
     )
@@ -59,7 +57,6 @@ class AnchorCog(commands.Cog):
         name: app_commands.Range[str, 1, 80] | None = None,
     ) -> None:
         """Store the uploaded image as the new current anchor."""
-        require_manage_messages(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None and interaction.channel_id is not None
         result = await self.anchors.set_anchor(
@@ -79,11 +76,10 @@ class AnchorCog(commands.Cog):
         embed = anchor_embed(
             version, result.checklist, title=f"Anchor set: version {version.version}", notes=notes
         )
-        await interaction.followup.send(
-            f"Every new /shot in <#{interaction.channel_id}> now starts from this image.",
+        await interaction.edit_original_response(
+            content=f"Every new /shot in <#{interaction.channel_id}> now starts from this image.",
             embed=embed,
-            file=discord.File(path, filename="anchor.jpg"),
-            ephemeral=True,
+            attachments=[discord.File(path, filename="anchor.jpg")],
         )
 
     @anchor.command(name="show", description="Show this channel's current anchor and its checklist")
@@ -95,7 +91,7 @@ class AnchorCog(commands.Cog):
         try:
             version = await self.anchors.resolve(interaction.channel_id, parent)
         except NoAnchor as exc:
-            await interaction.followup.send(exc.message, ephemeral=True)
+            await interaction.edit_original_response(content=exc.message)
             return
         checklist = await self.anchors.checklist(version)
         embed = anchor_embed(
@@ -104,10 +100,9 @@ class AnchorCog(commands.Cog):
             title=f"Current anchor: version {version.version}",
             inherited_from=version.channel_id if version.channel_id != interaction.channel_id else None,
         )
-        await interaction.followup.send(
+        await interaction.edit_original_response(
             embed=embed,
-            file=discord.File(self.anchors.image_path(version.sha256), filename="anchor.jpg"),
-            ephemeral=True,
+            attachments=[discord.File(self.anchors.image_path(version.sha256), filename="anchor.jpg")],
         )
 
     @anchor.command(name="history", description="List this channel's anchor versions, newest first")
@@ -123,23 +118,25 @@ class AnchorCog(commands.Cog):
             embed=history_embed(rows, page, pages, current.id if current else None), ephemeral=True
         )
 
-    @anchor.command(name="use", description="Make an earlier anchor version current again")
+    @anchor.command(name="use", description="Make an earlier anchor version current again", extras=REFUSAL)
+    @manage_messages
     @app_commands.describe(version="The version number from /anchor history")
     async def use(
         self, interaction: discord.Interaction[AnchorshotBot], version: app_commands.Range[int, 1, 1_000_000]
     ) -> None:
         """Switch back to an earlier version."""
-        require_manage_messages(interaction)
         assert interaction.guild_id is not None and interaction.channel_id is not None
         found = await self.anchors.use_version(interaction.guild_id, interaction.channel_id, version)
         await interaction.response.send_message(
             f"Anchor version {found.version} is current again in <#{interaction.channel_id}>.", ephemeral=True
         )
 
-    @anchor.command(name="clear", description="Leave this channel without an anchor (history is kept)")
+    @anchor.command(
+        name="clear", description="Leave this channel without an anchor (history is kept)", extras=REFUSAL
+    )
+    @manage_messages
     async def clear(self, interaction: discord.Interaction[AnchorshotBot]) -> None:
         """Clear the current anchor."""
-        require_manage_messages(interaction)
         assert interaction.guild_id is not None and interaction.channel_id is not None
         previous = await self.anchors.clear(interaction.guild_id, interaction.channel_id)
         extra = (

@@ -10,19 +10,30 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.budget.service import BudgetService
+from bot.client import REFUSAL_EXTRA
 from bot.errors import NotAllowed
 from bot.money import format_usd
 from bot.text import clean_text
 from cogs.render import budget_embed, report_csv, report_embed, safe
+from cogs.transformers import SignedUsd, Usd, UsdOrNone
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
 
 def require_manage_guild(interaction: discord.Interaction[AnchorshotBot], what: str) -> None:
-    """Money settings need Manage Server; checked by the bot too, since a limit is real money."""
+    """Seeing someone else's budget needs Manage Server (a check on an option's value, so made here)."""
     if not interaction.permissions.manage_guild:
         raise NotAllowed(f"{what} needs the Manage Server permission.")
+
+
+# Money settings need Manage Server; checked by the bot too (Discord hides the group, but a limit is real money).
+manage_guild = app_commands.checks.has_permissions(manage_guild=True)
+
+
+def refusal(what: str) -> dict[str, str]:
+    """A command's extras: its own sentence when the member lacks Manage Server."""
+    return {REFUSAL_EXTRA: f"{what} needs the Manage Server permission."}
 
 
 class BudgetCog(commands.Cog):
@@ -54,46 +65,58 @@ class BudgetCog(commands.Cog):
         view = await self.budget.view(interaction.guild_id, target.id)
         await interaction.response.send_message(embed=budget_embed(view, target.display_name), ephemeral=True)
 
-    @admin.command(name="set", description="Set one member's limit per period")
+    @admin.command(
+        name="set", description="Set one member's limit per period", extras=refusal("Setting a limit")
+    )
+    @manage_guild
     @app_commands.describe(user="The member", limit="Dollars per period, e.g. 25 or 12.50")
     async def set_limit(
-        self, interaction: discord.Interaction[AnchorshotBot], user: discord.Member, limit: str
+        self, interaction: discord.Interaction[AnchorshotBot], user: discord.Member, limit: Usd
     ) -> None:
-        require_manage_guild(interaction, "Setting a limit")
-        micros = self.budget.parse_limit(limit)
         assert interaction.guild_id is not None
-        await self.budget.set_user_limit(interaction.guild_id, user.id, micros)
+        await self.budget.set_user_limit(interaction.guild_id, user.id, limit)
         await interaction.response.send_message(
-            f"{user.mention}'s limit is now {format_usd(micros)} per period.", ephemeral=True
+            f"{user.mention}'s limit is now {format_usd(limit)} per period.", ephemeral=True
         )
 
-    @admin.command(name="default", description="Set the default limit for every member without their own")
+    @admin.command(
+        name="default",
+        description="Set the default limit for every member without their own",
+        extras=refusal("Setting the default limit"),
+    )
+    @manage_guild
     @app_commands.describe(limit="Dollars per period, e.g. 10")
-    async def set_default(self, interaction: discord.Interaction[AnchorshotBot], limit: str) -> None:
-        require_manage_guild(interaction, "Setting the default limit")
-        micros = self.budget.parse_limit(limit)
+    async def set_default(self, interaction: discord.Interaction[AnchorshotBot], limit: Usd) -> None:
         assert interaction.guild_id is not None
-        await self.budget.set_guild_default(interaction.guild_id, micros)
+        await self.budget.set_guild_default(interaction.guild_id, limit)
         await interaction.response.send_message(
-            f"The default limit is now {format_usd(micros)} per member per period.", ephemeral=True
+            f"The default limit is now {format_usd(limit)} per member per period.", ephemeral=True
         )
 
-    @admin.command(name="cap", description="Cap the whole server's spend per period (or 'none')")
+    @admin.command(
+        name="cap",
+        description="Cap the whole server's spend per period (or 'none')",
+        extras=refusal("Setting the server cap"),
+    )
+    @manage_guild
     @app_commands.describe(limit="Dollars per period, or none to remove the cap")
-    async def set_cap(self, interaction: discord.Interaction[AnchorshotBot], limit: str) -> None:
-        require_manage_guild(interaction, "Setting the server cap")
+    async def set_cap(self, interaction: discord.Interaction[AnchorshotBot], limit: UsdOrNone) -> None:
         assert interaction.guild_id is not None
-        if limit.strip().lower() in {"none", "off", "no", "remove"}:
+        if limit is None:
             await self.budget.set_guild_cap(interaction.guild_id, None)
             await interaction.response.send_message("The server has no spending cap now.", ephemeral=True)
             return
-        micros = self.budget.parse_limit(limit)
-        await self.budget.set_guild_cap(interaction.guild_id, micros)
+        await self.budget.set_guild_cap(interaction.guild_id, limit)
         await interaction.response.send_message(
-            f"The whole server can now spend at most {format_usd(micros)} per period.", ephemeral=True
+            f"The whole server can now spend at most {format_usd(limit)} per period.", ephemeral=True
         )
 
-    @admin.command(name="adjust", description="Book a correction: a charge, or a credit with a minus sign")
+    @admin.command(
+        name="adjust",
+        description="Book a correction: a charge, or a credit with a minus sign",
+        extras=refusal("Adjusting a budget"),
+    )
+    @manage_guild
     @app_commands.describe(
         user="The member", amount="Dollars: 2.50 charges, -2.50 credits", reason="Shown in their last charges"
     )
@@ -101,28 +124,30 @@ class BudgetCog(commands.Cog):
         self,
         interaction: discord.Interaction[AnchorshotBot],
         user: discord.Member,
-        amount: str,
+        amount: SignedUsd,
         reason: app_commands.Range[str, 1, 100],
     ) -> None:
-        require_manage_guild(interaction, "Adjusting a budget")
         assert interaction.guild_id is not None
-        micros = self.budget.parse_adjustment(amount)
         reason = clean_text(reason, field="reason", max_chars=100)
         await self.budget.adjust(
-            interaction.guild_id, user.id, micros, f"Adjustment: {reason}", interaction.user.id
+            interaction.guild_id, user.id, amount, f"Adjustment: {reason}", interaction.user.id
         )
-        verb = "Charged" if micros > 0 else "Credited"
+        verb = "Charged" if amount > 0 else "Credited"
         await interaction.response.send_message(
-            f"{verb} {format_usd(abs(micros))} to {user.mention} this period ({safe(reason, 100)}).",
+            f"{verb} {format_usd(abs(amount))} to {user.mention} this period ({safe(reason, 100)}).",
             ephemeral=True,
         )
 
-    @admin.command(name="report", description="Everyone's spend for a period, with a CSV")
+    @admin.command(
+        name="report",
+        description="Everyone's spend for a period, with a CSV",
+        extras=refusal("The spend report"),
+    )
+    @manage_guild
     @app_commands.describe(period="e.g. 2026-11 (default: the current period)")
     async def report(
         self, interaction: discord.Interaction[AnchorshotBot], period: str | None = None
     ) -> None:
-        require_manage_guild(interaction, "The spend report")
         assert interaction.guild_id is not None
         key, rows = await self.budget.report(interaction.guild_id, period)
         data = report_csv(key, rows).encode()

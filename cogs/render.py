@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
+from bot.anchors.checklist import CheckItem
 from bot.anchors.models import AnchorVersion
 from bot.budget.service import BudgetView, ReportRow
 from bot.jobs import DISPLAY, JobState
-from bot.media.images import CheckItem
 from bot.money import format_usd
 from bot.takes.models import Take
 
@@ -33,7 +33,7 @@ def ts(epoch: float, style: str = "f") -> str:
 
 
 def checklist_lines(items: list[CheckItem]) -> str:
-    return "\n".join(f"{_STATUS_ICON.get(i.status, '')} **{i.rule}**: {i.reason}" for i in items)
+    return "\n".join(f"{_STATUS_ICON.get(i.level, '')} **{i.key}**: {i.text}" for i in items)
 
 
 def anchor_embed(
@@ -45,7 +45,7 @@ def anchor_embed(
     inherited_from: int | None = None,
     filename: str = "anchor.jpg",
 ) -> discord.Embed:
-    warn = any(i.status == "warn" for i in checklist)
+    warn = any(i.level == "warn" for i in checklist)
     embed = discord.Embed(title=title, color=COLOR_WARN if warn else COLOR_OK)
     embed.add_field(name="Version", value=str(version.version))
     embed.add_field(name="Name", value=safe(version.name, 100) if version.name else "\u2014")

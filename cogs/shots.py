@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +14,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import handle_interaction_error
 from bot.errors import BudgetExceeded, UserError
 from bot.jobs import JobState
 from bot.jobs.states import CANCELLABLE
@@ -24,6 +22,7 @@ from bot.takes.models import Take
 from bot.takes.ports import CannotAttach, ClipTooLarge, PostRefused
 from bot.takes.service import DuplicateReroll, TakeRequest, TakeService
 from cogs.anchors import parent_of
+from cogs.components import GuardedButton, bot_of
 from cogs.render import clip_embed, clip_marker, progress_embed, progress_marker, safe
 
 if TYPE_CHECKING:
@@ -36,71 +35,39 @@ HISTORY_SCAN_LIMIT = 5000  # messages read forward from a take's progress messag
 MISSING_PERMISSIONS = 50013
 
 
-def _bot(interaction: discord.Interaction[Any]) -> AnchorshotBot:
-    return interaction.client  # type: ignore[return-value]
-
-
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"shot:cancel:(?P<id>[0-9]+)"):
-    """Cancel on a progress message; survives restarts (the shot id is in the custom id)."""
-
-    def __init__(self, shot_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"shot:cancel:{shot_id}"
-            )
-        )
-        self.shot_id = shot_id
+class CancelButton(GuardedButton, template=r"shot:cancel:(?P<id>[0-9]+)"):
+    """Cancel on a progress message; survives restarts (the take id is in the custom id)."""
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
-    ) -> CancelButton:
-        return cls(int(match["id"]))
+    def button(cls, target_id: int) -> discord.ui.Button[Any]:
+        return discord.ui.Button(
+            label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"shot:cancel:{target_id}"
+        )
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            shot = await _bot(interaction).services.takes.cancel(
-                self.shot_id, user_id=interaction.user.id, can_manage=interaction.permissions.manage_messages
-            )
-            await interaction.followup.send(
-                f"Shot #{shot.root_id} take {shot.take} is cancelled; nothing was charged.", ephemeral=True
-            )
-        except Exception as exc:
-            await handle_interaction_error(interaction, exc)
+    async def run(self, interaction: discord.Interaction[Any]) -> str:
+        shot = await bot_of(interaction).services.takes.cancel(
+            self.target_id, user_id=interaction.user.id, can_manage=interaction.permissions.manage_messages
+        )
+        return f"Shot #{shot.root_id} take {shot.take} is cancelled; nothing was charged."
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"shot:reroll:(?P<id>[0-9]+)"):
+class RerollButton(GuardedButton, template=r"shot:reroll:(?P<id>[0-9]+)"):
     """Re-roll on a clip message: a new take charged to whoever pressed it."""
 
-    def __init__(self, shot_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Re-roll",
-                emoji="\U0001f501",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"shot:reroll:{shot_id}",
-            )
-        )
-        self.shot_id = shot_id
-
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
-    ) -> RerollButton:
-        return cls(int(match["id"]))
+    def button(cls, target_id: int) -> discord.ui.Button[Any]:
+        return discord.ui.Button(
+            label="Re-roll",
+            emoji="\U0001f501",
+            style=discord.ButtonStyle.primary,
+            custom_id=f"shot:reroll:{target_id}",
+        )
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            shot = await _bot(interaction).services.takes.reroll(
-                self.shot_id, user_id=interaction.user.id, upload_limit_bytes=interaction.filesize_limit
-            )
-            await interaction.followup.send(
-                f"Take {shot.take} of shot #{shot.root_id} is queued; it is charged to you.", ephemeral=True
-            )
-        except Exception as exc:
-            await handle_interaction_error(interaction, exc)
+    async def run(self, interaction: discord.Interaction[Any]) -> str:
+        shot = await bot_of(interaction).services.takes.reroll(
+            self.target_id, user_id=interaction.user.id, upload_limit_bytes=interaction.filesize_limit
+        )
+        return f"Take {shot.take} of shot #{shot.root_id} is queued; it is charged to you."
 
 
 def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
@@ -345,7 +312,7 @@ class ShotCog(commands.Cog):
         if shot.progress_message_id:
             where = f" Progress: https://discord.com/channels/{shot.guild_id}/{shot.channel_id}/{shot.progress_message_id}"
         price = "free (dry run)" if shot.backend == "dry-run" else f"{format_usd(shot.price_micros)} on hold"
-        await interaction.followup.send(f"Shot #{shot.id} is queued ({price}).{where}", ephemeral=True)
+        await interaction.edit_original_response(content=f"Shot #{shot.id} is queued ({price}).{where}")
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

@@ -33,7 +33,7 @@ class StatusCog(commands.Cog):
         embed = status_embed(
             version=__version__,
             uptime_s=time.time() - services.started_at,
-            backend=services.generator.name,
+            backend=services.gateway.name,
             waiting=waiting,
             in_flight=in_flight,
             db_bytes=services.db.size_bytes(),

@@ -19,7 +19,7 @@ import pytest
 from bot.app import Services, open_services
 from bot.client import AnchorshotBot
 from bot.settings import Settings
-from tests.fakes.discord_fake import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.fal_fake import FakeFal
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,19 +32,6 @@ class CheckItem:
     level: Level
     text: str
 
-    # The names the renderer used before the move (cogs/render.py reads these).
-    @property
-    def rule(self) -> str:
-        return self.key
-
-    @property
-    def status(self) -> str:
-        return str(self.level)
-
-    @property
-    def reason(self) -> str:
-        return self.text
-
 
 @dataclass(frozen=True)
 class AnchorView:

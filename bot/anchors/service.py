@@ -18,7 +18,7 @@ from bot.anchors.models import AnchorVersion
 from bot.anchors.store import AnchorStore
 from bot.db.database import Database
 from bot.errors import ImageRejected, NoAnchor, UserError
-from bot.fal.gateway import Generator
+from bot.fal.gateway import Gateway
 from bot.media.crop import KLING_V3_START, fit_start_image, start_image_problem
 from bot.media.fetch import DownloadError, fetch_limited
 from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
@@ -222,9 +222,9 @@ class AnchorService:
             and size <= limits.max_bytes
         )
 
-    async def start_image_ref(self, sha256: str, path: Path, generator: Generator) -> str:
+    async def start_image_ref(self, sha256: str, path: Path, gateway: Gateway) -> str:
         """A reference the backend can read: a fal storage URL (uploaded once, cached) or a local path."""
-        if not generator.needs_upload:
+        if not gateway.needs_upload:
             return str(path)
         lock = self._upload_locks.setdefault(sha256, asyncio.Lock())
         async with lock:
@@ -238,7 +238,7 @@ class AnchorService:
             ):
                 return row.fal_url
             data = await asyncio.to_thread(path.read_bytes)
-            url = await generator.upload(data, "image/jpeg", f"anchor-{sha256[:12]}.jpg")
+            url = await gateway.upload(data, "image/jpeg", f"anchor-{sha256[:12]}.jpg")
             await self.store.set_fal_url(sha256, url, now)
             log.info("uploaded %s to fal storage", sha256[:12])
             return url

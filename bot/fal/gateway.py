@@ -353,10 +353,7 @@ def _download_status_error(status: int) -> GenerationError:
     return GenerationError(FailureKind.BAD_OUTPUT, f"fal's file server answered {status}.", status=status)
 
 
-# Re-exports, resolved lazily (dryrun.py and legacy.py import this module); the legacy names are TEMPORARY.
-_LEGACY_NAMES = frozenset(
-    {"DryRunGenerator", "FalGenerator", "Generator", "JobStatus", "LegacyGenerator", "classify_fal_error"}
-)
+# Re-export, resolved lazily (dryrun.py imports this module).
 
 
 def __getattr__(name: str) -> Any:
@@ -364,27 +361,17 @@ def __getattr__(name: str) -> Any:
         from bot.fal.dryrun import DryRunGateway
 
         return DryRunGateway
-    if name in _LEGACY_NAMES:
-        from bot.fal import legacy
-
-        return getattr(legacy, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [  # noqa: F822 (the legacy names and DryRunGateway resolve through __getattr__)
+__all__ = [  # noqa: F822 (DryRunGateway resolves through __getattr__)
     "MAX_CLIP_BYTES",
     "CancelOutcome",
     "DryRunGateway",
-    "DryRunGenerator",
     "FailureKind",
     "FalGateway",
-    "FalGenerator",
     "Gateway",
     "GenerationError",
-    "Generator",
-    "JobStatus",
-    "LegacyGenerator",
     "Status",
-    "classify_fal_error",
     "stream_download",
 ]

@@ -64,7 +64,7 @@ class TakeKind:
             anchor = await self.anchors.version_by_id(take.anchor_version_id)
             sha, path = await self.anchors.start_image(anchor, take.aspect_ratio)
             for attempt in (1, 2):
-                ref = await self.anchors.start_image_ref(sha, path, self.gateway)  # type: ignore[arg-type]
+                ref = await self.anchors.start_image_ref(sha, path, self.gateway)
                 arguments = self.spec.arguments(
                     image_url=ref,
                     prompt=take.prompt,

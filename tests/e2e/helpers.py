@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from tests.fakes.discord_fake import FakeDiscord, text_of
+from tests.fakes.discord import FakeDiscord, FakeInteraction, text_of
 
 
 async def set_anchor(
@@ -21,7 +21,15 @@ async def set_anchor(
     """Run /anchor set with an upload and return the bot's reply message."""
     att = fake.make_attachment(filename, png, content_type="image/png")
     it = await fake.slash("anchor set", user=user, channel_id=channel_id, image=att, **extra)
-    return await it.wait_reply(lambda m: bool(text_of(m)))
+    return await original_reply(it)
+
+
+async def original_reply(it: FakeInteraction) -> dict:
+    """The bot's answer to an interaction: its original response (filled, never a followup after a defer)."""
+    reply = await it.wait_reply(lambda m: bool(text_of(m)))
+    assert it.original is not None and it.original.id == int(reply["id"]), (it.original, reply)
+    assert it.followups == [], it.followups
+    return reply
 
 
 def decode_size(data: bytes) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.fakes.discord_fake import FakeDiscord, text_of
+from tests.e2e.helpers import original_reply
+from tests.fakes.discord import FakeDiscord, text_of
 
 
 def clip_messages(fake: FakeDiscord, channel_id: int | None = None) -> list[dict]:
@@ -21,7 +22,7 @@ def progress_messages(fake: FakeDiscord, channel_id: int | None = None) -> list[
 async def run_shot(fake: FakeDiscord, prompt: str, *, user: str | int = "alice", **options: object) -> dict:
     """Run /shot and return the bot's (ephemeral) answer."""
     it = await fake.slash("shot", user=user, prompt=prompt, **options)
-    return await it.wait_reply(lambda m: bool(text_of(m)))
+    return await original_reply(it)
 
 
 async def wait_clips(fake: FakeDiscord, count: int, timeout: float = 30.0) -> list[dict]:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from tests import samples
 from tests.e2e.helpers import set_anchor
-from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, MANAGE_MESSAGES, text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, MANAGE_MESSAGES, text_of
 
 
 def _jpeg_files(msg: dict) -> list[bytes]:

@@ -11,7 +11,7 @@ from tests import samples
 from tests.conftest import ROOT
 from tests.e2e.helpers import set_anchor
 from tests.e2e.shots_helpers import run_shot, wait_clips
-from tests.fakes.discord_fake import text_of
+from tests.fakes.discord import text_of
 
 
 async def _cli(bot_process, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, MANAGE_GUILD, CommandHidden, text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, MANAGE_GUILD, CommandHidden, text_of
 
 
 async def test_budget_for_self_shows_spent_held_limit_remaining(bot, runner, fake_discord):

@@ -22,7 +22,7 @@ import pytest
 
 from tests import samples
 from tests.e2e.helpers import set_anchor
-from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 
 KILLS = int(os.environ.get("CRASH_KILLS", "30"))

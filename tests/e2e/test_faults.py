@@ -19,8 +19,8 @@ from tests.fakes.discord import (
     USE_APPLICATION_COMMANDS,
     VIEW_CHANNEL,
     Faults,
+    text_of,
 )
-from tests.fakes.discord_fake import text_of
 from tests.fakes.fal_fake import Outcome
 
 PRICE = 560_000

@@ -5,8 +5,9 @@ from __future__ import annotations
 import fal_client
 
 from bot.client import SYNC_HASH_KEY
-from bot.fal.gateway import FalGenerator
-from tests.fakes.discord_fake import text_of
+from bot.fal.gateway import FalGateway
+from bot.fal.models import CATALOGUE
+from tests.fakes.discord import text_of
 from tests.fakes.fal_fake import Outcome
 
 
@@ -54,7 +55,7 @@ async def test_gateway_call_reaches_fake_fal_and_returns_its_result(fake_fal, tm
     jpeg = buf.getvalue()
     fake_fal.script(Outcome.complete(queued_polls=1, progress_polls=1))
     async with aiohttp.ClientSession() as session:
-        gen = FalGenerator("test-key", session=session)
+        gen = FalGateway("test-key", session=session)
         url = await gen.upload(jpeg, "image/jpeg", "a.jpg")
         assert fake_fal.fetch_upload(url) == jpeg
         request_id = await gen.submit(
@@ -67,8 +68,10 @@ async def test_gateway_call_reaches_fake_fal_and_returns_its_result(fake_fal, tm
             states.append(st.state)
             if st.state == "completed":
                 break
-        video_url = await gen.result_video_url("fal-ai/kling-video/v3/pro/image-to-video", request_id)
-        size = await gen.download(video_url, tmp_path / "clip.mp4", max_bytes=10**8)
+        [video] = CATALOGUE["fal-ai/kling-video/v3/pro/image-to-video"].outputs(
+            await gen.result("fal-ai/kling-video/v3/pro/image-to-video", request_id)
+        )
+        size = await gen.download(video.url, tmp_path / "clip.mp4", max_bytes=10**8)
     assert states[0] == "queued" and "running" in states
     assert size == (tmp_path / "clip.mp4").stat().st_size > 1000
     assert (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"

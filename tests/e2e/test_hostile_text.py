@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests import samples
 from tests.e2e.helpers import set_anchor
-from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 
 INVISIBLE = "\u200b\u200d\u2060\ufeff\u202e"
 

@@ -21,7 +21,7 @@ from tests.conftest import (
 )
 from tests.e2e.helpers import set_anchor
 from tests.e2e.shots_helpers import run_shot, wait_clips
-from tests.fakes.discord_fake import text_of
+from tests.fakes.discord import text_of
 from tests.fakes.fal_fake import Outcome
 
 

@@ -14,7 +14,7 @@ import time
 from tests import samples
 from tests.e2e.helpers import set_anchor
 from tests.e2e.shots_helpers import run_shot, wait_clips
-from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, FakeDiscord, FakeInteraction, text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, FakeDiscord, FakeInteraction, text_of
 
 REFUSAL = "not in direct messages"
 

@@ -10,9 +10,9 @@ import pytest
 
 from bot.jobs import JobState
 from tests import samples
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import original_reply, set_anchor
 from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips
-from tests.fakes.discord_fake import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 from tests.fakes.media_samples import large_mp4
 
@@ -220,10 +220,10 @@ async def test_cancel_button_cancels_at_fal_and_releases(bot, runner, fake_disco
     assert custom_id.startswith("shot:cancel:")
     # bob is neither the requester nor a moderator
     it = await fake_discord.click(int(progress["id"]), custom_id, user=bob)
-    assert "Only the person who asked" in text_of(await it.wait_reply())
+    assert "Only the person who asked" in text_of(await original_reply(it))
     assert await _totals(runner, fake_discord) == (0, 560_000)
     it = await fake_discord.click(int(progress["id"]), custom_id)
-    assert "cancelled" in text_of(await it.wait_reply())
+    assert "cancelled" in text_of(await original_reply(it))
     assert fake_fal.submissions[0].cancelled
     await fake_discord.wait_for(lambda: "Cancelled" in text_of(fake_discord.messages[int(progress["id"])]))
     assert await _totals(runner, fake_discord) == (0, 0)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fal_client import FalClientHTTPError
 
-from bot.fal.gateway import classify_fal_error
+from bot.fal.errors import from_exception as classify_fal_error
 from bot.fal.models import ENDPOINTS, endpoint_spec
 from bot.fal.pricing import PriceTable
 
@@ -90,20 +90,21 @@ def test_transport_errors_are_retryable():
 async def test_dry_run_job_survives_a_restart(tmp_path):
     from PIL import Image
 
-    from bot.fal.gateway import DryRunGenerator, GenerationError
+    from bot.fal.gateway import DryRunGateway, GenerationError
+    from bot.fal.models import CATALOGUE
 
     image = tmp_path / "anchor.jpg"
     Image.new("RGB", (320, 480), (120, 90, 80)).save(image, "JPEG")
-    first = DryRunGenerator(tmp_path / "dry", queued_s=60)  # still waiting when the "crash" comes
+    first = DryRunGateway(tmp_path / "dry", queued_s=60)  # still waiting when the "crash" comes
     request_id = await first.submit(V3, {"start_image_url": str(image), "prompt": "p", "duration": "3"})
     await first.close()
 
-    second = DryRunGenerator(tmp_path / "dry")  # a new process: same work dir, no memory of the job
+    second = DryRunGateway(tmp_path / "dry")  # a new process: same work dir, no memory of the job
     while (status := await second.status(V3, request_id)).state != "completed":
         await asyncio.sleep(0.05)
     assert status.error is None
-    url = await second.result_video_url(V3, request_id)
-    size = await second.download(url, tmp_path / "clip.mp4")
+    [video] = CATALOGUE[V3].outputs(await second.result(V3, request_id))
+    size = await second.download(video.url, tmp_path / "clip.mp4", max_bytes=10**8)
     assert size > 1000 and (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"
     with pytest.raises(GenerationError) as err:
         await second.status(V3, "dry-unknown")

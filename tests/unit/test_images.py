@@ -121,7 +121,7 @@ def busy_background(kind: str, size: tuple[int, int] = (1200, 1500), seed: int =
 
 
 def by_rule(items: list[CheckItem]) -> dict[str, CheckItem]:
-    return {item.rule: item for item in items}
+    return {item.key: item for item in items}
 
 
 def reopen(norm: NormalizedImage) -> Image.Image:
@@ -439,7 +439,7 @@ def test_check_declared_accepts_normal_images() -> None:
 def test_checklist_centred_subject_on_plain_background() -> None:
     norm = normalize_image(encode(portrait(), "JPEG", quality=95))
     items = anchor_checklist(norm.data)
-    assert [i.rule for i in items] == [
+    assert [i.key for i in items] == [
         "Resolution",
         "Aspect ratio",
         "Centred subject",
@@ -447,63 +447,63 @@ def test_checklist_centred_subject_on_plain_background() -> None:
         "Expression and camera",
     ]
     rules = by_rule(items)
-    assert rules["Resolution"].status == "pass"
-    assert rules["Aspect ratio"].status == "pass"
-    assert rules["Centred subject"].status == "pass", rules["Centred subject"].reason
-    assert rules["Clean background"].status == "pass", rules["Clean background"].reason
-    assert rules["Expression and camera"].status == "info"
-    assert "%" in rules["Centred subject"].reason and "%" in rules["Clean background"].reason
+    assert rules["Resolution"].level == "pass"
+    assert rules["Aspect ratio"].level == "pass"
+    assert rules["Centred subject"].level == "pass", rules["Centred subject"].text
+    assert rules["Clean background"].level == "pass", rules["Clean background"].text
+    assert rules["Expression and camera"].level == "info"
+    assert "%" in rules["Centred subject"].text and "%" in rules["Clean background"].text
 
 
 def test_checklist_centred_ellipse_on_plain_background() -> None:
     im = dark_ellipse(Image.new("RGB", (1200, 1200), (235, 235, 230)), (0.5, 0.5))
     rules = by_rule(anchor_checklist(normalize_image(encode(im, "PNG")).data))
-    assert rules["Centred subject"].status == "pass"
-    assert "50% × 50%" in rules["Centred subject"].reason
-    assert rules["Clean background"].status == "pass"
+    assert rules["Centred subject"].level == "pass"
+    assert "50% × 50%" in rules["Centred subject"].text
+    assert rules["Clean background"].level == "pass"
 
 
 @pytest.mark.parametrize("kind", ["noise", "stripes"])
 def test_checklist_off_centre_subject_on_busy_background(kind: str) -> None:
     im = dark_ellipse(busy_background(kind), (0.2, 0.25))
     rules = by_rule(anchor_checklist(normalize_image(encode(im, "JPEG", quality=95)).data))
-    assert rules["Centred subject"].status == "warn", rules["Centred subject"].reason
-    assert rules["Clean background"].status == "warn", rules["Clean background"].reason
+    assert rules["Centred subject"].level == "warn", rules["Centred subject"].text
+    assert rules["Clean background"].level == "warn", rules["Clean background"].text
 
 
 def test_checklist_busy_shapes_background_warns() -> None:
     im = portrait(bg=busy_background("shapes"))
     rules = by_rule(anchor_checklist(normalize_image(encode(im, "JPEG", quality=95)).data))
-    assert rules["Clean background"].status == "warn"
+    assert rules["Clean background"].level == "warn"
 
 
 def test_checklist_off_centre_subject_on_plain_background() -> None:
     im = portrait(centre=(0.2, 0.3))
     rules = by_rule(anchor_checklist(normalize_image(encode(im, "JPEG", quality=95)).data))
-    assert rules["Centred subject"].status == "warn"
-    assert rules["Clean background"].status == "pass"
+    assert rules["Centred subject"].level == "warn"
+    assert rules["Clean background"].level == "pass"
 
 
 def test_checklist_gradient_background_is_calm() -> None:
     g = Image.linear_gradient("L").resize((1200, 1500))
     bg = Image.merge("RGB", (g, ImageOps.invert(g), g))
     rules = by_rule(anchor_checklist(normalize_image(encode(portrait(bg=bg), "PNG")).data))
-    assert rules["Clean background"].status == "pass"
-    assert rules["Centred subject"].status == "pass"
+    assert rules["Clean background"].level == "pass"
+    assert rules["Centred subject"].level == "pass"
 
 
 def test_checklist_small_and_extreme_images() -> None:
     norm = normalize_image(encode(portrait((400, 400)), "PNG"))
     rules = by_rule(anchor_checklist(norm.data))
-    assert rules["Resolution"].status == "warn"
-    assert "400 px" in rules["Resolution"].reason
-    assert rules["Aspect ratio"].status == "pass"
+    assert rules["Resolution"].level == "warn"
+    assert "400 px" in rules["Resolution"].text
+    assert rules["Aspect ratio"].level == "pass"
     wide = normalize_image(encode(scene((2400, 800)), "PNG"))
-    assert by_rule(anchor_checklist(wide.data))["Aspect ratio"].status == "warn"
+    assert by_rule(anchor_checklist(wide.data))["Aspect ratio"].level == "warn"
     blank = normalize_image(encode(Image.new("RGB", (1024, 1024), "white"), "PNG"))
     rules = by_rule(anchor_checklist(blank.data))
-    assert rules["Centred subject"].status == "warn"
-    assert rules["Clean background"].status == "pass"
+    assert rules["Centred subject"].level == "warn"
+    assert rules["Clean background"].level == "pass"
 
 
 # ------------------------------------------------------------------------------------------------ crop

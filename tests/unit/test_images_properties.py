@@ -19,12 +19,12 @@ PROPS = settings(max_examples=1000, deadline=None, suppress_health_check=[Health
 @cache
 def intake() -> Callable[[bytes], object]:
     """The intake function, looked up lazily so a rename in bot.media shows up as one clear failure."""
-    images = importlib.import_module("bot.media.images")
+    images = importlib.import_module("bot.media.normalize")
     for name in ("normalize_image", "normalise_image", "normalize", "load_anchor_image"):
         fn = getattr(images, name, None)
         if callable(fn):
             return fn
-    raise AssertionError("bot.media.images has no intake function (normalize_image was renamed?)")
+    raise AssertionError("bot.media.normalize has no intake function (normalize_image was renamed?)")
 
 
 @cache

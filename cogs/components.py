@@ -1,0 +1,67 @@
+"""One base for every persistent button: refused outside a server, deferred, answered, errors handled once."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Self, cast
+
+import discord
+
+from bot.client import OUTSIDE_GUILD, handle_interaction_error, reply_ephemeral
+
+if TYPE_CHECKING:
+    from bot.client import AnchorshotBot
+
+log = logging.getLogger(__name__)
+
+
+class GuardedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)(?P<id>[0-9]+)"):
+    """A persistent button whose custom id is ``<prefix>:<id>``; it survives restarts (the id is the state).
+
+    Subclasses give a ``template`` with a named group ``id``, build their button in ``button()`` and do their one
+    service call in ``run()``, returning the private answer. A click outside a server gets one polite refusal and
+    reaches no ``run()``; every click is deferred privately at once and answered by editing that response.
+    (The base's own template matches nothing: only subclasses are registered.)
+    """
+
+    def __init__(self, target_id: int) -> None:
+        super().__init__(self.button(target_id))
+        self.target_id = target_id
+
+    @classmethod
+    def button(cls, target_id: int) -> discord.ui.Button[Any]:
+        """The button as it is posted, with the custom id that matches ``template``."""
+        raise NotImplementedError
+
+    async def run(self, interaction: discord.Interaction[Any]) -> str:
+        """Do what the click asks; return the sentence shown to whoever clicked."""
+        raise NotImplementedError
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> Self:
+        return cls(int(match["id"]))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.guild_id is not None:
+            return True
+        log.info(
+            "refused a component (%s) from user %s outside a server", self.custom_id, interaction.user.id
+        )
+        await reply_ephemeral(interaction, OUTSIDE_GUILD)
+        return False
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            answer = await self.run(interaction)
+            await interaction.edit_original_response(content=answer)
+        except Exception as exc:
+            await handle_interaction_error(interaction, exc)
+
+
+def bot_of(interaction: discord.Interaction[Any]) -> AnchorshotBot:
+    """The bot an interaction arrived at (discord.py types it as a plain Client)."""
+    return cast("AnchorshotBot", interaction.client)
