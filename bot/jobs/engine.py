@@ -90,6 +90,8 @@ class JobEngine:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._active: dict[int, asyncio.Task[None]] = {}
+        # When each job's last step ended (monotonic): a poller pass that read the table before that saw an old state.
+        self._step_ended: dict[int, float] = {}
         self._poll_sem = asyncio.Semaphore(self.config.poll_concurrency)
         self._deliver_sem = asyncio.Semaphore(self.config.delivery_concurrency)
         self._local_sem = asyncio.Semaphore(self.config.local_concurrency)
@@ -334,12 +336,16 @@ class JobEngine:
         }
         while True:
             try:
+                read_at = time.monotonic()
                 for job in await JobStore.in_states(self.db, steps, due_by=self.clock()):
-                    if job.kind in self.kinds and job.id not in self._active:
+                    if job.id in self._active or self._step_ended.get(job.id, 0.0) >= read_at:
+                        continue  # being worked on, or its step ended after this read: the row read is stale
+                    if job.kind in self.kinds:
                         step = steps[job.state]
                         if job.state is S.RUNNING and not self.kinds[job.kind].remote:
                             step = self._run_local  # a local job interrupted by a restart runs again
                         self._spawn(job, step)
+                self._step_ended = {k: t for k, t in self._step_ended.items() if t >= read_at}
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -362,6 +368,7 @@ class JobEngine:
             log.exception("job %d: step %s failed unexpectedly", job.id, step.__name__)
         finally:
             self._active.pop(job.id, None)
+            self._step_ended[job.id] = time.monotonic()
         fresh = await self.get(job.id)
         if (
             fresh is not None
