@@ -92,6 +92,7 @@ class JobEngine:
         self._active: dict[int, asyncio.Task[None]] = {}
         # When each job's last step ended (monotonic): a poller pass that read the table before that saw an old state.
         self._step_ended: dict[int, float] = {}
+        self._moved_to: dict[int, JobState] = {}  # the last state each running step moved its job to
         self._poll_sem = asyncio.Semaphore(self.config.poll_concurrency)
         self._deliver_sem = asyncio.Semaphore(self.config.delivery_concurrency)
         self._local_sem = asyncio.Semaphore(self.config.local_concurrency)
@@ -251,6 +252,8 @@ class JobEngine:
         fresh = await self.db.run(body)
         if fresh is None:
             return None
+        if job.id in self._active:
+            self._moved_to[job.id] = fresh.state
         self._notify(fresh)
         return fresh
 
@@ -360,6 +363,7 @@ class JobEngine:
         self._active[job.id] = task
 
     async def _guard(self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
+        self._moved_to.pop(job.id, None)
         try:
             await step(job)
         except asyncio.CancelledError:
@@ -369,6 +373,8 @@ class JobEngine:
         finally:
             self._active.pop(job.id, None)
             self._step_ended[job.id] = time.monotonic()
+        if self._moved_to.pop(job.id, None) not in (S.COMPLETED, S.DOWNLOADED):
+            return  # nothing to start at once (most steps: a poll that moved nothing); no read needed
         fresh = await self.get(job.id)
         if (
             fresh is not None
