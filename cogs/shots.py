@@ -78,14 +78,21 @@ def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     return view
 
 
+# The bot's own short steps (sending, downloading, posting): almost always followed within seconds by the next state,
+# so they are shown only if they last a few edit intervals; waiting (queue, fal) and final states wait one interval.
+_BRIEF = frozenset({JobState.SUBMITTING, JobState.COMPLETED, JobState.DOWNLOADED, JobState.POSTING})
+_BRIEF_WAIT = 3
+
+
 class DiscordTakePublisher:
     """The TakePublisher port, with the bot token (never the 15-minute interaction webhook).
 
     Progress edits go through a queue per channel (a Discord rate concern; the engine only says what changed and
-    never waits): a change waits `edit_interval_s` before it is shown, so the changes that follow within that time
-    (sent → queued → generating; downloaded → posting → done) are merged into one edit of the newest state; an edit
-    that would show exactly what the message already shows is not sent; each channel's edits go out one at a time,
-    so discord.py's per-route rate limits hold them back there without holding back other channels.
+    never waits): a change waits `edit_interval_s` (three for the bot's own short steps) before it is shown, so the
+    changes that follow within that time (sending → queued → generating; downloading → posting → done) are merged
+    into one edit of the newest state; an edit that would show exactly what the message already shows is not sent;
+    each channel's edits go out one at a time, so discord.py's per-route rate limits hold them back there without
+    holding back other channels.
     """
 
     def __init__(self, bot: AnchorshotBot) -> None:
@@ -158,8 +165,8 @@ class DiscordTakePublisher:
     def take_changed(self, take: Take) -> None:
         """Queue the newest state of a take for its channel's edit queue (never waits)."""
         pending = self._pending.setdefault(take.channel_id, {})
-        if take.id not in pending:
-            self._due[take.id] = time.monotonic() + self.edit_interval_s
+        due = time.monotonic() + self.edit_interval_s * (_BRIEF_WAIT if take.state in _BRIEF else 1)
+        self._due[take.id] = min(self._due.get(take.id, due), due) if take.id in pending else due
         pending[take.id] = take
         self._wake.setdefault(take.channel_id, asyncio.Event()).set()
         task = self._editors.get(take.channel_id)
