@@ -90,8 +90,7 @@ async def handle_interaction_error(interaction: discord.Interaction[Any], error:
         await reply_ephemeral(interaction, "This command works in a server channel, not in direct messages.")
         return
     if isinstance(error, app_commands.MissingPermissions):
-        command = interaction.command
-        refusal = command.extras.get(REFUSAL_EXTRA) if command is not None else None
+        refusal = interaction.command.extras.get(REFUSAL_EXTRA) if interaction.command is not None else None
         if isinstance(refusal, str):
             await reply_ephemeral(interaction, refusal)
             return

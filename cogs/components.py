@@ -40,7 +40,7 @@ class GuardedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> Self:
         return cls(int(match["id"]))
 

@@ -146,9 +146,10 @@ class DiscordTakePublisher:
         position = take.queue_position if take.state is JobState.WAITING else None
         message = await channel.send(
             embed=progress_embed(take, self.model_label, position=position),
-            view=self._progress_view(take),
+            # discord.py's overloads of send() leave out the None these parameters default to at run time.
+            view=self._progress_view(take),  # type: ignore[arg-type]
             allowed_mentions=NO_PINGS,
-            reference=self._reference(take, take.reply_to_message_id),
+            reference=self._reference(take, take.reply_to_message_id),  # type: ignore[arg-type]
             mention_author=False,
             nonce=f"p{take.id}",  # discord.py sends enforce_nonce with it: a re-send within minutes is one message
         )
@@ -232,7 +233,8 @@ class DiscordTakePublisher:
                 embed=clip_embed(take, self.model_label, anchor.version, kwargs.pop("note", None)),
                 view=_view(RerollButton(take.id)),
                 allowed_mentions=NO_PINGS,
-                reference=self._reference(take, take.reply_to_message_id),
+                # None is send()'s run-time default; discord.py's overloads leave it out.
+                reference=self._reference(take, take.reply_to_message_id),  # type: ignore[arg-type]
                 mention_author=False,
                 nonce=f"c{take.id}",
                 **kwargs,

@@ -107,7 +107,7 @@ def _det3(m: list[list[float]]) -> float:
     )
 
 
-def _fit_plane(points: list[tuple[float, float, tuple[int, ...]]]) -> list[tuple[float, float, float]]:
+def _fit_plane(points: Sequence[tuple[float, float, tuple[int, ...]]]) -> list[tuple[float, float, float]]:
     """Least-squares f = a + b*x + c*y for each feature of `points` ((x, y, features)); [(a, b, c), ...]."""
     n = len(points)
     sx = sum(p[0] for p in points)

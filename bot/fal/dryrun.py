@@ -108,7 +108,8 @@ class DryRunGateway:
                 await asyncio.sleep(self.queued_s)
             done = self._result_path(request_id)
             if done.exists():
-                return json.loads(done.read_text("utf-8"))
+                stored: dict[str, Any] = json.loads(done.read_text("utf-8"))
+                return stored
             payload = await self._make(request_id, endpoint, arguments)
             tmp = done.with_name(done.name + ".tmp")
             await asyncio.to_thread(tmp.write_text, json.dumps(payload), "utf-8")

@@ -7,7 +7,7 @@ PRICE_OVERRIDES (see `bot.fal.pricing.PriceTable`), and ids with FAL_MODEL_IDS (
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -167,7 +167,7 @@ class ModelSpec:
         create-voice: voice_url.
         Unknown inputs or values outside the model's range raise ValueError (a bug in the caller).
         """
-        builder = getattr(self, f"_args_{self.family}")
+        builder: Callable[..., dict[str, Any]] = getattr(self, f"_args_{self.family}")
         return builder(**inputs)
 
     def _args_kling_i2v(

@@ -130,7 +130,8 @@ def _to_rgb8(im: Image.Image, notes: list[str], sixteen_bit: bool) -> Image.Imag
         return im.convert("RGB")
     if has_alpha:
         rgba = im.convert("RGBA")
-        if rgba.getextrema()[3][0] < 255:
+        alpha_min = rgba.getchannel("A").getextrema()[0]  # one band: (min, max)
+        if isinstance(alpha_min, int | float) and alpha_min < 255:
             notes.append("Filled transparent areas with white.")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")

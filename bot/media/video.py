@@ -72,7 +72,7 @@ RETRY_FACTOR = 0.85  # extra cut on top of the measured overshoot for the one re
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def _tail(stderr: bytes, limit: int = 300) -> str:

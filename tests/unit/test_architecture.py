@@ -2,6 +2,7 @@
 
 - nothing under `bot/` but the Discord client imports discord or the cogs;
 - `bot/db` imports no feature; `bot/jobs` (the engine) imports no feature package;
+- `bot/fal` and `bot/media` sit below the features: they import no feature and not the engine;
 - SQL is written only in `bot/db` and in each feature's `store.py`;
 - only `bot/db` imports aiosqlite; cogs never reach a store or the database directly.
 """
@@ -65,6 +66,10 @@ def test_domain_does_not_import_discord_or_cogs():
 def test_db_and_engine_import_no_feature():
     assert _offenders(_files("bot/db"), (*FEATURES, "bot.jobs", "bot.fal", "bot.media")) == {}
     assert _offenders(_files("bot/jobs"), (*FEATURES, "discord", "cogs")) == {}
+
+
+def test_gateway_and_media_import_no_feature_and_not_the_engine():
+    assert _offenders(_files("bot/fal", "bot/media"), (*FEATURES, "bot.jobs", "bot.db", "bot.app")) == {}
 
 
 def test_stores_do_not_import_services():
