@@ -59,6 +59,11 @@ def migration_files() -> list[tuple[int, str, str]]:
     return found
 
 
+async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(*args)` on the connection's own thread: one round trip (aiosqlite's queue, untyped)."""
+    return cast(T, await conn._execute(fn, *args))  # type: ignore[no-untyped-call]
+
+
 def _fetchone(conn: sqlite3.Connection, sql: str, params: Params) -> Row | None:
     row: Row | None = conn.execute(sql, params).fetchone()
     return row
@@ -84,22 +89,22 @@ class Tx:
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Fetch the first row of a query."""
-        row: Row | None = await self._conn._execute(_fetchone, self._conn._conn, sql, params)
+        row: Row | None = await _on_thread(self._conn, _fetchone, self._conn._conn, sql, params)
         return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Fetch all rows of a query."""
-        rows: list[Row] = await self._conn._execute(_fetchall, self._conn._conn, sql, params)
+        rows: list[Row] = await _on_thread(self._conn, _fetchall, self._conn._conn, sql, params)
         return rows
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return lastrowid."""
-        rowid: int = await self._conn._execute(_execute, self._conn._conn, sql, params)
+        rowid: int = await _on_thread(self._conn, _execute, self._conn._conn, sql, params)
         return rowid
 
     async def changed(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return how many rows it changed."""
-        count: int = await self._conn._execute(_changed, self._conn._conn, sql, params)
+        count: int = await _on_thread(self._conn, _changed, self._conn._conn, sql, params)
         return count
 
 
@@ -293,29 +298,29 @@ class Database:
         `BEGIN IMMEDIATE` and `COMMIT` (rolled back on any error; `BodySuspended` if it awaits anything else).
         """
         async with self._lock:
-            result: T = await self.conn._execute(_run_in_writer, self.conn._conn, body)
+            result: T = await _on_thread(self.conn, _run_in_writer, self.conn._conn, body)
             return result
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run one query on the read-only connection (the last committed state) and return its first row."""
-        row: Row | None = await self.reader._execute(_fetchone, self.reader._conn, sql, params)
+        row: Row | None = await _on_thread(self.reader, _fetchone, self.reader._conn, sql, params)
         return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one query on the read-only connection (the last committed state) and return all rows."""
-        rows: list[Row] = await self.reader._execute(_fetchall, self.reader._conn, sql, params)
+        rows: list[Row] = await _on_thread(self.reader, _fetchall, self.reader._conn, sql, params)
         return rows
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction (one thread round trip); return lastrowid."""
         async with self._lock:
-            rowid: int = await self.conn._execute(_one_statement, self.conn._conn, _execute, sql, params)
+            rowid: int = await _on_thread(self.conn, _one_statement, self.conn._conn, _execute, sql, params)
             return rowid
 
     async def changed(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction (one thread round trip); return how many rows it changed."""
         async with self._lock:
-            count: int = await self.conn._execute(_one_statement, self.conn._conn, _changed, sql, params)
+            count: int = await _on_thread(self.conn, _one_statement, self.conn._conn, _changed, sql, params)
             return count
 
     def size_bytes(self) -> int:
