@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -78,17 +79,30 @@ def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     return view
 
 
+# The bot's own short steps (sending, downloading, posting): almost always followed within seconds by the next state,
+# so they are shown only if they last a few edit intervals; waiting (queue, fal) and final states wait one interval.
+_BRIEF = frozenset({JobState.SUBMITTING, JobState.COMPLETED, JobState.DOWNLOADED, JobState.POSTING})
+_BRIEF_WAIT = 3
+
+
 class DiscordTakePublisher:
     """The TakePublisher port, with the bot token (never the 15-minute interaction webhook).
 
-    Progress edits are queued and throttled here (a Discord rate concern): the engine only says what changed.
+    Progress edits go through a queue per channel (a Discord rate concern; the engine only says what changed and
+    never waits): a change waits `edit_interval_s` (three for the bot's own short steps) before it is shown, so the
+    changes that follow within that time (sending → queued → generating; downloading → posting → done) are merged
+    into one edit of the newest state; an edit that would show exactly what the message already shows is not sent;
+    each channel's edits go out one at a time, so discord.py's per-route rate limits hold them back there without
+    holding back other channels.
     """
 
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
-        self._pending: dict[int, Take] = {}
-        self._editors: dict[int, asyncio.Task[None]] = {}
-        self._last_edit: dict[int, float] = {}
+        self._pending: dict[int, dict[int, Take]] = {}  # channel → take id → newest state, not shown yet
+        self._due: dict[int, float] = {}  # take id → when (monotonic) its merged edit goes out
+        self._shown: dict[int, Any] = {}  # take id → what its progress message shows now
+        self._editors: dict[int, asyncio.Task[None]] = {}  # channel → its edit queue's task
+        self._wake: dict[int, asyncio.Event] = {}
 
     @property
     def model_label(self) -> str:
@@ -140,30 +154,59 @@ class DiscordTakePublisher:
             mention_author=False,
             nonce=f"p{take.id}",  # discord.py sends enforce_nonce with it: a re-send within minutes is one message
         )
+        self._shown[take.id] = self._looks(take)
         return message.id
 
-    def take_changed(self, take: Take) -> None:
-        self._pending[take.id] = take
-        task = self._editors.get(take.id)
-        if task is None or task.done():
-            self._editors[take.id] = asyncio.create_task(self._edit_loop(take.id), name=f"progress-{take.id}")
+    def _looks(self, take: Take) -> Any:
+        position = take.queue_position if take.state is JobState.WAITING else None
+        return (
+            progress_embed(take, self.model_label, position=position).to_dict(),
+            take.state in CANCELLABLE,
+        )
 
-    async def _edit_loop(self, take_id: int) -> None:
+    def take_changed(self, take: Take) -> None:
+        """Queue the newest state of a take for its channel's edit queue (never waits)."""
+        pending = self._pending.setdefault(take.channel_id, {})
+        due = time.monotonic() + self.edit_interval_s * (_BRIEF_WAIT if take.state in _BRIEF else 1)
+        self._due[take.id] = min(self._due.get(take.id, due), due) if take.id in pending else due
+        pending[take.id] = take
+        self._wake.setdefault(take.channel_id, asyncio.Event()).set()
+        task = self._editors.get(take.channel_id)
+        if task is None or task.done():
+            self._editors[take.channel_id] = asyncio.create_task(
+                self._edit_queue(take.channel_id), name=f"progress-{take.channel_id}"
+            )
+
+    async def _edit_queue(self, channel_id: int) -> None:
+        """One channel's edits, oldest due first, one at a time."""
+        pending = self._pending[channel_id]
+        wake = self._wake[channel_id]
         try:
-            while take_id in self._pending:
-                wait = self._last_edit.get(take_id, 0.0) + min(1.0, self.edit_interval_s) - time.monotonic()
+            while pending:
+                take_id = min(pending, key=lambda t: self._due[t])
+                wait = self._due[take_id] - time.monotonic()
                 if wait > 0:
-                    await asyncio.sleep(wait)
-                take = self._pending.pop(take_id)
-                try:
-                    await self._show(take)
-                except Exception:
-                    log.warning("could not update the progress of take %d", take_id, exc_info=True)
-                self._last_edit[take_id] = time.monotonic()
-                if take.is_final:
-                    self._last_edit.pop(take_id, None)
+                    wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await wake.wait()  # a new change may be due sooner
+                    continue
+                take = pending.pop(take_id)
+                self._due.pop(take_id, None)
+                looks = self._looks(take)
+                if looks != self._shown.get(take_id):
+                    try:
+                        await self._show(take)
+                        self._shown[take_id] = looks
+                    except Exception:
+                        log.warning("could not update the progress of take %d", take_id, exc_info=True)
+                if take.is_final and take_id not in pending:
+                    self._shown.pop(take_id, None)
         finally:
-            self._editors.pop(take_id, None)
+            self._editors.pop(channel_id, None)
+            if not pending:
+                self._pending.pop(channel_id, None)
+                self._wake.pop(channel_id, None)
 
     async def _show(self, take: Take) -> None:
         if take.progress_message_id is None:

@@ -118,7 +118,10 @@ class BudgetService:
         amount: int,
         description: str,
     ) -> None:
-        """Reserve `amount` inside the caller's transaction, or raise BudgetExceeded and write nothing."""
+        """Reserve `amount` inside the caller's transaction, or raise BudgetExceeded and write nothing.
+
+        Runs inside `Database.run` (the engine's enqueue, `hold`): it awaits only `conn`'s statements.
+        """
         if amount < 0:
             raise ValueError("a hold cannot be negative")
         if await LedgerStore.tx_hold_state(conn, job_key) is not None:
@@ -154,7 +157,8 @@ class BudgetService:
 
     async def hold(self, *, job_key: str, guild_id: int, user_id: int, amount: int, description: str) -> None:
         """Reserve `amount` for a job in its own transaction (see tx_hold)."""
-        async with self.db.transaction() as conn:
+
+        async def body(conn: Queries) -> None:
             await self.tx_hold(
                 conn,
                 job_key=job_key,
@@ -163,6 +167,8 @@ class BudgetService:
                 amount=amount,
                 description=description,
             )
+
+        await self.db.run(body)
 
     async def tx_settle(self, conn: Queries, job_key: str, kind: str) -> bool:
         """Capture or release a job's hold; False (and no change) when there is none or it is already settled."""
@@ -183,13 +189,11 @@ class BudgetService:
 
     async def capture(self, job_key: str) -> bool:
         """Turn the job's hold into a charge (idempotent)."""
-        async with self.db.transaction() as conn:
-            return await self.tx_settle(conn, job_key, "capture")
+        return await self.db.run(lambda conn: self.tx_settle(conn, job_key, "capture"))
 
     async def release(self, job_key: str) -> bool:
         """Return the job's hold (idempotent)."""
-        async with self.db.transaction() as conn:
-            return await self.tx_settle(conn, job_key, "release")
+        return await self.db.run(lambda conn: self.tx_settle(conn, job_key, "release"))
 
     # Admin -----------------------------------------------------------------------------------------------
     def parse_limit(self, text: str) -> int:

@@ -1,5 +1,5 @@
 """Storage: one SQLite database, its migrations, and the query interface every store uses."""
 
-from bot.db.database import Database, Params, Queries, Row, Tx
+from bot.db.database import BodySuspended, Database, Params, Queries, Row, ThreadTx, Tx
 
-__all__ = ["Database", "Params", "Queries", "Row", "Tx"]
+__all__ = ["BodySuspended", "Database", "Params", "Queries", "Row", "ThreadTx", "Tx"]

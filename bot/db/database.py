@@ -1,12 +1,14 @@
 """One SQLite file in WAL mode, opened with aiosqlite, migrated at start-up.
 
-All SQL of the project lives in `bot/db` and in the `store.py` of each feature. Every statement goes through one
-connection guarded by one asyncio lock, so a `transaction()` is never interleaved with another coroutine's
-statements; `BEGIN IMMEDIATE` also takes SQLite's write lock at once, so a check and the write it allows happen
-atomically.
+All SQL of the project lives in `bot/db` and in the `store.py` of each feature. Writes go through one writer
+connection guarded by one asyncio lock, so a transaction is never interleaved with another coroutine's statements;
+`BEGIN IMMEDIATE` also takes SQLite's write lock at once, so a check and the write it allows happen atomically.
+`Database.run(body)` runs a whole transaction in one round trip to the writer's thread (the hot paths: holds, job
+moves); `transaction()` is the general form, one thread hop per statement. `Database.fetchone/fetchall` read the last
+committed state from a second, read-only connection that takes no lock, so reads never wait behind the writes.
 
-Stores take a `Queries`: either the `Database` itself (each statement on its own) or the `Tx` that `transaction()`
-yields (statements inside one transaction). Both have the same `fetchone`, `fetchall`, `execute` and `changed`.
+Stores take a `Queries`: the `Database` itself (each statement on its own), the `Tx` that `transaction()` yields, or
+the `ThreadTx` that `run()` gives its body. All have the same `fetchone`, `fetchall`, `execute` and `changed`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
+from urllib.parse import quote
 
 import aiosqlite
 
@@ -28,6 +32,7 @@ _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Params = Sequence[Any] | dict[str, Any]
 Row = aiosqlite.Row
+T = TypeVar("T")
 
 
 class Queries(Protocol):
@@ -54,40 +59,125 @@ def migration_files() -> list[tuple[int, str, str]]:
     return found
 
 
+async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(*args)` on the connection's own thread: one round trip (aiosqlite's queue, untyped)."""
+    return cast(T, await conn._execute(fn, *args))  # type: ignore[no-untyped-call]
+
+
+def _fetchone(conn: sqlite3.Connection, sql: str, params: Params) -> Row | None:
+    row: Row | None = conn.execute(sql, params).fetchone()
+    return row
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
+    return list(conn.execute(sql, params).fetchall())
+
+
+def _execute(conn: sqlite3.Connection, sql: str, params: Params) -> int:
+    return conn.execute(sql, params).lastrowid or 0
+
+
+def _changed(conn: sqlite3.Connection, sql: str, params: Params) -> int:
+    return conn.execute(sql, params).rowcount
+
+
 class Tx:
-    """Statements inside one open transaction (yielded by `Database.transaction()`)."""
+    """Statements inside one open transaction (yielded by `Database.transaction()`): one thread hop each."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Fetch the first row of a query."""
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        row: Row | None = await _on_thread(self._conn, _fetchone, self._conn._conn, sql, params)
+        return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Fetch all rows of a query."""
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        rows: list[Row] = await _on_thread(self._conn, _fetchall, self._conn._conn, sql, params)
+        return rows
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return lastrowid."""
-        async with self._conn.execute(sql, params) as cur:
-            return cur.lastrowid or 0
+        rowid: int = await _on_thread(self._conn, _execute, self._conn._conn, sql, params)
+        return rowid
 
     async def changed(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return how many rows it changed."""
-        async with self._conn.execute(sql, params) as cur:
-            return cur.rowcount
+        count: int = await _on_thread(self._conn, _changed, self._conn._conn, sql, params)
+        return count
+
+
+class ThreadTx:
+    """Statements inside one open transaction, run directly on the writer's thread (see `Database.run`).
+
+    The methods are coroutines only so that the same store code (written against `Queries`) runs here; none of
+    them suspends, so `Database.run` drives the whole body to its end inside one call on the writer thread.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return _fetchone(self._conn, sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return _fetchall(self._conn, sql, params)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return _execute(self._conn, sql, params)
+
+    async def changed(self, sql: str, params: Params = ()) -> int:
+        return _changed(self._conn, sql, params)
+
+
+class BodySuspended(RuntimeError):
+    """A `Database.run` body awaited something other than its own statements (it must not)."""
+
+
+def _drive(body: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end, synchronously; return its value."""
+    try:
+        body.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    body.close()
+    raise BodySuspended("a Database.run body may await only its transaction's statements")
+
+
+def _run_in_writer(conn: sqlite3.Connection, body: Callable[[Queries], Coroutine[Any, Any, T]]) -> T:
+    """On the writer thread: BEGIN IMMEDIATE, the whole body, COMMIT (or ROLLBACK on any error)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = _drive(body(ThreadTx(conn)))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _one_statement(
+    conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection, str, Params], T], sql: str, params: Params
+) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, sql, params)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
 
 
 class Database:
-    """The application's SQLite database."""
+    """The application's SQLite database: one writer connection, one read-only connection (WAL)."""
 
     def __init__(self, path: Path, *, migrations: Sequence[tuple[int, str, str]] | None = None) -> None:
         self.path = path
         self._migrations = list(migrations) if migrations is not None else None
         self._conn: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     async def open(self, *, up_to: int | None = None) -> None:
@@ -100,9 +190,20 @@ class Database:
         await self._conn.execute("PRAGMA busy_timeout=5000")
         await self._conn.execute("PRAGMA synchronous=NORMAL")
         await self._migrate(up_to)
+        # Reads that need no lock: a second connection that cannot write, so they never queue behind a transaction
+        # (WAL lets it read the last committed state while the writer has one open).
+        uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
+        self._reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        self._reader.row_factory = aiosqlite.Row
+        await self._reader.execute("PRAGMA query_only=ON")
+        await self._reader.execute("PRAGMA foreign_keys=ON")  # as the writer (reads report the same settings)
+        await self._reader.execute("PRAGMA busy_timeout=5000")
 
     async def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connections (idempotent)."""
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -166,9 +267,18 @@ class Database:
         row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
         return int(row["v"]) if row else 0
 
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError("database is not open")
+        return self._reader
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """Run the body as one write transaction; commit on success, roll back on any error."""
+        """Run the body as one write transaction; commit on success, roll back on any error.
+
+        Each statement is a thread hop; a body that awaits only its statements is better passed to `run`.
+        """
         async with self._lock:
             conn = self.conn
             await conn.execute("BEGIN IMMEDIATE")
@@ -180,25 +290,38 @@ class Database:
             else:
                 await conn.execute("COMMIT")
 
+    async def run(self, body: Callable[[Queries], Coroutine[Any, Any, T]]) -> T:
+        """Run `body(tx)` as one write transaction in a single round trip to the writer thread.
+
+        `body` is an async function taking a `Queries` (so store code is shared with `transaction()`), but it may
+        await only the statements of the `tx` it is given: it is driven to its end on the writer thread, between
+        `BEGIN IMMEDIATE` and `COMMIT` (rolled back on any error; `BodySuspended` if it awaits anything else).
+        """
+        async with self._lock:
+            result: T = await _on_thread(self.conn, _run_in_writer, self.conn._conn, body)
+            return result
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """Run one query and return its first row."""
-        async with self._lock, self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        """Run one query on the read-only connection (the last committed state) and return its first row."""
+        row: Row | None = await _on_thread(self.reader, _fetchone, self.reader._conn, sql, params)
+        return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        """Run one query and return all rows."""
-        async with self._lock, self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        """Run one query on the read-only connection (the last committed state) and return all rows."""
+        rows: list[Row] = await _on_thread(self.reader, _fetchall, self.reader._conn, sql, params)
+        return rows
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement in its own transaction; return lastrowid."""
-        async with self.transaction() as tx:
-            return await tx.execute(sql, params)
+        """Run one statement in its own transaction (one thread round trip); return lastrowid."""
+        async with self._lock:
+            rowid: int = await _on_thread(self.conn, _one_statement, self.conn._conn, _execute, sql, params)
+            return rowid
 
     async def changed(self, sql: str, params: Params = ()) -> int:
-        """Run one statement in its own transaction; return how many rows it changed."""
-        async with self.transaction() as tx:
-            return await tx.changed(sql, params)
+        """Run one statement in its own transaction (one thread round trip); return how many rows it changed."""
+        async with self._lock:
+            count: int = await _on_thread(self.conn, _one_statement, self.conn._conn, _changed, sql, params)
+            return count
 
     def size_bytes(self) -> int:
         """Return the size of the database file plus its WAL."""

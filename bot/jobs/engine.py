@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bot.db import Database
+from bot.db import Database, Queries
 from bot.jobs.kinds import Fail, JobKind, Ledger, Prepared, ProgressSink, Resubmit, Retry, StepError
 from bot.jobs.models import Job
 from bot.jobs.states import (
@@ -90,6 +90,9 @@ class JobEngine:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._active: dict[int, asyncio.Task[None]] = {}
+        # When each job's last step ended (monotonic): a poller pass that read the table before that saw an old state.
+        self._step_ended: dict[int, float] = {}
+        self._moved_to: dict[int, JobState] = {}  # the last state each running step moved its job to
         self._poll_sem = asyncio.Semaphore(self.config.poll_concurrency)
         self._deliver_sem = asyncio.Semaphore(self.config.delivery_concurrency)
         self._local_sem = asyncio.Semaphore(self.config.local_concurrency)
@@ -137,7 +140,8 @@ class JobEngine:
         """Queue a job and hold its price in one transaction (raises whatever the ledger refuses with)."""
         spec = self.kinds[kind]
         now = self.clock()
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Queries) -> Job | None:
             seq = await JobStore.next_seq(tx, parent_id, kind) if parent_id else 1
             job_id = await JobStore.insert(
                 tx,
@@ -172,7 +176,9 @@ class JobEngine:
                     amount=prepared.price_micros,
                     description=description or f"{kind} #{job_id}",
                 )
-            job = await JobStore.get(tx, job_id)
+            return await JobStore.get(tx, job_id)
+
+        job = await self.db.run(body)
         assert job is not None
         log.info("job %d (%s) queued by %d", job.id, kind, user_id)
         return job
@@ -221,24 +227,33 @@ class JobEngine:
     # Moves -----------------------------------------------------------------------------------------------
     async def _update(self, job: Job, **values: object) -> Job:
         values["updated_at"] = self.clock()
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Queries) -> Job | None:
             await JobStore.update(tx, job.id, values)
-            fresh = await JobStore.get(tx, job.id)
+            return await JobStore.get(tx, job.id)
+
+        fresh = await self.db.run(body)
         assert fresh is not None
         return fresh
 
     async def _move(self, job: Job, state: JobState, **values: object) -> Job | None:
         """Move `job` to `state` if the table allows it from where it is now; settle a final state's hold."""
         now = self.clock()
-        async with self.db.transaction() as tx:
+
+        async def body(tx: Queries) -> Job | None:
             current = await JobStore.get(tx, job.id)
             if current is None or current.state not in sources(state):
                 return None
             await JobStore.update(tx, job.id, {**values, "state": state, "updated_at": now})
             if state in SETTLEMENT:
                 await self.ledger.tx_settle(tx, current.ledger_key, SETTLEMENT[state])
-            fresh = await JobStore.get(tx, job.id)
-        assert fresh is not None
+            return await JobStore.get(tx, job.id)
+
+        fresh = await self.db.run(body)
+        if fresh is None:
+            return None
+        if job.id in self._active:
+            self._moved_to[job.id] = fresh.state
         self._notify(fresh)
         return fresh
 
@@ -324,12 +339,16 @@ class JobEngine:
         }
         while True:
             try:
+                read_at = time.monotonic()
                 for job in await JobStore.in_states(self.db, steps, due_by=self.clock()):
-                    if job.kind in self.kinds and job.id not in self._active:
+                    if job.id in self._active or self._step_ended.get(job.id, 0.0) >= read_at:
+                        continue  # being worked on, or its step ended after this read: the row read is stale
+                    if job.kind in self.kinds:
                         step = steps[job.state]
                         if job.state is S.RUNNING and not self.kinds[job.kind].remote:
                             step = self._run_local  # a local job interrupted by a restart runs again
                         self._spawn(job, step)
+                self._step_ended = {k: t for k, t in self._step_ended.items() if t >= read_at}
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -344,6 +363,7 @@ class JobEngine:
         self._active[job.id] = task
 
     async def _guard(self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
+        self._moved_to.pop(job.id, None)
         try:
             await step(job)
         except asyncio.CancelledError:
@@ -352,6 +372,9 @@ class JobEngine:
             log.exception("job %d: step %s failed unexpectedly", job.id, step.__name__)
         finally:
             self._active.pop(job.id, None)
+            self._step_ended[job.id] = time.monotonic()
+        if self._moved_to.pop(job.id, None) not in (S.COMPLETED, S.DOWNLOADED):
+            return  # nothing to start at once (most steps: a poll that moved nothing); no read needed
         fresh = await self.get(job.id)
         if (
             fresh is not None

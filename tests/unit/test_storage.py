@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
-from bot.db.database import Database, migration_files
+import pytest
+
+from bot.db.database import BodySuspended, Database, Queries, migration_files
 from bot.db.kv import KeyValueStore
 
 
@@ -62,6 +65,72 @@ async def test_failed_transaction_rolls_back(tmp_path):
         except RuntimeError:
             pass
         assert await KeyValueStore(db).get("x") is None
+    finally:
+        await db.close()
+
+
+async def test_reads_are_served_while_a_write_transaction_is_open(tmp_path):
+    """`/status` and friends read from the read-only connection: they never wait behind an open transaction."""
+    db = Database(tmp_path / "r.sqlite3")
+    await db.open()
+    try:
+        await KeyValueStore(db).set("x", "old")
+        inside = asyncio.Event()
+        finish = asyncio.Event()
+
+        async def writer() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("UPDATE kv SET value='new' WHERE key='x'")
+                inside.set()
+                await finish.wait()
+
+        task = asyncio.create_task(writer())
+        await inside.wait()
+        # The write lock is held and the change is not committed: the read answers at once, with the committed value.
+        assert await asyncio.wait_for(KeyValueStore(db).get("x"), timeout=5) == "old"
+        assert db._lock.locked()
+        finish.set()
+        await task
+        assert await KeyValueStore(db).get("x") == "new"
+        with pytest.raises(sqlite3.OperationalError):  # the reader cannot write, whatever it is asked
+            await db.fetchone("INSERT INTO kv(key, value) VALUES ('y', '1') RETURNING key")
+    finally:
+        await db.close()
+
+
+async def test_run_is_one_transaction_that_rolls_back_and_refuses_other_awaits(tmp_path):
+    db = Database(tmp_path / "w.sqlite3")
+    await db.open()
+    try:
+
+        async def both(tx: Queries) -> int:
+            await tx.execute("INSERT INTO kv(key, value) VALUES ('a', '1')")
+            row = await tx.fetchone("SELECT COUNT(*) AS n FROM kv WHERE key IN ('a', 'b')")
+            await tx.execute("INSERT INTO kv(key, value) VALUES ('b', '2')")
+            return int(row["n"]) if row else -1
+
+        assert await db.run(both) == 1
+        assert await KeyValueStore(db).get("b") == "2"
+
+        async def fails(tx: Queries) -> None:
+            await tx.execute("INSERT INTO kv(key, value) VALUES ('c', '3')")
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await db.run(fails)
+        assert await KeyValueStore(db).get("c") is None
+
+        async def suspends(tx: Queries) -> None:
+            await tx.execute("INSERT INTO kv(key, value) VALUES ('d', '4')")
+            await asyncio.sleep(
+                0
+            )  # not a statement: the body would give the writer thread back mid-transaction
+
+        with pytest.raises(BodySuspended):
+            await db.run(suspends)
+        assert await KeyValueStore(db).get("d") is None
+        await KeyValueStore(db).set("e", "5")  # the writer is usable afterwards
+        assert await KeyValueStore(db).get("e") == "5"
     finally:
         await db.close()
 
