@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+from typing import Any
 
 from PIL import Image
 
+from bot.jobs import JobState
 from tests.fakes.discord import FakeDiscord, FakeInteraction, text_of
 
 
@@ -35,3 +39,18 @@ async def original_reply(it: FakeInteraction) -> dict:
 def decode_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as img:
         return img.size
+
+
+async def settled_totals(runner: Any, fake: FakeDiscord, user: str | int = "alice") -> tuple[int, int]:
+    """(spent, held) of a member once no job is being marked posted.
+
+    A result is on Discord a moment before its capture is booked (reads do not queue behind that write), so wait
+    for jobs in POSTING to move on first; one stuck posting, as some faults make, is read as it is after 3 s.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(3):
+            while await runner.services.jobs.in_states(JobState.POSTING):
+                await asyncio.sleep(0.02)
+    uid = fake.member(user) if isinstance(user, str) else user
+    view = await runner.services.budget.view(fake.guild_id, uid)
+    return view.spent, view.held

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from bot.jobs import JobState
 from tests import samples
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import set_anchor, settled_totals
 from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips
 from tests.fakes.discord import (
     ADD_REACTIONS,
@@ -27,14 +26,7 @@ PRICE = 560_000
 
 
 async def _totals(runner, fake, user="alice"):
-    # A clip is on Discord a moment before its capture is booked (reads no longer queue behind that write): let a
-    # take that is being marked posted finish first (one stuck posting, as some faults make, is read as it is).
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(3):
-            while await runner.services.takes.engine.in_states(JobState.POSTING):
-                await asyncio.sleep(0.02)
-    view = await runner.services.budget.view(fake.guild_id, fake.member(user))
-    return view.spent, view.held
+    return await settled_totals(runner, fake, user)
 
 
 async def _final_progress(fake, timeout=30.0):

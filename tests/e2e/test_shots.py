@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 
 import pytest
 
 from bot.jobs import JobState
 from tests import samples
-from tests.e2e.helpers import original_reply, set_anchor
+from tests.e2e.helpers import original_reply, set_anchor, settled_totals
 from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -25,15 +24,7 @@ async def _state(runner, shot_id: int) -> str:
 
 
 async def _totals(runner, fake, user="alice"):
-    # A clip is on Discord a moment before its capture is booked (reads no longer queue behind that write): let a
-    # take that is being marked posted finish first (one stuck posting, as some faults make, is read as it is).
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(3):
-            while await runner.services.takes.engine.in_states(JobState.POSTING):
-                await asyncio.sleep(0.02)
-    uid = fake.member(user) if isinstance(user, str) else user
-    view = await runner.services.budget.view(fake.guild_id, uid)
-    return view.spent, view.held
+    return await settled_totals(runner, fake, user)
 
 
 async def test_shot_from_anchor_to_posted_clip(bot, runner, fake_discord, fake_fal):

@@ -11,7 +11,7 @@ from PIL import Image
 from bot.jobs import JobState
 from bot.studio.service import ANCHOR_RULES, EXPIRY_S
 from tests import samples
-from tests.e2e.helpers import original_reply, set_anchor
+from tests.e2e.helpers import original_reply, set_anchor, settled_totals
 from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -43,8 +43,7 @@ async def click(fake, msg, label: str, *, user: str = "alice"):
 
 
 async def totals(runner, fake, user: str = "alice"):
-    view = await runner.services.budget.view(fake.guild_id, fake.member(user))
-    return view.spent, view.held
+    return await settled_totals(runner, fake, user)
 
 
 def tiles_in(data: bytes) -> tuple[tuple[int, int], int]:
