@@ -10,7 +10,7 @@ import pytest
 
 from bot.jobs import JobState
 from tests import faces_samples as fs
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import set_anchor, settled_totals
 from tests.e2e.shots_helpers import clip_messages, run_shot
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -41,8 +41,7 @@ async def _wait_verdicts(fake, count: int, timeout: float = 90.0) -> list[str]:
 
 
 async def _spent(runner, fake, user="alice"):
-    view = await runner.services.budget.view(fake.guild_id, fake.member(user))
-    return view.spent, view.held
+    return await settled_totals(runner, fake, user)
 
 
 async def test_anchor_set_and_show_add_face_checks_and_store_the_embedding(bot, runner, fake_discord):

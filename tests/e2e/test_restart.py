@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 from tests import samples
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import set_anchor, settled_totals
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -174,5 +174,4 @@ async def test_shot_queued_just_before_a_crash_gets_one_progress_message(runner,
     ]
     assert len(progress) == 1
     assert clip["message_reference"]["message_id"] == progress[0]["id"]
-    view = await runner.services.budget.view(fake_discord.guild_id, alice)
-    assert (view.spent, view.held) == (560_000, 0)
+    assert await settled_totals(runner, fake_discord, alice) == (560_000, 0)
