@@ -245,3 +245,34 @@ async def test_anchor_settings_auto_reroll_needs_manage_messages(bot, runner, fa
     it = await fake_discord.slash("anchor settings", auto_reroll=True)
     assert "Auto re-roll" in text_of(await it.wait_reply()) and "is on" in text_of(await it.wait_reply())
     assert await consistency.auto_reroll_default(fake_discord.channel_id) is True
+
+
+async def test_without_a_working_face_engine_everything_else_works_and_status_says_why(
+    bot_process, fake_discord, fake_fal, tmp_path
+):
+    # A broken install: a `dlib` that fails to import shadows the real one in the bot and its face worker.
+    broken = tmp_path / "broken-site"
+    (broken / "dlib").mkdir(parents=True)
+    (broken / "dlib" / "__init__.py").write_text('raise ImportError("simulated broken dlib build")\n')
+    await bot_process.start(PYTHONPATH=str(broken))
+    reply = await set_anchor(fake_discord, _png(fs.centred_portrait()), name="Mara")
+    assert "Anchor set: version 1" in text_of(reply)
+    fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
+    await run_shot(fake_discord, "she smiles")
+    await fake_discord.wait_for(lambda: clip_messages(fake_discord), timeout=60)  # the take is delivered
+
+    async def status_text() -> str:
+        it = await fake_discord.slash("status")
+        return text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+
+    text = ""
+    for _ in range(40):  # the worker reports once it has tried to load the models
+        text = await status_text()
+        if "face checks off" in text:
+            break
+        await asyncio.sleep(0.5)
+    assert "face checks off" in text and "simulated broken dlib build" in text
+    db = bot_process.data_dir / "anchorshot.sqlite3"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM jobs WHERE kind='face_score'").fetchone()[0] == 0
+        assert conn.execute("SELECT state FROM jobs WHERE id=1").fetchone()[0] == JobState.POSTED
