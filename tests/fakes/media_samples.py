@@ -102,18 +102,7 @@ def large_mp4(min_bytes: int = 11 * 1024 * 1024, *, with_audio: bool = True) -> 
                 video_src=f"testsrc2=size=1280x720:rate=24:duration={duration},noise=alls=60:allf=t+u",
                 duration=duration,
                 with_audio=with_audio,
-                video_opts=[
-                    "-preset",
-                    "ultrafast",
-                    "-b:v",
-                    rate,
-                    "-minrate",
-                    rate,
-                    "-maxrate",
-                    rate,
-                    "-bufsize",
-                    rate,
-                ],
+                video_opts=_constant_bitrate(rate),
             )
             if tmp.stat().st_size > min_bytes:
                 os.replace(tmp, cached)  # atomic: parallel test workers never read a half-written file
@@ -122,6 +111,11 @@ def large_mp4(min_bytes: int = 11 * 1024 * 1024, *, with_audio: bool = True) -> 
             tmp.unlink(missing_ok=True)
         duration *= 2
     raise RuntimeError(f"could not make an mp4 bigger than {min_bytes} bytes")
+
+
+def _constant_bitrate(rate: str) -> list[str]:
+    """x264 options for a fast encode held at `rate` (e.g. "12000k"), so a sample lands near a chosen size."""
+    return ["-preset", "ultrafast", "-b:v", rate, "-minrate", rate, "-maxrate", rate, "-bufsize", rate]
 
 
 def clip_1080p(min_bytes: int = 15 * 1024 * 1024, seconds: int = 5) -> Path:
@@ -142,18 +136,7 @@ def clip_1080p(min_bytes: int = 15 * 1024 * 1024, seconds: int = 5) -> Path:
                 video_src=f"testsrc2=size=1920x1080:rate=24:duration={seconds},noise=alls=30:allf=t+u",
                 duration=seconds,
                 with_audio=True,
-                video_opts=[
-                    "-preset",
-                    "ultrafast",
-                    "-b:v",
-                    rate,
-                    "-minrate",
-                    rate,
-                    "-maxrate",
-                    rate,
-                    "-bufsize",
-                    rate,
-                ],
+                video_opts=_constant_bitrate(rate),
             )
             size = tmp.stat().st_size
             if min_bytes < size <= min_bytes * 1.1:
