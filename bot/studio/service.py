@@ -198,6 +198,10 @@ class StudioService:
                 "Only the person who asked for these candidates, or someone with Manage Messages, "
                 "can use these buttons."
             )
+        if job.state is JobState.POSTING and job.outputs.get("paths"):
+            return job  # the sheet is on screen; its posted mark is a moment behind the click
+        if not job.is_final:
+            raise UserError("These candidates are still being made; try again in a moment.")
         if self.is_expired(job) or not job.outputs.get("paths") or job.state is not JobState.POSTED:
             await self.expire(job)
             raise Expired("These candidates expired after 24 hours and were deleted; make a new set.")
