@@ -9,7 +9,8 @@ The rules that keep money exact:
   client instead. Nothing sent (connect refused / connect timeout) -> NETWORK; fal answered 408/409/429/5xx ->
   RATE_LIMITED/SERVER (fal did not enqueue); sent but no answer (reset, read timeout) -> UNKNOWN_OUTCOME, which
   must not be resubmitted blindly.
-* `status`, `result` and `cancel` may repeat (fal_client's retries), but each call is bounded by `call_timeout_s`.
+* `status` and `result` are one aiohttp GET each (cheap at hundreds of takes in flight); `cancel` goes through
+  fal_client (it may repeat). Each call is bounded by `call_timeout_s`; the engine retries with backoff.
 * a COMPLETED status with `error`/`error_type` is classified here, into `Status.error`.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Awaitable
@@ -36,6 +38,7 @@ T = TypeVar("T")
 
 MAX_CLIP_BYTES = 2 * 1024 * 1024 * 1024
 _CHUNK = 64 * 1024
+_MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a status or result answer is JSON of a few KiB
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ _KNOWN_COMPLETED_TYPES = ("request_timeout", "startup_timeout", "client_cancelle
 
 
 class FalGateway:
-    """fal through fal_client 1.0.3 (status/result/cancel/upload) and one hand-sent submit; downloads via aiohttp."""
+    """fal through fal_client 1.0.3 (upload, cancel, auth), one hand-sent submit, aiohttp for polls and downloads."""
 
     name = "fal"
     needs_upload = True
@@ -113,6 +116,7 @@ class FalGateway:
 
         self._client = fal_client.AsyncClient(key=key or None, default_timeout=call_timeout_s)
         self._session = session
+        self._auth_headers: dict[str, str] | None = None
         self._sem = asyncio.Semaphore(max_concurrency)
         self.call_timeout_s = call_timeout_s
         self.submit_timeout_s = submit_timeout_s
@@ -185,15 +189,58 @@ class FalGateway:
             )
         return request_id
 
-    async def status(self, endpoint: str, request_id: str) -> Status:
-        import fal_client
+    async def _headers(self) -> dict[str, str]:
+        """fal_client's Authorization and User-Agent headers (its key resolution: FAL_KEY, FAL_KEY_ID/SECRET)."""
+        if self._auth_headers is None:
+            http = await self._http()
+            self._auth_headers = {
+                k: v for k, v in http.headers.items() if k.lower() in ("authorization", "user-agent")
+            }
+        return self._auth_headers
 
-        st = await self._bounded(self._client.status(endpoint, request_id, with_logs=False))
-        if isinstance(st, fal_client.Queued):
-            return Status("queued", position=st.position)
-        if isinstance(st, fal_client.InProgress):
+    async def _queue_get(self, url: str, **params: str) -> tuple[int, Any, dict[str, str]]:
+        """One GET of a queue URL over the shared aiohttp session: (status, JSON body or None, headers).
+
+        Status and result polls are most of the bot's traffic with hundreds of takes in flight; fal_client's httpx
+        client spent most of the bot's CPU on them (bench/README.md), aiohttp a fraction. No retry inside a call: the
+        job engine retries with persisted backoff. Network faults and timeouts come out as NETWORK."""
+        headers = await self._headers()
+        async with self._sem:
+            try:
+                async with asyncio.timeout(self.call_timeout_s):
+                    async with self._session.get(url, headers=headers, params=params) as response:
+                        raw = await response.content.read(_MAX_ANSWER_BYTES + 1)
+                        code, answer_headers = response.status, dict(response.headers)
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError as exc:
+                raise GenerationError(FailureKind.NETWORK, "fal did not answer in time.") from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                raise GenerationError(
+                    FailureKind.NETWORK, f"Could not reach fal ({type(exc).__name__})."
+                ) from exc
+        body: Any = None
+        if len(raw) <= _MAX_ANSWER_BYTES:
+            with contextlib.suppress(ValueError):
+                body = json.loads(raw)
+        return code, body, answer_headers
+
+    async def status(self, endpoint: str, request_id: str) -> Status:
+        url = self._handle(None, endpoint, request_id).status_url
+        code, body, headers = await self._queue_get(url, logs="0")
+        if code >= 400:
+            raise classify_http(code, body, headers)
+        said = body.get("status") if isinstance(body, dict) else None
+        if said == "IN_QUEUE":
+            position = body.get("queue_position")
+            return Status("queued", position=position if isinstance(position, int) else None)
+        if said == "IN_PROGRESS":
             return Status("running")
-        error, error_type = getattr(st, "error", None), getattr(st, "error_type", None)
+        if said != "COMPLETED":
+            raise GenerationError(
+                FailureKind.SERVER, "fal sent a status the bot could not read.", status=code
+            )
+        error, error_type = body.get("error"), body.get("error_type")
         if not error and not error_type:
             return Status("completed")
         return Status("completed", error=await self._completed_error(endpoint, request_id, error, error_type))
@@ -207,13 +254,10 @@ class FalGateway:
         )
         if not known:
             try:
-                http = await self._http()
-                handle = self._handle(http, endpoint, request_id)
-                response = await self._bounded(http.get(handle.response_url))
-                if response.status_code >= 400:
-                    found = classify_http(
-                        response.status_code, _json_or_none(response), dict(response.headers)
-                    )
+                url = self._handle(None, endpoint, request_id).response_url
+                code, body, headers = await self._queue_get(url)
+                if code >= 400:
+                    found = classify_http(code, body, headers)
                     if not found.retryable:
                         return found
             except GenerationError as exc:
@@ -221,14 +265,10 @@ class FalGateway:
         return classify_completed(error, error_type)
 
     async def result(self, endpoint: str, request_id: str) -> dict[str, Any]:
-        from fal_client.client import QUEUE_POLL_TIMEOUT, _async_maybe_retry_request
-
-        http = await self._http()
-        handle = self._handle(http, endpoint, request_id)
-        response = await self._bounded(
-            _async_maybe_retry_request(http, "GET", handle.response_url, timeout=QUEUE_POLL_TIMEOUT)
-        )
-        body = _json_or_none(response)
+        url = self._handle(None, endpoint, request_id).response_url
+        code, body, headers = await self._queue_get(url)
+        if code >= 400:
+            raise classify_http(code, body, headers)
         if not isinstance(body, dict):
             raise GenerationError(FailureKind.BAD_OUTPUT, "fal finished but its result could not be read.")
         return body

@@ -280,7 +280,10 @@ async def test_slow_status_is_bounded_by_the_call_timeout(fal, anchor):
             await gw.status(V3, rid)
         assert time.monotonic() - started < 3
         assert err.value.kind is FailureKind.NETWORK
-        fal.fail_next("status", 2, status=429)  # fal_client repeats 429 for status (safe): it gets through
+        fal.fail_next("status", 1, status=429)  # one GET per call: the 429 comes out retryable, the engine waits
+        with pytest.raises(GenerationError) as err:
+            await gw.status(V3, rid)
+        assert err.value.kind is FailureKind.RATE_LIMITED and err.value.retryable
         assert (await gw.status(V3, rid)).state in ("queued", "running", "completed")
         await gw.close()
 
@@ -405,3 +408,23 @@ async def test_create_voice_returns_a_voice_id(fal, gw):
     await wait_completed(gw, VOICE, rid)
     [out] = model(VOICE).outputs(await gw.result(VOICE, rid))
     assert out.kind == "voice" and out.voice_id
+
+
+async def test_polls_are_one_get_each_and_faults_come_out_retryable(fal, anchor):
+    """Status and result go out as one aiohttp GET each: an nginx 502 page, a 429 and a 5xx are retryable
+    answers for the engine (which waits and asks again), never a failed take."""
+    async with aiohttp.ClientSession() as session:
+        gw = FalGateway("test-key", session=session, call_timeout_s=5)
+        rid = await gw.submit(V3, args(anchor))
+        fal.fail_next("status", status=502, ingress=True)
+        fal.fail_next("status", status=429)
+        fal.fail_next("result", status=500)
+        for _ in range(2):
+            with pytest.raises(GenerationError) as err:
+                await gw.status(V3, rid)
+            assert err.value.retryable, err.value
+        assert (await gw.status(V3, rid)).state in ("queued", "running", "completed")
+        with pytest.raises(GenerationError) as err:
+            await gw.result(V3, rid)
+        assert err.value.retryable
+        await gw.close()
