@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     fal_max_concurrency: int = Field(default=8, ge=1)
     default_duration_s: int = 5
     reroll_emoji: str = "\N{CLOCKWISE RIGHTWARDS AND LEFTWARDS OPEN CIRCLE ARROWS} \N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
+    # The bot adds the first re-roll emoji to each clip, so members re-roll with one click. Off by default: it is
+    # one more Discord request per take (#10 allows 4), and the clip's Re-roll button does the same.
+    reroll_reaction_hint: bool = False
 
     # Concurrency and progress
     max_shots_per_user: int = Field(default=2, ge=1)
@@ -114,7 +117,7 @@ class Settings(BaseSettings):
 
     @property
     def reroll_emojis(self) -> tuple[str, ...]:
-        """The reaction emojis that re-roll a clip; the first is the one the bot offers."""
+        """The reaction emojis that re-roll a clip; the first is the one the bot offers (REROLL_REACTION_HINT)."""
         found = tuple(e for e in self.reroll_emoji.replace(",", " ").split() if e)
         return found or ("\N{CLOCKWISE RIGHTWARDS AND LEFTWARDS OPEN CIRCLE ARROWS}",)
 

@@ -156,9 +156,7 @@ def take_state_line(take: Take, *, position: int | None = None) -> str:
     """The status line: changes only with the state; elapsed time is a Discord timestamp clients tick themselves."""
     text = DISPLAY[take.state]
     if take.state is JobState.WAITING and position:
-        text += f" (position {position})"
-    elif take.state is JobState.SUBMITTED and take.queue_position is not None:
-        text += f" (position {take.queue_position + 1})"
+        text += f" (position {position} in the bot's queue)"
     elif take.state is JobState.RUNNING and (take.started_at or take.submitted_at):
         text += f", started {ts(take.started_at or take.submitted_at or 0, 'R')}"
     return text

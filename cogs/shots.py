@@ -85,6 +85,37 @@ _BRIEF = frozenset({JobState.SUBMITTING, JobState.COMPLETED, JobState.DOWNLOADED
 _BRIEF_WAIT = 3
 
 
+FAST_ANSWER_S = 2.0  # Discord allows 3 s for the first answer: past this, /shot defers and posts its progress
+
+
+class _ProgressAnswer:
+    """/shot's one answer: the progress message itself when the take is queued within FAST_ANSWER_S (one request);
+    otherwise a deferral first, then a progress post in the channel and an answer that links it."""
+
+    def __init__(self, interaction: discord.Interaction[Any], publisher: DiscordTakePublisher) -> None:
+        self.interaction = interaction
+        self.publisher = publisher
+        self.answering = False  # the progress message is being sent as the answer: too late to defer
+        self.deferred = False
+
+    async def announce(self, take: Take) -> int:
+        if self.deferred:
+            return await self.publisher.create_progress(take)
+        self.answering = True
+        return await self.publisher.answer_with_progress(self.interaction, take)
+
+    async def in_time(self, work: asyncio.Future[Any]) -> None:
+        """Wait for the take to be queued; defer at FAST_ANSWER_S unless the answer is already on its way."""
+        await asyncio.wait({work}, timeout=FAST_ANSWER_S)
+        if work.done() or self.answering:
+            return
+        self.deferred = True
+        try:
+            await self.interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException:
+            log.warning("could not defer /shot in time; its progress message is posted all the same")
+
+
 class DiscordTakePublisher:
     """The TakePublisher port, with the bot token (never the 15-minute interaction webhook).
 
@@ -156,6 +187,20 @@ class DiscordTakePublisher:
         )
         self._shown[take.id] = self._looks(take)
         return message.id
+
+    async def answer_with_progress(self, interaction: discord.Interaction[Any], take: Take) -> int:
+        """Answer a command with the take's progress message: one callback instead of a deferral, its answer and
+        a post. Later edits go through the channel with the bot token (an interaction token lasts 15 minutes)."""
+        position = take.queue_position if take.state is JobState.WAITING else None
+        response = await interaction.response.send_message(
+            embed=progress_embed(take, self.model_label, position=position),
+            view=self._progress_view(take),  # type: ignore[arg-type]
+            allowed_mentions=NO_PINGS,
+        )
+        if response.message_id is None:  # Discord always returns the message it made; be safe anyway
+            raise RuntimeError("the interaction response carried no message id")
+        self._shown[take.id] = self._looks(take)
+        return response.message_id
 
     def _looks(self, take: Take) -> Any:
         position = take.queue_position if take.state is JobState.WAITING else None
@@ -263,7 +308,8 @@ class DiscordTakePublisher:
         return await self._send_result(take, content=f"{reason}{link}")
 
     async def offer_reroll(self, take: Take) -> None:
-        if take.clip_message_id is None:
+        """With REROLL_REACTION_HINT, react to the clip with the re-roll emoji so members re-roll in one click."""
+        if take.clip_message_id is None or not self.bot.services.settings.reroll_reaction_hint:
             return
         channel = await self._channel(take.channel_id)
         try:
@@ -365,29 +411,31 @@ class ShotCog(commands.Cog):
         negative_prompt: str | None = None,
         auto_reroll: bool | None = None,
     ) -> None:
-        """Queue a shot and point at its progress message."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        """Queue a shot; its progress message is the answer (or, when queueing is slow, a post the answer links)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        shot = await self.shots.request(
-            TakeRequest(
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                parent_channel_id=parent_of(interaction.channel),
-                user_id=interaction.user.id,
-                prompt=prompt,
-                duration_s=duration,
-                aspect_ratio=aspect_ratio,
-                audio=audio,
-                negative_prompt=negative_prompt,
-                upload_limit_bytes=interaction.filesize_limit,
-                auto_reroll=auto_reroll,
-            )
+        request = TakeRequest(
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            parent_channel_id=parent_of(interaction.channel),
+            user_id=interaction.user.id,
+            prompt=prompt,
+            duration_s=duration,
+            aspect_ratio=aspect_ratio,
+            audio=audio,
+            negative_prompt=negative_prompt,
+            upload_limit_bytes=interaction.filesize_limit,
+            auto_reroll=auto_reroll,
         )
-        where = ""
-        if shot.progress_message_id:
+        answer = _ProgressAnswer(interaction, self.publisher)
+        work = asyncio.ensure_future(self.shots.request(request, announce=answer.announce))
+        await answer.in_time(work)
+        shot = await work
+        if answer.deferred:
             where = f" Progress: https://discord.com/channels/{shot.guild_id}/{shot.channel_id}/{shot.progress_message_id}"
-        price = "free (dry run)" if shot.backend == "dry-run" else f"{format_usd(shot.price_micros)} on hold"
-        await interaction.edit_original_response(content=f"Shot #{shot.id} is queued ({price}).{where}")
+            price = (
+                "free (dry run)" if shot.backend == "dry-run" else f"{format_usd(shot.price_micros)} on hold"
+            )
+            await interaction.edit_original_response(content=f"Shot #{shot.id} is queued ({price}).{where}")
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

@@ -40,9 +40,10 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 SETTLEMENT: dict[JobState, str] = {S.POSTED: "capture", S.FAILED: "release", S.CANCELLED: "release"}
 
 DISPLAY: dict[JobState, str] = {
-    S.WAITING: "\u23f3 Waiting in the bot's queue",
-    S.SUBMITTING: "\U0001f4e8 Sending to fal",
-    S.SUBMITTED: "\U0001f4e8 Queued at fal",
+    # One text from queued to started: the move to fal is a moment, not worth an edit (#10: state changes only).
+    S.WAITING: "\u23f3 Queued",
+    S.SUBMITTING: "\u23f3 Queued",
+    S.SUBMITTED: "\u23f3 Queued",
     S.RUNNING: "\U0001f3ac Generating",
     S.COMPLETED: "\U0001f4e5 Downloading the clip",
     S.DOWNLOADED: "\U0001f4e4 Posting the clip",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.anchors.service import ASPECT_RATIOS, AnchorService
@@ -49,6 +49,9 @@ class TakeRequest:
     negative_prompt: str | None = None
     upload_limit_bytes: int | None = None
     auto_reroll: bool | None = None  # None: the channel's default
+
+
+Announce = Callable[[Take], Awaitable[int]]  # posts a take's progress message, returns its id
 
 
 class TakeService:
@@ -130,8 +133,11 @@ class TakeService:
             args=args, price_micros=price, endpoint=self.spec.endpoint, description="Shot #{id} take {seq}"
         )
 
-    async def request(self, req: TakeRequest) -> Take:
-        """Check everything, then queue a take and hold its price in one transaction."""
+    async def request(self, req: TakeRequest, *, announce: Announce | None = None) -> Take:
+        """Check everything, then queue a take and hold its price in one transaction.
+
+        `announce` posts the take's progress message and returns its id (the Discord side answers the command with
+        it, one request instead of three); by default the publisher posts it in the channel."""
         prompt, duration, aspect, audio, negative = self._validate(req)
         anchor = await self.anchors.resolve(req.channel_id, req.parent_channel_id)
         args: dict[str, object] = {
@@ -158,7 +164,7 @@ class TakeService:
         job = await self.engine.enqueue(
             KIND, self._prepared(args), guild_id=req.guild_id, channel_id=req.channel_id, user_id=req.user_id
         )
-        return await self._announce(job)
+        return await self._announce(job, announce)
 
     async def reroll(
         self,
@@ -209,7 +215,7 @@ class TakeService:
         )
         return await self._announce(job)
 
-    async def _announce(self, job: Job) -> Take:
+    async def _announce(self, job: Job, announce: Announce | None = None) -> Take:
         """Post the take's one progress message and record it; the scheduler waits for it."""
         take = Take.of(job)
         log.info(
@@ -221,7 +227,7 @@ class TakeService:
         )
         assert self.publisher is not None, "the take service has not been started"
         try:
-            progress_id = await self.publisher.create_progress(take)
+            progress_id = await (announce or self.publisher.create_progress)(take)
         except Exception:
             log.exception("could not post the progress message of take %d", take.id)
             await self.engine.abandon(job, error="I could not post in this channel; check my permissions.")

@@ -27,3 +27,14 @@ async def run_shot(fake: FakeDiscord, prompt: str, *, user: str | int = "alice",
 
 async def wait_clips(fake: FakeDiscord, count: int, timeout: float = 30.0) -> list[dict]:
     return await fake.wait_for(lambda: (c := clip_messages(fake)) and len(c) >= count and c, timeout=timeout)
+
+
+async def wait_posted(runner, fake: FakeDiscord, count: int = 1, timeout: float = 30.0) -> None:
+    """Wait until `count` takes are POSTED with their clip recorded (the clip is on Discord a moment before)."""
+    from bot.jobs import JobState
+
+    async def posted() -> bool:
+        takes = await runner.services.takes.in_states(JobState.POSTED)
+        return len([t for t in takes if t.clip_message_id]) >= count
+
+    await fake.wait_for(posted, timeout=timeout)

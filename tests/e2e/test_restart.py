@@ -10,7 +10,7 @@ import time
 
 from tests import samples
 from tests.e2e.helpers import set_anchor, settled_totals
-from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips
+from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 
@@ -28,7 +28,7 @@ async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_di
     fake_fal.script(Outcome.hold(), Outcome.hold(), Outcome.hold())
     for user in ("alice", bob, carol):
         answer = await run_shot(fake_discord, f"shot for {user}", user=user)
-        assert "queued" in text_of(answer)
+        assert "Queued" in text_of(answer)
     await fake_discord.wait_for(
         lambda: len(fake_fal.submissions) == 3 and all(s.held for s in fake_fal.submissions), 30
     )
@@ -102,7 +102,7 @@ async def test_clip_posted_just_before_a_crash_is_not_posted_again(runner, fake_
     await set_anchor(fake_discord, samples.portrait_png())
     await run_shot(fake_discord, "posted then crashed")
     [clip] = await wait_clips(fake_discord, 1)
-    await fake_discord.wait_for(lambda: fake_discord.reactions.get(int(clip["id"])))
+    await wait_posted(runner, fake_discord)
     db = runner.services.db
     # Put the rows back as they were between the upload and its bookkeeping.
     await db.execute("UPDATE jobs SET state='posting', result_message_id=NULL, finished_at=NULL")

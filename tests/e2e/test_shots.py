@@ -10,7 +10,7 @@ import pytest
 from bot.jobs import JobState
 from tests import samples
 from tests.e2e.helpers import original_reply, set_anchor, settled_totals
-from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips
+from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 from tests.fakes.media_samples import large_mp4
@@ -33,8 +33,10 @@ async def test_shot_from_anchor_to_posted_clip(bot, runner, fake_discord, fake_f
     stored = runner.services.anchors.image_path(anchor.sha256).read_bytes()
     fake_fal.script(Outcome.complete(queued_polls=2, progress_polls=2))
 
+    since = len(fake_discord.requests)
     answer = await run_shot(fake_discord, "  she turns to the window and smiles  ")
-    assert "queued" in text_of(answer) and answer["_ephemeral"]
+    # The answer to /shot IS the progress message: public, one callback, no pings.
+    assert "Queued" in text_of(answer) and not answer["_ephemeral"] and not answer["_pinged"]
     [clip] = await wait_clips(fake_discord, 1)
 
     [sub] = fake_fal.submissions
@@ -63,7 +65,12 @@ async def test_shot_from_anchor_to_posted_clip(bot, runner, fake_discord, fake_f
     assert await _totals(runner, fake_discord) == (560_000, 0)
     await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(progress["id"])]))
     assert fake_discord.messages[int(progress["id"])]["components"] == []
-    assert progress["_via"] == "channel"
+    # It was the answer to /shot; its edits go through the channel with the bot token (an interaction token dies
+    # after 15 minutes, and a Kling take can take longer).
+    assert progress["_via"] == "callback" and progress["id"] == answer["id"]
+    edits = fake_discord.requests_to("PATCH /channels/{channel_id}/messages/{message_id}")
+    assert any(r.path.endswith(f"/messages/{progress['id']}") for r in edits)
+    assert not fake_discord.requests_to("*", "/webhooks/{app_id}/{token}/messages/{message_id}", since=since)
 
 
 async def test_anchor_upload_is_cached_and_reuploaded_when_stale(bot, runner, fake_discord, fake_fal):
@@ -226,7 +233,8 @@ async def test_cancel_button_cancels_at_fal_and_releases(bot, runner, fake_disco
     assert (await runner.services.takes.get(1)).state == "cancelled"
 
 
-async def test_reroll_by_reaction_is_charged_to_the_reactor(bot, runner, fake_discord, fake_fal):
+async def test_reroll_by_reaction_is_charged_to_the_reactor(runner, fake_discord, fake_fal):
+    await runner.start(reroll_reaction_hint=True)
     await set_anchor(fake_discord, samples.portrait_png())
     bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
     await run_shot(fake_discord, "first take")
@@ -260,7 +268,7 @@ async def test_double_reaction_within_seconds_counts_once(bot, runner, fake_disc
     [clip] = await wait_clips(fake_discord, 1)
     clip_id = int(clip["id"])
     alice = fake_discord.member("alice")
-    await fake_discord.wait_for(lambda: fake_discord.reactions.get(clip_id))  # the bot's own offer
+    await wait_posted(runner, fake_discord)
     await fake_discord.react(clip_id, "🔁")
     await fake_discord.wait_for(lambda: ("🔁", alice) not in fake_discord.reactions.get(clip_id, []))
     await fake_discord.react(clip_id, "🔁")
@@ -292,7 +300,7 @@ async def test_reroll_refused_for_budget_gets_a_self_deleting_notice(bot, runner
     await runner.services.budget.set_user_limit(fake_discord.guild_id, poor, 100_000)
     await run_shot(fake_discord, "expensive")
     [clip] = await wait_clips(fake_discord, 1)
-    await fake_discord.wait_for(lambda: fake_discord.reactions.get(int(clip["id"])))
+    await wait_posted(runner, fake_discord)
     await fake_discord.react(int(clip["id"]), "🔁", user=poor)
     notice = await fake_discord.wait_for(
         lambda: next(
@@ -348,7 +356,7 @@ async def test_concurrency_limits_and_queue(runner, fake_discord, fake_fal):
             (
                 m
                 for m in fake_discord.channel_messages(fake_discord.channel_id)
-                if "alice 2" in text_of(m) and "Waiting" in text_of(m)
+                if "alice 2" in text_of(m) and "bot's queue" in text_of(m)
             ),
             None,
         )
@@ -480,9 +488,12 @@ async def test_cancel_of_a_job_fal_already_finished_is_refused(runner, fake_disc
     await run_shot(fake_discord, "already done")
     await fake_discord.wait_for(lambda: fake_fal.submissions)
     [progress] = progress_messages(fake_discord)
-    progress = await fake_discord.wait_for(
-        lambda: (m := fake_discord.messages[int(progress["id"])]) and "Queued at fal" in text_of(m) and m
-    )
+
+    async def submitted():
+        take = await runner.services.takes.get(1)
+        return take is not None and take.state is JobState.SUBMITTED
+
+    await fake_discord.wait_for(submitted)
     it = await fake_discord.click(
         int(progress["id"]), progress["components"][0]["components"][0]["custom_id"]
     )
@@ -520,7 +531,7 @@ async def test_shot_in_a_thread_uses_the_parent_anchor_and_posts_in_the_thread(
     thread = fake_discord.add_thread(fake_discord.channel_id, "takes")
     await fake_discord.wait_for(lambda: bot.get_channel(thread) is not None)
     it = await fake_discord.slash("shot", channel_id=thread, prompt="in the thread")
-    assert "queued" in text_of(await it.wait_reply())
+    assert "Queued" in text_of(await it.wait_reply())
     await fake_discord.wait_for(lambda: clip_messages(fake_discord, thread), 30)
     assert clip_messages(fake_discord) == []  # nothing in the parent channel
     shot = await runner.services.takes.get(1)
