@@ -72,6 +72,10 @@ class RerollButton(GuardedButton, template=r"shot:reroll:(?P<id>[0-9]+)"):
         return f"Take {shot.take} of shot #{shot.root_id} is queued; it is charged to you."
 
 
+def _in_thread(channel: object) -> bool:
+    return isinstance(channel, discord.Thread)
+
+
 def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for item in items:
@@ -413,6 +417,14 @@ class ShotCog(commands.Cog):
     ) -> None:
         """Queue a shot; its progress message is the answer (or, when queueing is slow, a post the answer links)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
+        # The answer needs no channel permission, but the progress edits and the clip do: refuse before anyone pays.
+        perms = interaction.app_permissions
+        can_send = perms.send_messages_in_threads if _in_thread(interaction.channel) else perms.send_messages
+        if not (can_send and perms.embed_links and perms.view_channel):
+            raise UserError(
+                "I can't post the clip in this channel: give me View Channel, Send Messages and Embed Links here, "
+                "then try again. Nothing was charged."
+            )
         request = TakeRequest(
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,

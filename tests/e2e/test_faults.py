@@ -10,6 +10,7 @@ from tests.e2e.helpers import set_anchor, settled_totals
 from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import (
     ADD_REACTIONS,
+    ATTACH_FILES,
     EMBED_LINKS,
     MANAGE_MESSAGES,
     READ_MESSAGE_HISTORY,
@@ -223,6 +224,19 @@ async def test_without_attach_files_the_clip_is_posted_as_a_link(bot, runner, fa
         posted["_files"] == [] and "Attach Files" in text_of(posted) and fake_fal.base_url in text_of(posted)
     )
     assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+async def test_without_send_messages_shot_is_refused_before_anyone_pays(bot, runner, fake_discord, fake_fal):
+    """/shot's answer needs no channel permission, but its clip does: refuse at once, queue and charge nothing."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.bot_permissions = (
+        VIEW_CHANNEL | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_APPLICATION_COMMANDS
+    )
+    answer = await run_shot(fake_discord, "nowhere to post")
+    assert "Send Messages" in text_of(answer) and answer["_ephemeral"]
+    assert fake_fal.submissions == [] and progress_messages(fake_discord) == []
+    assert await runner.services.takes.in_states(*JobState) == []
+    assert await _totals(runner, fake_discord) == (0, 0)
 
 
 async def test_a_clip_that_cannot_be_posted_gives_up_within_minutes_and_releases(
