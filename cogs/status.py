@@ -18,9 +18,21 @@ if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
 
+DISK_REFRESH_S = 60.0
+
+
 class StatusCog(commands.Cog):
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
+        self._disk: tuple[float, int] | None = None  # (when, bytes) of the last walk
+
+    async def _disk_used(self) -> int:
+        """Bytes of the database and media, walked at most once a minute (a busy bot keeps thousands of clips)."""
+        now = time.monotonic()
+        if self._disk is None or now - self._disk[0] > DISK_REFRESH_S:
+            settings = self.bot.services.settings
+            self._disk = (now, await asyncio.to_thread(disk_used, settings.database_path, settings.media_dir))
+        return self._disk[1]
 
     @app_commands.command(
         name="status", description="Version, uptime, generation backend and queue of the bot"
@@ -39,8 +51,7 @@ class StatusCog(commands.Cog):
             db_bytes=services.db.size_bytes(),
             latency_ms=self.bot.latency * 1000,
         )
-        settings = services.settings
-        used = await asyncio.to_thread(disk_used, settings.database_path, settings.media_dir)
+        used = await self._disk_used()
         embed.add_field(name="Disk used", value=f"{human_bytes(used)} (database and media)")
         embed.add_field(name="Face checks", value=services.consistency.status_words()[:1024], inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
