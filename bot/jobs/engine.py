@@ -337,23 +337,45 @@ class JobEngine:
             S.DOWNLOADED: self._deliver,
             S.POSTING: self._deliver,
         }
+        first_pass = True
         while True:
+            started = time.monotonic()
             try:
                 read_at = time.monotonic()
+                polls: list[Job] = []
                 for job in await JobStore.in_states(self.db, steps, due_by=self.clock()):
-                    if job.id in self._active or self._step_ended.get(job.id, 0.0) >= read_at:
-                        continue  # being worked on, or its step ended after this read: the row read is stale
-                    if job.kind in self.kinds:
-                        step = steps[job.state]
-                        if job.state is S.RUNNING and not self.kinds[job.kind].remote:
-                            step = self._run_local  # a local job interrupted by a restart runs again
-                        self._spawn(job, step)
+                    if job.kind not in self.kinds:
+                        continue
+                    step = steps[job.state]
+                    if job.state is S.RUNNING and not self.kinds[job.kind].remote:
+                        step = self._run_local  # a local job interrupted by a restart runs again
+                    if step == self._poll:
+                        polls.append(job)
+                    else:
+                        self._spawn_fresh(job, step, read_at)
+                # Polls trickle out evenly over the interval instead of in one burst: each job is still asked once
+                # an interval, a result is noticed after half an interval on average, and neither fal nor the loop
+                # sees 500 requests at once. After a start everything is asked at once (restart: polled in < 5 s).
+                gap = 0.0 if first_pass else self.config.poll_interval_s / max(len(polls), 1)
+                for i, job in enumerate(polls):
+                    if i and gap >= 0.001:
+                        await asyncio.sleep(gap)
+                    self._spawn_fresh(job, self._poll, read_at)
                 self._step_ended = {k: t for k, t in self._step_ended.items() if t >= read_at}
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("poller pass failed")
-            await asyncio.sleep(self.config.poll_interval_s)
+            first_pass = False
+            await asyncio.sleep(max(0.05, self.config.poll_interval_s - (time.monotonic() - started)))
+
+    def _spawn_fresh(
+        self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]], read_at: float
+    ) -> None:
+        """Spawn a step for a row read at `read_at`, unless it is being worked on or its last step ended since."""
+        if job.id in self._active or self._step_ended.get(job.id, 0.0) >= read_at:
+            return  # the row read is stale
+        self._spawn(job, step)
 
     def _spawn(self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
         """Run one step of one job as its own task (never two at once for the same job)."""
