@@ -60,7 +60,8 @@ FIGURES: dict[str, tuple[str, str]] = {
     "stall_outside_s": ("worst loop stall, no-DB command answer (s)", "< 0.25 s"),
     "stall_probe_s": ("worst loop stall, in-process probe (s)", "< 0.25 s"),
     "stall_probe_delivery_s": ("  the same, N clips being delivered (s)", "< 0.25 s"),
-    "completed_to_fetch_s": ("COMPLETED -> result fetched, last of N (s)", "~1.5 s at a 3 s poll"),
+    "completed_to_fetch_median_s": ("COMPLETED -> result fetched, median of N (s)", "~half a poll (1.5 s)"),
+    "completed_to_fetch_s": ("  the same, last of N (s)", "~one poll (3 s)"),
     "completed_to_post_s": ("COMPLETED -> clip posted, last of N (s)", "< 10 s"),
     "cpu_per_take_ms": ("bot CPU per take (ms)", "< 30 ms"),
     "discord_per_take": ("Discord requests per take", "<= 4"),
@@ -79,7 +80,6 @@ GOALS = {
     "stall_probe_delivery_s": lambda v: v < 0.25,
     "stall_outside_s": lambda v: v < 0.25,
     "stall_probe_s": lambda v: v < 0.25,
-    "completed_to_fetch_s": lambda v: v <= 3.0,
     "completed_to_post_s": lambda v: v < 10.0,
     "cpu_per_take_ms": lambda v: v < 30.0,
     "discord_per_take": lambda v: v <= 4,
@@ -779,7 +779,8 @@ def build_table(res: dict) -> list[dict]:
         "stall_outside_s": (bs["nodb_worst_s"], fs["nodb_worst_s"]),
         "stall_probe_s": (bs["probe_worst_s"], fs["probe_worst_s"]),
         "stall_probe_delivery_s": (t["lag_phases"]["delivery"]["worst_s"], fs["probe_worst_s"]),
-        "completed_to_fetch_s": (t["completed_to_fetch_s"], res["poll_s"] / 2),
+        "completed_to_fetch_median_s": (t["completed_to_fetch_median_s"], res["poll_s"] / 2),
+        "completed_to_fetch_s": (t["completed_to_fetch_s"], res["poll_s"]),
         "completed_to_post_s": (t["completed_to_post_s"], None),
         "cpu_per_take_ms": (t["cpu_per_take_ms"], t["floor_cpu_per_take_ms"]),
         "discord_per_take": (t["discord_per_take"], 2),
@@ -797,6 +798,8 @@ def build_table(res: dict) -> list[dict]:
         if isinstance(bot, int | float) and isinstance(floor, int | float) and floor and bot != float("inf"):
             ratio = floor / bot if key in HIGHER_IS_BETTER else bot / floor  # times the floor's cost
         met = GOALS[key](bot) if key in GOALS and isinstance(bot, int | float) else None
+        if key.startswith("completed_to_fetch") and isinstance(bot, int | float) and floor:
+            met = bot <= 1.2 * floor  # a poll's spacing, plus the time to ask
         if key == "ledger_holds_per_s" and met is not None:
             met = met and ld["overspent_members"] == 0
         if key == "reencode_x_length" and met is not None and re_:

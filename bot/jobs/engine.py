@@ -337,7 +337,6 @@ class JobEngine:
             S.DOWNLOADED: self._deliver,
             S.POSTING: self._deliver,
         }
-        first_pass = True
         while True:
             started = time.monotonic()
             try:
@@ -354,19 +353,19 @@ class JobEngine:
                     else:
                         self._spawn_fresh(job, step, read_at)
                 # Polls trickle out evenly over the interval instead of in one burst: each job is still asked once
-                # an interval, a result is noticed after half an interval on average, and neither fal nor the loop
-                # sees 500 requests at once. After a start everything is asked at once (restart: polled in < 5 s).
-                gap = 0.0 if first_pass else self.config.poll_interval_s / max(len(polls), 1)
+                # an interval (after a restart too: all of them within one interval), a result is noticed after half
+                # an interval on average, and neither fal nor the loop sees 500 requests at once.
+                gap = self.config.poll_interval_s / max(len(polls), 1)
                 for i, job in enumerate(polls):
-                    if i and gap >= 0.001:
-                        await asyncio.sleep(gap)
+                    wait = started + i * gap - time.monotonic()  # by the clock, so a busy loop catches up
+                    if wait > 0.002:
+                        await asyncio.sleep(wait)
                     self._spawn_fresh(job, self._poll, read_at)
                 self._step_ended = {k: t for k, t in self._step_ended.items() if t >= read_at}
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("poller pass failed")
-            first_pass = False
             await asyncio.sleep(max(0.05, self.config.poll_interval_s - (time.monotonic() - started)))
 
     def _spawn_fresh(
