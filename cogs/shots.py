@@ -106,7 +106,13 @@ class _ProgressAnswer:
         if self.deferred:
             return await self.publisher.create_progress(take)
         self.answering = True
-        return await self.publisher.answer_with_progress(self.interaction, take)
+        try:
+            return await self.publisher.answer_with_progress(self.interaction, take)
+        except discord.NotFound:  # 10062: the interaction expired (a stalled loop); nothing was shown
+            log.warning(
+                "/shot's interaction expired before its answer; posting take %d's progress instead", take.id
+            )
+            return await self.publisher.create_progress(take)
 
     async def in_time(self, work: asyncio.Future[Any]) -> None:
         """Wait for the take to be queued; defer at FAST_ANSWER_S unless the answer is already on its way."""

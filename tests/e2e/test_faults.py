@@ -283,3 +283,18 @@ async def test_a_take_costs_few_discord_requests_with_edits_merged_per_channel(
     assert [("Generating" in str(r.json), "Done" in str(r.json)) for r in edits] == [(True, False), (False, True)]
     sent = [r for r in fake_discord.requests[since:] if r.method != "GET"]
     assert len(sent) == 4 and fake_discord.reactions.get(int(clip["id"])) is None, sent
+
+
+async def test_a_shot_whose_interaction_expired_still_gets_one_progress_message(
+    bot, runner, fake_discord, fake_fal
+):
+    """A stalled bot answers /shot after Discord's 3 s: the answer is refused (10062), so the take's progress
+    message is posted in the channel instead; the take goes on and is charged once, for its clip."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.response_deadline = 0.0  # every answer from now on comes too late
+    await fake_discord.slash("shot", prompt="late answer")
+    [clip] = await wait_clips(fake_discord, 1)
+    [progress] = progress_messages(fake_discord)
+    assert progress["_via"] == "channel" and clip["message_reference"]["message_id"] == progress["id"]
+    assert fake_discord.requests_to(Faults.CALLBACK, status=404)
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
