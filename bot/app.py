@@ -96,13 +96,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     jobs = JobEngine(
         db, ledger=budget, backend=gateway.name, charge=not settings.dry_run, config=engine_config(settings)
     )
-    takes = TakeService(
-        jobs,
-        TakeKind(anchors=anchors, gateway=gateway, spec=spec, clips_dir=settings.media_dir / "clips"),
-        anchors=anchors,
-        prices=PriceTable(settings.price_overrides),
-        default_duration_s=settings.default_duration_s,
-    )
     studio = StudioService(
         db,
         jobs,
@@ -111,7 +104,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         prices=PriceTable(settings.price_overrides),
         root=settings.media_dir / "candidates",
     )
-    takes.angles = studio
+    takes = TakeService(
+        jobs,
+        TakeKind(anchors=anchors, gateway=gateway, spec=spec, clips_dir=settings.media_dir / "clips"),
+        anchors=anchors,
+        prices=PriceTable(settings.price_overrides),
+        default_duration_s=settings.default_duration_s,
+        angles=studio,
+        advise=prompt_advice,
+    )
     consistency = ConsistencyService(
         db,
         engine=jobs,
@@ -125,8 +126,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         ),
     )
     jobs.register(FaceScoreKind(consistency))
-    anchors.faces = consistency
-    takes.advise = prompt_advice
+    anchors.faces = consistency  # consistency reads anchors, anchors ask it for face checks: wired once built
     takes.kind.after_posted.append(consistency.take_posted)
     consistency.start()
     sweeper = ClipSweeper(

@@ -65,7 +65,11 @@ class TakeService:
         anchors: AnchorService,
         prices: PriceTable,
         default_duration_s: int = 5,
+        angles: AngleSource | None = None,
+        advise: Callable[[str], list[str]] | None = None,
     ) -> None:
+        """`angles`: the kept angles of an anchor version (the studio), sent as Kling `elements`; `advise`: prompt
+        advice shown on the progress message (bot/consistency), which never blocks a take."""
         self.engine = engine
         self.kind = kind
         self.anchors = anchors
@@ -73,9 +77,9 @@ class TakeService:
         self.default_duration_s = default_duration_s
         self.publisher: TakePublisher | None = None
         self._recent_rerolls: dict[tuple[int, int], float] = {}
-        self.angles: AngleSource | None = None
+        self.angles = angles
         self.other_sinks: list[ProgressSink] = []  # other kinds' chat sides (the engine has one sink)
-        self.advise: Callable[[str], list[str]] | None = None  # prompt advice (bot/consistency), never blocks
+        self.advise = advise
         engine.register(kind)
 
     @property
