@@ -175,3 +175,27 @@ async def test_shot_queued_just_before_a_crash_gets_one_progress_message(runner,
     assert len(progress) == 1
     assert clip["message_reference"]["message_id"] == progress[0]["id"]
     assert await settled_totals(runner, fake_discord, alice) == (560_000, 0)
+
+
+async def test_answer_given_but_not_recorded_before_a_crash_is_found_not_posted_again(
+    runner, fake_discord, fake_fal
+):
+    """/shot's answer is the take's progress message; a crash before its id is written must not give the take a
+    second one: after the restart the bot finds its answer by the footer and keeps editing it."""
+    await runner.start()
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold())
+    answer = await run_shot(fake_discord, "answered, then crashed")
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
+    await runner.services.db.execute("UPDATE jobs SET progress_message_id=NULL, reply_to_message_id=NULL")
+    await runner.stop()
+    await runner.start()
+    fake_fal.release()
+    [clip] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord)
+    progress = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Status" in text_of(m)]
+    assert [m["id"] for m in progress] == [answer["id"]]
+    take = await runner.services.takes.get(1)
+    assert take.progress_message_id == int(answer["id"]) and clip["message_reference"]["message_id"] == answer["id"]
+    await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(answer["id"])]))
+    assert await settled_totals(runner, fake_discord) == (560_000, 0)
