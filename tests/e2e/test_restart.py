@@ -196,6 +196,9 @@ async def test_answer_given_but_not_recorded_before_a_crash_is_found_not_posted_
     progress = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Status" in text_of(m)]
     assert [m["id"] for m in progress] == [answer["id"]]
     take = await runner.services.takes.get(1)
-    assert take.progress_message_id == int(answer["id"]) and clip["message_reference"]["message_id"] == answer["id"]
+    assert (
+        take.progress_message_id == int(answer["id"])
+        and clip["message_reference"]["message_id"] == answer["id"]
+    )
     await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(answer["id"])]))
     assert await settled_totals(runner, fake_discord) == (560_000, 0)

@@ -280,7 +280,8 @@ async def test_slow_status_is_bounded_by_the_call_timeout(fal, anchor):
             await gw.status(V3, rid)
         assert time.monotonic() - started < 3
         assert err.value.kind is FailureKind.NETWORK
-        fal.fail_next("status", 1, status=429)  # one GET per call: the 429 comes out retryable, the engine waits
+        # One GET per call: the 429 comes out retryable and the engine waits.
+        fal.fail_next("status", 1, status=429)
         with pytest.raises(GenerationError) as err:
             await gw.status(V3, rid)
         assert err.value.kind is FailureKind.RATE_LIMITED and err.value.retryable
