@@ -192,8 +192,9 @@ class JobEngine:
     async def in_states(self, *states: JobState) -> list[Job]:
         return await JobStore.in_states(self.db, states)
 
-    async def state_counts(self) -> dict[JobState, int]:
-        return await JobStore.state_counts(self.db)
+    async def state_counts(self, kind: str | None = None) -> dict[JobState, int]:
+        """Jobs per state (of one kind, if given)."""
+        return await JobStore.state_counts(self.db, kind)
 
     async def set_messages(self, job: Job, **message_ids: int | None) -> Job:
         """Record a job's progress or reply-target message (the chat side calls this)."""

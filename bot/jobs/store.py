@@ -103,6 +103,11 @@ class JobStore:
         return sum(per_user.values()), per_user
 
     @staticmethod
-    async def state_counts(q: Queries) -> dict[JobState, int]:
-        rows = await q.fetchall("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+    async def state_counts(q: Queries, kind: str | None = None) -> dict[JobState, int]:
+        if kind is None:
+            rows = await q.fetchall("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        else:
+            rows = await q.fetchall(
+                "SELECT state, COUNT(*) AS n FROM jobs WHERE kind = ? GROUP BY state", (kind,)
+            )
         return {JobState(r["state"]): int(r["n"]) for r in rows}

@@ -290,8 +290,8 @@ class TakeService:
         return [Take.of(j) for j in await self.engine.in_states(*states) if j.kind == KIND]
 
     async def counts(self) -> tuple[int, int]:
-        """(waiting in the bot's queue, in flight at the backend or being delivered)."""
-        states = await self.engine.state_counts()
+        """Takes (not studio sets or face scores): (waiting in the bot's queue, at the backend or being delivered)."""
+        states = await self.engine.state_counts(KIND)
         waiting = states.get(S.WAITING, 0)
         return waiting, sum(n for s, n in states.items() if s is not S.WAITING and s not in FINAL)
 

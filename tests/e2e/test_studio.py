@@ -329,3 +329,18 @@ async def test_a_click_while_the_sheet_is_being_recorded_is_honoured(bot, runner
     assert len(sheets(fake_discord)) == 1
     assert "Candidate 2 is now the anchor" in text_of(await click(fake_discord, sheet, "Use 2"))
     assert await totals(runner, fake_discord) == (80_000, 0)
+
+
+async def test_status_counts_shots_not_studio_sets(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold(), Outcome.hold())
+    await run_shot(fake_discord, "a take at fal")
+    await slash(fake_discord, "anchor generate", description="a set at fal", count=1)
+    await fake_discord.wait_for(
+        lambda: len(fake_fal.submissions) == 2 and all(s.held for s in fake_fal.submissions)
+    )
+    it = await fake_discord.slash("status")
+    reply = await it.wait_reply(lambda m: bool(m.get("embeds")))
+    fields = {f["name"]: f["value"] for f in reply["embeds"][0]["fields"]}
+    assert (fields["Shots queued"], fields["Shots in flight"]) == ("0", "1"), fields
+    fake_fal.release()
