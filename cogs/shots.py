@@ -89,6 +89,7 @@ _BRIEF = frozenset({JobState.SUBMITTING, JobState.COMPLETED, JobState.DOWNLOADED
 _BRIEF_WAIT = 3
 
 
+POSTED_TEXT_KEPT = 1000  # clips whose posted text the publisher remembers for their verdict edit
 FAST_ANSWER_S = 2.0  # Discord allows 3 s for the first answer: past this, /shot defers and posts its progress
 
 
@@ -144,6 +145,8 @@ class DiscordTakePublisher:
         self._shown: dict[int, Any] = {}  # take id → what its progress message shows now
         self._editors: dict[int, asyncio.Task[None]] = {}  # channel → its edit queue's task
         self._wake: dict[int, asyncio.Event] = {}
+        # clip message id → the text it was posted with, so its face verdict is one edit, not a read and an edit
+        self._posted_text: dict[int, str] = {}
 
     @property
     def model_label(self) -> str:
@@ -303,6 +306,9 @@ class DiscordTakePublisher:
             if exc.status in (400, 403, 404):
                 raise PostRefused(str(exc)) from exc
             raise  # 5xx or anything else: the post may have been stored; the engine looks before posting again
+        self._posted_text[message.id] = message.content or ""
+        while len(self._posted_text) > POSTED_TEXT_KEPT:
+            self._posted_text.pop(next(iter(self._posted_text)))
         return message.id
 
     async def post_clip(self, take: Take, clip: Path, note: str | None) -> int:
@@ -335,14 +341,16 @@ class DiscordTakePublisher:
         if take.clip_message_id is None:
             return
         channel = await self._channel(take.channel_id)
-        message = await channel.fetch_message(take.clip_message_id)
-        old = message.content or ""
+        old = self._posted_text.pop(take.clip_message_id, None)
+        if old is None:  # posted before a restart: read what it says
+            old = (await channel.fetch_message(take.clip_message_id)).content or ""
         rest = old.split("\n", 1)[1] if old.startswith(VERDICT_MARK) and "\n" in old else ""
         if not old.startswith(VERDICT_MARK):
             rest = old
         content = f"{VERDICT_MARK} {text}" + (f"\n{rest}" if rest else "")
         if content != old:
-            await message.edit(content=content, allowed_mentions=NO_PINGS)
+            partial = channel.get_partial_message(take.clip_message_id)  # type: ignore[attr-defined]
+            await partial.edit(content=content, allowed_mentions=NO_PINGS)
 
     async def announce(self, take: Take, text: str, *, nonce: str) -> int:
         channel = await self._channel(take.channel_id)

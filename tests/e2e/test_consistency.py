@@ -78,6 +78,10 @@ async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(
     await run_shot(fake_discord, "she smiles at the camera", auto_reroll=True)
     [verdict] = await _wait_verdicts(fake_discord, 1)
     assert "face match" in verdict and "8/8 frames" in verdict
+    # The verdict is one edit of the clip message; the bot knows what it posted, so it reads nothing first.
+    [clip] = clip_messages(fake_discord)
+    clip_path = f"/channels/{fake_discord.channel_id}/messages/{clip['id']}"
+    assert [r.method for r in fake_discord.requests if r.path == clip_path] == ["PATCH"]
 
     async def posted():
         jobs = await _score_jobs(runner)
