@@ -461,7 +461,12 @@ class ShotCog(commands.Cog):
             price = (
                 "free (dry run)" if shot.backend == "dry-run" else f"{format_usd(shot.price_micros)} on hold"
             )
-            await interaction.edit_original_response(content=f"Shot #{shot.id} is queued ({price}).{where}")
+            try:
+                await interaction.edit_original_response(
+                    content=f"Shot #{shot.id} is queued ({price}).{where}"
+                )
+            except discord.HTTPException:  # the deferral itself came too late: the progress post says it all
+                log.info("could not answer /shot for take %d; its progress message is posted", shot.id)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

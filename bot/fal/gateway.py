@@ -209,8 +209,12 @@ class FalGateway:
             try:
                 async with asyncio.timeout(self.call_timeout_s):
                     async with self._session.get(url, headers=headers, params=params) as response:
-                        raw = await response.content.read(_MAX_ANSWER_BYTES + 1)
                         code, answer_headers = response.status, dict(response.headers)
+                        raw = bytearray()
+                        async for chunk in response.content.iter_chunked(_CHUNK):
+                            raw += chunk  # to the end: one read() may return only the first chunk
+                            if len(raw) > _MAX_ANSWER_BYTES:
+                                break
             except asyncio.CancelledError:
                 raise
             except TimeoutError as exc:

@@ -3,7 +3,9 @@ structure, cancel outcomes, bounded calls, downloads, and the image endpoints.""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import socket
 import time
 
@@ -429,3 +431,37 @@ async def test_polls_are_one_get_each_and_faults_come_out_retryable(fal, anchor)
             await gw.result(V3, rid)
         assert err.value.retryable
         await gw.close()
+
+
+async def test_a_result_that_arrives_in_pieces_is_read_whole(monkeypatch):
+    """A result body sent in several chunks (as TLS records and proxies deliver it) is read to its end."""
+    from aiohttp import web
+
+    payload = {"video": {"url": "https://v3.fal.media/files/x/clip.mp4"}, "note": "x" * 200_000}
+    body = json.dumps(payload).encode()
+
+    async def result(request: web.Request) -> web.StreamResponse:
+        assert request.headers["Authorization"] == "Key test-key"
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for start in range(0, len(body), 50_000):
+            await response.write(body[start : start + 50_000])
+            await asyncio.sleep(0.01)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/fal-ai/kling-video/requests/{rid}", result)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", f"http://127.0.0.1:{port}/")
+    try:
+        async with aiohttp.ClientSession() as session:
+            gw = FalGateway("test-key", session=session, call_timeout_s=5)
+            assert await gw.result(V3, "rid-1") == payload
+            await gw.close()
+    finally:
+        await runner.cleanup()
