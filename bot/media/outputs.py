@@ -124,8 +124,8 @@ def check_video(path: Path, *, max_bytes: int = MAX_VIDEO_BYTES) -> VideoInfo:
             if first is None:
                 raise BadOutput(Reason.TRUNCATED, f"{path.name} has no frames")
             # Every packet to the end must be there (demuxed, not decoded: a truncated file stops early), and the
-            # last keyframe must decode. Decoding the whole last second cost ~18 ms a clip, half the bot's CPU per
-            # take with 500 in flight (bench/README.md); this costs one frame.
+            # last keyframe must decode. Decoding from the last keyframe to the end (often the whole clip) cost
+            # 533 ms of CPU for a 1080p 5 s clip; this costs two frames (bench/README.md, "Scale").
             end: float | None = None
             last_key: int | None = None
             for packet in container.demux(stream):
