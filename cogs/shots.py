@@ -432,9 +432,10 @@ class ShotCog(commands.Cog):
         """Queue a shot; its progress message is the answer (or, when queueing is slow, a post the answer links)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         # The answer needs no channel permission, but the progress edits and the clip do: refuse before anyone pays.
+        # (Discord always sends app_permissions; a payload without them reads as 0 here: then do not guess.)
         perms = interaction.app_permissions
         can_send = perms.send_messages_in_threads if _in_thread(interaction.channel) else perms.send_messages
-        if not (can_send and perms.embed_links and perms.view_channel):
+        if perms.value and not (can_send and perms.embed_links and perms.view_channel):
             raise UserError(
                 "I can't post the clip in this channel: give me View Channel, Send Messages and Embed Links here, "
                 "then try again. Nothing was charged."
