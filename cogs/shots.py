@@ -210,10 +210,13 @@ class DiscordTakePublisher:
             view=self._progress_view(take),  # type: ignore[arg-type]
             allowed_mentions=NO_PINGS,
         )
-        if response.message_id is None:  # Discord always returns the message it made; be safe anyway
-            raise RuntimeError("the interaction response carried no message id")
+        message_id = response.message_id
+        if message_id is None and isinstance(response.resource, discord.InteractionMessage):
+            message_id = response.resource.id
+        if message_id is None:  # Discord returns the message it made; if an answer ever lacks it, ask for it
+            message_id = (await interaction.original_response()).id
         self._shown[take.id] = self._looks(take)
-        return response.message_id
+        return message_id
 
     def _looks(self, take: Take) -> Any:
         position = take.queue_position if take.state is JobState.WAITING else None

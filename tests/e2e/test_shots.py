@@ -539,3 +539,15 @@ async def test_shot_in_a_thread_uses_the_parent_anchor_and_posts_in_the_thread(
     assert fake_fal.fetch_upload(fake_fal.submissions[0].arguments["start_image_url"]) == (
         runner.services.anchors.image_path(parent_anchor.sha256).read_bytes()
     )
+
+
+async def test_an_answer_without_its_message_id_is_looked_up_not_posted_again(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.callback_answer_without_message_id = True
+    answer = await run_shot(fake_discord, "no id in the answer")
+    [clip] = await wait_clips(fake_discord, 1)
+    assert [m["id"] for m in progress_messages(fake_discord)] == [answer["id"]]
+    assert clip["message_reference"]["message_id"] == answer["id"]
+    assert fake_discord.requests_to("GET", "/webhooks/{app_id}/{token}/messages/{message_id}")

@@ -173,6 +173,7 @@ class InteractionsMixin:
     channel_id: int
     bot_user_id: int
     response_deadline: float
+    callback_answer_without_message_id: bool
     attachment_size_limit: int
     messages: dict[int, dict]
     synced_commands: dict[str, list[dict]]
@@ -544,6 +545,9 @@ class InteractionsMixin:
         inter.responses.append({"type": rtype, "data": data})
         if not truthy_query(cap.query.get("with_response")):
             return web.Response(status=204)
+        if self.callback_answer_without_message_id:
+            message_id = None
+            resource.pop("message", None)
         return json_response(
             200,
             {

@@ -152,6 +152,8 @@ class FakeDiscord(
     def __init__(self, *, app_id: int = 1000000000000000001, guild_id: int = 1574537586855116802) -> None:
         self.attachment_size_limit: int = 10 * MIB
         self.response_deadline: float = 3.0  # seconds of REAL time for the first callback
+        # A callback's answer (with_response) without the message's id: not what Discord sends, a client must cope.
+        self.callback_answer_without_message_id = False
         self.requests: list[CapturedRequest] = []
         self.server_errors: list[str] = []  # internal errors of the fake (should stay empty)
         self.base_url = ""
