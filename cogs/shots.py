@@ -72,10 +72,6 @@ class RerollButton(GuardedButton, template=r"shot:reroll:(?P<id>[0-9]+)"):
         return f"Take {shot.take} of shot #{shot.root_id} is queued; it is charged to you."
 
 
-def _in_thread(channel: object) -> bool:
-    return isinstance(channel, discord.Thread)
-
-
 def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for item in items:
@@ -175,6 +171,11 @@ class DiscordTakePublisher:
         )
 
     # Progress --------------------------------------------------------------------------------------------
+    def _embed(self, take: Take) -> discord.Embed:
+        """A take's progress embed; a waiting take shows its place in the bot's queue."""
+        position = take.queue_position if take.state is JobState.WAITING else None
+        return progress_embed(take, self.model_label, position=position)
+
     def _progress_view(self, take: Take) -> discord.ui.View | None:
         return _view(CancelButton(take.id)) if take.state in CANCELLABLE else None
 
@@ -188,9 +189,8 @@ class DiscordTakePublisher:
             )
             if found is not None:
                 return found
-        position = take.queue_position if take.state is JobState.WAITING else None
         message = await channel.send(
-            embed=progress_embed(take, self.model_label, position=position),
+            embed=self._embed(take),
             # discord.py's overloads of send() leave out the None these parameters default to at run time.
             view=self._progress_view(take),  # type: ignore[arg-type]
             allowed_mentions=NO_PINGS,
@@ -204,9 +204,8 @@ class DiscordTakePublisher:
     async def answer_with_progress(self, interaction: discord.Interaction[Any], take: Take) -> int:
         """Answer a command with the take's progress message: one callback instead of a deferral, its answer and
         a post. Later edits go through the channel with the bot token (an interaction token lasts 15 minutes)."""
-        position = take.queue_position if take.state is JobState.WAITING else None
         response = await interaction.response.send_message(
-            embed=progress_embed(take, self.model_label, position=position),
+            embed=self._embed(take),
             view=self._progress_view(take),  # type: ignore[arg-type]
             allowed_mentions=NO_PINGS,
         )
@@ -219,9 +218,8 @@ class DiscordTakePublisher:
         return message_id
 
     def _looks(self, take: Take) -> Any:
-        position = take.queue_position if take.state is JobState.WAITING else None
         return (
-            progress_embed(take, self.model_label, position=position).to_dict(),
+            self._embed(take).to_dict(),
             take.state in CANCELLABLE,
         )
 
@@ -278,10 +276,9 @@ class DiscordTakePublisher:
                 return
             take = fresh
         channel = await self._channel(take.channel_id)
-        position = take.queue_position if take.state is JobState.WAITING else None
         partial = channel.get_partial_message(take.progress_message_id)  # type: ignore[attr-defined]
         await partial.edit(
-            embed=progress_embed(take, self.model_label, position=position),
+            embed=self._embed(take),
             view=self._progress_view(take),
             allowed_mentions=NO_PINGS,
         )
@@ -437,7 +434,11 @@ class ShotCog(commands.Cog):
         # The answer needs no channel permission, but the progress edits and the clip do: refuse before anyone pays.
         # (Discord always sends app_permissions; a payload without them reads as 0 here: then do not guess.)
         perms = interaction.app_permissions
-        can_send = perms.send_messages_in_threads if _in_thread(interaction.channel) else perms.send_messages
+        can_send = (
+            perms.send_messages_in_threads
+            if isinstance(interaction.channel, discord.Thread)
+            else perms.send_messages
+        )
         if perms.value and not (can_send and perms.embed_links and perms.view_channel):
             raise UserError(
                 "I can't post the clip in this channel: give me View Channel, Send Messages and Embed Links here, "
