@@ -41,6 +41,14 @@ def decode_size(data: bytes) -> tuple[int, int]:
         return img.size
 
 
+async def unrecord_post(runner: Any) -> None:
+    """Put the rows back as they were between Discord storing a clip and the bot recording it (a crash there)."""
+    db = runner.services.db
+    await db.execute("UPDATE jobs SET state='posting', result_message_id=NULL, finished_at=NULL")
+    await db.execute("UPDATE holds SET state='held', settled_at=NULL")
+    await db.execute("DELETE FROM ledger WHERE kind='capture'")
+
+
 async def settled_totals(runner: Any, fake: FakeDiscord, user: str | int = "alice") -> tuple[int, int]:
     """(spent, held) of a member once no job is being marked posted.
 

@@ -6,7 +6,7 @@ import asyncio
 
 from bot.jobs import JobState
 from tests import samples
-from tests.e2e.helpers import set_anchor, settled_totals
+from tests.e2e.helpers import set_anchor, settled_totals, unrecord_post
 from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import (
     ADD_REACTIONS,
@@ -191,11 +191,7 @@ async def test_after_a_crash_in_a_busy_channel_the_clip_is_found_not_posted_agai
     fake_fal.release()
     [clip] = await wait_clips(fake_discord, 1)
     await wait_posted(runner, fake_discord)
-    # Back to the moment between Discord storing the clip and the bot recording it, then a restart.
-    db = runner.services.db
-    await db.execute("UPDATE jobs SET state='posting', result_message_id=NULL, finished_at=NULL")
-    await db.execute("UPDATE holds SET state='held', settled_at=NULL")
-    await db.execute("DELETE FROM ledger WHERE kind='capture'")
+    await unrecord_post(runner)  # a crash between Discord storing the clip and the bot recording it
     await runner.stop()
     await runner.start()
     take = await _settled(runner)

@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 from tests import samples
-from tests.e2e.helpers import set_anchor, settled_totals
+from tests.e2e.helpers import set_anchor, settled_totals, unrecord_post
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -103,11 +103,7 @@ async def test_clip_posted_just_before_a_crash_is_not_posted_again(runner, fake_
     await run_shot(fake_discord, "posted then crashed")
     [clip] = await wait_clips(fake_discord, 1)
     await wait_posted(runner, fake_discord)
-    db = runner.services.db
-    # Put the rows back as they were between the upload and its bookkeeping.
-    await db.execute("UPDATE jobs SET state='posting', result_message_id=NULL, finished_at=NULL")
-    await db.execute("UPDATE holds SET state='held', settled_at=NULL")
-    await db.execute("DELETE FROM ledger WHERE kind='capture'")
+    await unrecord_post(runner)  # between the upload and its bookkeeping
     await runner.stop()
 
     await runner.start()
