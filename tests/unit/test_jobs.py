@@ -305,3 +305,46 @@ async def test_one_slow_status_answer_does_not_hold_back_another_jobs_clip(engin
     done = await _until(engine, fast.id, S.POSTED, timeout=5)
     assert done.state is S.POSTED
     assert (await engine.get(slow.id)).state in (S.SUBMITTED, S.RUNNING)
+
+
+class TickerKind(RemoteKind):
+    """A remote kind that never finishes and notes when each job is polled."""
+
+    name = "ticker"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: dict[int, list[float]] = {}
+
+    async def poll(self, job: Job) -> Poll:
+        self.asked.setdefault(job.id, []).append(asyncio.get_running_loop().time())
+        return Poll(STARTED)
+
+
+async def test_polls_trickle_over_the_interval_and_each_job_is_asked_once_an_interval(db):
+    """#10: no burst of every job's status request at once; and never more than one per job per interval."""
+    interval, n = 0.4, 8
+    engine = JobEngine(
+        db,
+        ledger=FakeLedger(),
+        backend="test",
+        config=EngineConfig(poll_interval_s=interval, progress_grace_s=0, max_per_user=n),
+    )
+    kind = TickerKind()
+    engine.register(kind)
+    engine.start(Sink())
+    try:
+        jobs = [await _queue(engine, "ticker", tag=str(i)) for i in range(n)]
+        for job in jobs:
+            await _until(engine, job.id, S.RUNNING)
+        window_start = asyncio.get_running_loop().time()
+        await asyncio.sleep(interval * 5)
+    finally:
+        await engine.stop()
+    # Each job: at most one poll an interval over the window (and it is polled).
+    for job in jobs:
+        seen = [t for t in kind.asked[job.id] if t >= window_start]
+        assert 1 <= len(seen) <= 5 + 1, seen
+    # One pass: the jobs' polls are spread over the interval (a burst would ask all 8 within milliseconds).
+    firsts = sorted(min(t for t in kind.asked[job.id] if t >= window_start + interval) for job in jobs)
+    assert firsts[-1] - firsts[0] >= interval / 4, firsts
