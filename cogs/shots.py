@@ -67,7 +67,10 @@ class RerollButton(GuardedButton, template=r"shot:reroll:(?P<id>[0-9]+)"):
 
     async def run(self, interaction: discord.Interaction[Any]) -> str:
         shot = await bot_of(interaction).services.takes.reroll(
-            self.target_id, user_id=interaction.user.id, upload_limit_bytes=interaction.filesize_limit
+            self.target_id,
+            user_id=interaction.user.id,
+            upload_limit_bytes=interaction.filesize_limit,
+            from_message_id=interaction.message.id if interaction.message else None,
         )
         return f"Take {shot.take} of shot #{shot.root_id} is queued; it is charged to you."
 

@@ -177,14 +177,18 @@ class TakeService:
         user_id: int,
         upload_limit_bytes: int | None = None,
         auto_reroll_of: int | None = None,
+        from_message_id: int | None = None,
     ) -> Take:
         """A new take of a shot: same prompt, options and anchor version, charged to `user_id`.
 
-        `auto_reroll_of` marks the one automatic re-roll of a drifted take (unique per take in the database)."""
+        `auto_reroll_of` marks the one automatic re-roll of a drifted take (unique per take in the database).
+        `from_message_id`: the clip message the member re-rolled from (a button on it); a take still POSTING has its
+        clip on Discord a moment before it is recorded, so a click in that moment counts."""
         original = await self.get(take_id)
         if original is None:
             raise UserError("That shot no longer exists.")
-        if original.clip_message_id is None:
+        clip_id = original.clip_message_id or (from_message_id if original.state is S.POSTING else None)
+        if clip_id is None:
             raise UserError("That take has no clip yet; re-roll a posted clip.")
         now = time.monotonic()
         self._recent_rerolls = {k: t for k, t in self._recent_rerolls.items() if now - t < REROLL_DEDUP_S}
@@ -215,7 +219,7 @@ class TakeService:
             channel_id=original.channel_id,
             user_id=user_id,
             parent_id=original.root_id,
-            reply_to_message_id=original.clip_message_id,
+            reply_to_message_id=clip_id,
         )
         return await self._announce(job)
 

@@ -551,3 +551,20 @@ async def test_an_answer_without_its_message_id_is_looked_up_not_posted_again(
     assert [m["id"] for m in progress_messages(fake_discord)] == [answer["id"]]
     assert clip["message_reference"]["message_id"] == answer["id"]
     assert fake_discord.requests_to("GET", "/webhooks/{app_id}/{token}/messages/{message_id}")
+
+
+async def test_reroll_clicked_while_the_clip_is_being_recorded_counts(bot, runner, fake_discord, fake_fal):
+    # Discord stores the clip but answers 500 twice (discord.py sends it again after 1 s and 3 s; the nonce keeps
+    # it one message), so the take is POSTING for about 4 s while its clip and Re-roll button are on screen.
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.faults.store_then_fail(2, when=lambda r: r.files, status=500)
+    await run_shot(fake_discord, "quick click")
+    [clip] = await wait_clips(fake_discord, 1)
+    assert (await runner.services.takes.get(1)).state is JobState.POSTING
+    custom_id = clip["components"][0]["components"][0]["custom_id"]
+    it = await fake_discord.click(int(clip["id"]), custom_id)
+    assert "charged to you" in text_of(await it.wait_reply())
+    clips = await wait_clips(fake_discord, 2)
+    assert clips[1]["message_reference"]["message_id"] == clip["id"]
+    assert len(fake_fal.submissions) == 2
+    assert await _totals(runner, fake_discord) == (2 * 560_000, 0)
