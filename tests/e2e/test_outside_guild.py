@@ -186,9 +186,8 @@ async def test_budget_errors_from_commands_are_ephemeral(bot, runner, fake_disco
 async def test_reroll_reaction_without_budget_shows_no_figures_in_public(bot, runner, fake_discord):
     """#8: public notices say "not enough budget" without figures.
 
-    Known leak (reported to the lead, owned by the job-engine rewrite): `cogs/shots.py`'s reaction listener posts
-    the BudgetExceeded text -- "That would cost $0.56 but you have $0.00 left of your $0.00 budget" -- publicly in
-    the channel for 12 s. It should DM the member, or say only that there is not enough budget.
+    This was a leak: the reaction listener posted the BudgetExceeded text ("That would cost $0.56 but you have $0.00
+    left of your $0.00 budget") publicly for 12 s. It now says only that there is not enough budget.
     """
 
     clip = await _one_clip(runner, fake_discord)
