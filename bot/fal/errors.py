@@ -39,36 +39,31 @@ class GenerationError(Exception):
 
     `message` is plain, polite words for the channel (never a key, token or signed URL); `kind` drives what
     happens next. `status` is the HTTP status fal answered with, `field` the offending input (last element of a
-    422 detail's `loc`), `error_type` fal's `error_type` / `X-Fal-Error-Type`.
-
-    TEMPORARY: the old constructor `GenerationError(kind_str, message, retryable=...)` still works (a plain string
-    kind is converted; an explicit `retryable` overrides the kind's default) until the take engine has moved to
-    the gateway API.
+    422 detail's `loc`), `error_type` fal's `error_type` / `X-Fal-Error-Type`. Whether the call may be repeated
+    follows from `kind` alone (`retryable`). `kind` must be a FailureKind: a plain string raises TypeError.
     """
 
     def __init__(
         self,
-        kind: FailureKind | str,
+        kind: FailureKind,
         message: str,
         *,
         status: int | None = None,
         field: str | None = None,
         error_type: str | None = None,
-        retryable: bool | None = None,
     ) -> None:
-        self.kind = FailureKind(kind)
+        if not isinstance(kind, FailureKind):
+            raise TypeError(f"GenerationError needs a FailureKind, not {kind!r}")
+        self.kind = kind
         self.message = message
         self.status = status
         self.field = field
         self.error_type = error_type
-        self._retryable = retryable
         super().__init__(f"{self.kind}: {message}")
 
     @property
     def retryable(self) -> bool:
         """True for SERVER, RATE_LIMITED and NETWORK: the same call may succeed later."""
-        if self._retryable is not None:
-            return self._retryable
         return self.kind in RETRYABLE_KINDS
 
     def __repr__(self) -> str:

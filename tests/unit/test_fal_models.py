@@ -286,10 +286,15 @@ def test_message_words_never_decide_and_urls_are_scrubbed():
     assert classify_completed("x", "runner_server_error").retryable
 
 
-def test_old_constructor_still_works_for_now():
-    err = GenerationError("network", "down", retryable=False)
-    assert err.kind == "network" and err.kind is FailureKind.NETWORK and not err.retryable
-    assert GenerationError("gone", "x").kind == "gone" and not GenerationError("gone", "x").retryable
+def test_the_kind_alone_decides_and_must_be_a_failure_kind():
+    err = GenerationError(FailureKind.NETWORK, "down")
+    assert err.kind == "network" and err.kind is FailureKind.NETWORK and err.retryable
+    gone = GenerationError(FailureKind.GONE, "x")
+    assert gone.kind == "gone" and not gone.retryable
+    with pytest.raises(TypeError, match="FailureKind"):
+        GenerationError("gone", "x")  # type: ignore[arg-type]  # the old string kind is gone
+    with pytest.raises(TypeError):
+        GenerationError(FailureKind.NETWORK, "down", retryable=False)  # type: ignore[call-arg]  # no override
 
 
 # ------------------------------------------------------------------------------------- dry run
