@@ -397,21 +397,9 @@ def _download_status_error(status: int) -> GenerationError:
     return GenerationError(FailureKind.BAD_OUTPUT, f"fal's file server answered {status}.", status=status)
 
 
-# Re-export, resolved lazily (dryrun.py imports this module).
-
-
-def __getattr__(name: str) -> Any:
-    if name == "DryRunGateway":
-        from bot.fal.dryrun import DryRunGateway
-
-        return DryRunGateway
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [  # noqa: F822 (DryRunGateway resolves through __getattr__)
+__all__ = [
     "MAX_CLIP_BYTES",
     "CancelOutcome",
-    "DryRunGateway",
     "FailureKind",
     "FalGateway",
     "Gateway",

@@ -90,7 +90,8 @@ def test_transport_errors_are_retryable():
 async def test_dry_run_job_survives_a_restart(tmp_path):
     from PIL import Image
 
-    from bot.fal.gateway import DryRunGateway, GenerationError
+    from bot.fal.dryrun import DryRunGateway
+    from bot.fal.errors import GenerationError
     from bot.fal.models import CATALOGUE
 
     image = tmp_path / "anchor.jpg"
