@@ -9,7 +9,7 @@ import pytest
 from fal_client import FalClientHTTPError
 
 from bot.fal.errors import from_exception as classify_fal_error
-from bot.fal.models import ENDPOINTS, endpoint_spec
+from bot.fal.models import endpoint_spec
 from bot.fal.pricing import PriceTable
 
 V3 = "fal-ai/kling-video/v3/pro/image-to-video"
@@ -17,12 +17,14 @@ TURBO = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
 
 
 def test_kling_v3_arguments_use_start_image_url_and_string_duration():
-    args = ENDPOINTS[V3].arguments(image_url="u", prompt="p", duration_s=7, audio=False, negative_prompt=None)
+    args = endpoint_spec(V3).arguments(
+        image_url="u", prompt="p", duration_s=7, audio=False, negative_prompt=None
+    )
     assert args == {"start_image_url": "u", "prompt": "p", "duration": "7", "generate_audio": False}
 
 
 def test_turbo_arguments_use_image_url_and_no_audio_flag():
-    args = ENDPOINTS[TURBO].arguments(
+    args = endpoint_spec(TURBO).arguments(
         image_url="u", prompt="p", duration_s=10, audio=True, negative_prompt="blur"
     )
     assert args == {"image_url": "u", "prompt": "p", "duration": "10", "negative_prompt": "blur"}
@@ -33,15 +35,38 @@ def test_unknown_endpoint_names_the_known_ones():
         endpoint_spec("fal-ai/nope")
 
 
+def test_endpoint_spec_is_an_image_to_video_model_of_the_catalogue():
+    from bot.fal import models
+
+    known = (
+        "fal-ai/kling-video/v2.5-turbo/pro/image-to-video, fal-ai/kling-video/v3/pro/image-to-video, "
+        "fal-ai/kling-video/v3/standard/image-to-video"
+    )
+    # an image model's endpoint, and a catalogue key (endpoint_spec takes endpoint ids only)
+    for other in ("fal-ai/bytedance/seedream/v4.5/text-to-image", "kling-v3-pro"):
+        with pytest.raises(KeyError) as err:
+            endpoint_spec(other)
+        assert err.value.args[0] == f"unknown FAL_ENDPOINT {other!r}; known endpoints: {known}"
+    assert endpoint_spec(V3) is models.CATALOGUE[V3] and endpoint_spec(V3).key == "kling-v3-pro"
+    try:
+        models.configure({"kling-v3-pro": "my/kling-v3"})
+        assert endpoint_spec("my/kling-v3").key == "kling-v3-pro"
+        with pytest.raises(KeyError, match="my/kling-v3"):
+            endpoint_spec(V3)
+    finally:
+        models.configure()
+    assert endpoint_spec(V3).key == "kling-v3-pro"
+
+
 def test_quotes_at_list_price_and_with_overrides():
     table = PriceTable({})
-    assert table.quote(ENDPOINTS[V3], duration_s=5, audio=False) == 560_000
-    assert table.quote(ENDPOINTS[V3], duration_s=5, audio=True) == 840_000
-    assert table.quote(ENDPOINTS[TURBO], duration_s=5, audio=False) == 350_000
-    assert table.quote(ENDPOINTS[TURBO], duration_s=10, audio=False) == 700_000
+    assert table.quote(endpoint_spec(V3), duration_s=5, audio=False) == 560_000
+    assert table.quote(endpoint_spec(V3), duration_s=5, audio=True) == 840_000
+    assert table.quote(endpoint_spec(TURBO), duration_s=5, audio=False) == 350_000
+    assert table.quote(endpoint_spec(TURBO), duration_s=10, audio=False) == 700_000
     doubled = PriceTable({V3: 224_000, f"{V3}#audio": 336_000})
-    assert doubled.quote(ENDPOINTS[V3], duration_s=5, audio=False) == 1_120_000
-    assert doubled.quote(ENDPOINTS[V3], duration_s=5, audio=True) == 1_680_000
+    assert doubled.quote(endpoint_spec(V3), duration_s=5, audio=False) == 1_120_000
+    assert doubled.quote(endpoint_spec(V3), duration_s=5, audio=True) == 1_680_000
 
 
 def _http_error(status: int, body: dict, headers: dict | None = None) -> FalClientHTTPError:
@@ -139,8 +164,8 @@ def test_catalogue_prices_and_overrides():
     assert model(TURBO).quote(seconds=10, audio=True) == 700_000  # no audio on turbo
     table = PriceTable({"fal-ai/bytedance/seedream/v4.5/edit": 50_000, f"{TURBO}#base": 400_000})
     assert table.quote(model("seedream-v4.5-edit"), images=2) == 100_000
-    assert table.quote(ENDPOINTS[TURBO], duration_s=10) == 750_000
-    assert table.quote(ENDPOINTS[V3], duration_s=3, audio=True) == 504_000
+    assert table.quote(endpoint_spec(TURBO), duration_s=10) == 750_000
+    assert table.quote(endpoint_spec(V3), duration_s=3, audio=True) == 504_000
 
 
 def test_model_ids_are_configurable():
