@@ -114,6 +114,57 @@ def _scrub(text: str) -> str:
     return " ".join("<url>" if "://" in word else word for word in text.split())
 
 
+def _error_type_of(body: object, headers: Mapping[str, str] | None) -> str | None:
+    """fal's `error_type` from the body, else from the `X-Fal-Error-Type` header."""
+    error_type = body.get("error_type") if isinstance(body, Mapping) else None
+    if isinstance(error_type, str):
+        return error_type
+    if headers:
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        return lowered.get("x-fal-error-type") or None
+    return None
+
+
+def _is_policy_item(item: Mapping[str, Any]) -> bool:
+    """True for a 422 detail item of type `content_policy_violation`."""
+    return str(item.get("type", "")) == "content_policy_violation"
+
+
+def _policy_error(items: list[Mapping[str, Any]], common: dict[str, Any]) -> GenerationError:
+    """CONTENT_POLICY, naming the field of the first policy item (else the first field named)."""
+    policy_field = next((_field_of(i) for i in items if _is_policy_item(i)), common["field"])
+    return GenerationError(
+        FailureKind.CONTENT_POLICY,
+        "fal refused this prompt or image under its content policy. Try a different prompt.",
+        **{**common, "field": policy_field},
+    )
+
+
+def _is_server_fault(status: int, error_type: str | None) -> bool:
+    """A 5xx, or an error type fal uses for its own infrastructure (runner_*, internal_error)."""
+    return status >= 500 or (error_type or "").startswith("runner_") or error_type == "internal_error"
+
+
+def _kind_and_message(status: int, error_type: str | None, words: str) -> tuple[FailureKind, str]:
+    """The kind and channel message of an answer that is not a policy refusal: error type first, then status."""
+    if error_type in _CANCELLED_TYPES:
+        return FailureKind.CANCELLED, "The job was cancelled at fal."
+    if error_type in _TIMEOUT_TYPES:
+        return FailureKind.TIMEOUT, "fal timed out on this job. Try again."
+    if status in (401, 403):
+        return FailureKind.AUTH, "fal refused the bot's key; an admin should check FAL_KEY."
+    if status in (404, 410):
+        return (
+            FailureKind.GONE,
+            "fal no longer holds this job or its result (results are kept about an hour).",
+        )
+    if status in (408, 409, 429):
+        return FailureKind.RATE_LIMITED, f"fal asked the bot to slow down ({status})."
+    if _is_server_fault(status, error_type):
+        return FailureKind.SERVER, f"fal had a server error ({status})."
+    return FailureKind.REJECTED, f"fal rejected the request: {words or 'no details given'}."
+
+
 def classify_http(
     status: int,
     body: object,
@@ -121,51 +172,14 @@ def classify_http(
 ) -> GenerationError:
     """Turn one HTTP error answer from fal into a GenerationError, by structure only."""
     detail = body.get("detail") if isinstance(body, Mapping) else body
-    error_type = body.get("error_type") if isinstance(body, Mapping) else None
-    if not isinstance(error_type, str):
-        error_type = None
-    if error_type is None and headers:
-        lowered = {str(k).lower(): v for k, v in headers.items()}
-        error_type = lowered.get("x-fal-error-type") or None
+    error_type = _error_type_of(body, headers)
     items = _detail_items(detail)
     field = next((f for f in (_field_of(i) for i in items) if f), None)
-    words = _detail_words(detail)
     common: dict[str, Any] = {"status": status, "field": field, "error_type": error_type}
-
-    if any(str(i.get("type", "")) == "content_policy_violation" for i in items) or (
-        error_type == "content_policy_violation"
-    ):
-        policy_field = next(
-            (_field_of(i) for i in items if str(i.get("type", "")) == "content_policy_violation"), field
-        )
-        return GenerationError(
-            FailureKind.CONTENT_POLICY,
-            "fal refused this prompt or image under its content policy. Try a different prompt.",
-            **{**common, "field": policy_field},
-        )
-    if error_type in _CANCELLED_TYPES:
-        return GenerationError(FailureKind.CANCELLED, "The job was cancelled at fal.", **common)
-    if error_type in _TIMEOUT_TYPES:
-        return GenerationError(FailureKind.TIMEOUT, "fal timed out on this job. Try again.", **common)
-    if status in (401, 403):
-        return GenerationError(
-            FailureKind.AUTH, "fal refused the bot's key; an admin should check FAL_KEY.", **common
-        )
-    if status in (404, 410):
-        return GenerationError(
-            FailureKind.GONE,
-            "fal no longer holds this job or its result (results are kept about an hour).",
-            **common,
-        )
-    if status in (408, 409, 429):
-        return GenerationError(
-            FailureKind.RATE_LIMITED, f"fal asked the bot to slow down ({status}).", **common
-        )
-    if status >= 500 or (error_type or "").startswith("runner_") or error_type == "internal_error":
-        return GenerationError(FailureKind.SERVER, f"fal had a server error ({status}).", **common)
-    return GenerationError(
-        FailureKind.REJECTED, f"fal rejected the request: {words or 'no details given'}.", **common
-    )
+    if error_type == "content_policy_violation" or any(_is_policy_item(i) for i in items):
+        return _policy_error(items, common)
+    kind, message = _kind_and_message(status, error_type, _detail_words(detail))
+    return GenerationError(kind, message, **common)
 
 
 def classify_completed(error: object, error_type: object) -> GenerationError:
