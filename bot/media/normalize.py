@@ -42,10 +42,12 @@ class NormalizedImage:
 
 
 def _format_label(fmt: str) -> str:
+    """The format's name as a member knows it ("WebP", "PNG", ...)."""
     return "WebP" if fmt == "WEBP" else fmt
 
 
 def _metadata_parts(im: Image.Image) -> list[str]:
+    """The kinds of metadata the file carries (EXIF, GPS, XMP, comments, text), all dropped from the anchor."""
     parts: list[str] = []
     info = im.info
     try:
@@ -73,6 +75,7 @@ def _metadata_parts(im: Image.Image) -> list[str]:
 
 
 def _is_srgb(profile: object) -> bool:
+    """True when an ICC profile's description names sRGB."""
     from PIL import ImageCms
 
     try:
@@ -83,10 +86,7 @@ def _is_srgb(profile: object) -> bool:
 
 
 def _apply_icc(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bool]:
-    """Convert RGB or CMYK pixels from their embedded ICC profile to sRGB (RGB out).
-
-    Returns (image, converted). Falls back to the untouched image if the profile is unusable.
-    """
+    """(pixels converted from their embedded ICC profile to sRGB, True), or (untouched, False) when unusable."""
     if not icc or im.mode not in ("RGB", "CMYK"):
         return im, False
     try:
@@ -113,29 +113,37 @@ def _has_16bit_samples(im: Image.Image) -> bool:
 
 
 def _to_rgb8(im: Image.Image, notes: list[str], sixteen_bit: bool) -> Image.Image:
-    mode = im.mode
-    if mode.startswith("I;16") or mode in ("I", "F"):
+    """8-bit RGB pixels: 16-bit and float samples scaled down, CMYK converted, alpha flattened onto white."""
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
         sixteen_bit = True
-        if mode.startswith("I;16"):
-            im = im.convert("I")
-        # 16-bit samples: scale to 8 bits instead of letting convert() clip everything above 255.
-        scale = 1 / 256 if mode != "F" else 255.0
-        im = im.point(lambda v: v * scale)
-        im = im.convert("L")
+        im = _narrow_to_l8(im)
     if sixteen_bit:
         notes.append("Converted 16-bit colour to 8-bit.")
     mode = im.mode
-    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
     if mode == "CMYK":
         return im.convert("RGB")
-    if has_alpha:
-        rgba = im.convert("RGBA")
-        alpha_min = rgba.getchannel("A").getextrema()[0]  # one band: (min, max)
-        if isinstance(alpha_min, int | float) and alpha_min < 255:
-            notes.append("Filled transparent areas with white.")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
+        return _flatten_alpha(im, notes)
     return im.convert("RGB") if mode != "RGB" else im
+
+
+def _narrow_to_l8(im: Image.Image) -> Image.Image:
+    """16-bit or float greyscale as 8-bit "L", scaled rather than letting convert() clip everything above 255."""
+    mode = im.mode
+    if mode.startswith("I;16"):
+        im = im.convert("I")
+    scale = 1 / 256 if mode != "F" else 255.0
+    return im.point(lambda v: v * scale).convert("L")
+
+
+def _flatten_alpha(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Composite a picture with transparency onto white (noted when some pixel is not opaque)."""
+    rgba = im.convert("RGBA")
+    alpha_min = rgba.getchannel("A").getextrema()[0]  # one band: (min, max)
+    if isinstance(alpha_min, int | float) and alpha_min < 255:
+        notes.append("Filled transparent areas with white.")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
 
 
 def encode_jpeg(im: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
@@ -164,109 +172,17 @@ def normalize_image(
 ) -> NormalizedImage:
     """Turn uploaded bytes into the anchor JPEG, or raise `ImageRejected` with one polite sentence."""
     check_length(data, max_bytes=max_bytes)
-    fmt, kind = sniff(data)
-    if fmt is None:
-        if kind is None:
-            raise ImageRejected(
-                "That file isn't a PNG, JPEG, WebP or GIF image I can read; "
-                "export it as PNG or JPEG and upload it again."
-            )
-        raise ImageRejected(
-            f"That file is really {kind_phrase(kind)}, not a PNG, JPEG or WebP image; "
-            "export it as PNG or JPEG and upload it again."
-        )
-    label = _format_label(fmt)
+    fmt = _accepted_format(data)
     limit = pixel_limit(max_pixels)
-
-    declared = header_size(data)
-    if declared is not None and declared[0] * declared[1] > limit:
-        raise bomb_refusal(declared[0], declared[1], limit)
-
+    _refuse_declared_bomb(data, limit)
     notes: list[str] = []
-    try:
-        im = Image.open(io.BytesIO(data), formats=[fmt])
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected(
-            f"That image has too many pixels to open safely; upload a PNG, JPEG or WebP under "
-            f"{limit / 1e6:.0f} megapixels."
-        ) from exc
-    except Exception as exc:
-        raise ImageRejected(
-            f"That image is damaged or incomplete (the {label} header can't be read); "
-            "re-export it and upload again."
-        ) from exc
-
-    with im:
-        width, height = im.size
-        narrowed_16bit = _has_16bit_samples(im)  # read before load(), which empties im.tile
-        if width * height > limit:
-            raise bomb_refusal(width, height, limit)
-        if width <= 0 or height <= 0:
-            raise ImageRejected(
-                f"That image is damaged or incomplete (it says it is {width}×{height}); "
-                "re-export it and upload again."
-            )
-        if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
-            notes.append(f"Used the first frame of the animated {label}.")
-        try:
-            im.seek(0)
-            im.load()
-        except Image.DecompressionBombError as exc:
-            raise bomb_refusal(width, height, limit) from exc
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, MemoryError) as exc:
-            message = str(exc).lower()
-            if isinstance(exc, EOFError) or "truncated" in message or "end of" in message:
-                detail = "the file ends early"
-            else:
-                detail = f"the {label} data can't be decoded"
-            raise ImageRejected(
-                f"That image is damaged or incomplete ({detail}); re-export it and upload again."
-            ) from exc
-
-        meta = _metadata_parts(im)
-        icc = im.info.get("icc_profile")
-        source_mode = im.mode
-
-        try:
-            exif = im.getexif()
-            orientation = exif.get(0x0112, 1) if exif is not None else 1
-        except Exception:
-            orientation = 1
-        work: Image.Image = im
-        if orientation in (2, 3, 4, 5, 6, 7, 8):
-            try:
-                work = ImageOps.exif_transpose(im)
-                notes.append("Rotated upright using the photo's EXIF orientation.")
-            except Exception:
-                work = im.copy()
-        else:
-            work = im.copy()
-
-    # From here on `work` is an independent in-memory image.
-    converted_icc = False
-    if work.mode in ("RGB", "CMYK"):
-        work, converted_icc = _apply_icc(work, icc)
-    if source_mode == "CMYK":
-        notes.append("Converted from CMYK to RGB.")
-    work = _to_rgb8(work, notes, sixteen_bit=narrowed_16bit and not source_mode.startswith("I"))
-    if converted_icc:
-        notes.append("Converted colours from the embedded colour profile to sRGB.")
-
-    w, h = work.size
-    if min(w, h) < min_side:
-        raise ImageRejected(
-            f"That image is {w}×{h}; anchors need at least {min_side} px on the short side, "
-            "ideally 1024 or more."
-        )
-    if max(w, h) > max_side:
-        scale = max_side / max(w, h)
-        new_size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        work = work.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        notes.append(f"Scaled down from {w}×{h} to {new_size[0]}×{new_size[1]}.")
-
-    if meta:
-        notes.append(f"Removed photo metadata ({'/'.join(meta)}).")
-
+    with _open(data, fmt, limit) as im:
+        decoded = _decode(im, fmt, limit, notes)
+    work = _to_srgb8(decoded, notes)
+    _refuse_too_small(work, min_side)
+    work = _scale_down(work, max_side, notes)
+    if decoded.metadata:
+        notes.append(f"Removed photo metadata ({'/'.join(decoded.metadata)}).")
     out = encode_jpeg(work)
     return NormalizedImage(
         data=out,
@@ -276,3 +192,152 @@ def normalize_image(
         source_format=fmt,
         notes=tuple(notes),
     )
+
+
+@dataclass
+class _Decoded:
+    """The first frame, upright and in memory, with what was read from the file before it was closed."""
+
+    image: Image.Image
+    icc: bytes | None
+    source_mode: str
+    narrowed_16bit: bool
+    metadata: list[str]
+
+
+def _accepted_format(data: bytes) -> str:
+    """The Pillow format of an upload we accept (PNG, JPEG, WebP, GIF); refuse anything else by what it is."""
+    fmt, kind = sniff(data)
+    if fmt is not None:
+        return fmt
+    if kind is None:
+        raise ImageRejected(
+            "That file isn't a PNG, JPEG, WebP or GIF image I can read; "
+            "export it as PNG or JPEG and upload it again."
+        )
+    raise ImageRejected(
+        f"That file is really {kind_phrase(kind)}, not a PNG, JPEG or WebP image; "
+        "export it as PNG or JPEG and upload it again."
+    )
+
+
+def _refuse_declared_bomb(data: bytes, limit: int) -> None:
+    """Refuse a picture whose header declares more pixels than `limit`, before anything is decoded."""
+    declared = header_size(data)
+    if declared is not None and declared[0] * declared[1] > limit:
+        raise bomb_refusal(declared[0], declared[1], limit)
+
+
+def _open(data: bytes, fmt: str, limit: int) -> Image.Image:
+    """Open (not decode) the upload as `fmt`; a header Pillow cannot read is a damaged file."""
+    try:
+        return Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(
+            f"That image has too many pixels to open safely; upload a PNG, JPEG or WebP under "
+            f"{limit / 1e6:.0f} megapixels."
+        ) from exc
+    except Exception as exc:
+        raise ImageRejected(
+            f"That image is damaged or incomplete (the {_format_label(fmt)} header can't be read); "
+            "re-export it and upload again."
+        ) from exc
+
+
+def _decode(im: Image.Image, fmt: str, limit: int, notes: list[str]) -> _Decoded:
+    """Check the size, decode the first frame and turn it upright, keeping what the file says about it."""
+    narrowed_16bit = _has_16bit_samples(im)  # read before load(), which empties im.tile
+    _refuse_bad_size(im, limit)
+    if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
+        notes.append(f"Used the first frame of the animated {_format_label(fmt)}.")
+    _load_first_frame(im, fmt, limit)
+    return _Decoded(
+        metadata=_metadata_parts(im),
+        icc=im.info.get("icc_profile"),
+        source_mode=im.mode,
+        narrowed_16bit=narrowed_16bit,
+        image=_upright(im, notes),
+    )
+
+
+def _refuse_bad_size(im: Image.Image, limit: int) -> None:
+    """Refuse a frame over the pixel limit (a decompression bomb) or with a side of zero."""
+    width, height = im.size
+    if width * height > limit:
+        raise bomb_refusal(width, height, limit)
+    if width <= 0 or height <= 0:
+        raise ImageRejected(
+            f"That image is damaged or incomplete (it says it is {width}×{height}); "
+            "re-export it and upload again."
+        )
+
+
+def _load_first_frame(im: Image.Image, fmt: str, limit: int) -> None:
+    """Decode the first frame; a file that ends early or does not decode is refused politely."""
+    try:
+        im.seek(0)
+        im.load()
+    except Image.DecompressionBombError as exc:
+        raise bomb_refusal(im.size[0], im.size[1], limit) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, MemoryError) as exc:
+        message = str(exc).lower()
+        if isinstance(exc, EOFError) or "truncated" in message or "end of" in message:
+            detail = "the file ends early"
+        else:
+            detail = f"the {_format_label(fmt)} data can't be decoded"
+        raise ImageRejected(
+            f"That image is damaged or incomplete ({detail}); re-export it and upload again."
+        ) from exc
+
+
+def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
+    """An independent in-memory copy turned upright from its EXIF orientation (as it is when that fails)."""
+    try:
+        exif = im.getexif()
+        orientation = exif.get(0x0112, 1) if exif is not None else 1
+    except Exception:
+        orientation = 1
+    if orientation not in (2, 3, 4, 5, 6, 7, 8):
+        return im.copy()
+    try:
+        upright = ImageOps.exif_transpose(im)
+    except Exception:
+        return im.copy()
+    notes.append("Rotated upright using the photo's EXIF orientation.")
+    return upright
+
+
+def _to_srgb8(decoded: _Decoded, notes: list[str]) -> Image.Image:
+    """8-bit sRGB pixels: the embedded colour profile applied, then CMYK, 16-bit and alpha converted."""
+    work = decoded.image
+    converted_icc = False
+    if work.mode in ("RGB", "CMYK"):
+        work, converted_icc = _apply_icc(work, decoded.icc)
+    if decoded.source_mode == "CMYK":
+        notes.append("Converted from CMYK to RGB.")
+    sixteen_bit = decoded.narrowed_16bit and not decoded.source_mode.startswith("I")
+    work = _to_rgb8(work, notes, sixteen_bit=sixteen_bit)
+    if converted_icc:
+        notes.append("Converted colours from the embedded colour profile to sRGB.")
+    return work
+
+
+def _refuse_too_small(im: Image.Image, min_side: int) -> None:
+    """Refuse a picture whose short side is under `min_side` pixels."""
+    w, h = im.size
+    if min(w, h) < min_side:
+        raise ImageRejected(
+            f"That image is {w}×{h}; anchors need at least {min_side} px on the short side, "
+            "ideally 1024 or more."
+        )
+
+
+def _scale_down(im: Image.Image, max_side: int, notes: list[str]) -> Image.Image:
+    """Shrink (Lanczos) so the long side is at most `max_side`; smaller pictures are left as they are."""
+    w, h = im.size
+    if max(w, h) <= max_side:
+        return im
+    scale = max_side / max(w, h)
+    new_size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    notes.append(f"Scaled down from {w}×{h} to {new_size[0]}×{new_size[1]}.")
+    return im.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
