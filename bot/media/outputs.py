@@ -94,60 +94,103 @@ def check_video(path: Path, *, max_bytes: int = MAX_VIDEO_BYTES) -> VideoInfo:
     path = Path(path)
     head, size = _head_and_size(path, max_bytes)
     known_video = _refuse_other_kinds(head, path.name, "video")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, ValueError) as exc:
-        if known_video:
-            raise BadOutput(Reason.TRUNCATED, f"{path.name} cannot be opened, its index is missing") from exc
-        raise BadOutput(Reason.WRONG_KIND, f"{path.name} is not a video FFmpeg can open") from exc
-    with container:
-        fmt = container.format.name
-        if fmt.endswith("_pipe") or fmt in _NOT_VIDEO_CONTAINERS or not container.streams.video:
-            raise BadOutput(Reason.WRONG_KIND, f"{path.name} has no video stream ({fmt})")
-        stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if not width or not height:
-            raise BadOutput(Reason.UNDECODABLE, f"{path.name} has no frame size")
-        if max(width, height) > MAX_VIDEO_SIDE:
-            raise BadOutput(Reason.ABSURD_SIZE, f"{path.name} is {width}×{height}")
-        duration_s = (container.duration or 0) / av.time_base
-        if duration_s <= 0 and stream.duration and stream.time_base:
-            duration_s = float(stream.duration * stream.time_base)
-        if duration_s <= 0:
-            raise BadOutput(Reason.ZERO_DURATION, f"{path.name} has no duration")
-        if duration_s > MAX_VIDEO_DURATION_S:
-            raise BadOutput(Reason.ABSURD_SIZE, f"{path.name} lasts {duration_s:.0f} s")
-        rate = stream.average_rate or stream.guessed_rate
-        frame_s = 1 / float(rate) if rate else 0.1
-        try:
-            first = next(container.decode(stream), None)
-            if first is None:
-                raise BadOutput(Reason.TRUNCATED, f"{path.name} has no frames")
-            # Every packet to the end must be there (demuxed, not decoded: a truncated file stops early), and the
-            # last keyframe must decode. Decoding from the last keyframe to the end (often the whole clip) cost
-            # 533 ms of CPU for a 1080p 5 s clip; this costs two frames (bench/README.md, "Scale").
-            end: float | None = None
-            last_key: int | None = None
-            for packet in container.demux(stream):
-                if packet.pts is None or not packet.size or packet.time_base is None:
-                    continue
-                stop = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-                end = stop if end is None else max(end, stop)
-                if packet.is_keyframe:
-                    last_key = packet.pts
-            if last_key is not None:
-                container.seek(last_key, stream=stream, backward=True)
-                if next(container.decode(stream), None) is None:
-                    raise BadOutput(Reason.TRUNCATED, f"{path.name}: its last keyframe does not decode")
-        except av.FFmpegError as exc:
-            raise BadOutput(Reason.TRUNCATED, f"{path.name} stops decoding ({type(exc).__name__})") from exc
-        if end is None:
-            end = (first.time or 0.0) + frame_s
+    with _open_video(path, known_video) as container:
+        stream = _video_stream(container, path.name)
+        width, height = _frame_size(stream, path.name)
+        duration_s = _duration_s(container, stream, path.name)
+        frame_s = _frame_seconds(stream)
+        end = _decoded_end(container, stream, path.name, frame_s)
         if end < duration_s - max(0.5, 3 * frame_s):
             raise BadOutput(
                 Reason.TRUNCATED, f"{path.name} should last {duration_s:.2f} s, frames up to {end:.2f} s"
             )
     return VideoInfo(duration_s=duration_s, width=width, height=height, size_bytes=size)
+
+
+def _open_video(path: Path, known_video: bool) -> av.container.InputContainer:
+    """Open the file with FFmpeg; a known video that does not open is truncated, anything else the wrong kind."""
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, ValueError) as exc:
+        if known_video:
+            raise BadOutput(Reason.TRUNCATED, f"{path.name} cannot be opened, its index is missing") from exc
+        raise BadOutput(Reason.WRONG_KIND, f"{path.name} is not a video FFmpeg can open") from exc
+
+
+def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
+    """The first video stream of a real video container (not an image sequence, a pipe or a filter)."""
+    fmt = container.format.name
+    if fmt.endswith("_pipe") or fmt in _NOT_VIDEO_CONTAINERS or not container.streams.video:
+        raise BadOutput(Reason.WRONG_KIND, f"{name} has no video stream ({fmt})")
+    return container.streams.video[0]
+
+
+def _frame_size(stream: av.video.stream.VideoStream, name: str) -> tuple[int, int]:
+    """(width, height) of the stream's frames, refused when missing or larger than any model makes."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if not width or not height:
+        raise BadOutput(Reason.UNDECODABLE, f"{name} has no frame size")
+    if max(width, height) > MAX_VIDEO_SIDE:
+        raise BadOutput(Reason.ABSURD_SIZE, f"{name} is {width}×{height}")
+    return width, height
+
+
+def _duration_s(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, name: str
+) -> float:
+    """The declared duration (the container's, else the stream's), refused when zero or absurdly long."""
+    duration_s = (container.duration or 0) / av.time_base
+    if duration_s <= 0 and stream.duration and stream.time_base:
+        duration_s = float(stream.duration * stream.time_base)
+    if duration_s <= 0:
+        raise BadOutput(Reason.ZERO_DURATION, f"{name} has no duration")
+    if duration_s > MAX_VIDEO_DURATION_S:
+        raise BadOutput(Reason.ABSURD_SIZE, f"{name} lasts {duration_s:.0f} s")
+    return duration_s
+
+
+def _frame_seconds(stream: av.video.stream.VideoStream) -> float:
+    """One frame's length in seconds (0.1 when the stream gives no rate)."""
+    rate = stream.average_rate or stream.guessed_rate
+    return 1 / float(rate) if rate else 0.1
+
+
+def _decoded_end(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, name: str, frame_s: float
+) -> float:
+    """Where the frames end, in seconds, once the first frame and the last keyframe are shown to decode.
+
+    Every packet to the end must be there (demuxed, not decoded: a truncated file stops early), and the last
+    keyframe must decode. Decoding from the last keyframe to the end (often the whole clip) cost 533 ms of CPU
+    for a 1080p 5 s clip; this costs two frames (bench/README.md, "Scale")."""
+    try:
+        first = next(container.decode(stream), None)
+        if first is None:
+            raise BadOutput(Reason.TRUNCATED, f"{name} has no frames")
+        end, last_key = _packet_end(container, stream)
+        if last_key is not None:
+            container.seek(last_key, stream=stream, backward=True)
+            if next(container.decode(stream), None) is None:
+                raise BadOutput(Reason.TRUNCATED, f"{name}: its last keyframe does not decode")
+    except av.FFmpegError as exc:
+        raise BadOutput(Reason.TRUNCATED, f"{name} stops decoding ({type(exc).__name__})") from exc
+    return end if end is not None else (first.time or 0.0) + frame_s
+
+
+def _packet_end(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[float | None, int | None]:
+    """(the latest packet end in seconds, the last keyframe's pts), demuxing to the end without decoding."""
+    end: float | None = None
+    last_key: int | None = None
+    for packet in container.demux(stream):
+        if packet.pts is None or not packet.size or packet.time_base is None:
+            continue
+        stop = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+        end = stop if end is None else max(end, stop)
+        if packet.is_keyframe:
+            last_key = packet.pts
+    return end, last_key
 
 
 def check_image(data_or_path: bytes | Path, *, max_bytes: int = MAX_IMAGE_BYTES) -> tuple[int, int, str]:
