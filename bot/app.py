@@ -1,7 +1,15 @@
-"""Wiring: build every service from the settings (no discord here)."""
+"""Wiring: the one place that builds every service and registers every kind of job (no discord here).
+
+`open_services` opens the database and the HTTP session, builds the services and registers the job kinds with the
+engine; nothing runs yet. The bot calls `Services.start()` once its chat side is loaded (setup_hook) and
+`Services.stop()` when it closes; leaving `open_services` stops and closes everything.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,9 +34,14 @@ from bot.housekeeping import ClipSweeper
 from bot.jobs import EngineConfig, JobEngine
 from bot.money import usd_to_micros
 from bot.settings import Settings
+from bot.studio.angles import AnglesKind
+from bot.studio.kind import CandidatesKind
 from bot.studio.service import StudioService
 from bot.takes.kind import TakeKind
 from bot.takes.service import TakeService
+
+log = logging.getLogger(__name__)
+INSTANCE_KEY = "instance_id"
 
 
 @dataclass
@@ -45,9 +58,22 @@ class Services:
     takes: TakeService
     http: aiohttp.ClientSession
     consistency: ConsistencyService
+    studio: StudioService
+    sweeper: ClipSweeper
+    instance_id: str  # random, once per database: keeps message nonces apart between databases
     started_at: float = field(default_factory=time.time)
-    sweeper: ClipSweeper | None = None
-    studio: StudioService | None = None
+
+    def start(self) -> None:
+        """Start the background work: the job engine, the face warm-up and score sweep, the clip sweeper."""
+        self.jobs.start()
+        self.consistency.start()
+        self.sweeper.start()
+
+    async def stop(self) -> None:
+        """Stop the background work (safe to call twice)."""
+        await self.sweeper.stop()
+        await self.jobs.stop()
+        await self.consistency.stop()
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -66,94 +92,133 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
+def make_gateway(settings: Settings, http: aiohttp.ClientSession) -> Gateway:
+    if settings.dry_run:
+        return DryRunGateway(settings.media_dir / "dry-run")
+    return FalGateway(
+        settings.fal_key.get_secret_value().strip(),
+        session=http,
+        max_concurrency=settings.fal_max_concurrency,
+    )
+
+
+async def instance_id(kv: KeyValueStore) -> str:
+    """This database's random id, made at its first start (a restore or a copy gets a new one)."""
+    found = await kv.get(INSTANCE_KEY)
+    if found:
+        return found
+    made = secrets.token_hex(4)
+    await kv.set(INSTANCE_KEY, made)
+    return made
+
+
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Open the database and HTTP session, build the services, and close everything on exit."""
+async def open_services(settings: Settings, *, face_pool: FacePool | None = None) -> AsyncIterator[Services]:
+    """Open the database and HTTP session, build the services and register the kinds; close all on exit.
+
+    `face_pool`: a face worker pool to use instead of a new one (tests share one across bots)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     fal_models.configure(settings.fal_model_ids)
-    spec = endpoint_spec(settings.fal_endpoint)
     db = Database(settings.database_path)
     await db.open()
     http = aiohttp.ClientSession()
-    gateway: Gateway
-    if settings.dry_run:
-        gateway = DryRunGateway(settings.media_dir / "dry-run")
-    else:
-        gateway = FalGateway(
-            settings.fal_key.get_secret_value().strip(),
-            session=http,
-            max_concurrency=settings.fal_max_concurrency,
-        )
+    gateway = make_gateway(settings, http)
+    pool = face_pool or FacePool(settings.face_workers)
+    try:
+        services = await build_services(settings, db, http, gateway, pool)
+        try:
+            yield services
+        finally:
+            await services.stop()
+    finally:
+        if face_pool is None:
+            await asyncio.to_thread(pool.shutdown)
+        await gateway.close()
+        await http.close()
+        await db.close()
+
+
+async def build_services(
+    settings: Settings, db: Database, http: aiohttp.ClientSession, gateway: Gateway, pool: FacePool
+) -> Services:
+    """Every service, and every kind of job registered with the engine (here and nowhere else)."""
+    prices = PriceTable(settings.price_overrides)
     anchors = AnchorService(
         db, settings.media_dir, session=http, upload_lifetime_s=settings.fal_upload_lifetime_s
     )
-    budget = BudgetService(
-        db,
-        default_limit_micros=usd_to_micros(settings.default_budget_usd),
-        period=settings.budget_period,
-        max_limit_micros=usd_to_micros(settings.max_budget_usd),
-    )
+    budget = make_budget(settings, db)
     jobs = JobEngine(
         db, ledger=budget, backend=gateway.name, charge=not settings.dry_run, config=engine_config(settings)
     )
+    take_kind = make_take_kind(settings, anchors, gateway)
+    studio_root = settings.media_dir / "candidates"
+    candidates, angles = (
+        k(anchors=anchors, gateway=gateway, ledger=budget, root=studio_root)
+        for k in (CandidatesKind, AnglesKind)
+    )
     studio = StudioService(
-        db,
-        jobs,
-        anchors=anchors,
-        gateway=gateway,
-        prices=PriceTable(settings.price_overrides),
-        root=settings.media_dir / "candidates",
+        db, jobs, kinds=[candidates, angles], anchors=anchors, prices=prices, root=studio_root
     )
     takes = TakeService(
         jobs,
-        TakeKind(anchors=anchors, gateway=gateway, spec=spec, clips_dir=settings.media_dir / "clips"),
+        take_kind,
         anchors=anchors,
-        prices=PriceTable(settings.price_overrides),
+        prices=prices,
         default_duration_s=settings.default_duration_s,
         angles=studio,
         advise=prompt_advice,
     )
     consistency = ConsistencyService(
-        db,
-        engine=jobs,
-        takes=takes,
-        anchors=anchors,
-        pool=FacePool(settings.face_workers),
-        settings=ScoreSettings(
-            threshold=settings.face_match_threshold,
-            frames=settings.face_score_frames,
-            auto_reroll_default=settings.auto_reroll_default,
-        ),
+        db, engine=jobs, takes=takes, anchors=anchors, pool=pool, settings=score_settings(settings)
     )
-    jobs.register(FaceScoreKind(consistency))
     anchors.faces = consistency  # consistency reads anchors, anchors ask it for face checks: wired once built
-    takes.kind.after_posted.append(consistency.take_posted)
-    consistency.start()
-    sweeper = ClipSweeper(
-        settings.media_dir / "clips",
-        retention_days=settings.clip_retention_days,
-        interval_s=settings.housekeeping_interval_s,
+    for kind in (take_kind, candidates, angles, FaceScoreKind(consistency)):
+        jobs.register(kind)
+    jobs.subscribe(consistency)  # a posted take queues its face score
+    kv = KeyValueStore(db)
+    return Services(
+        settings=settings,
+        db=db,
+        kv=kv,
+        gateway=gateway,
+        anchors=anchors,
+        budget=budget,
+        jobs=jobs,
+        takes=takes,
+        http=http,
+        consistency=consistency,
+        studio=studio,
+        sweeper=ClipSweeper(
+            take_kind.clips_dir,
+            retention_days=settings.clip_retention_days,
+            interval_s=settings.housekeeping_interval_s,
+        ),
+        instance_id=await instance_id(kv),
     )
-    sweeper.start()
-    try:
-        yield Services(
-            settings=settings,
-            db=db,
-            kv=KeyValueStore(db),
-            gateway=gateway,
-            anchors=anchors,
-            budget=budget,
-            jobs=jobs,
-            takes=takes,
-            http=http,
-            consistency=consistency,
-            sweeper=sweeper,
-            studio=studio,
-        )
-    finally:
-        await sweeper.stop()
-        await jobs.stop()
-        await consistency.stop()
-        await gateway.close()
-        await http.close()
-        await db.close()
+
+
+def make_take_kind(settings: Settings, anchors: AnchorService, gateway: Gateway) -> TakeKind:
+    return TakeKind(
+        anchors=anchors,
+        gateway=gateway,
+        spec=endpoint_spec(settings.fal_endpoint),
+        clips_dir=settings.media_dir / "clips",
+        timeout_minutes=settings.fal_job_timeout_s // 60,
+    )
+
+
+def make_budget(settings: Settings, db: Database) -> BudgetService:
+    return BudgetService(
+        db,
+        default_limit_micros=usd_to_micros(settings.default_budget_usd),
+        period=settings.budget_period,
+        max_limit_micros=usd_to_micros(settings.max_budget_usd),
+    )
+
+
+def score_settings(settings: Settings) -> ScoreSettings:
+    return ScoreSettings(
+        threshold=settings.face_match_threshold,
+        frames=settings.face_score_frames,
+        auto_reroll_default=settings.auto_reroll_default,
+    )

@@ -122,6 +122,9 @@ class AnchorshotBot(commands.Bot):
     """The bot; receives its services through the constructor."""
 
     def __init__(self, services: Services, **options: Any) -> None:
+        # The bot never joins voice: discord.py's start-up warnings that voice libraries are missing are noise.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = False
         options.setdefault("guild_ready_timeout", 2.0)
@@ -138,7 +141,8 @@ class AnchorshotBot(commands.Bot):
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
-        """Load the cogs, register persistent components, sync commands when needed."""
+        """Load the cogs (they attach the chat side of every kind), sync commands when needed, then start the
+        services' background work: the job engine starts only once every kind's chat side is attached."""
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -147,6 +151,7 @@ class AnchorshotBot(commands.Bot):
                 log.exception("failed to load extension %s", extension)
                 raise
         await self.sync_commands_if_needed()
+        self.services.start()
         self._heartbeat = asyncio.create_task(
             heartbeat.beat(
                 heartbeat.heartbeat_path(self.services.settings.data_dir),
@@ -156,9 +161,11 @@ class AnchorshotBot(commands.Bot):
         )
 
     async def close(self) -> None:
-        """Stop the heartbeat (the file goes stale, so the container reports unhealthy), then disconnect."""
+        """Stop the heartbeat (the file goes stale, so the container reports unhealthy) and the services'
+        background work, then disconnect."""
         await heartbeat.stop(self._heartbeat)
         self._heartbeat = None
+        await self.services.stop()
         await super().close()
 
     def command_schema_hash(self) -> str:

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
-from bot.anchors.checklist import CheckItem
-from bot.anchors.models import AnchorVersion
+from bot.anchors.models import AnchorVersion, CheckItem
 from bot.budget.service import BudgetView, ReportRow
-from bot.consistency.store import VersionRecord
-from bot.jobs import DISPLAY, JobState
+from bot.consistency.models import VersionRecord
+from bot.jobs import JobState
 from bot.money import format_usd
 from bot.takes.models import Take
 
@@ -20,6 +19,23 @@ COLOR_INFO = 0x5865F2
 COLOR_WARN = 0xF1C40F
 COLOR_FAIL = 0xE74C3C
 _STATUS_ICON = {"pass": "\u2705", "warn": "\u26a0\ufe0f", "info": "\u2139\ufe0f"}
+
+
+# The words a take's progress message shows for each state (the engine names no state in any member's words).
+# One text from queued to started: the move to the video service is a moment, not worth an edit (#10).
+S = JobState
+DISPLAY: dict[JobState, str] = {
+    S.WAITING: "\u23f3 Queued",
+    S.SUBMITTING: "\u23f3 Queued",
+    S.SUBMITTED: "\u23f3 Queued",
+    S.RUNNING: "\U0001f3ac Generating",
+    S.COMPLETED: "\U0001f4e5 Downloading the clip",
+    S.DOWNLOADED: "\U0001f4e4 Posting the clip",
+    S.POSTING: "\U0001f4e4 Posting the clip",
+    S.POSTED: "\u2705 Done",
+    S.FAILED: "\u274c Failed",
+    S.CANCELLED: "\U0001f6d1 Cancelled",
+}
 
 
 def safe(text: str, limit: int = 1000) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -19,11 +20,10 @@ from bot.anchors.service import Upload
 from bot.client import REFUSAL_EXTRA
 from bot.jobs import Job, JobState
 from bot.money import format_usd
-from bot.studio.angles import ANGLES_KIND
-from bot.studio.kind import KIND
 from bot.studio.service import MAX_ANGLES, Expired, StudioService
 from cogs.anchors import manage_messages, parent_of
-from cogs.components import GuardedButton
+from cogs.channels import channel_of, find_mine, nonce, replying
+from cogs.components import GuardedButton, bot_of
 from cogs.render import anchor_embed, safe
 
 if TYPE_CHECKING:
@@ -38,9 +38,7 @@ HISTORY_SCAN_LIMIT = 2000
 
 
 def _studio(interaction: discord.Interaction[Any]) -> StudioService:
-    studio = interaction.client.services.studio
-    assert studio is not None
-    return studio  # type: ignore[no-any-return]
+    return bot_of(interaction).services.studio
 
 
 def sheet_marker(job: Job) -> str:
@@ -159,18 +157,16 @@ async def retire(message: discord.Message | discord.PartialMessage) -> None:
 
 
 class DiscordSheetPublisher:
+    """The SheetPublisher port (contact sheets) and the studio's sink (a failed set says so in the channel)."""
+
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def _channel(self, channel_id: int) -> discord.abc.Messageable:
-        await self.bot.wait_until_ready()
-        channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
-        assert isinstance(channel, discord.abc.Messageable)
-        return channel
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return channel_of(self.bot, job.channel_id, job.guild_id)
 
     async def post_sheet(self, job: Job) -> int:
-        channel = await self._channel(job.channel_id)
         n = len(job.outputs["paths"])
         missing = job.outputs.get("missing", 0)
         embed = discord.Embed(
@@ -186,42 +182,26 @@ class DiscordSheetPublisher:
         choose = "Keep the views to add as angles" if job.args["purpose"] == "angles" else "Pick one"
         embed.add_field(name="Choose", value=f"{choose}; the buttons expire after 24 hours.", inline=False)
         embed.set_footer(text=sheet_marker(job))
-        reference = (
-            discord.MessageReference(
-                message_id=job.reply_to_message_id, channel_id=job.channel_id, fail_if_not_exists=False
-            )
-            if job.reply_to_message_id
-            else None
-        )
-        message = await channel.send(
+        message = await self._channel(job).send(
             embed=embed,
             file=discord.File(Path(job.outputs["sheet"]), filename="sheet.png"),
             view=sheet_view(job),
             allowed_mentions=NO_PINGS,
-            reference=reference,  # type: ignore[arg-type]
-            mention_author=False,
-            nonce=f"s{job.id}",
+            nonce=nonce(self.bot, f"s{job.id}"),
+            **replying(job.channel_id, job.guild_id, job.reply_to_message_id),
         )
         return message.id
 
     async def find_sheet(self, job: Job) -> int | None:
-        channel = await self._channel(job.channel_id)
-        assert self.bot.user is not None
         after = discord.Object(id=job.progress_message_id or 0)
-        async for message in channel.history(limit=HISTORY_SCAN_LIMIT, after=after, oldest_first=True):
-            if message.author.id == self.bot.user.id and any(
-                (e.footer.text or "") == sheet_marker(job) for e in message.embeds
-            ):
-                return message.id
-        return None
+        marker = sheet_marker(job)
+        return await find_mine(
+            self.bot, self._channel(job), after, lambda footer: footer == marker, limit=HISTORY_SCAN_LIMIT
+        )
 
     def job_changed(self, job: Job) -> None:
         """A set that failed says so in the channel (in reply to its request message)."""
-        if (
-            job.kind not in (KIND, ANGLES_KIND)
-            or job.state is not JobState.FAILED
-            or job.progress_message_id is None
-        ):
+        if job.state is not JobState.FAILED or job.progress_message_id is None:
             return
         task = asyncio.create_task(self._say_failed(job))
         self._tasks.add(task)
@@ -229,16 +209,10 @@ class DiscordSheetPublisher:
 
     async def _say_failed(self, job: Job) -> None:
         try:
-            channel = await self._channel(job.channel_id)
-            await channel.send(
-                f"\u274c Set {job.id} failed: {safe(job.error or 'fal did not make it', 900)}\nNothing was charged.",
+            await self._channel(job).send(
+                f"\u274c Set {job.id} failed: {safe(job.error or 'it was not made', 900)}\nNothing was charged.",
                 allowed_mentions=NO_PINGS,
-                reference=discord.MessageReference(
-                    message_id=job.progress_message_id or 0,
-                    channel_id=job.channel_id,
-                    fail_if_not_exists=False,
-                ),
-                mention_author=False,
+                **replying(job.channel_id, job.guild_id, job.progress_message_id),
             )
         except discord.HTTPException:
             log.warning("could not say that set %d failed", job.id, exc_info=True)
@@ -392,12 +366,11 @@ class StudioCog(commands.Cog):
         self.publisher = DiscordSheetPublisher(bot)
         self.added: list[str] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self._detach: Callable[[], None] | None = None
 
     async def cog_load(self) -> None:
         studio = self.bot.services.studio
-        assert studio is not None
-        studio.kind.publisher = studio.angles_kind.publisher = self.publisher
-        self.bot.services.takes.other_sinks.append(self.publisher)
+        self._detach = studio.attach(self.publisher, self.publisher)
         self.bot.add_dynamic_items(SheetButton)
         group = self.bot.tree.get_command("anchor")
         assert isinstance(group, app_commands.Group), "cogs.anchors must load before cogs.studio"
@@ -407,6 +380,9 @@ class StudioCog(commands.Cog):
         self._sweeper = asyncio.create_task(self._sweep_loop(studio))
 
     async def cog_unload(self) -> None:
+        """Detach this cog's chat side only: studio sets wait for a reload to be delivered."""
+        if self._detach is not None:
+            self._detach()
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.bot.remove_dynamic_items(SheetButton)
@@ -420,8 +396,7 @@ class StudioCog(commands.Cog):
         expired = await studio.expire_due()
         for job in expired:
             if job.result_message_id is not None:
-                channel = await self.publisher._channel(job.channel_id)
-                await retire(channel.get_partial_message(job.result_message_id))  # type: ignore[attr-defined]
+                await retire(channel_of(self.bot, job.channel_id).get_partial_message(job.result_message_id))
         return len(expired)
 
     async def _sweep_loop(self, studio: StudioService) -> None:

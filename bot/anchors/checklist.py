@@ -11,26 +11,10 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
 
-
-class Level(StrEnum):
-    """How a check came out; compares equal to its plain string ("pass", "warn", "info")."""
-
-    PASS = "pass"  # noqa: S105 (a check result, not a password)
-    WARN = "warn"
-    INFO = "info"
-
-
-@dataclass(frozen=True)
-class CheckItem:
-    """One line of the checklist: which check (`key`, shown as its title), how it came out, and why."""
-
-    key: str
-    level: Level
-    text: str
+from bot.anchors.models import CheckItem, Level
 
 
 @dataclass(frozen=True)
@@ -179,6 +163,34 @@ def _band_colour_spread(rgb: Image.Image) -> float:
     return spread / 3
 
 
+def _cell_score(
+    cell: tuple[float, float, tuple[int, ...]], planes: list[tuple[float, float, float]]
+) -> float:
+    """How far a grid cell is from the background model: colour distance or edge-density difference (0..1)."""
+    x, y, f = cell
+    exp = [a + b * x + c * y for a, b, c in planes]
+    dcol = math.sqrt((f[0] - exp[0]) ** 2 + (f[1] - exp[1]) ** 2 + (f[2] - exp[2]) ** 2) / 441.7
+    dtex = abs(f[3] - exp[3]) / 255
+    return max(dcol, dtex)
+
+
+def _extent_mid(sums: list[float], total: float) -> float:
+    """The middle (as a fraction) of the range holding the central share of the weight along one axis."""
+    lo_t, hi_t = total * EXTENT_TAIL, total * (1 - EXTENT_TAIL)
+    acc = 0.0
+    lo = hi = None
+    for k, v in enumerate(sums):
+        before = acc
+        acc += v
+        if lo is None and v > 0 and acc >= lo_t:
+            lo = k + (lo_t - before) / v
+        if hi is None and v > 0 and acc >= hi_t:
+            hi = k + (hi_t - before) / v
+    lo = 0.0 if lo is None else lo
+    hi = float(len(sums)) if hi is None else hi
+    return (lo + hi) / 2 / len(sums)
+
+
 def _subject_centre(rgb: Image.Image, edge_bin: Image.Image) -> tuple[float, float, float] | None:
     """Centre of the part of the frame unlike the background, as fractions (x, y), plus its area share.
 
@@ -202,48 +214,26 @@ def _subject_centre(rgb: Image.Image, edge_bin: Image.Image) -> tuple[float, flo
         for i in (y * gw + x,)
     ]
 
-    def score(cell: tuple[float, float, tuple[int, ...]], planes: list[tuple[float, float, float]]) -> float:
-        x, y, f = cell
-        exp = [a + b * x + c * y for a, b, c in planes]
-        dcol = math.sqrt((f[0] - exp[0]) ** 2 + (f[1] - exp[1]) ** 2 + (f[2] - exp[2]) ** 2) / 441.7
-        dtex = abs(f[3] - exp[3]) / 255
-        return max(dcol, dtex)
-
     border = [cells[i] for i in _band_cells(gw, gh, bx, by)]
     planes = _fit_plane(border)
-    ranked = sorted(border, key=lambda c: score(c, planes))
+    ranked = sorted(border, key=lambda c: _cell_score(c, planes))
     planes = _fit_plane(ranked[: max(3, int(len(ranked) * BACKGROUND_KEEP))])
 
     # Adaptive floor: a subject cell must stand out more than most of the band does, so the texture of a busy
     # background does not count as subject everywhere.
-    band_scores = sorted(score(c, planes) for c in border)
+    band_scores = sorted(_cell_score(c, planes) for c in border)
     med = band_scores[len(band_scores) // 2]
     mad = sorted(abs(v - med) for v in band_scores)[len(band_scores) // 2]
     floor = max(SUBJECT_MIN_DISTANCE, med + SUBJECT_BAND_MADS * mad)
-    weights = [max(0.0, score(c, planes) - floor) for c in cells]
+    weights = [max(0.0, _cell_score(c, planes) - floor) for c in cells]
     total = sum(weights)
     if total <= 0:
         return None
     cols = [sum(weights[y * gw + x] for y in range(gh)) for x in range(gw)]
     rows = [sum(weights[y * gw : (y + 1) * gw]) for y in range(gh)]
 
-    def extent_mid(sums: list[float]) -> float:
-        lo_t, hi_t = total * EXTENT_TAIL, total * (1 - EXTENT_TAIL)
-        acc = 0.0
-        lo = hi = None
-        for k, v in enumerate(sums):
-            before = acc
-            acc += v
-            if lo is None and v > 0 and acc >= lo_t:
-                lo = k + (lo_t - before) / v
-            if hi is None and v > 0 and acc >= hi_t:
-                hi = k + (hi_t - before) / v
-        lo = 0.0 if lo is None else lo
-        hi = float(len(sums)) if hi is None else hi
-        return (lo + hi) / 2 / len(sums)
-
     share = sum(1 for v in weights if v > 0) / len(weights)
-    return extent_mid(cols), extent_mid(rows), share
+    return _extent_mid(cols, total), _extent_mid(rows, total), share
 
 
 def analyse(data: bytes) -> AnchorView:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,20 @@ class ImageRow:
     size_bytes: int
     fal_url: str | None
     fal_uploaded_at: float | None
+
+
+class Level(StrEnum):
+    """How a check came out; compares equal to its plain string ("pass", "warn", "info")."""
+
+    PASS = "pass"  # noqa: S105 (a check result, not a password)
+    WARN = "warn"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One line of the checklist: which check (`key`, shown as its title), how it came out, and why."""
+
+    key: str
+    level: Level
+    text: str

@@ -14,8 +14,8 @@ from typing import Protocol
 
 import aiohttp
 
-from bot.anchors.checklist import CheckItem, anchor_checklist
-from bot.anchors.models import AnchorVersion
+from bot.anchors.checklist import anchor_checklist
+from bot.anchors.models import AnchorVersion, CheckItem
 from bot.anchors.store import AnchorStore
 from bot.db.database import Database
 from bot.errors import ImageRejected, NoAnchor, UserError

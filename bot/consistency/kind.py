@@ -12,11 +12,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from bot.consistency.models import SCORE_KIND, StoredScore
 from bot.consistency.ports import ScorePublisher
 from bot.consistency.service import ConsistencyService
-from bot.consistency.store import SCORE_KIND, StoredScore
 from bot.errors import BudgetExceeded, UserError
-from bot.jobs import Fail, Job, Poll
+from bot.jobs import Fail, Job, KindBase
 from bot.media import faces
 from bot.takes.models import Take
 
@@ -39,19 +39,16 @@ def _rank(s: StoredScore) -> tuple[int, int]:
     return (s.frames_matching, s.score or 0)
 
 
-class FaceScoreKind:
+class FaceScoreKind(KindBase):
     name = SCORE_KIND
-    remote = False
     ledger_prefix = "score"
+    noun = "face check"
 
     def __init__(self, service: ConsistencyService) -> None:
         self.service = service
 
-    def _publisher(self) -> ScorePublisher:
-        publisher = self.service.takes.publisher
-        if publisher is None or not hasattr(publisher, "show_verdict"):
-            raise RuntimeError("the face score kind has no publisher yet")
-        return publisher  # type: ignore[return-value]
+    def can_deliver(self) -> bool:
+        return self.service.outlet.attached
 
     # Local work (a worker thread) ------------------------------------------------------------------------
     def run(self, job: Job) -> dict[str, Any]:
@@ -86,26 +83,20 @@ class FaceScoreKind:
         await self.service.save_score(job)
         return {}
 
-    # Deliver ---------------------------------------------------------------------------------------------
-    async def find_delivered(self, job: Job) -> int | None:
-        return None  # every deliver step is idempotent: doing it again is how it is found
-
-    async def deliver(self, job: Job) -> int:
+    # Deliver: edits of the clip's message, nothing posted of its own -------------------------------------
+    async def deliver(self, job: Job) -> None:
         take = await self.service.takes.get(int(job.args["take_id"]))
         if take is None or take.clip_message_id is None:
             raise Fail("The take this score belongs to is gone.")
         score = await self.service.score_of(take.id)
         if score is None:  # postprocess stores it before this step; a lost row is stored again
             score = await self.service.save_score(job)
-        publisher = self._publisher()
+        publisher = self.service.outlet.get()
         await publisher.show_verdict(take, verdict_text(score))
         if score.verdict == faces.Verdict.DRIFT and await self.service.wants_auto_reroll(take):
             await self._auto_reroll(publisher, take, score)
         if take.auto_reroll_of is not None:
             await self._compare(publisher, take, score)
-        # A score posts nothing of its own: it is recorded against its clip's message, negated, so it never
-        # collides with the take that posted that message (result_message_id is unique).
-        return -take.clip_message_id
 
     async def _auto_reroll(self, publisher: ScorePublisher, take: Take, score: StoredScore) -> None:
         head = (
@@ -115,12 +106,14 @@ class FaceScoreKind:
         try:
             new = await self.service.auto_reroll(take)
         except BudgetExceeded:  # public: never a figure
-            await publisher.announce(take, f"{head}; not enough budget for a re-roll.", nonce=f"ar{take.id}")
+            await publisher.announce(
+                take, f"{head}; not enough budget for a re-roll.", nonce_tag=f"ar{take.id}"
+            )
             return
         except UserError as exc:
-            await publisher.announce(take, f"{head}; {exc.message}", nonce=f"ar{take.id}")
+            await publisher.announce(take, f"{head}; {exc.message}", nonce_tag=f"ar{take.id}")
             return
-        await publisher.announce(take, f"{head}; take {new.take} is on its way.", nonce=f"ar{take.id}")
+        await publisher.announce(take, f"{head}; take {new.take} is on its way.", nonce_tag=f"ar{take.id}")
 
     async def _compare(self, publisher: ScorePublisher, take: Take, score: StoredScore) -> None:
         assert take.auto_reroll_of is not None
@@ -135,20 +128,4 @@ class FaceScoreKind:
         else:
             words = f"takes {original.take} and {take.take} scored the same"
         text = f"auto re-roll: {words} ({verdict_text(score)} vs {verdict_text(before)})"
-        await publisher.announce(take, text, nonce=f"cmp{take.id}")
-
-    async def delivered(self, job: Job) -> None:
-        return None
-
-    # Not a remote kind -----------------------------------------------------------------------------------
-    async def submit(self, job: Job) -> str:
-        raise NotImplementedError("face scores run locally")
-
-    async def poll(self, job: Job) -> Poll:
-        raise NotImplementedError("face scores run locally")
-
-    async def collect(self, job: Job) -> dict[str, Any]:
-        raise NotImplementedError("face scores run locally")
-
-    async def cancel(self, job: Job) -> bool:
-        return True
+        await publisher.announce(take, text, nonce_tag=f"cmp{take.id}")

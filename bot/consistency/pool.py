@@ -36,6 +36,10 @@ def worker_initializer(nice: int, parent_pid: int) -> None:
     faces.pool_initializer(nice)
 
 
+class PoolClosed(RuntimeError):
+    """The pool was shut down: a call made while the bot stops (its job runs again at the next start)."""
+
+
 class FacePool:
     """A lazily started `ProcessPoolExecutor(max_workers=workers, initializer=faces.pool_initializer)`."""
 
@@ -44,9 +48,12 @@ class FacePool:
         self.nice = nice
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def executor(self) -> ProcessPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise PoolClosed("the face worker is shut down (the bot is stopping)")
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers,
@@ -68,6 +75,8 @@ class FacePool:
         try:
             return pool.submit(fn, *args, **kwargs).result()
         except BrokenProcessPool:
+            if self._closed:  # shut down under this call: the bot is stopping, not a fault
+                raise PoolClosed("the face worker was shut down (the bot is stopping)") from None
             log.warning("the face worker died; starting a new one")
             self._broken(pool)
             return self.executor().submit(fn, *args, **kwargs).result()
@@ -80,6 +89,7 @@ class FacePool:
         """Stop the worker and wait for it to exit (a score in progress is lost; its job runs again)."""
         with self._lock:
             pool, self._pool = self._pool, None
+            self._closed = True
         if pool is None:
             return
         workers = list(getattr(pool, "_processes", {}).values())

@@ -11,5 +11,6 @@ class ScorePublisher(Protocol):
     async def show_verdict(self, take: Take, text: str) -> None:
         """Edit the take's clip message to show the one-line face verdict (idempotent)."""
 
-    async def announce(self, take: Take, text: str, *, nonce: str) -> int:
-        """Post a public line in the take's channel, in reply to its clip, once (the nonce); return its id."""
+    async def announce(self, take: Take, text: str, *, nonce_tag: str) -> int:
+        """Post a public line in the take's channel, in reply to its clip, once (a nonce made from `nonce_tag`);
+        return its id."""

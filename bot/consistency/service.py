@@ -18,14 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.anchors.checklist import CheckItem, Level
-from bot.anchors.models import AnchorVersion
+from bot.anchors.models import AnchorVersion, CheckItem, Level
 from bot.anchors.service import AnchorService
+from bot.consistency.models import SCORE_KIND, StoredScore, VersionRecord
 from bot.consistency.pool import FacePool
-from bot.consistency.store import SCORE_KIND, ConsistencyStore, StoredScore, VersionRecord
+from bot.consistency.ports import ScorePublisher
+from bot.consistency.store import ConsistencyStore
 from bot.db import Database
-from bot.jobs import Job, JobEngine, JobState, Prepared
+from bot.jobs import Job, JobEngine, JobState, Outlet, Prepared
 from bot.media import faces
+from bot.takes.models import KIND as TAKE_KIND
 from bot.takes.models import Take
 from bot.takes.service import TakeService
 
@@ -71,6 +73,12 @@ class ConsistencyService:
         self.clock = clock
         self._status: tuple[bool, str] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.outlet: Outlet[ScorePublisher] = Outlet("face verdicts")
+
+    def attach(self, publisher: ScorePublisher) -> Callable[[], None]:
+        """Attach the chat side that shows verdicts (score deliveries wait until it is); returns the detach."""
+        self.outlet.attach(publisher)
+        return lambda: self.outlet.detach(publisher)
 
     # Engine status ---------------------------------------------------------------------------------------
     async def engine_status(self) -> tuple[bool, str]:
@@ -135,8 +143,13 @@ class ConsistencyService:
         await self.store.set_auto_reroll(guild_id, channel_id, on, self.clock())
 
     # Scores ----------------------------------------------------------------------------------------------
+    def job_changed(self, job: Job) -> None:
+        """An engine subscriber: a take just posted gets its score queued (without holding up anything)."""
+        if job.kind == TAKE_KIND and job.state is JobState.POSTED:
+            self.take_posted(job)
+
     def take_posted(self, job: Job) -> None:
-        """The take kind's after-posted hook: queue the score without holding up the delivery step."""
+        """Queue the take's score in the background."""
         task = asyncio.create_task(self._ensure_quietly(job.id), name=f"score-for-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -219,9 +232,9 @@ class ConsistencyService:
             log.exception("face score sweep failed")
 
     async def stop(self) -> None:
+        """Stop the background tasks (the face pool stays: `close_pool` ends it)."""
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.to_thread(self.pool.shutdown)
 
     async def save_score(self, job: Job) -> StoredScore:
         o = job.outputs

@@ -1,36 +1,49 @@
-"""The job engine: one persisted queue for every kind of work (imports no feature package and no discord)."""
+"""The job engine: one persisted queue for every kind of work (imports no feature package and no discord).
+
+ADDING_A_KIND.md beside this file says how to add a kind of job.
+"""
 
 from bot.jobs.engine import EngineConfig, JobEngine, JobNotFound, NotCancellable
 from bot.jobs.kinds import (
     Fail,
+    Failure,
     JobKind,
+    KindBase,
     Ledger,
+    LocalKind,
     Poll,
     Prepared,
     ProgressSink,
+    RemoteKind,
     Resubmit,
     Retry,
     StepError,
     Uncertain,
 )
 from bot.jobs.models import Job
-from bot.jobs.states import DISPLAY, FINAL, JobState
+from bot.jobs.outlet import NotAttached, Outlet
+from bot.jobs.states import FINAL, JobState
 
 __all__ = [
-    "DISPLAY",
     "FINAL",
     "EngineConfig",
     "Fail",
+    "Failure",
     "Job",
     "JobEngine",
     "JobKind",
     "JobNotFound",
     "JobState",
+    "KindBase",
     "Ledger",
+    "LocalKind",
+    "NotAttached",
     "NotCancellable",
+    "Outlet",
     "Poll",
     "Prepared",
     "ProgressSink",
+    "RemoteKind",
     "Resubmit",
     "Retry",
     "StepError",

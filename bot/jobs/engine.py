@@ -18,10 +18,21 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from bot.db import Database, Queries
-from bot.jobs.kinds import Fail, JobKind, Ledger, Prepared, ProgressSink, Resubmit, Retry, StepError
+from bot.jobs.kinds import (
+    Fail,
+    Failure,
+    Ledger,
+    LocalKind,
+    Prepared,
+    ProgressSink,
+    RemoteKind,
+    Resubmit,
+    Retry,
+    StepError,
+)
 from bot.jobs.models import Job
 from bot.jobs.states import (
     AT_BACKEND,
@@ -85,8 +96,8 @@ class JobEngine:
         self.charge = charge
         self.config = config or EngineConfig()
         self.clock = clock
-        self.kinds: dict[str, JobKind] = {}
-        self.sink: ProgressSink | None = None
+        self.kinds: dict[str, LocalKind | RemoteKind] = {}
+        self._sinks: list[ProgressSink] = []
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._active: dict[int, asyncio.Task[None]] = {}
@@ -99,11 +110,23 @@ class JobEngine:
         self._pool = ThreadPoolExecutor(max_workers=self.config.local_concurrency, thread_name_prefix="job")
 
     # Kinds and lifecycle ---------------------------------------------------------------------------------
-    def register(self, kind: JobKind) -> None:
+    def register(self, kind: LocalKind | RemoteKind) -> None:
+        """Add a kind (bot/app.py registers every kind, before the engine starts)."""
+        if kind.name in self.kinds:
+            raise ValueError(f"a job kind named {kind.name!r} is registered already")
         self.kinds[kind.name] = kind
 
-    def start(self, sink: ProgressSink | None = None) -> None:
-        self.sink = sink
+    def subscribe(self, sink: ProgressSink) -> Callable[[], None]:
+        """Tell `sink` of every state change from now on; returns the call that unsubscribes it."""
+        self._sinks.append(sink)
+        return lambda: self.unsubscribe(sink)
+
+    def unsubscribe(self, sink: ProgressSink) -> None:
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    def start(self) -> None:
+        """Start the scheduler and the poller (the bot does, once its chat side is loaded)."""
         if self._loops:
             return
         self._loops = [
@@ -210,7 +233,7 @@ class JobEngine:
             raise JobNotFound(job_id)
         if job.state not in CANCELLABLE:
             raise NotCancellable(job)
-        if job.state in AT_BACKEND and job.request_id and not await self.kinds[job.kind].cancel(job):
+        if job.state in AT_BACKEND and job.request_id and not await self._remote(job).cancel(job):
             raise NotCancellable(job, unconfirmed=True)
         done = await self._finish(job, S.CANCELLED, error=reason)
         if done is None:
@@ -271,7 +294,9 @@ class JobEngine:
         """Try the same step later (persisted); past the deadline, give up and release."""
         now = self.clock()
         if now >= deadline:
-            await self._finish(job, S.FAILED, error=f"{reason} (gave up after retrying)")
+            await self._finish(
+                job, S.FAILED, error=self.kinds[job.kind].failure_text(Failure.GAVE_UP, reason)
+            )
             return
         delay = min(self.config.backoff_cap_s, self.config.backoff_base_s * 2**job.attempts)
         values: dict[str, object] = {"attempts": job.attempts + 1, "next_attempt_at": now + delay}
@@ -282,12 +307,11 @@ class JobEngine:
             await self._update(job, **values)
 
     def _notify(self, job: Job) -> None:
-        if self.sink is None:
-            return
-        try:
-            self.sink.job_changed(job)
-        except Exception:
-            log.exception("progress sink failed for job %d", job.id)
+        for sink in tuple(self._sinks):
+            try:
+                sink.job_changed(job)
+            except Exception:
+                log.exception("a progress sink failed for job %d", job.id)
 
     # Scheduler -------------------------------------------------------------------------------------------
     async def _scheduler_loop(self) -> None:
@@ -349,6 +373,8 @@ class JobEngine:
                     step = steps[job.state]
                     if job.state is S.RUNNING and not self.kinds[job.kind].remote:
                         step = self._run_local  # a local job interrupted by a restart runs again
+                    if step == self._deliver and not self.kinds[job.kind].can_deliver():
+                        continue  # its chat side is not attached (yet): delivery waits, no attempt counted
                     if step == self._poll:
                         polls.append(job)
                     else:
@@ -398,16 +424,21 @@ class JobEngine:
         if self._moved_to.pop(job.id, None) not in (S.COMPLETED, S.DOWNLOADED):
             return  # nothing to start at once (most steps: a poll that moved nothing); no read needed
         fresh = await self.get(job.id)
-        if (
-            fresh is not None
-            and fresh.state in (S.COMPLETED, S.DOWNLOADED)
-            and fresh.next_attempt_at <= self.clock()
-        ):
-            self._spawn(fresh, self._postprocess if fresh.state is S.COMPLETED else self._deliver)
+        if fresh is None or fresh.next_attempt_at > self.clock():
+            return
+        if fresh.state is S.COMPLETED:
+            self._spawn(fresh, self._postprocess)
+        elif fresh.state is S.DOWNLOADED and self.kinds[fresh.kind].can_deliver():
+            self._spawn(fresh, self._deliver)
 
     # Steps -----------------------------------------------------------------------------------------------
-    async def _submit(self, job: Job) -> None:
+    def _remote(self, job: Job) -> RemoteKind:
         kind = self.kinds[job.kind]
+        assert kind.remote, f"{job.kind} is not a remote kind"
+        return cast(RemoteKind, kind)
+
+    async def _submit(self, job: Job) -> None:
+        kind = self._remote(job)
         moved = await self._move(job, S.SUBMITTING, queue_position=None)
         if moved is None:
             return
@@ -423,9 +454,7 @@ class JobEngine:
             return
         except Exception:
             log.exception("could not submit job %d", job.id)
-            await self._finish(
-                moved, S.FAILED, error="Something went wrong on the bot's side before fal got it."
-            )
+            await self._finish(moved, S.FAILED, error=kind.failure_text(Failure.SEND_BROKE))
             return
         done = await self._move(
             moved,
@@ -440,16 +469,13 @@ class JobEngine:
             await kind.cancel(moved)
 
     async def _recover_submit(self, job: Job) -> None:
-        """Found in SUBMITTING with no task sending it: the bot stopped mid-submit, and fal may have it."""
+        """Found in SUBMITTING with no task sending it: the bot stopped mid-submit, and the backend may have it."""
         await self._finish(
-            job,
-            S.FAILED,
-            error="The bot restarted while sending this to fal, so it cannot tell whether fal started it; "
-            "to be sure nothing runs twice it was stopped here. Nothing was charged; try again.",
+            job, S.FAILED, error=self.kinds[job.kind].failure_text(Failure.RESTARTED_WHILE_SENDING)
         )
 
     async def _run_local(self, job: Job) -> None:
-        kind = self.kinds[job.kind]
+        kind = cast(LocalKind, self.kinds[job.kind])
         moved = job if job.state is S.RUNNING else await self._move(job, S.RUNNING, started_at=self.clock())
         if moved is None:
             return
@@ -461,19 +487,16 @@ class JobEngine:
             return
         except Exception:
             log.exception("local job %d failed", job.id)
-            await self._finish(moved, S.FAILED, error="The bot could not make this; nothing was charged.")
+            await self._finish(moved, S.FAILED, error=kind.failure_text(Failure.WORK_BROKE))
             return
         await self._move(moved, S.COMPLETED, outputs={**moved.outputs, **outputs}, completed_at=self.clock())
 
     async def _poll(self, job: Job) -> None:
-        kind = self.kinds[job.kind]
+        kind = self._remote(job)
         deadline = (job.submitted_at or job.created_at) + self.config.job_timeout_s
         if self.clock() > deadline:
             await kind.cancel(job)
-            minutes = int(self.config.job_timeout_s // 60)
-            await self._finish(
-                job, S.FAILED, error=f"fal did not finish within {minutes} minutes; cancelled."
-            )
+            await self._finish(job, S.FAILED, error=kind.failure_text(Failure.TIMED_OUT))
             return
         try:
             async with self._poll_sem, asyncio.timeout(self.config.step_timeout_s):
@@ -540,6 +563,9 @@ class JobEngine:
             else:
                 try:
                     found = await self._find(kind, job)
+                except Fail as exc:  # e.g. the channel is gone: nothing can be posted or found there
+                    await self._finish(job, S.FAILED, error=exc.message)
+                    return
                 except Exception:  # cannot look: the outcome stays unknown, so the hold stays too
                     await self._retry(job, "could not read the channel", deadline=deadline + 3600)
                     return
@@ -564,33 +590,36 @@ class JobEngine:
                 return
         await self._posted(kind, job, message_id)
 
-    async def _find(self, kind: JobKind, job: Job) -> int | None:
+    async def _find(self, kind: LocalKind | RemoteKind, job: Job) -> int | None:
         try:
             async with asyncio.timeout(self.config.step_timeout_s):
                 return await kind.find_delivered(job)
-        except Exception:
-            log.warning("job %d: could not look for an earlier post", job.id, exc_info=True)
+        except Fail:
+            raise
+        except Exception as exc:
+            log.warning("job %d: could not look for an earlier post (%s)", job.id, type(exc).__name__)
             raise
 
-    async def _give_up_posting(self, kind: JobKind, job: Job) -> None:
+    async def _give_up_posting(self, kind: LocalKind | RemoteKind, job: Job) -> None:
         """Past the delivery deadline: released only once the channel shows no post of it."""
         try:
             found = await self._find(kind, job)
+        except Fail as exc:
+            await self._finish(job, S.FAILED, error=exc.message)
+            return
         except Exception:
             await self._update(job, next_attempt_at=self.clock() + self.config.backoff_cap_s)
             return  # cannot tell whether it was posted: keep the hold and look again later
         if found is not None:
             await self._posted(kind, job, found)
             return
-        await self._finish(
-            job, S.FAILED, error="The clip was made but could not be posted here; nothing was charged."
-        )
+        await self._finish(job, S.FAILED, error=kind.failure_text(Failure.UNDELIVERABLE))
 
-    async def _posted(self, kind: JobKind, job: Job, message_id: int) -> None:
+    async def _posted(self, kind: LocalKind | RemoteKind, job: Job, message_id: int | None) -> None:
         done = await self._move(job, S.POSTED, result_message_id=message_id, finished_at=self.clock())
         if done is None:
             return
-        log.info("job %d posted as message %d", job.id, message_id)
+        log.info("job %d delivered (message %s)", job.id, message_id)
         self._wake.set()
         try:
             await kind.delivered(done)

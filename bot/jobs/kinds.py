@@ -1,13 +1,16 @@
-"""What a kind of job is: the `JobKind` protocol, the answers a step can give, and the ports the engine uses.
+"""What a kind of job is: the `LocalKind` and `RemoteKind` protocols, a base with no-op defaults, the answers a
+step can give, and the ports the engine uses.
 
-A kind says how to submit, poll, collect, post-process and deliver one job; the engine owns the order of those
-steps, the states, retries, timeouts, concurrency and the ledger.
+A kind says how to do, check and deliver one job, and every sentence a member reads about it; the engine owns the
+order of the steps, the states, retries, timeouts, concurrency and the ledger, and names no kind and no backend.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
 
 from bot.db import Queries
 from bot.jobs.models import Job
@@ -41,7 +44,7 @@ class Resubmit(StepError):
         self.args_update = args
 
 
-# A backend's own words for where a job stands (fal's queue states); not job states.
+# A backend's own words for where a job stands (its queue states); not job states.
 QUEUED, STARTED, DONE = "queued", "running", "completed"  # backend-words
 
 
@@ -70,12 +73,55 @@ class Prepared:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class Failure(StrEnum):
+    """What the engine itself saw go wrong; the kind words it for the member (`KindBase.failure_text`)."""
+
+    RESTARTED_WHILE_SENDING = "restarted_while_sending"  # found half-sent after a restart: never sent again
+    SEND_BROKE = "send_broke"  # an unexpected error in the bot before the backend got the job
+    WORK_BROKE = "work_broke"  # an unexpected error in a local kind's work
+    TIMED_OUT = "timed_out"  # the backend did not finish within the job timeout (cancelled there)
+    GAVE_UP = "gave_up"  # a transient error went on past the job's deadline (`reason` says which)
+    UNDELIVERABLE = "undeliverable"  # the result could not be posted before the delivery deadline
+
+
 class JobKind(Protocol):
-    """One kind of job. Remote kinds implement submit/poll/collect/cancel; local kinds implement `run`."""
+    """What every kind has, local or remote."""
 
     name: str
     remote: bool
     ledger_prefix: str
+
+    def can_deliver(self) -> bool:
+        """False while the chat side that posts this kind's results is not attached: delivery waits for it."""
+
+    def failure_text(self, failure: Failure, reason: str = "") -> str:
+        """The sentence a member reads when the engine ends a job of this kind for `failure`."""
+
+    async def postprocess(self, job: Job) -> dict[str, Any]:
+        """Download, check and fit the outputs; return what to add to them."""
+
+    async def deliver(self, job: Job) -> int | None:
+        """Post the result; return its message id (None: nothing of its own was posted, e.g. an edit).
+        Uncertain/Retry keep the job posting; Fail ends it."""
+
+    async def find_delivered(self, job: Job) -> int | None:
+        """The message already posted for this job, if any (after a crash or an unanswered post)."""
+
+    async def delivered(self, job: Job) -> None:
+        """After the job is recorded as posted (e.g. add a reaction)."""
+
+
+@runtime_checkable
+class LocalKind(JobKind, Protocol):
+    """Work done by the bot itself, in the engine's worker threads (`remote = False`)."""
+
+    def run(self, job: Job) -> dict[str, Any]:
+        """Do the work (in a worker thread, never on the event loop) and return the outputs."""
+
+
+@runtime_checkable
+class RemoteKind(JobKind, Protocol):
+    """Work done by a backend (`remote = True`): submitted once, polled, collected, cancellable."""
 
     async def submit(self, job: Job) -> str:
         """Send the job to the backend exactly once; return its request id (raise Uncertain if unanswered)."""
@@ -88,20 +134,47 @@ class JobKind(Protocol):
     async def cancel(self, job: Job) -> bool:
         """Ask the backend to stop; True only when it confirmed (or never had the job)."""
 
-    def run(self, job: Job) -> dict[str, Any]:
-        """Local kinds: do the work (in a worker thread) and return the outputs."""
+
+# Generic words, for a kind that names only its `noun`; a kind overrides `failure_text` for its own.
+_GENERIC: Mapping[Failure, str] = {
+    Failure.RESTARTED_WHILE_SENDING: (
+        "The bot restarted while sending this {noun}, so it cannot tell whether it was started; to be sure "
+        "nothing runs twice it was stopped here. Nothing was charged; try again."
+    ),
+    Failure.SEND_BROKE: "Something went wrong on the bot's side before this {noun} was sent. Nothing was charged.",
+    Failure.WORK_BROKE: "The bot could not make this {noun}. Nothing was charged.",
+    Failure.TIMED_OUT: "This {noun} did not finish in time, so it was stopped. Nothing was charged.",
+    Failure.GAVE_UP: "This {noun} kept failing ({reason}), so it was stopped. Nothing was charged.",
+    Failure.UNDELIVERABLE: "The {noun} was made but could not be posted here. Nothing was charged.",
+}
+
+
+class KindBase:
+    """No-op defaults, so a kind writes only what it does: a local kind `run` (and `deliver`), a remote kind
+    its backend steps (see bot/kinds/fal.py for the fal ones)."""
+
+    name: str
+    remote = False
+    ledger_prefix: str
+    noun = "job"  # how members call one job of this kind ("take", "voice", "export")
+
+    def can_deliver(self) -> bool:
+        return True
+
+    def failure_text(self, failure: Failure, reason: str = "") -> str:
+        return _GENERIC[failure].format(noun=self.noun, reason=reason or "no answer")
 
     async def postprocess(self, job: Job) -> dict[str, Any]:
-        """Download, check and fit the outputs; return what to add to them."""
+        return {}
 
-    async def deliver(self, job: Job) -> int:
-        """Post the result; return the message id. Uncertain/Retry keep the job posting; Fail ends it."""
+    async def deliver(self, job: Job) -> int | None:
+        return None
 
     async def find_delivered(self, job: Job) -> int | None:
-        """The message already posted for this job, if any (after a crash or an unanswered post)."""
+        return None
 
     async def delivered(self, job: Job) -> None:
-        """After the job is recorded as posted (e.g. add a reaction)."""
+        return None
 
 
 class Ledger(Protocol):

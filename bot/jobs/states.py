@@ -1,4 +1,4 @@
-"""A job's states, the one table of moves between them, and the words each state shows.
+"""A job's states and the one table of moves between them (the words each state shows live on the chat side).
 
 Every `only_from` in the engine is derived from `TRANSITIONS`; no other module writes a state's name.
 """
@@ -38,20 +38,6 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 
 # What a final state does to the job's hold, in the same transaction as the move.
 SETTLEMENT: dict[JobState, str] = {S.POSTED: "capture", S.FAILED: "release", S.CANCELLED: "release"}
-
-DISPLAY: dict[JobState, str] = {
-    # One text from queued to started: the move to fal is a moment, not worth an edit (#10: state changes only).
-    S.WAITING: "\u23f3 Queued",
-    S.SUBMITTING: "\u23f3 Queued",
-    S.SUBMITTED: "\u23f3 Queued",
-    S.RUNNING: "\U0001f3ac Generating",
-    S.COMPLETED: "\U0001f4e5 Downloading the clip",
-    S.DOWNLOADED: "\U0001f4e4 Posting the clip",
-    S.POSTING: "\U0001f4e4 Posting the clip",
-    S.POSTED: "\u2705 Done",
-    S.FAILED: "\u274c Failed",
-    S.CANCELLED: "\U0001f6d1 Cancelled",
-}
 
 
 def sources(target: JobState) -> tuple[JobState, ...]:

@@ -1,6 +1,6 @@
 """The `candidates` job kind: one Seedream call (text-to-image or edit of the anchor) with `num_images`.
 
-Generate, refine and angles are all this kind (its args say which); the shared fal steps are in remote.py.
+Generate, refine and angles are all this kind (its args say which); the fal steps are bot/kinds/fal.py's.
 """
 
 from __future__ import annotations
@@ -10,40 +10,39 @@ from pathlib import Path
 from typing import Any
 
 from bot.anchors.service import AnchorService
-from bot.fal.errors import GenerationError
 from bot.fal.gateway import Gateway
 from bot.fal.models import model
-from bot.jobs import Fail, Job
+from bot.jobs import Fail, Job, Outlet
+from bot.kinds.fal import FalKind
 from bot.media.outputs import MAX_IMAGE_BYTES, check_image
 from bot.media.sheet import contact_sheet
-from bot.studio.ports import HoldReducer
-from bot.studio.remote import FalImageSteps
-from bot.takes.kind import step_error
-
-KIND = "candidates"
+from bot.studio.models import CANDIDATES_KIND
+from bot.studio.ports import HoldReducer, SheetPublisher
 
 
-class CandidatesKind(FalImageSteps):
-    name = KIND
+class CandidatesKind(FalKind):
+    name = CANDIDATES_KIND
     ledger_prefix = "studio"
+    noun = "set of images"
+    service = "the image service"
 
     def __init__(self, *, anchors: AnchorService, gateway: Gateway, ledger: HoldReducer, root: Path) -> None:
         self.anchors, self.gateway, self.ledger, self.root = anchors, gateway, ledger, root
+        self.outlet: Outlet[SheetPublisher] = Outlet("anchor studio sheets")
 
-    async def submit(self, job: Job) -> str:
+    def can_deliver(self) -> bool:
+        return self.outlet.attached
+
+    async def arguments(self, job: Job) -> dict[str, Any]:
         inputs: dict[str, Any] = {"prompt": job.args["prompt"], "num_images": job.args["count"]}
-        try:
-            if job.args.get("anchor_version_id"):  # an edit of the anchor (refine, angles)
-                version = await self.anchors.version_by_id(job.args["anchor_version_id"])
-                path = self.anchors.image_path(version.sha256)
-                inputs["image_urls"] = [
-                    await self.anchors.start_image_ref(version.sha256, path, self.gateway)
-                ]
-            return await self.gateway.submit(
-                job.endpoint or "", model(job.endpoint or "").arguments(**inputs)
-            )
-        except GenerationError as exc:
-            raise step_error(exc) from exc
+        if job.args.get("anchor_version_id"):  # an edit of the anchor (refine, angles)
+            inputs["image_urls"] = [await self._anchor_ref(job)]
+        return model(self.endpoint(job)).arguments(**inputs)
+
+    async def _anchor_ref(self, job: Job) -> str:
+        version = await self.anchors.version_by_id(job.args["anchor_version_id"])
+        path = self.anchors.image_path(version.sha256)
+        return await self.anchors.start_image_ref(version.sha256, path, self.gateway)
 
     async def postprocess(self, job: Job) -> dict[str, Any]:
         """Download every candidate at once; keep the good ones; release the hold of the rest; make the sheet."""
@@ -65,9 +64,17 @@ class CandidatesKind(FalImageSteps):
         urls = (job.outputs.get("urls") or [])[: job.args["count"]]
         paths = [str(p) for p in await asyncio.gather(*(fetch(n, u) for n, u in enumerate(urls, 1))) if p]
         if not paths:
-            raise Fail("fal returned no usable image; nothing was charged.")
+            raise Fail("The image service returned no usable image; nothing was charged.")
         if len(paths) < job.args["count"]:
             await self.ledger.reduce_hold(job.ledger_key, len(paths) * job.args["unit_micros"])
         sheet = await asyncio.to_thread(contact_sheet, [Path(p).read_bytes() for p in paths])
         (folder / "sheet.png").write_bytes(sheet.data)
         return {"paths": paths, "missing": job.args["count"] - len(paths), "sheet": str(folder / "sheet.png")}
+
+    async def find_delivered(self, job: Job) -> int | None:
+        return await self.outlet.get().find_sheet(job)
+
+    async def deliver(self, job: Job) -> int:
+        if not Path(job.outputs.get("sheet") or "").is_file():
+            raise Fail("The images are missing from the bot's disk; nothing was charged.")
+        return await self.outlet.get().post_sheet(job)

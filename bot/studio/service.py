@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.anchors.service import AnchorService, SetResult, Upload
 from bot.db import Database
 from bot.errors import NotAllowed, UserError
-from bot.fal.gateway import Gateway
 from bot.fal.models import ModelSpec, model
 from bot.fal.pricing import PriceTable
-from bot.jobs import Job, JobEngine, JobState, Prepared
+from bot.jobs import Job, JobEngine, JobState, Prepared, ProgressSink
 from bot.media.sheet import contact_sheet
-from bot.studio.angles import ANGLES_KIND, VIEWS, AnglesKind
-from bot.studio.kind import KIND, CandidatesKind
+from bot.studio.kind import CandidatesKind
+from bot.studio.models import ANGLES_KIND, CANDIDATES_KIND, STUDIO_KINDS, VIEWS
+from bot.studio.ports import SheetPublisher
 from bot.studio.store import AngleStore
 from bot.text import clean_text
 
@@ -48,6 +49,17 @@ class Kept:
     total: int
 
 
+class _StudioOnly:
+    """An engine subscriber that hands on the changes of studio sets only."""
+
+    def __init__(self, sink: ProgressSink) -> None:
+        self.sink = sink
+
+    def job_changed(self, job: Job) -> None:
+        if job.kind in STUDIO_KINDS:
+            self.sink.job_changed(job)
+
+
 def wrap_description(description: str) -> str:
     return ANCHOR_RULES.format(description=description.rstrip(". "))
 
@@ -58,17 +70,29 @@ class StudioService:
         db: Database,
         engine: JobEngine,
         *,
+        kinds: list[CandidatesKind],
         anchors: AnchorService,
-        gateway: Gateway,
         prices: PriceTable,
         root: Path,
     ) -> None:
-        self.engine, self.anchors, self.prices, self.root = engine, anchors, prices, root
+        """`kinds`: the studio's job kinds (registered with the engine by bot/app.py), whose sheets the chat side
+        posts once attached."""
+        self.engine, self.kinds, self.anchors, self.prices, self.root = engine, kinds, anchors, prices, root
         self.angles = AngleStore(db)
-        self.kind = CandidatesKind(anchors=anchors, gateway=gateway, ledger=engine.ledger, root=root)  # type: ignore[arg-type]
-        self.angles_kind = AnglesKind(anchors=anchors, gateway=gateway, ledger=engine.ledger, root=root)  # type: ignore[arg-type]
-        engine.register(self.kind)
-        engine.register(self.angles_kind)
+
+    def attach(self, publisher: SheetPublisher, sink: ProgressSink) -> Callable[[], None]:
+        """Attach the chat side: `publisher` posts contact sheets (deliveries wait until it is), `sink` hears of
+        every change of a studio set. Returns the call that detaches both."""
+        for kind in self.kinds:
+            kind.outlet.attach(publisher)
+        unsubscribe = self.engine.subscribe(_StudioOnly(sink))
+
+        def detach() -> None:
+            unsubscribe()
+            for kind in self.kinds:
+                kind.outlet.detach(publisher)
+
+        return detach
 
     def clock(self) -> float:
         """The job engine's clock: the one clock that stamps every job (tests move it to expire sets)."""
@@ -81,7 +105,8 @@ class StudioService:
     async def _enqueue(
         self, args: dict[str, object], spec: ModelSpec, *, guild_id: int, channel_id: int, user_id: int
     ) -> Job:
-        count = int(args["count"])  # type: ignore[call-overload]
+        count = args["count"]
+        assert isinstance(count, int)
         unit = self.quote(spec, 1)
         prepared = Prepared(
             args={**args, "unit_micros": unit},
@@ -89,7 +114,7 @@ class StudioService:
             endpoint=spec.endpoint,
             description=f"Anchor studio: {args['purpose']} ({count} image{'s' if count > 1 else ''})",
         )
-        kind = ANGLES_KIND if spec.family == "qwen_angles" else KIND
+        kind = ANGLES_KIND if spec.family == "qwen_angles" else CANDIDATES_KIND
         return await self.engine.enqueue(
             kind, prepared, guild_id=guild_id, channel_id=channel_id, user_id=user_id
         )
@@ -184,7 +209,7 @@ class StudioService:
     # Buttons ---------------------------------------------------------------------------------------------
     async def get(self, job_id: int) -> Job | None:
         job = await self.engine.get(job_id)
-        return job if job is not None and job.kind in (KIND, ANGLES_KIND) else None
+        return job if job is not None and job.kind in STUDIO_KINDS else None
 
     def is_expired(self, job: Job) -> bool:
         return self.clock() - (job.finished_at or job.created_at) >= EXPIRY_S

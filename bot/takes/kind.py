@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,34 +10,31 @@ from bot.anchors.models import AnchorVersion
 from bot.anchors.service import AnchorService
 from bot.errors import UserError
 from bot.fal.errors import FailureKind, GenerationError
-from bot.fal.gateway import CancelOutcome, Gateway
+from bot.fal.gateway import Gateway
 from bot.fal.models import ModelSpec
-from bot.jobs import Fail, Job, Poll, Resubmit, Retry, StepError, Uncertain
+from bot.jobs import Fail, Failure, Job, Outlet, Resubmit
+from bot.kinds.fal import FalKind
 from bot.media.outputs import MAX_VIDEO_BYTES, BadOutput, check_video_async
 from bot.media.video import VideoError, VideoTooLarge, fit_to_size
 from bot.takes.models import KIND, LEDGER_PREFIX, Take
-from bot.takes.ports import CannotAttach, ClipTooLarge, PostRefused, TakePublisher
+from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused, TakePublisher
 
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 MAX_CLIP_BYTES = MAX_VIDEO_BYTES  # a 15 s 1080p clip is tens of MB; a body past this is not a clip
 
-
-def step_error(exc: GenerationError) -> StepError:
-    """What the engine does with a gateway error: retry transient ones, stop on definite ones."""
-    if exc.kind is FailureKind.UNKNOWN_OUTCOME:
-        return Uncertain(
-            "fal did not answer the submit, so it may or may not have started this take; to be sure it is "
-            "never made (and billed) twice, it is not sent again. Nothing was charged; try again."
-        )
-    return Retry(exc.message) if exc.retryable else Fail(exc.message)
+_FAILURES = {
+    Failure.TIMED_OUT: "The video service did not finish this take within {minutes} minutes, so it was cancelled.",
+    Failure.UNDELIVERABLE: "The clip was made but could not be posted here.",
+}
 
 
-class TakeKind:
+class TakeKind(FalKind):
     name = KIND
-    remote = True
     ledger_prefix = LEDGER_PREFIX
+    noun = "take"
+    service = "the video service"
 
     def __init__(
         self,
@@ -47,53 +43,58 @@ class TakeKind:
         gateway: Gateway,
         spec: ModelSpec,
         clips_dir: Path,
+        timeout_minutes: int = 30,
     ) -> None:
         self.anchors = anchors
         self.gateway = gateway
         self.spec = spec
         self.clips_dir = clips_dir
-        self.publisher: TakePublisher | None = None
-        self.after_posted: list[
-            Callable[[Job], None]
-        ] = []  # e.g. queue the take's face score; must not block
+        self.timeout_minutes = timeout_minutes
+        self.outlet: Outlet[TakePublisher] = Outlet("takes")
 
-    def _publisher(self) -> TakePublisher:
-        if self.publisher is None:
-            raise RuntimeError("the take kind has no publisher yet")
-        return self.publisher
+    def can_deliver(self) -> bool:
+        return self.outlet.attached
+
+    def failure_text(self, failure: Failure, reason: str = "") -> str:
+        if failure in _FAILURES:
+            return _FAILURES[failure].format(minutes=self.timeout_minutes) + " Nothing was charged."
+        return super().failure_text(failure, reason)
+
+    def endpoint(self, job: Job) -> str:
+        return job.endpoint or self.spec.endpoint
 
     # At fal ----------------------------------------------------------------------------------------------
     async def submit(self, job: Job) -> str:
+        """Send once; a refusal naming the start image (fal could not fetch the cached upload) accepted nothing,
+        so one more submit with a fresh upload is not a duplicate."""
         take = Take.of(job)
         try:
             anchor = await self.anchors.version_by_id(take.anchor_version_id)
             sha, path = await self.anchors.start_image(anchor, take.aspect_ratio)
-            for attempt in (1, 2):
-                ref = await self.anchors.start_image_ref(sha, path, self.gateway)
-                arguments = self.spec.arguments(
-                    image_url=ref,
-                    prompt=take.sent_prompt,
-                    elements=await self._elements(take, anchor),
-                    duration_s=take.duration_s,
-                    audio=take.audio,
-                    negative_prompt=take.negative_prompt,
-                )
-                try:
-                    return await self.gateway.submit(take.endpoint, arguments)
-                except GenerationError as exc:
-                    # A refusal naming the start image: fal could not fetch the cached upload. Nothing was
-                    # accepted, so one more submit with a fresh upload is not a duplicate.
-                    if attempt == 2 or not self._image_refused(exc):
-                        raise
-                    log.info(
-                        "fal could not use the upload of %s (%s); uploading again", sha[:12], exc.message
-                    )
-                    await self.anchors.forget_upload(sha)
+            try:
+                return await self._submit_once(take, anchor, sha, path)
+            except GenerationError as exc:
+                if not self._image_refused(exc):
+                    raise
+                log.info("fal could not use the upload of %s (%s); uploading again", sha[:12], exc.message)
+                await self.anchors.forget_upload(sha)
+            return await self._submit_once(take, anchor, sha, path)
         except GenerationError as exc:
-            raise step_error(exc) from exc
+            raise self.step_error(exc) from exc
         except UserError as exc:
             raise Fail(exc.message) from exc
-        raise AssertionError("unreachable")
+
+    async def _submit_once(self, take: Take, anchor: AnchorVersion, sha: str, path: Path) -> str:
+        ref = await self.anchors.start_image_ref(sha, path, self.gateway)
+        arguments = self.spec.arguments(
+            image_url=ref,
+            prompt=take.sent_prompt,
+            elements=await self._elements(take, anchor),
+            duration_s=take.duration_s,
+            audio=take.audio,
+            negative_prompt=take.negative_prompt,
+        )
+        return await self.gateway.submit(take.endpoint, arguments)
 
     async def _elements(self, take: Take, anchor: AnchorVersion) -> list[dict[str, Any]] | None:
         """The character as Kling's @Element1: the anchor as frontal image, its kept angles as references."""
@@ -113,51 +114,18 @@ class TakeKind:
             and self.gateway.needs_upload
         )
 
-    async def poll(self, job: Job) -> Poll:
-        assert job.request_id is not None
-        try:
-            status = await self.gateway.status(job.endpoint or self.spec.endpoint, job.request_id)
-        except GenerationError as exc:
-            raise step_error(exc) from exc
-        if status.error is not None:  # completed with an error: fal is done with it, nothing to wait for
-            await self._resubmit_if_image_refused(job, status.error)
-            raise Fail(status.error.message)
-        return Poll(status.state, status.position)
-
-    async def collect(self, job: Job) -> dict[str, Any]:
-        assert job.request_id is not None
-        try:
-            payload = await self.gateway.result(job.endpoint or self.spec.endpoint, job.request_id)
-            [video, *_] = self.spec.outputs(payload)
-        except GenerationError as exc:
-            await self._resubmit_if_image_refused(job, exc)
-            raise step_error(exc) from exc
+    def outputs(self, job: Job, payload: dict[str, Any]) -> dict[str, Any]:
+        [video, *_] = self.spec.outputs(payload)
         return {"url": video.url}
 
-    async def _resubmit_if_image_refused(self, job: Job, exc: GenerationError) -> None:
+    async def on_refused(self, job: Job, exc: GenerationError) -> None:
         """fal could not fetch the cached start image: upload it afresh and submit once more (once only)."""
         if self._image_refused(exc) and not job.args.get("reuploaded"):
-            await self._forget_start_image(job)
+            take = Take.of(job)
+            anchor = await self.anchors.version_by_id(take.anchor_version_id)
+            sha, _ = await self.anchors.start_image(anchor, take.aspect_ratio)
+            await self.anchors.forget_upload(sha)
             raise Resubmit(exc.message, {"reuploaded": True}) from exc
-
-    async def _forget_start_image(self, job: Job) -> None:
-        take = Take.of(job)
-        anchor = await self.anchors.version_by_id(take.anchor_version_id)
-        sha, _ = await self.anchors.start_image(anchor, take.aspect_ratio)
-        await self.anchors.forget_upload(sha)
-
-    async def cancel(self, job: Job) -> bool:
-        if not job.request_id:
-            return True
-        try:
-            outcome = await self.gateway.cancel(job.endpoint or self.spec.endpoint, job.request_id)
-        except GenerationError:
-            log.warning("cancel of take %d at fal failed", job.id, exc_info=True)
-            return False
-        return outcome in (CancelOutcome.CANCELLED, CancelOutcome.NOT_FOUND)
-
-    def run(self, job: Job) -> dict[str, Any]:
-        raise NotImplementedError("takes run at fal")
 
     # Fetch and check -------------------------------------------------------------------------------------
     async def postprocess(self, job: Job) -> dict[str, Any]:
@@ -173,7 +141,7 @@ class TakeKind:
                 problem = await check_clip(dest)
             except GenerationError as exc:
                 if exc.kind is not FailureKind.BAD_OUTPUT:  # e.g. oversized body: refused like a bad file
-                    raise step_error(exc) from exc
+                    raise self.step_error(exc) from exc
                 problem = exc.message
             if not problem:
                 return {"path": str(dest)}
@@ -183,11 +151,23 @@ class TakeKind:
 
     # Deliver ---------------------------------------------------------------------------------------------
     async def find_delivered(self, job: Job) -> int | None:
-        return await self._publisher().find_posted_clip(Take.of(job))
+        try:
+            return await self.outlet.get().find_posted_clip(Take.of(job))
+        except ChannelGone as exc:
+            raise self._gone(job, exc) from exc
+
+    def _gone(self, job: Job, exc: ChannelGone) -> Fail:
+        log.info("take %d: its channel is gone (%s); ended and released", job.id, exc)
+        return Fail("The channel this take was made for is gone, so the clip could not be posted.")
 
     async def deliver(self, job: Job) -> int:
-        take = Take.of(job)
-        publisher = self._publisher()
+        try:
+            return await self._deliver(Take.of(job))
+        except ChannelGone as exc:
+            raise self._gone(job, exc) from exc
+
+    async def _deliver(self, take: Take) -> int:
+        publisher = self.outlet.get()
         if not take.clip_path or not Path(take.clip_path).exists():
             raise Fail("The downloaded clip file is missing from the bot's disk.")
         clip = Path(take.clip_path)
@@ -217,7 +197,7 @@ class TakeKind:
             raise Fail(f"The clip was made but could not be posted here ({exc}).") from exc
 
     async def _post_within(self, take: Take, clip: Path, limit: int) -> int:
-        publisher = self._publisher()
+        publisher = self.outlet.get()
         note = None
         size = clip.stat().st_size
         if size > limit:
@@ -239,12 +219,7 @@ class TakeKind:
         return await publisher.post_clip(take, clip, note)
 
     async def delivered(self, job: Job) -> None:
-        for hook in self.after_posted:
-            try:
-                hook(job)
-            except Exception:
-                log.exception("take %d: after-posted hook failed", job.id)
-        await self._publisher().offer_reroll(Take.of(job))
+        await self.outlet.get().offer_reroll(Take.of(job))
 
 
 async def check_clip(path: Path) -> str:

@@ -20,29 +20,36 @@ class PostRefused(Exception):
     """The chat refused the post for good (nothing was stored): the take cannot be delivered here."""
 
 
+class ChannelGone(Exception):
+    """The channel (or the server) is gone, or the bot was removed from it: nothing can be posted or found there."""
+
+
 class AngleSource(Protocol):
     async def angle_shas(self, version_id: int) -> list[str]:
         """The images kept as extra angles of an anchor version (the studio implements it)."""
+
+
+class TakeSink(Protocol):
+    def take_changed(self, take: Take) -> None:
+        """A take changed state: update its progress message later (the chat side throttles; never blocks)."""
 
 
 class TakePublisher(Protocol):
     async def create_progress(self, take: Take) -> int:
         """Post the take's one progress message (looking first for one posted before a crash); return its id."""
 
-    def take_changed(self, take: Take) -> None:
-        """A take changed state: update its progress message later (the publisher throttles; never blocks)."""
-
     async def post_clip(self, take: Take, clip: Path, note: str | None) -> int:
         """Post the clip in reply to the take's reply target, once (a deterministic nonce); return the message id.
 
-        Raises ClipTooLarge, CannotAttach or PostRefused; any other error means the outcome is unknown.
+        Raises ClipTooLarge, CannotAttach, PostRefused or ChannelGone; any other error means the outcome is unknown.
         """
 
     async def post_link(self, take: Take, url: str, reason: str) -> int:
         """Post a link to the clip instead of the file; return the message id."""
 
     async def find_posted_clip(self, take: Take) -> int | None:
-        """The clip message already posted for this take, searched forward from its progress message."""
+        """The clip message already posted for this take, searched forward from its progress message (raises
+        ChannelGone when the channel is gone)."""
 
     async def offer_reroll(self, take: Take) -> None:
         """Add the re-roll reaction to a posted clip (after it is recorded, so a click always finds it)."""

@@ -15,12 +15,12 @@ from bot.anchors.service import ASPECT_RATIOS, AnchorService
 from bot.errors import NotAllowed, UserError
 from bot.fal.models import ModelSpec
 from bot.fal.pricing import PriceTable
-from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared, ProgressSink
+from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared
 from bot.money import format_usd
 from bot.takes.elements import element_prompt
 from bot.takes.kind import TakeKind
 from bot.takes.models import KIND, Take
-from bot.takes.ports import AngleSource, TakePublisher
+from bot.takes.ports import AngleSource, TakePublisher, TakeSink
 from bot.text import clean_text
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,17 @@ class TakeRequest:
 Announce = Callable[[Take], Awaitable[int]]  # posts a take's progress message, returns its id
 
 
+class _TakesOnly:
+    """An engine subscriber that hands on the changes of takes only, as `Take`s."""
+
+    def __init__(self, sink: TakeSink) -> None:
+        self.sink = sink
+
+    def job_changed(self, job: Job) -> None:
+        if job.kind == KIND:
+            self.sink.take_changed(Take.of(job))
+
+
 class TakeService:
     """Takes as members see them: request, re-roll, cancel, look up."""
 
@@ -75,12 +86,9 @@ class TakeService:
         self.anchors = anchors
         self.prices = prices
         self.default_duration_s = default_duration_s
-        self.publisher: TakePublisher | None = None
         self._recent_rerolls: dict[tuple[int, int], float] = {}
         self.angles = angles
-        self.other_sinks: list[ProgressSink] = []  # other kinds' chat sides (the engine has one sink)
         self.advise = advise
-        engine.register(kind)
 
     @property
     def spec(self) -> ModelSpec:
@@ -90,21 +98,18 @@ class TakeService:
     def dry_run(self) -> bool:
         return not self.engine.charge
 
-    # Lifecycle -------------------------------------------------------------------------------------------
-    def start(self, publisher: TakePublisher) -> None:
-        self.publisher = publisher
-        self.kind.publisher = publisher
-        self.engine.start(self)
+    # The chat side -------------------------------------------------------------------------------------
+    def attach(self, publisher: TakePublisher, sink: TakeSink) -> Callable[[], None]:
+        """Attach the chat side: `publisher` posts takes, `sink` hears of every change of a take. Returns the
+        call that detaches both (deliveries then wait for the next attach)."""
+        self.kind.outlet.attach(publisher)
+        unsubscribe = self.engine.subscribe(_TakesOnly(sink))
 
-    async def stop(self) -> None:
-        await self.engine.stop()
+        def detach() -> None:
+            unsubscribe()
+            self.kind.outlet.detach(publisher)
 
-    def job_changed(self, job: Job) -> None:
-        """The engine's progress sink: hand the change to the publisher (which throttles its own edits)."""
-        if job.kind == KIND and self.publisher is not None:
-            self.publisher.take_changed(Take.of(job))
-        for sink in self.other_sinks:
-            sink.job_changed(job)
+        return detach
 
     # Requests --------------------------------------------------------------------------------------------
     def quote(self, duration_s: int, audio: bool) -> int:
@@ -131,8 +136,8 @@ class TakeService:
         audio = bool(req.audio) and self.spec.supports_audio
         return prompt, duration, aspect, audio, negative
 
-    def _prepared(self, args: dict[str, object]) -> Prepared:
-        price = self.quote(int(args["duration_s"]), bool(args["audio"]))  # type: ignore[call-overload]
+    def _prepared(self, args: dict[str, object], duration_s: int, audio: bool) -> Prepared:
+        price = self.quote(duration_s, audio)
         return Prepared(
             args=args, price_micros=price, endpoint=self.spec.endpoint, description="Shot #{id} take {seq}"
         )
@@ -166,7 +171,11 @@ class TakeService:
             except Exception:  # advice never blocks a shot
                 log.exception("prompt advice failed")
         job = await self.engine.enqueue(
-            KIND, self._prepared(args), guild_id=req.guild_id, channel_id=req.channel_id, user_id=req.user_id
+            KIND,
+            self._prepared(args, duration, audio),
+            guild_id=req.guild_id,
+            channel_id=req.channel_id,
+            user_id=req.user_id,
         )
         return await self._announce(job, announce)
 
@@ -214,7 +223,7 @@ class TakeService:
             args["auto_reroll_of"] = auto_reroll_of
         job = await self.engine.enqueue(
             KIND,
-            self._prepared(args),
+            self._prepared(args, original.duration_s, original.audio),
             guild_id=original.guild_id,
             channel_id=original.channel_id,
             user_id=user_id,
@@ -233,9 +242,8 @@ class TakeService:
             take.take,
             format_usd(take.price_micros),
         )
-        assert self.publisher is not None, "the take service has not been started"
         try:
-            progress_id = await (announce or self.publisher.create_progress)(take)
+            progress_id = await (announce or self.kind.outlet.get().create_progress)(take)
         except Exception:
             log.exception("could not post the progress message of take %d", take.id)
             await self.engine.abandon(job, error="I could not post in this channel; check my permissions.")

@@ -204,7 +204,7 @@ async def test_a_score_skipped_by_a_crash_is_queued_by_the_sweep_once(
 ):
     """The bot stopped between recording a take posted and queueing its score: the start-up sweep queues it."""
     consistency = runner.services.consistency
-    runner.services.takes.kind.after_posted.clear()  # as if the process died right after the POSTED move
+    runner.services.jobs.unsubscribe(consistency)  # as if the process died right after the POSTED move
     await set_anchor(fake_discord, _png(fs.centred_portrait()))
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
     await run_shot(fake_discord, "she smiles")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.anchors.checklist import Level
+from bot.anchors.models import Level
 from bot.consistency.kind import verdict_text
+from bot.consistency.models import StoredScore, VersionRecord
 from bot.consistency.service import _items
-from bot.consistency.store import StoredScore, VersionRecord
 
 
 def test_face_checks_join_the_checklist_and_a_fail_shows_as_a_warning():

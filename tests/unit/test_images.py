@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-from bot.anchors.checklist import CheckItem, anchor_checklist
+from bot.anchors.checklist import anchor_checklist
+from bot.anchors.models import CheckItem
 from bot.errors import ImageRejected
 from bot.media.crop import (
     KLING_V3_START,

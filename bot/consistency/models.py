@@ -1,0 +1,44 @@
+"""Consistency's records as the rest of the bot sees them: anchor faces, take scores, a version's record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCORE_KIND = "face_score"
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    version_id: int
+    angle_id: int | None
+    face_count: int
+    embedding: bytes | None
+    checks: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class StoredScore:
+    take_id: int
+    anchor_version_id: int
+    verdict: str
+    score: int | None
+    median_distance: float | None
+    frames_sampled: int
+    frames_with_face: int
+    frames_matching: int
+    threshold: float
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """How an anchor version has held: takes scored, their median score, and the share that drifted."""
+
+    takes_scored: int
+    median_score: float | None
+    drifted: int
+    no_face: int
+
+    @property
+    def drift_rate(self) -> float | None:
+        with_face = self.takes_scored - self.no_face
+        return self.drifted / with_face if with_face else None

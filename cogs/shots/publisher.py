@@ -1,0 +1,227 @@
+"""The TakePublisher and ScorePublisher ports, with the bot token (never the 15-minute interaction webhook)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.jobs import JobState
+from bot.jobs.states import CANCELLABLE
+from bot.takes.models import Take
+from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused
+from cogs.channels import channel_of, find_mine, is_gone, nonce, replying
+from cogs.render import clip_embed, clip_marker, progress_embed, progress_marker
+from cogs.shots.buttons import CancelButton, RerollButton, view_of
+from cogs.shots.edits import ProgressEdits
+
+if TYPE_CHECKING:
+    from bot.client import AnchorshotBot
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+VERDICT_MARK = "\U0001f9d1 Face:"  # the first line of a scored clip's text
+HISTORY_SCAN_LIMIT = 5000  # messages read forward from a take's progress message when looking for its clip
+MISSING_PERMISSIONS = 50013
+POSTED_TEXT_KEPT = 1000  # clips whose posted text the publisher remembers for their verdict edit
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class DiscordTakePublisher:
+    """Posts a take's progress message, its clip and its face verdict; its `edits` show the progress."""
+
+    def __init__(self, bot: AnchorshotBot) -> None:
+        self.bot = bot
+        self.edits = ProgressEdits(
+            self._show, self._looks, lambda: bot.services.settings.progress_edit_interval_s
+        )
+        # clip message id → the text it was posted with, so its face verdict is one edit, not a read and an edit
+        self._posted_text: dict[int, str] = {}
+
+    @property
+    def model_label(self) -> str:
+        return self.bot.services.takes.spec.label
+
+    def _channel(self, take: Take) -> discord.PartialMessageable:
+        return channel_of(self.bot, take.channel_id, take.guild_id)
+
+    # Progress --------------------------------------------------------------------------------------------
+    def _embed(self, take: Take) -> discord.Embed:
+        """A take's progress embed; a waiting take shows its place in the bot's queue."""
+        position = take.queue_position if take.state is JobState.WAITING else None
+        return progress_embed(take, self.model_label, position=position)
+
+    def _progress_view(self, take: Take) -> discord.ui.View:
+        return view_of(CancelButton(take.id)) if take.state in CANCELLABLE else discord.ui.View()
+
+    def _looks(self, take: Take) -> Any:
+        return (self._embed(take).to_dict(), take.state in CANCELLABLE)
+
+    async def create_progress(self, take: Take, *, look_first: bool = False) -> int:
+        channel = self._channel(take)
+        if look_first:  # after a crash: the message may be there already, posted after the take was queued
+            found = await find_mine(
+                self.bot,
+                channel,
+                discord.Object(id=discord.utils.time_snowflake(_utc(take.created_at - 5))),
+                lambda footer: footer == progress_marker(take, self.model_label),
+                limit=HISTORY_SCAN_LIMIT,
+            )
+            if found is not None:
+                return found
+        message = await channel.send(
+            embed=self._embed(take),
+            view=self._progress_view(take),
+            allowed_mentions=NO_PINGS,
+            nonce=nonce(
+                self.bot, f"p{take.id}"
+            ),  # with enforce_nonce: a re-send within minutes is one message
+            **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
+        )
+        self.edits.shown[take.id] = self._looks(take)
+        return message.id
+
+    async def answer_with_progress(self, interaction: discord.Interaction[Any], take: Take) -> int:
+        """Answer a command with the take's progress message: one callback instead of a deferral, its answer and
+        a post. Later edits go through the channel with the bot token (an interaction token lasts 15 minutes)."""
+        response = await interaction.response.send_message(
+            embed=self._embed(take), view=self._progress_view(take), allowed_mentions=NO_PINGS
+        )
+        message_id = response.message_id
+        if message_id is None and isinstance(response.resource, discord.InteractionMessage):
+            message_id = response.resource.id
+        if message_id is None:  # Discord returns the message it made; if an answer ever lacks it, ask for it
+            message_id = (await interaction.original_response()).id
+        self.edits.shown[take.id] = self._looks(take)
+        return message_id
+
+    async def _show(self, take: Take) -> None:
+        """Edit the take's progress message to its newest state (post it first if a crash lost it)."""
+        if take.progress_message_id is None:
+            fresh = await self.bot.services.takes.get(take.id)
+            if fresh is None or fresh.progress_message_id is None:
+                message_id = await self.create_progress(fresh or take, look_first=True)
+                await self.bot.services.takes.record_progress_message(take, message_id)
+                return
+            take = fresh
+        assert take.progress_message_id is not None
+        await (
+            self._channel(take)
+            .get_partial_message(take.progress_message_id)
+            .edit(embed=self._embed(take), view=self._progress_view(take), allowed_mentions=NO_PINGS)
+        )
+
+    # Clips -----------------------------------------------------------------------------------------------
+    async def _send_result(self, take: Take, **kwargs: Any) -> int:
+        anchor = await self.bot.services.anchors.version_by_id(take.anchor_version_id)
+        try:
+            message = await self._channel(take).send(
+                embed=clip_embed(take, self.model_label, anchor.version, kwargs.pop("note", None)),
+                view=view_of(RerollButton(take.id)),
+                allowed_mentions=NO_PINGS,
+                nonce=nonce(self.bot, f"c{take.id}"),
+                **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
+                **kwargs,
+            )
+        except discord.HTTPException as exc:
+            refused = _refusal(exc, with_file="file" in kwargs)
+            if refused is None:
+                raise  # 5xx or anything else: the post may have been stored; the engine looks before posting again
+            raise refused from exc
+        self._posted_text[message.id] = message.content or ""
+        while len(self._posted_text) > POSTED_TEXT_KEPT:
+            self._posted_text.pop(next(iter(self._posted_text)))
+        return message.id
+
+    async def post_clip(self, take: Take, clip: Path, note: str | None) -> int:
+        file = discord.File(clip, filename=f"shot-{take.root_id}-take-{take.take}.mp4")
+        return await self._send_result(take, file=file, note=note)
+
+    async def post_link(self, take: Take, url: str, reason: str) -> int:
+        link = (
+            f"\nDownload it here while fal keeps it (about an hour): <{url}>"
+            if url.startswith("http")
+            else ""
+        )
+        return await self._send_result(take, content=f"{reason}{link}")
+
+    async def offer_reroll(self, take: Take) -> None:
+        """With REROLL_REACTION_HINT, react to the clip with the re-roll emoji so members re-roll in one click."""
+        if take.clip_message_id is None or not self.bot.services.settings.reroll_reaction_hint:
+            return
+        try:
+            await (
+                self._channel(take)
+                .get_partial_message(take.clip_message_id)
+                .add_reaction(self.bot.services.settings.reroll_emojis[0])
+            )
+        except discord.HTTPException:
+            log.info("could not add the re-roll reaction to %s", take.clip_message_id)
+
+    async def find_posted_clip(self, take: Take) -> int | None:
+        """Read forward (oldest first) from the progress message: found however busy the channel was after it."""
+        start = take.progress_message_id or discord.utils.time_snowflake(_utc(take.created_at - 5))
+        marker = clip_marker(take)
+        try:
+            return await find_mine(
+                self.bot,
+                self._channel(take),
+                discord.Object(id=start),
+                lambda footer: footer.startswith(marker),
+                limit=HISTORY_SCAN_LIMIT,
+            )
+        except discord.HTTPException as exc:
+            if is_gone(exc):
+                raise ChannelGone(f"{exc.status} {exc.code}") from exc
+            raise
+
+    async def upload_limit(self, guild_id: int) -> int:
+        guild = self.bot.get_guild(guild_id)
+        return guild.filesize_limit if guild else 10 * 1024 * 1024
+
+    # Face scores (the ScorePublisher port of bot/consistency) --------------------------------------------
+    async def show_verdict(self, take: Take, text: str) -> None:
+        """Put the one-line face verdict at the top of the clip message's text (replacing an earlier one)."""
+        if take.clip_message_id is None:
+            return
+        channel = self._channel(take)
+        old = self._posted_text.pop(take.clip_message_id, None)
+        if old is None:  # posted before a restart: read what it says
+            old = (await channel.fetch_message(take.clip_message_id)).content or ""
+        rest = old.split("\n", 1)[1] if old.startswith(VERDICT_MARK) and "\n" in old else ""
+        if not old.startswith(VERDICT_MARK):
+            rest = old
+        content = f"{VERDICT_MARK} {text}" + (f"\n{rest}" if rest else "")
+        if content != old:
+            await channel.get_partial_message(take.clip_message_id).edit(
+                content=content, allowed_mentions=NO_PINGS
+            )
+
+    async def announce(self, take: Take, text: str, *, nonce_tag: str) -> int:
+        message = await self._channel(take).send(
+            text,
+            allowed_mentions=NO_PINGS,
+            nonce=nonce(self.bot, nonce_tag),
+            **replying(take.channel_id, take.guild_id, take.clip_message_id),
+        )
+        return message.id
+
+
+def _refusal(exc: discord.HTTPException, *, with_file: bool) -> Exception | None:
+    """What a refused post means for the take kind; None: not a refusal (the outcome is unknown)."""
+    if exc.status == 413 or exc.code == 40005:
+        return ClipTooLarge(str(exc))
+    if is_gone(exc):
+        return ChannelGone(f"{exc.status} {exc.code}")
+    if exc.status == 403 and exc.code == MISSING_PERMISSIONS and with_file:
+        return CannotAttach(str(exc))
+    if exc.status in (400, 403, 404):
+        return PostRefused(str(exc))
+    return None
