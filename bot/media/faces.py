@@ -370,97 +370,93 @@ def face_checks(image: ImageLike) -> FaceReport:
     Raises FaceEngineUnavailable."""
     arr = _rgb_array(image)
     faces = detect_faces(arr, embeddings=False)
-    checks: list[FaceCheck] = []
     if not faces:
-        checks.append(
-            FaceCheck(
-                "face_count",
-                "fail",
-                "No face found. Use a photo where the face looks towards the camera and fills at least "
-                "a sixth of the picture's height.",
-            )
-        )
-        return FaceReport(count=0, checks=tuple(checks))
-
+        return FaceReport(count=0, checks=(_NO_FACE,))
+    count = _count_check(faces)
+    if count.level == "fail":
+        return FaceReport(count=len(faces), checks=(count,))
     face = faces[0]
-    if len(faces) == 1:
-        checks.append(FaceCheck("face_count", "pass", "Exactly one face."))
-    elif face.height >= DOMINANT_RATIO * faces[1].height:
-        checks.append(
-            FaceCheck(
-                "face_count",
-                "warn",
-                f"{_plural(len(faces), 'face')} found; the largest is used as the character. "
-                "Please crop the picture to one person if you can.",
-            )
-        )
-    else:
-        checks.append(
-            FaceCheck(
-                "face_count",
-                "fail",
-                f"More than one face ({len(faces)} of similar size), so it is unclear who the character is. "
-                "Please crop the picture to one person.",
-            )
-        )
-        return FaceReport(count=len(faces), checks=tuple(checks))
-
-    cx, cy = face.centre
-    where = f"The face is centred at {cx:.0%} of the width"
-    if 1 / 3 <= cx <= 2 / 3:
-        checks.append(FaceCheck("face_centred", "pass", f"{where} (middle third)."))
-    else:
-        side = "left" if cx < 1 / 3 else "right"
-        checks.append(
-            FaceCheck(
-                "face_centred",
-                "warn",
-                f"{where}, off to the {side}; please move it into the middle third so later shots keep it in frame.",
-            )
-        )
-
-    share = face.size_fraction
-    if share < FACE_MIN_HEIGHT:
-        checks.append(
-            FaceCheck(
-                "face_size",
-                "warn",
-                f"The face is small ({share:.0%} of the picture's height); please crop closer, "
-                f"to at least {FACE_MIN_HEIGHT:.0%}, so the video keeps its features.",
-            )
-        )
-    elif share > FACE_MAX_HEIGHT:
-        checks.append(
-            FaceCheck(
-                "face_size",
-                "warn",
-                f"The face is very large ({share:.0%} of the picture's height); please leave some room around "
-                f"the head (at most {FACE_MAX_HEIGHT:.0%}) so it is not cropped when it moves.",
-            )
-        )
-    else:
-        checks.append(FaceCheck("face_size", "pass", f"The face is {share:.0%} of the picture's height."))
-
-    roll = face.roll
-    if abs(roll) > ROLL_LIMIT_DEG:
-        checks.append(
-            FaceCheck(
-                "eyes_level",
-                "warn",
-                f"The head is tilted by {abs(roll):.0f}°; a level head (eyes within {ROLL_LIMIT_DEG:.0f}°) "
-                "gives steadier shots.",
-            )
-        )
-    else:
-        checks.append(FaceCheck("eyes_level", "pass", f"The eyes are level ({abs(roll):.0f}° of tilt)."))
-
     emb = embed(arr, face)
     return FaceReport(
         count=len(faces),
-        checks=tuple(checks),
+        checks=(count, _centred_check(face), _size_check(face), _level_check(face)),
         face=Face(face.box, face.landmarks, face.image_size, emb),
         embedding=embedding_to_bytes(emb),
     )
+
+
+_NO_FACE = FaceCheck(
+    "face_count",
+    "fail",
+    "No face found. Use a photo where the face looks towards the camera and fills at least "
+    "a sixth of the picture's height.",
+)
+
+
+def _count_check(faces: list[Face]) -> FaceCheck:
+    """Pass for one face; warn when the largest clearly dominates the others; fail for faces of similar size."""
+    if len(faces) == 1:
+        return FaceCheck("face_count", "pass", "Exactly one face.")
+    if faces[0].height >= DOMINANT_RATIO * faces[1].height:
+        return FaceCheck(
+            "face_count",
+            "warn",
+            f"{_plural(len(faces), 'face')} found; the largest is used as the character. "
+            "Please crop the picture to one person if you can.",
+        )
+    return FaceCheck(
+        "face_count",
+        "fail",
+        f"More than one face ({len(faces)} of similar size), so it is unclear who the character is. "
+        "Please crop the picture to one person.",
+    )
+
+
+def _centred_check(face: Face) -> FaceCheck:
+    """Pass when the face's centre is in the middle third of the width; warn (naming the side) otherwise."""
+    cx, _cy = face.centre
+    where = f"The face is centred at {cx:.0%} of the width"
+    if 1 / 3 <= cx <= 2 / 3:
+        return FaceCheck("face_centred", "pass", f"{where} (middle third).")
+    side = "left" if cx < 1 / 3 else "right"
+    return FaceCheck(
+        "face_centred",
+        "warn",
+        f"{where}, off to the {side}; please move it into the middle third so later shots keep it in frame.",
+    )
+
+
+def _size_check(face: Face) -> FaceCheck:
+    """Pass when the face box is FACE_MIN_HEIGHT..FACE_MAX_HEIGHT of the picture's height; warn otherwise."""
+    share = face.size_fraction
+    if share < FACE_MIN_HEIGHT:
+        return FaceCheck(
+            "face_size",
+            "warn",
+            f"The face is small ({share:.0%} of the picture's height); please crop closer, "
+            f"to at least {FACE_MIN_HEIGHT:.0%}, so the video keeps its features.",
+        )
+    if share > FACE_MAX_HEIGHT:
+        return FaceCheck(
+            "face_size",
+            "warn",
+            f"The face is very large ({share:.0%} of the picture's height); please leave some room around "
+            f"the head (at most {FACE_MAX_HEIGHT:.0%}) so it is not cropped when it moves.",
+        )
+    return FaceCheck("face_size", "pass", f"The face is {share:.0%} of the picture's height.")
+
+
+def _level_check(face: Face) -> FaceCheck:
+    """Pass when the eye line is within ROLL_LIMIT_DEG of level; warn with the measured tilt otherwise."""
+    roll = abs(face.roll)
+    if roll > ROLL_LIMIT_DEG:
+        return FaceCheck(
+            "eyes_level",
+            "warn",
+            f"The head is tilted by {roll:.0f}°; a level head (eyes within {ROLL_LIMIT_DEG:.0f}°) "
+            "gives steadier shots.",
+        )
+    return FaceCheck("eyes_level", "pass", f"The eyes are level ({roll:.0f}° of tilt).")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -529,45 +525,64 @@ def sample_frames(
                 raise ClipUnreadable("the file has no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            pts_all: list[int] = []
-            keys: list[int] = []
-            for packet in container.demux(stream):
-                if packet.pts is None or packet.size == 0:
-                    continue
-                pts_all.append(packet.pts)
-                if packet.is_keyframe:
-                    keys.append(packet.pts)
-            if not pts_all:
-                raise ClipUnreadable("the video stream has no frames")
-            pts_all.sort()
-            keys.sort()
+            pts_all, keys = _packet_times(container, stream)
             n = len(pts_all)
             wanted = sorted({pts_all[min(n - 1, int((i + 0.5) * n / frames))] for i in range(frames)})
-
-            out: list[np.ndarray] = []
-            last_decoded: int | None = None
-            decoder = None
-            for target in wanted:
-                key = max((k for k in keys if k <= target), default=None)
-                if decoder is None or (key is not None and last_decoded is not None and key > last_decoded):
-                    container.seek(key if key is not None else pts_all[0], stream=stream, backward=True)
-                    decoder = container.decode(stream)
-                for frame in decoder:
-                    pts = frame.pts if frame.pts is not None else 0
-                    last_decoded = pts
-                    if pts >= target:
-                        w, h = frame.width, frame.height
-                        scale = min(1.0, max_side / max(w, h))
-                        fw, fh = (
-                            (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2) if scale < 1 else (w, h)
-                        )
-                        out.append(frame.reformat(width=fw, height=fh, format="rgb24").to_ndarray())
-                        break
-            return out
+            return _decode_wanted(container, stream, wanted, keys, pts_all[0], max_side)
     except ClipUnreadable:
         raise
     except (av.error.FFmpegError, OSError) as exc:
         raise ClipUnreadable(f"cannot decode the clip: {exc}") from exc
+
+
+def _packet_times(container: Any, stream: Any) -> tuple[list[int], list[int]]:
+    """(every frame's pts, the keyframes' pts), both sorted, from demuxing alone; ClipUnreadable when none."""
+    pts_all: list[int] = []
+    keys: list[int] = []
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.size == 0:
+            continue
+        pts_all.append(packet.pts)
+        if packet.is_keyframe:
+            keys.append(packet.pts)
+    if not pts_all:
+        raise ClipUnreadable("the video stream has no frames")
+    return sorted(pts_all), sorted(keys)
+
+
+def _decode_wanted(
+    container: Any, stream: Any, wanted: list[int], keys: list[int], first_pts: int, max_side: int
+) -> list[np.ndarray]:
+    """The frames at the `wanted` pts, seeking to a keyframe only when that skips frames not yet decoded."""
+    out: list[np.ndarray] = []
+    last_decoded: int | None = None
+    decoder = None
+    for target in wanted:
+        key = max((k for k in keys if k <= target), default=None)
+        if decoder is None or (key is not None and last_decoded is not None and key > last_decoded):
+            container.seek(key if key is not None else first_pts, stream=stream, backward=True)
+            decoder = container.decode(stream)
+        frame, last_decoded = _decode_until(decoder, target, last_decoded)
+        if frame is not None:
+            out.append(_frame_rgb(frame, max_side))
+    return out
+
+
+def _decode_until(decoder: Any, target: int, last: int | None) -> tuple[Any, int | None]:
+    """The first frame at or after `target` (None when the decoder runs out) and the last pts decoded."""
+    for frame in decoder:
+        last = frame.pts if frame.pts is not None else 0
+        if last >= target:
+            return frame, last
+    return None, last
+
+
+def _frame_rgb(frame: Any, max_side: int) -> np.ndarray:
+    """A decoded frame as an RGB array, scaled (to even sides) so its long side is at most `max_side`."""
+    w, h = frame.width, frame.height
+    scale = min(1.0, max_side / max(w, h))
+    fw, fh = (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2) if scale < 1 else (w, h)
+    return np.asarray(frame.reformat(width=fw, height=fh, format="rgb24").to_ndarray())
 
 
 def score_clip(
