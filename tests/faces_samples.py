@@ -80,6 +80,32 @@ def hopper_portrait() -> Image.Image:
     return grace_hopper().crop((48, 20, 488, 600))
 
 
+# Where the mission patch on the astronaut's chest is in astronaut(): dlib's HOG detector fires on it weakly.
+MISSION_PATCH = (110, 310, 240, 440)
+
+
+def astronaut_rescaled(scale: float, quality: int | None = None) -> Image.Image:
+    """The astronaut photo scaled by `scale` (Lanczos), then through JPEG at `quality` when one is given."""
+    img = astronaut()
+    img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
+    return jpeg_roundtrip(img, quality) if quality is not None else img
+
+
+def astronaut_half_length(scale: float = 2.0) -> Image.Image:
+    """A member's ordinary portrait: the astronaut from the head to below her mission patch, scaled by `scale`."""
+    crop = astronaut().crop((80, 0, 400, 480))
+    return crop.resize((round(crop.width * scale), round(crop.height * scale)), Image.Resampling.LANCZOS)
+
+
+def badge_portrait() -> Image.Image:
+    """Grace Hopper's portrait with the astronaut's mission patch (0.8×) sewn on low on her left: a badge."""
+    patch = astronaut().crop(MISSION_PATCH)
+    patch = patch.resize((round(patch.width * 0.8), round(patch.height * 0.8)), Image.Resampling.LANCZOS)
+    img = hopper_portrait()
+    img.paste(patch, (40, 400))
+    return img
+
+
 def off_centre_portrait() -> Image.Image:
     """The centred portrait at the left edge of a canvas three times as wide: the face at ≈ 16 % across."""
     p = centred_portrait()

@@ -70,6 +70,24 @@ FACE_MAX_HEIGHT = (
 ROLL_LIMIT_DEG = 10.0  # eyes tilted more than this: the model tends to straighten or exaggerate the tilt
 DOMINANT_RATIO = 1.5  # with 2+ faces, the largest is "the" face if its box is this much taller than the next
 
+# Which detections are faces. dlib's HOG detector (run at its default threshold, 0) also fires on face-like
+# things: on the mission patch on the astronaut's chest (skimage's astronaut photo), with a box as large as her
+# face, so her portrait read as "more than one face" and stored no embedding, and clip frames scored the patch.
+# The detector's score tells them apart. The best-scoring detection always counts; another counts as a face
+# when it scores at least SECOND_FACE_MIN_SCORE on its own, or at least SECOND_FACE_MIN_RATIO of the best score
+# (two equally unsure detections are both faces). Among the faces that count, the largest is the character.
+# Measured (dlib 20, detection on the image as `_detect` sees it):
+#   not faces: the patch 0.00-0.47 over 1,242 rescaled (0.6-4x), recompressed and relit copies of the photo, at
+#     most 0.52 of her face's score; the patch sewn on Grace Hopper's portrait as a badge 0.01-0.37;
+#   faces: single portraits 1.1-1.6 (Coelho's 3.5), heads tilted 10-20° 0.59-0.85; the second person of two
+#     real photos side by side 1.20-1.62, as little as 0.51 of the best score (Hopper 1.62 beside Coelho 3.17).
+# A ratio alone cannot separate them (0.52 vs 0.51). The floor sits 0.13 above the patch's worst, the ratio 0.23
+# above its worst ratio. A real second face scoring under both (a blurred or turned head beside a sure one) is
+# missed: the anchor passes with its largest counted face as the character instead of being refused, a smaller
+# harm than a false second face, which refused a one-person anchor and left it without an embedding.
+SECOND_FACE_MIN_SCORE = 0.6
+SECOND_FACE_MIN_RATIO = 0.75
+
 
 class FaceEngineUnavailable(RuntimeError):
     """dlib or its model files could not be loaded; the message says why (safe to show on /status)."""
@@ -178,7 +196,7 @@ class Face:
     """One detected face.
 
     `box` is (left, top, right, bottom) in pixels of the image it was found in (dlib's box may reach a little
-    past the edges); `landmarks` are the 5 points (see the module docstring for their order); `image_size` is
+    past the edges); `score` is the HOG detector's score (higher is surer); `landmarks` are the 5 points (see the module docstring for their order); `image_size` is
     (width, height). `embedding` is filled eagerly by `detect_faces` (the default) and is None when it was
     called with `embeddings=False`; `embed(image, face)` computes one on demand.
     """
@@ -187,6 +205,7 @@ class Face:
     landmarks: tuple[Point, Point, Point, Point, Point]
     image_size: tuple[int, int]
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+    score: float | None = field(default=None, compare=False)  # the detector's confidence (see counts_as_face)
 
     @property
     def width(self) -> int:
@@ -252,7 +271,14 @@ def _rgb_array(image: ImageLike) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _detect(engine: _Engine, arr: np.ndarray) -> list[tuple[int, int, int, int]]:
+def counts_as_face(score: float, best: float) -> bool:
+    """Whether a detection scoring `score` is a face, beside an image's best-scoring detection `best`."""
+    return score >= best or score >= SECOND_FACE_MIN_SCORE or score >= SECOND_FACE_MIN_RATIO * best
+
+
+def _detect(engine: _Engine, arr: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+    """(box in `arr`'s pixels, score) of each detection that counts as a face, found on a copy at most
+    DETECT_MAX_SIDE pixels long."""
     h, w = arr.shape[:2]
     scale = min(1.0, DETECT_MAX_SIDE / max(w, h))
     small = arr
@@ -260,11 +286,21 @@ def _detect(engine: _Engine, arr: np.ndarray) -> list[tuple[int, int, int, int]]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         small = np.asarray(Image.fromarray(arr).resize(size, Image.Resampling.BILINEAR))
     with engine.lock:
-        rects = engine.detector(small, 0)
-    return [
-        (round(r.left() / scale), round(r.top() / scale), round(r.right() / scale), round(r.bottom() / scale))
-        for r in rects
+        rects, scores, _kinds = engine.detector.run(small, 0, 0.0)
+    found = [
+        (
+            (
+                round(r.left() / scale),
+                round(r.top() / scale),
+                round(r.right() / scale),
+                round(r.bottom() / scale),
+            ),
+            float(score),
+        )
+        for r, score in zip(rects, scores, strict=True)
     ]
+    best = max((score for _box, score in found), default=0.0)
+    return [(box, score) for box, score in found if counts_as_face(score, best)]
 
 
 def _landmarks(engine: _Engine, arr: np.ndarray, box: tuple[int, int, int, int]) -> Any:
@@ -280,17 +316,18 @@ def _descriptor(engine: _Engine, arr: np.ndarray, shape: Any) -> np.ndarray:
 
 
 def detect_faces(image: ImageLike, *, embeddings: bool = True) -> list[Face]:
-    """The faces in an RGB image, largest first. Embeddings are computed eagerly (≈ 90 ms a face) unless
-    `embeddings=False`. Raises FaceEngineUnavailable."""
+    """The faces in an RGB image (the detections that `counts_as_face`), largest first. Embeddings are computed
+    eagerly (≈ 90 ms a face) unless `embeddings=False`. Raises FaceEngineUnavailable."""
     engine = _load()
     arr = _rgb_array(image)
     size = (arr.shape[1], arr.shape[0])
     faces = []
-    for box in _detect(engine, arr):
+    for box, score in _detect(engine, arr):
         shape = _landmarks(engine, arr, box)
         points = tuple((float(p.x), float(p.y)) for p in shape.parts())
         emb = _descriptor(engine, arr, shape) if embeddings else None
-        faces.append(Face(box=box, landmarks=points, image_size=size, embedding=emb))  # type: ignore[arg-type]
+        face = Face(box=box, landmarks=points, image_size=size, embedding=emb, score=score)  # type: ignore[arg-type]
+        faces.append(face)
     faces.sort(key=lambda f: f.area, reverse=True)
     return faces
 
@@ -380,7 +417,7 @@ def face_checks(image: ImageLike) -> FaceReport:
     return FaceReport(
         count=len(faces),
         checks=(count, _centred_check(face), _size_check(face), _level_check(face)),
-        face=Face(face.box, face.landmarks, face.image_size, emb),
+        face=Face(face.box, face.landmarks, face.image_size, emb, face.score),
         embedding=embedding_to_bytes(emb),
     )
 
@@ -609,7 +646,7 @@ def score_clip(
     )
     distances: list[float | None] = []
     for arr in sample_frames(video_path, frames):
-        boxes = _detect(engine, arr)
+        boxes = [box for box, _score in _detect(engine, arr)]
         if not boxes:
             distances.append(None)
             continue
