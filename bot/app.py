@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,7 +40,6 @@ from bot.takes.kind import TakeKind
 from bot.takes.service import TakeService
 
 log = logging.getLogger(__name__)
-INSTANCE_KEY = "instance_id"
 
 
 @dataclass
@@ -100,16 +98,6 @@ def make_gateway(settings: Settings, http: aiohttp.ClientSession) -> Gateway:
         session=http,
         max_concurrency=settings.fal_max_concurrency,
     )
-
-
-async def instance_id(kv: KeyValueStore) -> str:
-    """This database's random id, made at its first start (a restore or a copy gets a new one)."""
-    found = await kv.get(INSTANCE_KEY)
-    if found:
-        return found
-    made = secrets.token_hex(4)
-    await kv.set(INSTANCE_KEY, made)
-    return made
 
 
 @asynccontextmanager
@@ -193,7 +181,7 @@ async def build_services(
             retention_days=settings.clip_retention_days,
             interval_s=settings.housekeeping_interval_s,
         ),
-        instance_id=await instance_id(kv),
+        instance_id=await kv.instance_id(),
     )
 
 

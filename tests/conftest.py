@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from bot.app import Services, open_services
 from bot.client import AnchorshotBot
+from bot.consistency.pool import FacePool
 from bot.settings import Settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.fal_fake import FakeFal
@@ -156,13 +157,25 @@ async def fake_fal() -> AsyncIterator[FakeFal]:
     await fake.close()
 
 
+@pytest.fixture(scope="session")
+def face_pool():
+    """One face worker for every in-process bot of the session (each start would otherwise spawn a process and
+    load dlib's models again: about a second of CPU a test)."""
+    pool = FacePool(1)
+    yield pool
+    pool.shutdown()
+
+
 class BotRunner:
     """Starts and stops the real bot in this process, on a given DATA_DIR."""
 
-    def __init__(self, discord_fake: FakeDiscord, fal_fake: FakeFal, data_dir: Path) -> None:
+    def __init__(
+        self, discord_fake: FakeDiscord, fal_fake: FakeFal, data_dir: Path, face_pool: FacePool | None = None
+    ) -> None:
         self.discord = discord_fake
         self.fal = fal_fake
         self.data_dir = data_dir
+        self.face_pool = face_pool
         self.bot: AnchorshotBot | None = None
         self.services: Services | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -182,12 +195,23 @@ class BotRunner:
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
-    async def start(self, *, fal: bool = True, **overrides: Any) -> AnchorshotBot:
+    async def start(
+        self,
+        *,
+        fal: bool = True,
+        prepare: Callable[[AnchorshotBot], Awaitable[None]] | None = None,
+        **overrides: Any,
+    ) -> AnchorshotBot:
+        """Start the bot; `prepare(bot)` runs after the services are built and before it logs in."""
         settings = self.settings(fal=fal, **overrides)
         self._stack = contextlib.AsyncExitStack()
-        self.services = await self._stack.enter_async_context(open_services(settings))
+        self.services = await self._stack.enter_async_context(
+            open_services(settings, face_pool=self.face_pool)
+        )
         self.bot = AnchorshotBot(self.services, guild_ready_timeout=0.05)
         await self._stack.enter_async_context(self.bot)
+        if prepare is not None:
+            await prepare(self.bot)
         self._task = asyncio.create_task(self.bot.start(TEST_TOKEN))
         await self.discord.wait_for(lambda: self._task.done() or self.bot.is_ready(), timeout=15)
         if self._task.done():
@@ -206,8 +230,8 @@ class BotRunner:
 
 
 @pytest.fixture
-async def runner(fake_discord, fake_fal, tmp_path) -> AsyncIterator[BotRunner]:
-    r = BotRunner(fake_discord, fake_fal, tmp_path / "data")
+async def runner(fake_discord, fake_fal, tmp_path, face_pool) -> AsyncIterator[BotRunner]:
+    r = BotRunner(fake_discord, fake_fal, tmp_path / "data", face_pool)
     yield r
     await r.stop()
     assert_no_secrets(scan_tree_for_secrets(r.data_dir))

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from bot.db.kv import INSTANCE_KEY
 from bot.errors import ConfigError
 
 # Below this size the full `PRAGMA integrity_check` (which also checks every index against its table, and the
@@ -140,4 +141,13 @@ def restore(backup_file: Path, database: Path, *, force: bool = False) -> Path |
                 Path(str(database) + side).unlink()
     database.parent.mkdir(parents=True, exist_ok=True)
     _copy(backup_file, database)
+    _new_life(database)
     return kept
+
+
+def _new_life(database: Path) -> None:
+    """A restored database lives again from an earlier point: it gets a new instance id, so the job ids it reuses
+    never repeat the nonces of messages the replaced one posted."""
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='kv'").fetchone():
+            conn.execute("DELETE FROM kv WHERE key=?", (INSTANCE_KEY,))

@@ -338,7 +338,11 @@ class JobEngine:
                 total += 1
                 per_user[job.user_id] = per_user.get(job.user_id, 0) + 1
                 continue
-            if job.progress_message_id is None and now - job.created_at < self.config.progress_grace_s:
+            if (
+                self.kinds[job.kind].announced
+                and job.progress_message_id is None
+                and now - job.created_at < self.config.progress_grace_s
+            ):
                 continue  # its request is still posting the progress message
             if job.next_attempt_at > now:
                 continue
@@ -619,7 +623,7 @@ class JobEngine:
         done = await self._move(job, S.POSTED, result_message_id=message_id, finished_at=self.clock())
         if done is None:
             return
-        log.info("job %d delivered (message %s)", job.id, message_id)
+        log.info("job %d posted (message %s)", job.id, message_id)
         self._wake.set()
         try:
             await kind.delivered(done)

@@ -90,6 +90,7 @@ class JobKind(Protocol):
     name: str
     remote: bool
     ledger_prefix: str
+    announced: bool  # a new job waits (a little) for its progress message to be recorded before it starts
 
     def can_deliver(self) -> bool:
         """False while the chat side that posts this kind's results is not attached: delivery waits for it."""
@@ -157,6 +158,7 @@ class KindBase:
     remote = False
     ledger_prefix: str
     noun = "job"  # how members call one job of this kind ("take", "voice", "export")
+    announced = False
 
     def can_deliver(self) -> bool:
         return True

@@ -24,6 +24,7 @@ class CandidatesKind(FalKind):
     name = CANDIDATES_KIND
     ledger_prefix = "studio"
     noun = "set of images"
+    announced = True  # its progress (request) message is posted right after it is queued
     service = "the image service"
 
     def __init__(self, *, anchors: AnchorService, gateway: Gateway, ledger: HoldReducer, root: Path) -> None:

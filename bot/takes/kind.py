@@ -34,6 +34,7 @@ class TakeKind(FalKind):
     name = KIND
     ledger_prefix = LEDGER_PREFIX
     noun = "take"
+    announced = True  # its progress (request) message is posted right after it is queued
     service = "the video service"
 
     def __init__(

@@ -446,6 +446,15 @@ class StateMixin:
             self._spawn(self._dispatch("CHANNEL_CREATE", dict(self._channels[cid])))
         return cid
 
+    def delete_channel(self, channel_id: int) -> None:
+        """A moderator deletes the channel: its messages go with it; later requests get 404 Unknown Channel."""
+        channel = self._channels.pop(channel_id)
+        for message in self.messages.values():
+            if message["channel_id"] == str(channel_id):
+                message["_deleted"] = True
+        if self._session_id is not None:
+            self._spawn(self._dispatch("CHANNEL_DELETE", dict(channel)))
+
     def add_thread(self, parent_id: int, name: str) -> int:
         parent = self._channels.get(parent_id)
         if parent is None or parent["type"] != 0:
