@@ -99,10 +99,12 @@ class Settings(BaseSettings):
     @field_validator("fal_endpoint")
     @classmethod
     def _known_endpoint(cls, value: str) -> str:
-        from bot.fal.models import ENDPOINTS
+        from bot.fal.models import endpoint_spec
 
-        if value not in ENDPOINTS:
-            raise ValueError(f"unknown endpoint {value!r}; choose one of {', '.join(sorted(ENDPOINTS))}")
+        try:
+            endpoint_spec(value)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
         return value
 
     @property

@@ -141,23 +141,6 @@ class ModelSpec:
     max_images: int = 1  # num_images range 1..max_images (Seedream)
     image_limits: ImageLimits | None = None  # x-fal limits of image inputs, where published
 
-    # Backwards-compatible views of the pricing (the old EndpointSpec fields)
-    @property
-    def per_second_micros(self) -> int:
-        return self.pricing.micros if self.pricing.rule is PriceRule.PER_SECOND else 0
-
-    @property
-    def per_second_audio_micros(self) -> int:
-        return self.pricing.audio_micros or 0
-
-    @property
-    def base_micros(self) -> int:
-        return self.pricing.base_micros
-
-    @property
-    def base_seconds(self) -> int:
-        return self.pricing.base_seconds
-
     def arguments(self, **inputs: Any) -> dict[str, Any]:
         """Build the JSON arguments of a submit from neutral input names.
 
@@ -438,8 +421,6 @@ def configure(ids: Mapping[str, str] | None = None) -> None:
     """Replace the module catalogue's ids (called once at start-up from settings)."""
     CATALOGUE.clear()
     CATALOGUE.update(build_catalogue(ids))
-    ENDPOINTS.clear()
-    ENDPOINTS.update({e: m for e, m in CATALOGUE.items() if m.family == "kling_i2v"})
 
 
 def model(endpoint: str) -> ModelSpec:
@@ -458,8 +439,3 @@ def endpoint_spec(endpoint: str) -> ModelSpec:
         known = ", ".join(sorted(e for e, m in CATALOGUE.items() if m.family == "kling_i2v"))
         raise KeyError(f"unknown FAL_ENDPOINT {endpoint!r}; known endpoints: {known}")
     return found
-
-
-# The image-to-video part of the catalogue, kept only because bot/settings.py's FAL_ENDPOINT validator still
-# imports it; delete it (and its update in configure()) once that validator calls endpoint_spec().
-ENDPOINTS: dict[str, ModelSpec] = {e: m for e, m in CATALOGUE.items() if m.family == "kling_i2v"}

@@ -127,7 +127,8 @@ def _video_stream(container: av.container.InputContainer, name: str) -> av.video
 
 def _frame_size(stream: av.video.stream.VideoStream, name: str) -> tuple[int, int]:
     """(width, height) of the stream's frames, refused when missing or larger than any model makes."""
-    width, height = stream.codec_context.width, stream.codec_context.height
+    codec = stream.codec_context  # None when FFmpeg found no decoder parameters (a cut-off header)
+    width, height = (codec.width, codec.height) if codec is not None else (0, 0)
     if not width or not height:
         raise BadOutput(Reason.UNDECODABLE, f"{name} has no frame size")
     if max(width, height) > MAX_VIDEO_SIDE:

@@ -336,6 +336,20 @@ def test_check_video_refuses_bad_outputs(tmp_path: Path) -> None:
     _bad(junk, Reason.WRONG_KIND)
 
 
+def test_check_video_refuses_a_header_cut_before_the_decoder_parameters(tmp_path: Path) -> None:
+    """A body cut inside the header: FFmpeg opens it and finds a video stream with no codec context at all."""
+    data = small_mp4()
+    refused = []
+    for n in range(64, 1024, 3):  # around where the stream description ends
+        cut = tmp_path / f"cut-{n}.mp4"
+        cut.write_bytes(data[:n])
+        try:
+            check_video(cut)
+        except BadOutput as exc:  # never an AttributeError or anything else
+            refused.append(exc.reason)
+    assert len(refused) == len(range(64, 1024, 3)) and Reason.UNDECODABLE in refused
+
+
 async def test_check_video_async_and_audio_checks(tmp_path: Path) -> None:
     good = tmp_path / "good.mp4"
     good.write_bytes(small_mp4())
