@@ -101,7 +101,7 @@ async def lag_while_scoring(
         results = await asyncio.gather(
             *(loop.run_in_executor(executor, faces.score_clip, clip, [anchor]) for _ in range(CONCURRENT))
         )
-        assert all(r.verdict is faces.Verdict.MATCH for r in results), [r.verdict_text() for r in results]
+        assert all(r.verdict is faces.Verdict.MATCH for r in results), [r.verdict for r in results]
 
     return await ticking(work)
 
@@ -131,7 +131,9 @@ def main() -> None:
         clip = make_clip(Path(tmp) / "take.mp4")
         size_mib = clip.stat().st_size / 2**20
         result = faces.score_clip(clip, [anchor])
-        print(f"clip: {SIZE[0]}×{SIZE[1]}, {CLIP_SECONDS} s, {size_mib:.1f} MiB; {result.verdict_text()}")
+        print(
+            f"clip: {SIZE[0]}×{SIZE[1]}, {CLIP_SECONDS} s, {size_mib:.1f} MiB; {result.verdict} ({result.frames_matching}/{result.frames_sampled} frames match)"
+        )
 
         decode = statistics.median(timed(lambda: faces.sample_frames(clip, 8), args.runs))
         score = statistics.median(timed(lambda: faces.score_clip(clip, [anchor]), args.runs))

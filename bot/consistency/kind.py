@@ -15,24 +15,13 @@ from typing import Any
 from bot.consistency.models import SCORE_KIND, StoredScore
 from bot.consistency.ports import ScorePublisher
 from bot.consistency.service import ConsistencyService
+from bot.consistency.wording import stored_verdict_text, verdict_text
 from bot.errors import BudgetExceeded, UserError
 from bot.jobs import Fail, Job, KindBase
 from bot.media import faces
 from bot.takes.models import Take
 
 log = logging.getLogger(__name__)
-
-
-def verdict_text(s: StoredScore) -> str:
-    return faces.ClipScore(
-        frames_sampled=s.frames_sampled,
-        frames_with_face=s.frames_with_face,
-        frames_matching=s.frames_matching,
-        median_distance=s.median_distance,
-        score=s.score,
-        verdict=faces.Verdict(s.verdict),
-        threshold=s.threshold,
-    ).verdict_text()
 
 
 def _rank(s: StoredScore) -> tuple[int, int]:
@@ -76,7 +65,7 @@ class FaceScoreKind(KindBase):
             "frames_with_face": score.frames_with_face,
             "frames_matching": score.frames_matching,
             "threshold": score.threshold,
-            "text": score.verdict_text(),
+            "text": verdict_text(score.verdict, score.score, score.frames_matching, score.frames_sampled),
         }
 
     async def postprocess(self, job: Job) -> dict[str, Any]:
@@ -92,7 +81,7 @@ class FaceScoreKind(KindBase):
         if score is None:  # postprocess stores it before this step; a lost row is stored again
             score = await self.service.save_score(job)
         publisher = self.service.outlet.get()
-        await publisher.show_verdict(take, verdict_text(score))
+        await publisher.show_verdict(take, stored_verdict_text(score))
         if score.verdict == faces.Verdict.DRIFT and await self.service.wants_auto_reroll(take):
             await self._auto_reroll(publisher, take, score)
         if take.auto_reroll_of is not None:
@@ -127,5 +116,5 @@ class FaceScoreKind(KindBase):
             words = f"take {original.take} still scored better than take {take.take}"
         else:
             words = f"takes {original.take} and {take.take} scored the same"
-        text = f"auto re-roll: {words} ({verdict_text(score)} vs {verdict_text(before)})"
+        text = f"auto re-roll: {words} ({stored_verdict_text(score)} vs {stored_verdict_text(before)})"
         await publisher.announce(take, text, nonce_tag=f"cmp{take.id}")

@@ -24,6 +24,7 @@ from bot.consistency.models import SCORE_KIND, StoredScore, VersionRecord
 from bot.consistency.pool import FacePool
 from bot.consistency.ports import ScorePublisher
 from bot.consistency.store import ConsistencyStore
+from bot.consistency.wording import anchor_face_checks
 from bot.db import Database
 from bot.jobs import Job, JobEngine, JobState, Outlet, Prepared
 from bot.media import faces
@@ -104,7 +105,7 @@ class ConsistencyService:
         except Exception:
             log.exception("face checks of anchor version %d failed", version.id)
             return [CheckItem("Face checks", Level.INFO, "The face checks could not run on this image.")]
-        checks = [{"title": c.title, "level": c.level, "text": c.text} for c in report.checks]
+        checks = [{"title": c.title, "level": c.level, "text": c.text} for c in anchor_face_checks(report)]
         await self.store.put_face(
             version.id,
             angle_id,

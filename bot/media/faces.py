@@ -60,14 +60,6 @@ SCORE_ZERO_DISTANCE = 1.2
 # about 80 px tall, i.e. ≈ 11 % of a 1280×720 frame's height. Landmarks and embeddings use the full image.
 DETECT_MAX_SIDE = 1280
 
-# Anchor checks. The detector's box spans roughly brows to chin, about 60 % of the head with its hair.
-FACE_MIN_HEIGHT = (
-    0.15  # box < 15 % of the frame: a 720p take renders the face under ~110 px and identity drifts
-)
-FACE_MAX_HEIGHT = (
-    0.55  # box > 55 %: the head (≈ box / 0.6) fills ~90 % of the frame; any motion crops the face
-)
-ROLL_LIMIT_DEG = 10.0  # eyes tilted more than this: the model tends to straighten or exaggerate the tilt
 DOMINANT_RATIO = 1.5  # with 2+ faces, the largest is "the" face if its box is this much taller than the next
 
 # Which detections are faces. dlib's HOG detector (run at its default threshold, 0) also fires on face-like
@@ -358,142 +350,39 @@ def embedding_from_bytes(data: bytes | bytearray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Anchor face checks
+# Anchor faces (measurements; bot/consistency/wording.py judges and words them)
 # --------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class FaceCheck:
-    """One line of the anchor checklist. `level` is "pass", "warn" or "fail"."""
-
-    key: str  # "face_count" | "face_centred" | "face_size" | "eyes_level"
-    level: str
-    text: str
-
-    @property
-    def title(self) -> str:
-        return _CHECK_TITLES.get(self.key, self.key)
-
-
-_CHECK_TITLES = {
-    "face_count": "One face",
-    "face_centred": "Face centred",
-    "face_size": "Face size",
-    "eyes_level": "Eyes level",
-}
-
-
-@dataclass(frozen=True)
 class FaceReport:
-    """The face checks of an anchor image. `face` is the face the anchor stands for (the only one, or one that
-    clearly dominates); `embedding` is its embedding as 512 bytes (see embedding_from_bytes), None without one."""
+    """The faces of an anchor image. `count`: faces found; `dominant`: the largest face clearly dominates the
+    others (or is the only one), so it stands for the character; `face` and `embedding` (512 bytes, see
+    embedding_from_bytes) are that face's, None when there is no face or no dominant one."""
 
     count: int
-    checks: tuple[FaceCheck, ...]
+    dominant: bool
     face: Face | None = None
     embedding: bytes | None = None
 
-    @property
-    def ok(self) -> bool:
-        return all(c.level != "fail" for c in self.checks)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
 
 def face_checks(image: ImageLike) -> FaceReport:
-    """Check an anchor image's face: exactly one face, in the middle third, a usable size, eyes level.
+    """Find an anchor image's faces and, when one stands for the character, its embedding.
     Raises FaceEngineUnavailable."""
     arr = _rgb_array(image)
     faces = detect_faces(arr, embeddings=False)
     if not faces:
-        return FaceReport(count=0, checks=(_NO_FACE,))
-    count = _count_check(faces)
-    if count.level == "fail":
-        return FaceReport(count=len(faces), checks=(count,))
+        return FaceReport(count=0, dominant=False)
+    if len(faces) > 1 and faces[0].height < DOMINANT_RATIO * faces[1].height:
+        return FaceReport(count=len(faces), dominant=False)
     face = faces[0]
     emb = embed(arr, face)
     return FaceReport(
         count=len(faces),
-        checks=(count, _centred_check(face), _size_check(face), _level_check(face)),
+        dominant=True,
         face=Face(face.box, face.landmarks, face.image_size, emb, face.score),
         embedding=embedding_to_bytes(emb),
     )
-
-
-_NO_FACE = FaceCheck(
-    "face_count",
-    "fail",
-    "No face found. Use a photo where the face looks towards the camera and fills at least "
-    "a sixth of the picture's height.",
-)
-
-
-def _count_check(faces: list[Face]) -> FaceCheck:
-    """Pass for one face; warn when the largest clearly dominates the others; fail for faces of similar size."""
-    if len(faces) == 1:
-        return FaceCheck("face_count", "pass", "Exactly one face.")
-    if faces[0].height >= DOMINANT_RATIO * faces[1].height:
-        return FaceCheck(
-            "face_count",
-            "warn",
-            f"{_plural(len(faces), 'face')} found; the largest is used as the character. "
-            "Please crop the picture to one person if you can.",
-        )
-    return FaceCheck(
-        "face_count",
-        "fail",
-        f"More than one face ({len(faces)} of similar size), so it is unclear who the character is. "
-        "Please crop the picture to one person.",
-    )
-
-
-def _centred_check(face: Face) -> FaceCheck:
-    """Pass when the face's centre is in the middle third of the width; warn (naming the side) otherwise."""
-    cx, _cy = face.centre
-    where = f"The face is centred at {cx:.0%} of the width"
-    if 1 / 3 <= cx <= 2 / 3:
-        return FaceCheck("face_centred", "pass", f"{where} (middle third).")
-    side = "left" if cx < 1 / 3 else "right"
-    return FaceCheck(
-        "face_centred",
-        "warn",
-        f"{where}, off to the {side}; please move it into the middle third so later shots keep it in frame.",
-    )
-
-
-def _size_check(face: Face) -> FaceCheck:
-    """Pass when the face box is FACE_MIN_HEIGHT..FACE_MAX_HEIGHT of the picture's height; warn otherwise."""
-    share = face.size_fraction
-    if share < FACE_MIN_HEIGHT:
-        return FaceCheck(
-            "face_size",
-            "warn",
-            f"The face is small ({share:.0%} of the picture's height); please crop closer, "
-            f"to at least {FACE_MIN_HEIGHT:.0%}, so the video keeps its features.",
-        )
-    if share > FACE_MAX_HEIGHT:
-        return FaceCheck(
-            "face_size",
-            "warn",
-            f"The face is very large ({share:.0%} of the picture's height); please leave some room around "
-            f"the head (at most {FACE_MAX_HEIGHT:.0%}) so it is not cropped when it moves.",
-        )
-    return FaceCheck("face_size", "pass", f"The face is {share:.0%} of the picture's height.")
-
-
-def _level_check(face: Face) -> FaceCheck:
-    """Pass when the eye line is within ROLL_LIMIT_DEG of level; warn with the measured tilt otherwise."""
-    roll = abs(face.roll)
-    if roll > ROLL_LIMIT_DEG:
-        return FaceCheck(
-            "eyes_level",
-            "warn",
-            f"The head is tilted by {roll:.0f}°; a level head (eyes within {ROLL_LIMIT_DEG:.0f}°) "
-            "gives steadier shots.",
-        )
-    return FaceCheck("eyes_level", "pass", f"The eyes are level ({roll:.0f}° of tilt).")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -529,13 +418,6 @@ class ClipScore:
     verdict: Verdict
     threshold: float
     distances: tuple[float | None, ...] = ()
-
-    def verdict_text(self) -> str:
-        if self.verdict is Verdict.NO_FACE:
-            return "no face visible"
-        if self.verdict is Verdict.DRIFT:
-            return f"⚠ face drift · {self.frames_matching}/{self.frames_sampled} frames match"
-        return f"face match {self.score} % · {self.frames_matching}/{self.frames_sampled} frames"
 
 
 def similarity_percent(distance: float) -> int:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.anchors.models import Level
-from bot.consistency.kind import verdict_text
 from bot.consistency.models import StoredScore, VersionRecord
 from bot.consistency.service import _items
+from bot.consistency.wording import stored_verdict_text
 
 
 def test_face_checks_join_the_checklist_and_a_fail_shows_as_a_warning():
@@ -29,6 +29,6 @@ def _score(verdict: str, score: int | None, matching: int, with_face: int) -> St
 
 
 def test_verdict_texts():
-    assert verdict_text(_score("match", 94, 8, 8)) == "face match 94 % · 8/8 frames"
-    assert verdict_text(_score("drift", 40, 3, 8)) == "⚠ face drift · 3/8 frames match"
-    assert verdict_text(_score("no_face", None, 0, 0)) == "no face visible"
+    assert stored_verdict_text(_score("match", 94, 8, 8)) == "face match 94 % · 8/8 frames"
+    assert stored_verdict_text(_score("drift", 40, 3, 8)) == "⚠ face drift · 3/8 frames match"
+    assert stored_verdict_text(_score("no_face", None, 0, 0)) == "no face visible"
