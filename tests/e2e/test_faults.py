@@ -112,10 +112,10 @@ async def test_a_slow_status_answer_for_one_take_does_not_hold_back_anothers_cli
     fake_fal.script(Outcome.hold(), Outcome.complete(queued_polls=0, progress_polls=0))
     await run_shot(fake_discord, "the slow one")
     await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held)
-    fake_fal.slow_next("status", 20.0)  # the held take's next status answer takes 20 s
+    fake_fal.slow_next("status", 8.0)  # the held take's next status answer takes 8 s
     await asyncio.sleep(0.2)
     await run_shot(fake_discord, "the quick one", user=bob)
-    [clip] = await wait_clips(fake_discord, 1, timeout=10)
+    [clip] = await wait_clips(fake_discord, 1, timeout=7)  # well before the slow answer comes back
     assert "the quick one" in text_of(clip)
     fake_fal.release()
     await wait_clips(fake_discord, 2, timeout=60)
