@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from bot.alerts import Alerts
 from bot.anchors.service import AnchorService
 from bot.budget.service import BudgetService
 from bot.consistency.advice import prompt_advice
@@ -58,6 +59,7 @@ class Services:
     consistency: ConsistencyService
     studio: StudioService
     sweeper: ClipSweeper
+    alerts: Alerts
     instance_id: str  # random, once per database: keeps message nonces apart between databases
     started_at: float = field(default_factory=time.time)
 
@@ -138,10 +140,11 @@ async def build_services(
     jobs = JobEngine(
         db, ledger=budget, backend=gateway.name, charge=not settings.dry_run, config=engine_config(settings)
     )
-    take_kind = make_take_kind(settings, anchors, gateway)
+    alerts = Alerts()
+    take_kind = make_take_kind(settings, anchors, gateway, alerts)
     studio_root = settings.media_dir / "candidates"
     candidates, angles = (
-        k(anchors=anchors, gateway=gateway, ledger=budget, root=studio_root)
+        k(anchors=anchors, gateway=gateway, ledger=budget, root=studio_root, alerts=alerts)
         for k in (CandidatesKind, AnglesKind)
     )
     studio = StudioService(
@@ -160,6 +163,7 @@ async def build_services(
         db, engine=jobs, takes=takes, anchors=anchors, pool=pool, settings=score_settings(settings)
     )
     anchors.faces = consistency  # consistency reads anchors, anchors ask it for face checks: wired once built
+    takes.auto_reroll_default = consistency.auto_reroll_default  # the same cycle: a take says if it re-rolls
     for kind in (take_kind, candidates, angles, FaceScoreKind(consistency)):
         jobs.register(kind)
     jobs.subscribe(consistency)  # a posted take queues its face score
@@ -182,16 +186,18 @@ async def build_services(
             interval_s=settings.housekeeping_interval_s,
         ),
         instance_id=await kv.instance_id(),
+        alerts=alerts,
     )
 
 
-def make_take_kind(settings: Settings, anchors: AnchorService, gateway: Gateway) -> TakeKind:
+def make_take_kind(settings: Settings, anchors: AnchorService, gateway: Gateway, alerts: Alerts) -> TakeKind:
     return TakeKind(
         anchors=anchors,
         gateway=gateway,
         spec=endpoint_spec(settings.fal_endpoint),
         clips_dir=settings.media_dir / "clips",
         timeout_minutes=settings.fal_job_timeout_s // 60,
+        alerts=alerts,
     )
 
 

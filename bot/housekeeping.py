@@ -24,16 +24,6 @@ async def _keep_nothing() -> set[Path]:
     return set()
 
 
-def human_bytes(size: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def tree_size(path: Path) -> int:
     """Total size of the regular files under `path` (0 when it does not exist); blocking, run it in a thread."""
     total = 0

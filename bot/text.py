@@ -61,3 +61,15 @@ def clean_text(text: str, *, field: str, max_chars: int) -> str:
             f"The {field} is {len(cleaned):,} characters long; keep it to {max_chars:,} characters or fewer."
         )
     return cleaned
+
+
+def human_size(size: int) -> str:
+    """A size as members read it: "850 KB", "8.9 MB", "15 MB" (units of 1024, as Discord counts its limits)."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            if unit == "bytes":
+                return f"{int(value)} bytes"
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

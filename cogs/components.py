@@ -25,13 +25,14 @@ class GuardedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(
     (The base's own template matches nothing: only subclasses are registered.)
     """
 
-    def __init__(self, target_id: int) -> None:
-        super().__init__(self.button(target_id))
+    def __init__(self, target_id: int, price_micros: int | None = None) -> None:
+        super().__init__(self.button(target_id, price_micros))
         self.target_id = target_id
 
     @classmethod
-    def button(cls, target_id: int) -> discord.ui.Button[Any]:
-        """The button as it is posted, with the custom id that matches ``template``."""
+    def button(cls, target_id: int, price_micros: int | None = None) -> discord.ui.Button[Any]:
+        """The button as it is posted (with the price of pressing it, where it costs), with the custom id that
+        matches ``template``; a click rebuilds it from the custom id alone."""
         raise NotImplementedError
 
     async def run(self, interaction: discord.Interaction[Any]) -> str:

@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
 from bot.anchors.models import AnchorVersion, CheckItem
 from bot.budget.service import BudgetView, ReportRow
 from bot.consistency.models import VersionRecord
-from bot.jobs import JobState
 from bot.money import format_usd
-from bot.takes.models import Take
+from bot.text import human_size
 
 COLOR_OK = 0x2ECC71
 COLOR_INFO = 0x5865F2
 COLOR_WARN = 0xF1C40F
 COLOR_FAIL = 0xE74C3C
 _STATUS_ICON = {"pass": "\u2705", "warn": "\u26a0\ufe0f", "info": "\u2139\ufe0f"}
-
-
-# The words a take's progress message shows for each state (the engine names no state in any member's words).
-# One text from queued to started: the move to the video service is a moment, not worth an edit (#10).
-S = JobState
-DISPLAY: dict[JobState, str] = {
-    S.WAITING: "\u23f3 Queued",
-    S.SUBMITTING: "\u23f3 Queued",
-    S.SUBMITTED: "\u23f3 Queued",
-    S.RUNNING: "\U0001f3ac Generating",
-    S.COMPLETED: "\U0001f4e5 Downloading the clip",
-    S.DOWNLOADED: "\U0001f4e4 Posting the clip",
-    S.POSTING: "\U0001f4e4 Posting the clip",
-    S.POSTED: "\u2705 Done",
-    S.FAILED: "\u274c Failed",
-    S.CANCELLED: "\U0001f6d1 Cancelled",
-}
 
 
 def safe(text: str, limit: int = 1000) -> str:
@@ -168,78 +148,6 @@ def report_csv(period: str, rows: list[ReportRow]) -> str:
     return "\n".join(out) + "\n"
 
 
-def take_state_line(take: Take, *, position: int | None = None) -> str:
-    """The status line: changes only with the state; elapsed time is a Discord timestamp clients tick themselves."""
-    text = DISPLAY[take.state]
-    if take.state is JobState.WAITING and position:
-        text += f" (position {position} in the bot's queue)"
-    elif take.state is JobState.RUNNING and (take.started_at or take.submitted_at):
-        text += f", started {ts(take.started_at or take.submitted_at or 0, 'R')}"
-    return text
-
-
-def price_text(shot: Take) -> str:
-    if shot.backend == "dry-run":
-        return f"free (dry run; would cost {format_usd(shot.price_micros)})"
-    return format_usd(shot.price_micros)
-
-
-def progress_embed(shot: Take, model_label: str, *, position: int | None = None) -> discord.Embed:
-    color = {JobState.FAILED: COLOR_FAIL, JobState.CANCELLED: COLOR_FAIL, JobState.POSTED: COLOR_OK}.get(
-        shot.state, COLOR_INFO
-    )
-    title = f"Shot #{shot.root_id}" + (f" \u2014 take {shot.take}" if shot.take > 1 else "")
-    if shot.backend == "dry-run":
-        title += " (dry run)"
-    embed = discord.Embed(title=title, color=color, description=safe(shot.prompt, 1500))
-    if shot.sent_prompt != shot.prompt:
-        embed.add_field(name="Prompt sent", value=safe(shot.sent_prompt, 1000), inline=False)
-    embed.add_field(name="Status", value=take_state_line(shot, position=position), inline=False)
-    if shot.state in (JobState.FAILED, JobState.CANCELLED) and shot.error:
-        embed.add_field(
-            name="What happened", value=safe(shot.error, 900) + "\nNothing was charged.", inline=False
-        )
-    embed.add_field(name="Requested by", value=f"<@{shot.user_id}>")
-    embed.add_field(name="Price", value=price_text(shot))
-    embed.add_field(name="Length", value=f"{shot.duration_s} s, {shot.aspect_ratio}")
-    embed.set_footer(text=progress_marker(shot, model_label))
-    if shot.advice:
-        embed.add_field(
-            name="Advice (the shot goes ahead)",
-            value="\n".join(f"\u2022 {a}" for a in shot.advice)[:1024],
-            inline=False,
-        )
-    return embed
-
-
-def progress_marker(shot: Take, model_label: str) -> str:
-    """A progress message's footer; after a crash the bot finds the one it already posted by it."""
-    return f"{model_label} \u00b7 shot {shot.id}"
-
-
-def clip_marker(shot: Take) -> str:
-    """How a clip's embed footer starts; after a restart the bot finds clips it already posted by it."""
-    return f"shot {shot.id} \u00b7 take {shot.take} \u00b7"
-
-
-def clip_embed(shot: Take, model_label: str, anchor_version: int, note: str | None) -> discord.Embed:
-    title = f"Shot #{shot.root_id} \u2014 take {shot.take}"
-    if shot.backend == "dry-run":
-        title += " (dry run)"
-    embed = discord.Embed(title=title, color=COLOR_OK, description=safe(shot.prompt, 1500))
-    embed.add_field(name="Duration", value=f"{shot.duration_s} s")
-    embed.add_field(name="Aspect", value=shot.aspect_ratio)
-    embed.add_field(name="Model", value=model_label)
-    embed.add_field(name="Price", value=price_text(shot))
-    embed.add_field(name="Anchor", value=f"v{anchor_version}")
-    embed.add_field(name="Requested by", value=f"<@{shot.user_id}>")
-    if note:
-        embed.add_field(name="Note", value=note[:1024], inline=False)
-    embed.set_footer(text=f"{clip_marker(shot)} react \U0001f501 or press Re-roll for another take")
-    embed.timestamp = datetime.now(UTC)
-    return embed
-
-
 def status_embed(
     *,
     version: str,
@@ -259,7 +167,7 @@ def status_embed(
     )
     embed.add_field(name="Shots queued", value=str(waiting))
     embed.add_field(name="Shots in flight", value=str(in_flight))
-    embed.add_field(name="Database", value=f"{db_bytes / 1024:.1f} KiB")
+    embed.add_field(name="Database", value=human_size(db_bytes))
     embed.add_field(
         name="Gateway latency", value=f"{latency_ms:.0f} ms" if latency_ms == latency_ms else "n/a"
     )

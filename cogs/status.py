@@ -11,7 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__
-from bot.housekeeping import disk_used, human_bytes
+from bot.housekeeping import disk_used
+from bot.text import human_size
 from cogs.render import status_embed
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class StatusCog(commands.Cog):
             latency_ms=self.bot.latency * 1000,
         )
         used = await self._disk_used()
-        embed.add_field(name="Disk used", value=f"{human_bytes(used)} (database and media)")
+        embed.add_field(name="Disk used", value=f"{human_size(used)} (database and media)")
         embed.add_field(name="Face checks", value=services.consistency.status_words()[:1024], inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

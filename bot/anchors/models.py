@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
+
+COMMON_SHAPES = ("1:1", "4:5", "5:4", "3:4", "4:3", "2:3", "3:2", "9:16", "16:9", "1:2", "2:1")
+
+
+def shape_of(width: int, height: int) -> str:
+    """A picture's shape as "w:h": a common ratio within 2 %, else the nearest ratio of small numbers."""
+    if width <= 0 or height <= 0:
+        return "?"
+    ratio = width / height
+    for name in COMMON_SHAPES:
+        w, h = (int(x) for x in name.split(":"))
+        if abs(ratio / (w / h) - 1) <= 0.02:
+            return name
+    near = Fraction(width, height).limit_denominator(20)
+    return f"{near.numerator}:{near.denominator}"
 
 
 @dataclass(frozen=True)
@@ -21,6 +37,16 @@ class AnchorVersion:
     width: int
     height: int
     source_format: str
+
+    @property
+    def shape(self) -> str:
+        """The image's shape as members name it ("4:5"): the nearest common ratio, else width:height reduced."""
+        return shape_of(self.width, self.height)
+
+    @property
+    def label(self) -> str:
+        """How members name this version: v4 “Mara”."""
+        return f"v{self.version} \u201c{self.name}\u201d" if self.name else f"v{self.version}"
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bot.consistency.models import SCORE_KIND, StoredScore
-from bot.consistency.ports import ScorePublisher
+from bot.consistency.models import SCORE_KIND, StoredScore, VerdictView
 from bot.consistency.service import ConsistencyService
-from bot.consistency.wording import stored_verdict_text, verdict_text
+from bot.consistency.wording import score_words, verdict_line, verdict_text
 from bot.errors import BudgetExceeded, UserError
 from bot.jobs import Fail, Job, KindBase
 from bot.media import faces
@@ -72,49 +71,44 @@ class FaceScoreKind(KindBase):
         await self.service.save_score(job)
         return {}
 
-    # Deliver: edits of the clip's message, nothing posted of its own -------------------------------------
+    # Deliver: one edit of the clip's message, nothing posted of its own ----------------------------------
     async def deliver(self, job: Job) -> None:
+        """Show the verdict, with what follows from it folded in: a drifted take's automatic re-roll (queued here,
+        once), or how an automatic re-roll compares with the take it re-rolled. Idempotent."""
         take = await self.service.takes.get(int(job.args["take_id"]))
         if take is None or take.clip_message_id is None:
             raise Fail("The take this score belongs to is gone.")
         score = await self.service.score_of(take.id)
         if score is None:  # postprocess stores it before this step; a lost row is stored again
             score = await self.service.save_score(job)
-        publisher = self.service.outlet.get()
-        await publisher.show_verdict(take, stored_verdict_text(score))
+        lines = [verdict_line(score, rerolled=False)]
         if score.verdict == faces.Verdict.DRIFT and await self.service.wants_auto_reroll(take):
-            await self._auto_reroll(publisher, take, score)
+            lines = [verdict_line(score, rerolled=True), await self._auto_reroll(take)]
         if take.auto_reroll_of is not None:
-            await self._compare(publisher, take, score)
+            lines.extend(await self._compare(take, score))
+        await self.service.outlet.get().show_verdict(take, VerdictView(score.verdict, tuple(lines)))
 
-    async def _auto_reroll(self, publisher: ScorePublisher, take: Take, score: StoredScore) -> None:
-        head = (
-            f"auto re-roll: take {take.take} drifted, "
-            f"{score.frames_matching}/{score.frames_sampled} frames matched"
-        )
+    async def _auto_reroll(self, take: Take) -> str:
         try:
             new = await self.service.auto_reroll(take)
         except BudgetExceeded:  # public: never a figure
-            await publisher.announce(
-                take, f"{head}; not enough budget for a re-roll.", nonce_tag=f"ar{take.id}"
-            )
-            return
+            return "auto re-roll: not enough budget for another take; press Re-roll to try yourself."
         except UserError as exc:
-            await publisher.announce(take, f"{head}; {exc.message}", nonce_tag=f"ar{take.id}")
-            return
-        await publisher.announce(take, f"{head}; take {new.take} is on its way.", nonce_tag=f"ar{take.id}")
+            return f"auto re-roll: {exc.message}"
+        return f"auto re-roll: take {new.take} is on its way."
 
-    async def _compare(self, publisher: ScorePublisher, take: Take, score: StoredScore) -> None:
+    async def _compare(self, take: Take, score: StoredScore) -> list[str]:
         assert take.auto_reroll_of is not None
         original = await self.service.takes.get(take.auto_reroll_of)
         before = await self.service.score_of(take.auto_reroll_of)
         if original is None or before is None:
-            return
+            return []
         if _rank(score) > _rank(before):
-            words = f"take {take.take} scored better than take {original.take}"
+            words = f"this take matches better than take {original.take}"
         elif _rank(score) < _rank(before):
-            words = f"take {original.take} still scored better than take {take.take}"
+            words = f"take {original.take} still matches better than this one"
         else:
-            words = f"takes {original.take} and {take.take} scored the same"
-        text = f"auto re-roll: {words} ({stored_verdict_text(score)} vs {stored_verdict_text(before)})"
-        await publisher.announce(take, text, nonce_tag=f"cmp{take.id}")
+            words = f"this take and take {original.take} match the same"
+        return [
+            f"auto re-roll of take {original.take}: {words} ({score_words(score)} vs {score_words(before)})."
+        ]

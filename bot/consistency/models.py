@@ -42,3 +42,16 @@ class VersionRecord:
     def drift_rate(self) -> float | None:
         with_face = self.takes_scored - self.no_face
         return self.drifted / with_face if with_face else None
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    """A take's face verdict as its clip message shows it: the verdict ("match", "drift", "no_face") and its
+    lines (the score, then what happens next: an automatic re-roll on its way, or how it compares)."""
+
+    verdict: str
+    lines: tuple[str, ...]
+
+    @property
+    def drifted(self) -> bool:
+        return self.verdict == "drift"

@@ -161,6 +161,15 @@ class ConsistencyService:
         except Exception:
             log.exception("could not queue the face score of take %d", take_id)
 
+    async def no_score_reason(self, take: Take) -> str | None:
+        """Why the take's clip will carry no face verdict (shown once on it), or None when it will be scored."""
+        if self._status is not None and not self._status[0]:
+            return "not checked: face checks are off on this bot right now."
+        stored = await self.store.faces(take.anchor_version_id)
+        if stored and not any(f.embedding is not None for f in stored):
+            return "not checked: the anchor shows no single clear face (see /anchor show)."
+        return None
+
     async def ensure_score(self, take_id: int) -> Job | None:
         """Queue the take's one score job unless it has one (safe to call any number of times)."""
         if await ConsistencyStore.score_job_of(self.db, take_id) is not None:

@@ -130,14 +130,32 @@ def _level_check(face: Face) -> FaceCheck:
     return FaceCheck("eyes_level", "pass", f"The eyes are level ({roll:.0f}° of tilt).")
 
 
+def percent(value: float) -> str:
+    """Every percentage members read is written one way: "94%"."""
+    return f"{value:.0f}%"
+
+
 def verdict_text(verdict: Verdict | str, score: int | None, matching: int, sampled: int) -> str:
     """A take's face verdict in one line."""
     if verdict == Verdict.NO_FACE:
-        return "no face visible"
+        return "no face visible, so it could not be checked"
     if verdict == Verdict.DRIFT:
-        return f"⚠ face drift · {matching}/{sampled} frames match"
-    return f"face match {score} % · {matching}/{sampled} frames"
+        return f"\u26a0 the face drifted from the anchor \u00b7 {matching} of {sampled} frames match"
+    return f"face match {percent(score or 0)} \u00b7 {matching} of {sampled} frames"
 
 
 def stored_verdict_text(s: StoredScore) -> str:
     return verdict_text(s.verdict, s.score, s.frames_matching, s.frames_sampled)
+
+
+def verdict_line(s: StoredScore, *, rerolled: bool) -> str:
+    """The verdict, with the next step for a drifted take that is not re-rolled automatically."""
+    text = stored_verdict_text(s)
+    if s.verdict == Verdict.DRIFT and not rerolled:
+        text += "; press Re-roll for another take"
+    return text
+
+
+def score_words(s: StoredScore) -> str:
+    """A score in a comparison: "91%", or "no face"."""
+    return percent(s.score) if s.score is not None else "no face"

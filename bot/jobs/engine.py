@@ -166,6 +166,7 @@ class JobEngine:
 
         async def body(tx: Queries) -> Job | None:
             seq = await JobStore.next_seq(tx, parent_id, kind) if parent_id else 1
+            number = await self._number(tx, parent_id, guild_id, prepared.series)
             job_id = await JobStore.insert(
                 tx,
                 {
@@ -183,6 +184,7 @@ class JobEngine:
                     "backend": self.backend,
                     "price_micros": prepared.price_micros,
                     "reply_to_message_id": reply_to_message_id,
+                    "number": number,
                     "created_at": now,
                     "updated_at": now,
                 },
@@ -190,7 +192,7 @@ class JobEngine:
             key = f"{spec.ledger_prefix}:{job_id}"
             await JobStore.update(tx, job_id, {"ledger_key": key})
             if self.charge and prepared.price_micros > 0:  # a free job (e.g. a face score) holds nothing
-                description = prepared.description.format(id=parent_id or job_id, seq=seq)
+                description = prepared.description.format(id=parent_id or job_id, seq=seq, number=number)
                 await self.ledger.tx_hold(
                     tx,
                     job_key=key,
@@ -205,6 +207,14 @@ class JobEngine:
         assert job is not None
         log.info("job %d (%s) queued by %d", job.id, kind, user_id)
         return job
+
+    @staticmethod
+    async def _number(tx: Queries, parent_id: int | None, guild_id: int, series: str | None) -> int | None:
+        """A new job's number in its server's series (drawn in the queueing transaction: a refusal leaves no
+        gap); a child shares its parent's."""
+        if parent_id:
+            return await JobStore.number_of(tx, parent_id)
+        return await JobStore.next_number(tx, guild_id, series) if series else None
 
     async def get(self, job_id: int) -> Job | None:
         return await JobStore.get(self.db, job_id)

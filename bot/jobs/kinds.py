@@ -71,6 +71,7 @@ class Prepared:
     endpoint: str | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    series: str | None = None  # a new job draws the next number of this per-server series (re-rolls share it)
 
 
 class Failure(StrEnum):
@@ -137,16 +138,18 @@ class RemoteKind(JobKind, Protocol):
 
 
 # Generic words, for a kind that names only its `noun`; a kind overrides `failure_text` for its own.
+# Generic words, for a kind that names only its `noun`; a kind overrides `failure_text` for its own. They say what
+# happened; the chat side adds that nothing was charged and what the member can do next.
 _GENERIC: Mapping[Failure, str] = {
     Failure.RESTARTED_WHILE_SENDING: (
         "The bot restarted while sending this {noun}, so it cannot tell whether it was started; to be sure "
-        "nothing runs twice it was stopped here. Nothing was charged; try again."
+        "nothing runs twice it was stopped here."
     ),
-    Failure.SEND_BROKE: "Something went wrong on the bot's side before this {noun} was sent. Nothing was charged.",
-    Failure.WORK_BROKE: "The bot could not make this {noun}. Nothing was charged.",
-    Failure.TIMED_OUT: "This {noun} did not finish in time, so it was stopped. Nothing was charged.",
-    Failure.GAVE_UP: "This {noun} kept failing ({reason}), so it was stopped. Nothing was charged.",
-    Failure.UNDELIVERABLE: "The {noun} was made but could not be posted here. Nothing was charged.",
+    Failure.SEND_BROKE: "Something went wrong on the bot's side before this {noun} was sent.",
+    Failure.WORK_BROKE: "Something went wrong on the bot's side while making this {noun}.",
+    Failure.TIMED_OUT: "This {noun} did not finish in time, so it was stopped.",
+    Failure.GAVE_UP: "This {noun} was stopped after retrying for a while: {reason}.",
+    Failure.UNDELIVERABLE: "The {noun} was made but could not be posted here.",
 }
 
 

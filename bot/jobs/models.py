@@ -38,6 +38,7 @@ class Job:
     completed_at: float | None
     finished_at: float | None
     updated_at: float
+    number: int | None = None  # its number in a per-server series (a take's shot number), shared by re-rolls
 
     @property
     def root_id(self) -> int:

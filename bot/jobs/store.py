@@ -72,6 +72,21 @@ class JobStore:
         return int(row["n"]) if row else 2
 
     @staticmethod
+    async def next_number(q: Queries, guild_id: int, series: str) -> int:
+        """The next number of the server's series (call inside the transaction that queues the job)."""
+        [row] = await q.fetchall(  # all rows read: the statement is finished before the transaction goes on
+            "INSERT INTO counters(guild_id, series, value) VALUES (?, ?, 1)"
+            " ON CONFLICT(guild_id, series) DO UPDATE SET value = value + 1 RETURNING value",
+            (guild_id, series),
+        )
+        return int(row["value"])
+
+    @staticmethod
+    async def number_of(q: Queries, job_id: int) -> int | None:
+        row = await q.fetchone("SELECT number FROM jobs WHERE id=?", (job_id,))
+        return row["number"] if row else None
+
+    @staticmethod
     async def by_result_message(q: Queries, message_id: int) -> Job | None:
         row = await q.fetchone("SELECT * FROM jobs WHERE result_message_id=?", (message_id,))
         return _job(row) if row else None

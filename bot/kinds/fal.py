@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.alerts import OPERATOR_FAULT_TEXT, Alerts
 from bot.fal.errors import FailureKind, GenerationError
 from bot.fal.gateway import CancelOutcome, Gateway
 from bot.fal.models import model
@@ -23,6 +24,8 @@ class FalKind(KindBase):
     remote = True
     gateway: Gateway
     service = "the generation service"  # how members hear of fal: "the video service", "the image service"
+    alerts: Alerts | None = None  # where a fault only an operator can fix is reported
+    output = "usable result"  # what a good output is, for members: "playable video", "usable image"
 
     # What the job sends and keeps --------------------------------------------------------------------------
     def endpoint(self, job: Job) -> str:
@@ -41,21 +44,53 @@ class FalKind(KindBase):
 
     # What a gateway error means --------------------------------------------------------------------------
     def step_error(self, exc: GenerationError) -> StepError:
-        """Retry transient errors, stop on definite ones; a submit never answered is never sent again."""
-        if exc.kind is FailureKind.UNKNOWN_OUTCOME:
-            return Uncertain(
-                f"{self.service.capitalize()} did not answer when this {self.noun} was sent, so it may or may "
-                "not have started it; to be sure it is never made (and billed) twice, it is not sent again. Nothing was "
-                "charged; try again."
-            )
-        return Retry(exc.message) if exc.retryable else Fail(exc.message)
+        """Retry transient errors, stop on definite ones; a submit never answered is never sent again. The words
+        are the member's (fal's own go to the log); a fault only an operator can fix is reported to them."""
+        log.info("%s: %s (%s)", self.noun, exc.message, exc.kind)
+        if exc.kind is FailureKind.AUTH:
+            if self.alerts is not None:
+                self.alerts.report(
+                    "fal",
+                    f"fal refused the bot's requests ({exc.status}: {exc.message}). Check FAL_KEY, and the fal "
+                    "account's balance at https://fal.ai/dashboard/billing.",
+                )
+            return Fail(OPERATOR_FAULT_TEXT)
+        if exc.retryable:
+            return Retry(f"{self.service} is having trouble")
+        return (Uncertain if exc.kind is FailureKind.UNKNOWN_OUTCOME else Fail)(self.explain(exc.kind))
+
+    def explain(self, kind: FailureKind) -> str:
+        """A definite failure in plain words, with the next step."""
+        service = self.service[0].upper() + self.service[1:]
+        words = {
+            FailureKind.UNKNOWN_OUTCOME: (
+                f"{service} did not answer when this {self.noun} was sent, so it may or may not have started it; "
+                "to be sure it is never made (and billed) twice, it is not sent again."
+            ),
+            FailureKind.REJECTED: f"{service} refused this request as invalid; try other words or options.",
+            FailureKind.CONTENT_POLICY: (
+                f"{service} refused this prompt or image under its content rules; try different words."
+            ),
+            FailureKind.GONE: f"{service} no longer had the result; it was lost on its side.",
+            FailureKind.CANCELLED: f"{service} cancelled this {self.noun} on its side.",
+            FailureKind.TIMEOUT: f"{service} timed out on this {self.noun}.",
+            FailureKind.BAD_OUTPUT: f"{service} sent back a file that is not a {self.output}.",
+        }
+        return words.get(kind, f"{service} could not make this {self.noun}.")
 
     # The steps -------------------------------------------------------------------------------------------
     async def submit(self, job: Job) -> str:
         try:
-            return await self.gateway.submit(self.endpoint(job), await self.arguments(job))
+            request_id = await self.gateway.submit(self.endpoint(job), await self.arguments(job))
         except GenerationError as exc:
             raise self.step_error(exc) from exc
+        self.accepted()
+        return request_id
+
+    def accepted(self) -> None:
+        """fal took a job: a fault reported for it is over."""
+        if self.alerts is not None:
+            self.alerts.clear("fal")
 
     async def poll(self, job: Job) -> Poll:
         try:
@@ -64,7 +99,8 @@ class FalKind(KindBase):
             raise self.step_error(exc) from exc
         if status.error is not None:  # completed with an error: fal is done with it, nothing to wait for
             await self.on_refused(job, status.error)
-            raise Fail(status.error.message)
+            error = self.step_error(status.error)
+            raise error if isinstance(error, Fail) else Fail(self.explain(status.error.kind))
         return Poll(status.state, status.position)
 
     async def collect(self, job: Job) -> dict[str, Any]:

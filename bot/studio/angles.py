@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.fal.errors import GenerationError
 from bot.fal.models import model
-from bot.jobs import Fail, Job, Poll, Retry
+from bot.jobs import Fail, Job, Poll
 from bot.jobs.kinds import DONE, QUEUED, STARTED
 from bot.studio.kind import CandidatesKind
 from bot.studio.models import ANGLES_KIND, VIEWS
@@ -33,6 +33,7 @@ class AnglesKind(CandidatesKind):
             for request_id in ids:  # all views or none: stop the ones already sent
                 await super().cancel(replace(job, request_id=request_id))
             raise self.step_error(exc) from exc
+        self.accepted()
         return ",".join(ids)
 
     async def poll(self, job: Job) -> Poll:
@@ -55,10 +56,10 @@ class AnglesKind(CandidatesKind):
                 urls.append(model(self.endpoint(job)).outputs(payload)[0].url)
             except GenerationError as exc:
                 if exc.retryable:
-                    raise Retry(exc.message) from exc
+                    raise self.step_error(exc) from exc
                 urls.append(None)  # this view was refused: not delivered, not charged
         if not any(urls):
-            raise Fail("The image service made none of the views; nothing was charged.")
+            raise Fail("The image service made none of the views.")
         return {"urls": urls}
 
     async def cancel(self, job: Job) -> bool:

@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from bot.alerts import Alerts
 from bot.anchors.service import AnchorService
 from bot.fal.gateway import Gateway
 from bot.fal.models import model
@@ -26,9 +27,24 @@ class CandidatesKind(FalKind):
     noun = "set of images"
     announced = True  # its progress (request) message is posted right after it is queued
     service = "the image service"
+    output = "usable image"
 
-    def __init__(self, *, anchors: AnchorService, gateway: Gateway, ledger: HoldReducer, root: Path) -> None:
-        self.anchors, self.gateway, self.ledger, self.root = anchors, gateway, ledger, root
+    def __init__(
+        self,
+        *,
+        anchors: AnchorService,
+        gateway: Gateway,
+        ledger: HoldReducer,
+        root: Path,
+        alerts: Alerts | None = None,
+    ) -> None:
+        self.anchors, self.gateway, self.ledger, self.root, self.alerts = (
+            anchors,
+            gateway,
+            ledger,
+            root,
+            alerts,
+        )
         self.outlet: Outlet[SheetPublisher] = Outlet("anchor studio sheets")
 
     def can_deliver(self) -> bool:
@@ -65,7 +81,7 @@ class CandidatesKind(FalKind):
         urls = (job.outputs.get("urls") or [])[: job.args["count"]]
         paths = [str(p) for p in await asyncio.gather(*(fetch(n, u) for n, u in enumerate(urls, 1))) if p]
         if not paths:
-            raise Fail("The image service returned no usable image; nothing was charged.")
+            raise Fail("The image service sent back no usable image.")
         if len(paths) < job.args["count"]:
             await self.ledger.reduce_hold(job.ledger_key, len(paths) * job.args["unit_micros"])
         sheet = await asyncio.to_thread(contact_sheet, [Path(p).read_bytes() for p in paths])
@@ -77,5 +93,5 @@ class CandidatesKind(FalKind):
 
     async def deliver(self, job: Job) -> int:
         if not Path(job.outputs.get("sheet") or "").is_file():
-            raise Fail("The images are missing from the bot's disk; nothing was charged.")
+            raise Fail("The images were made, but their files went missing from the bot's disk.")
         return await self.outlet.get().post_sheet(job)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from bot.alerts import Alerts
 from bot.anchors.models import AnchorVersion
 from bot.anchors.service import AnchorService
 from bot.errors import UserError
@@ -18,6 +19,7 @@ from bot.media.outputs import MAX_VIDEO_BYTES, BadOutput, check_video_async
 from bot.media.video import VideoError, VideoTooLarge, fit_to_size
 from bot.takes.models import KIND, LEDGER_PREFIX, Take
 from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused, TakePublisher
+from bot.text import human_size
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class TakeKind(FalKind):
     noun = "take"
     announced = True  # its progress (request) message is posted right after it is queued
     service = "the video service"
+    output = "playable video"
 
     def __init__(
         self,
@@ -45,7 +48,9 @@ class TakeKind(FalKind):
         spec: ModelSpec,
         clips_dir: Path,
         timeout_minutes: int = 30,
+        alerts: Alerts | None = None,
     ) -> None:
+        self.alerts = alerts
         self.anchors = anchors
         self.gateway = gateway
         self.spec = spec
@@ -58,7 +63,7 @@ class TakeKind(FalKind):
 
     def failure_text(self, failure: Failure, reason: str = "") -> str:
         if failure in _FAILURES:
-            return _FAILURES[failure].format(minutes=self.timeout_minutes) + " Nothing was charged."
+            return _FAILURES[failure].format(minutes=self.timeout_minutes)
         return super().failure_text(failure, reason)
 
     def endpoint(self, job: Job) -> str:
@@ -73,13 +78,15 @@ class TakeKind(FalKind):
             anchor = await self.anchors.version_by_id(take.anchor_version_id)
             sha, path = await self.anchors.start_image(anchor, take.aspect_ratio)
             try:
-                return await self._submit_once(take, anchor, sha, path)
+                request_id = await self._submit_once(take, anchor, sha, path)
             except GenerationError as exc:
                 if not self._image_refused(exc):
                     raise
                 log.info("fal could not use the upload of %s (%s); uploading again", sha[:12], exc.message)
                 await self.anchors.forget_upload(sha)
-            return await self._submit_once(take, anchor, sha, path)
+                request_id = await self._submit_once(take, anchor, sha, path)
+            self.accepted()
+            return request_id
         except GenerationError as exc:
             raise self.step_error(exc) from exc
         except UserError as exc:
@@ -133,7 +140,7 @@ class TakeKind(FalKind):
         """Download the clip and check it is a playable video; a refused file is deleted and fetched once more."""
         url = job.outputs.get("url")
         if not url:
-            raise Fail("fal finished but returned no clip.")
+            raise Fail("The video service finished but sent no clip.")
         dest = self.clips_dir / f"shot-{job.id}.mp4"
         problem = ""
         for _ in (1, 2):
@@ -148,7 +155,8 @@ class TakeKind(FalKind):
                 return {"path": str(dest)}
             log.warning("take %d: downloaded file refused (%s)", job.id, problem)
             dest.unlink(missing_ok=True)
-        raise Fail(f"fal's file for this take is not a playable video ({problem}).")
+        log.warning("take %d: the video service's file is not a playable video (%s)", job.id, problem)
+        raise Fail(self.explain(FailureKind.BAD_OUTPUT))
 
     # Deliver ---------------------------------------------------------------------------------------------
     async def find_delivered(self, job: Job) -> int | None:
@@ -170,7 +178,9 @@ class TakeKind(FalKind):
     async def _deliver(self, take: Take) -> int:
         publisher = self.outlet.get()
         if not take.clip_path or not Path(take.clip_path).exists():
-            raise Fail("The downloaded clip file is missing from the bot's disk.")
+            raise Fail(
+                "The clip was made, but its file went missing from the bot's disk before it was posted."
+            )
         clip = Path(take.clip_path)
         limit = take.upload_limit_bytes or await publisher.upload_limit(take.guild_id) or DEFAULT_UPLOAD_LIMIT
         try:
@@ -190,12 +200,16 @@ class TakeKind(FalKind):
                     )
             except CannotAttach:
                 return await publisher.post_link(
-                    take, take.output_url or "", "I may not attach files in this channel (Attach Files)."
+                    take,
+                    take.output_url or "",
+                    "I may not attach files in this channel, so here is a link (a moderator can give me Attach Files).",
                 )
-        except PostRefused as exc:
-            raise Fail(f"The clip was made but could not be posted here ({exc}).") from exc
-        except (ClipTooLarge, CannotAttach) as exc:
-            raise Fail(f"The clip was made but could not be posted here ({exc}).") from exc
+        except (PostRefused, ClipTooLarge, CannotAttach) as exc:
+            log.warning("take %d: Discord refused its clip (%s)", take.id, exc)
+            raise Fail(
+                "The clip was made, but Discord would not let me post it here; a moderator may check my "
+                "permissions in this channel (Send Messages, Embed Links, Attach Files)."
+            ) from exc
 
     async def _post_within(self, take: Take, clip: Path, limit: int) -> int:
         publisher = self.outlet.get()
@@ -208,13 +222,13 @@ class TakeKind(FalKind):
             except (VideoTooLarge, VideoError) as exc:
                 log.warning("take %d: cannot fit %s under %d bytes: %s", take.id, clip, limit, exc)
                 reason = (
-                    f"The clip is {size / 1048576:.1f} MB, over this server's {limit / 1048576:.0f} MB upload "
-                    "limit, and could not be shrunk to fit."
+                    f"The clip is {human_size(size)}, over this server's {human_size(limit)} upload limit, "
+                    "and could not be shrunk to fit."
                 )
                 return await publisher.post_link(take, take.output_url or "", reason)
             note = (
-                f"Re-encoded from {size / 1048576:.1f} MB to {fitted.stat().st_size / 1048576:.1f} MB to fit "
-                f"Discord's {limit / 1048576:.0f} MB limit."
+                f"Made smaller ({human_size(size)} \u2192 {human_size(fitted.stat().st_size)}) to fit this "
+                f"server's {human_size(limit)} upload limit."
             )
             clip = fitted
         return await publisher.post_clip(take, clip, note)

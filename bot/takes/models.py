@@ -8,6 +8,7 @@ from bot.jobs import FINAL, Job, JobState
 
 KIND = "take"
 LEDGER_PREFIX = "shot"  # holds made before the job engine are keyed `shot:{id}`; takes keep that key
+SERIES = "shot"  # takes are numbered per server, one number per shot (its re-rolls share it)
 
 
 def take_job_key(take_id: int) -> str:
@@ -54,6 +55,18 @@ class Take:
     auto_reroll: bool | None = None  # None: the channel's default (/anchor settings)
     auto_reroll_of: int | None = None  # set on an automatic re-roll: the drifted take it re-rolls
     advice: tuple[str, ...] = ()  # prompt advice shown on the progress message
+    number: int = 0  # the shot's number in its server (re-rolls share it); job ids stay internal
+    anchor_version: int | None = None  # the anchor version's number and name, for the messages
+    anchor_name: str | None = None
+    anchor_shape: str | None = (
+        None  # the anchor image's shape ("4:5"), what "anchor" means as an aspect ratio
+    )
+    retry_of: int | None = None  # set on a "Try again" of a failed or cancelled take
+
+    @property
+    def label(self) -> str:
+        """How members name this take: "Shot 42 · take 2"."""
+        return f"Shot {self.number} \u00b7 take {self.take}"
 
     @classmethod
     def of(cls, job: Job) -> Take:
@@ -94,6 +107,11 @@ class Take:
             auto_reroll=a.get("auto_reroll"),
             auto_reroll_of=a.get("auto_reroll_of"),
             advice=tuple(a.get("advice") or ()),
+            number=job.number or job.root_id,
+            anchor_version=a.get("anchor_version"),
+            anchor_name=a.get("anchor_name"),
+            anchor_shape=a.get("anchor_shape"),
+            retry_of=a.get("retry_of"),
         )
 
     @property

@@ -19,7 +19,7 @@ from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellabl
 from bot.money import format_usd
 from bot.takes.elements import element_prompt
 from bot.takes.kind import TakeKind
-from bot.takes.models import KIND, Take
+from bot.takes.models import KIND, SERIES, Take
 from bot.takes.ports import AngleSource, TakePublisher, TakeSink
 from bot.text import clean_text
 
@@ -28,6 +28,10 @@ S = JobState
 
 MAX_PROMPT_CHARS = 2500
 REROLL_DEDUP_S = 5.0  # the same member re-rolling the same clip again within this counts once
+
+
+# How a finished take's state reads in a sentence ("Shot 4 · take 1 is already posted").
+_WORDS = {S.POSTED: "already posted", S.FAILED: "already over (it failed)", S.CANCELLED: "already cancelled"}
 
 
 class DuplicateReroll(UserError):
@@ -89,6 +93,8 @@ class TakeService:
         self._recent_rerolls: dict[tuple[int, int], float] = {}
         self.angles = angles
         self.advise = advise
+        # The channel's auto re-roll default (bot/consistency), wired once both services are built.
+        self.auto_reroll_default: Callable[[int], Awaitable[bool]] | None = None
 
     @property
     def spec(self) -> ModelSpec:
@@ -139,7 +145,11 @@ class TakeService:
     def _prepared(self, args: dict[str, object], duration_s: int, audio: bool) -> Prepared:
         price = self.quote(duration_s, audio)
         return Prepared(
-            args=args, price_micros=price, endpoint=self.spec.endpoint, description="Shot #{id} take {seq}"
+            args=args,
+            price_micros=price,
+            endpoint=self.spec.endpoint,
+            description="Shot {number} \u00b7 take {seq}",
+            series=SERIES,
         )
 
     async def request(self, req: TakeRequest, *, announce: Announce | None = None) -> Take:
@@ -156,6 +166,9 @@ class TakeService:
             "aspect_ratio": aspect,
             "audio": audio,
             "anchor_version_id": anchor.id,
+            "anchor_version": anchor.version,
+            "anchor_name": anchor.name,
+            "anchor_shape": anchor.shape,
             "upload_limit_bytes": req.upload_limit_bytes,
         }
         if self.angles is not None and self.spec.supports_elements:
@@ -163,8 +176,7 @@ class TakeService:
             if shas:
                 args["angle_shas"] = shas
                 args["sent_prompt"] = element_prompt(prompt, anchor.name)
-        if req.auto_reroll is not None:
-            args["auto_reroll"] = req.auto_reroll
+        args["auto_reroll"] = await self._auto_reroll(req.auto_reroll, req.channel_id)
         if self.advise is not None:
             try:
                 args["advice"] = self.advise(prompt)
@@ -178,6 +190,13 @@ class TakeService:
             user_id=req.user_id,
         )
         return await self._announce(job, announce)
+
+    async def _auto_reroll(self, asked: bool | None, channel_id: int) -> bool:
+        """Whether a drifted take is re-rolled once: as asked, else the channel's default (known when queued, so
+        the progress message can say so and the price of the one more take)."""
+        if asked is not None:
+            return asked
+        return await self.auto_reroll_default(channel_id) if self.auto_reroll_default else False
 
     async def reroll(
         self,
@@ -198,13 +217,44 @@ class TakeService:
             raise UserError("That shot no longer exists.")
         clip_id = original.clip_message_id or (from_message_id if original.state is S.POSTING else None)
         if clip_id is None:
-            raise UserError("That take has no clip yet; re-roll a posted clip.")
+            if original.state in (S.FAILED, S.CANCELLED):
+                raise UserError(f"{original.label} has no clip; press Try again on it for a new take.")
+            raise UserError(f"{original.label} has no clip yet; re-roll it once its clip is posted.")
+        self._once_in_a_moment(take_id, user_id, automatic=auto_reroll_of is not None)
+        extra: dict[str, object] = {"auto_reroll_of": auto_reroll_of} if auto_reroll_of is not None else {}
+        if auto_reroll_of is not None:
+            extra["auto_reroll"] = False  # an automatic re-roll is never re-rolled again
+        return await self._again(original, user_id, clip_id, extra, upload_limit_bytes)
+
+    async def try_again(self, take_id: int, *, user_id: int, upload_limit_bytes: int | None = None) -> Take:
+        """A failed or cancelled take made again: a new take of the same shot, charged only if it is posted."""
+        original = await self.get(take_id)
+        if original is None:
+            raise UserError("That shot no longer exists.")
+        if original.state not in (S.FAILED, S.CANCELLED):
+            raise UserError(f"{original.label} did not fail; there is nothing to try again.")
+        self._once_in_a_moment(take_id, user_id)
+        reply_to = original.progress_message_id or original.reply_to_message_id
+        return await self._again(original, user_id, reply_to, {"retry_of": original.id}, upload_limit_bytes)
+
+    def _once_in_a_moment(self, take_id: int, user_id: int, *, automatic: bool = False) -> None:
+        """The same member asking again for the same take within a few seconds counts once."""
         now = time.monotonic()
         self._recent_rerolls = {k: t for k, t in self._recent_rerolls.items() if now - t < REROLL_DEDUP_S}
         key = (take_id, user_id)
-        if auto_reroll_of is None and key in self._recent_rerolls:
-            raise DuplicateReroll("You just re-rolled this clip; that take is on its way.")
+        if not automatic and key in self._recent_rerolls:
+            raise DuplicateReroll("You just asked for this; that take is on its way.")
         self._recent_rerolls[key] = now
+
+    async def _again(
+        self,
+        original: Take,
+        user_id: int,
+        reply_to: int | None,
+        extra: dict[str, object],
+        upload_limit_bytes: int | None,
+    ) -> Take:
+        """A new take of `original`'s shot with the same prompt, options, anchor version and angles."""
         args: dict[str, object] = {
             "prompt": original.prompt,
             "negative_prompt": original.negative_prompt,
@@ -212,15 +262,18 @@ class TakeService:
             "aspect_ratio": original.aspect_ratio,
             "audio": original.audio,
             "anchor_version_id": original.anchor_version_id,
+            "anchor_version": original.anchor_version,
+            "anchor_name": original.anchor_name,
+            "anchor_shape": original.anchor_shape,
             "upload_limit_bytes": upload_limit_bytes or original.upload_limit_bytes,
+            "auto_reroll": await self._auto_reroll(original.auto_reroll, original.channel_id),
+            **extra,
         }
         if original.angle_shas:  # the same version and the same angles
             args["angle_shas"] = list(original.angle_shas)
             args["sent_prompt"] = original.sent_prompt
         if original.advice:
             args["advice"] = list(original.advice)
-        if auto_reroll_of is not None:
-            args["auto_reroll_of"] = auto_reroll_of
         job = await self.engine.enqueue(
             KIND,
             self._prepared(args, original.duration_s, original.audio),
@@ -228,7 +281,7 @@ class TakeService:
             channel_id=original.channel_id,
             user_id=user_id,
             parent_id=original.root_id,
-            reply_to_message_id=clip_id,
+            reply_to_message_id=reply_to,
         )
         return await self._announce(job)
 
@@ -282,12 +335,11 @@ class TakeService:
             now = Take.of(exc.job)
             if exc.unconfirmed or now.state is S.SUBMITTING:
                 raise UserError(
-                    f"Shot #{now.root_id} could not be cancelled yet: fal has not confirmed it stopped (it may be "
-                    "already finished at fal). It carries on; if the clip arrives it is posted and charged."
+                    f"{now.label} could not be cancelled yet: the video service has not confirmed that it stopped "
+                    "(it may have finished already). It carries on; if the clip arrives it is posted and charged."
                 ) from None
-            raise UserError(
-                f"Shot #{now.root_id} is already {now.state}; there is nothing to cancel."
-            ) from None
+            state = _WORDS.get(now.state, "already being posted")
+            raise UserError(f"{now.label} is {state}; there is nothing to cancel.") from None
 
     # Queries ---------------------------------------------------------------------------------------------
     async def get(self, take_id: int) -> Take | None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import discord
 
+from bot.money import format_usd
+from bot.takes.models import Take
 from cogs.components import GuardedButton, bot_of
 
 
@@ -13,7 +15,7 @@ class CancelButton(GuardedButton, template=r"shot:cancel:(?P<id>[0-9]+)"):
     """Cancel on a progress message; survives restarts (the take id is in the custom id)."""
 
     @classmethod
-    def button(cls, target_id: int) -> discord.ui.Button[Any]:
+    def button(cls, target_id: int, price_micros: int | None = None) -> discord.ui.Button[Any]:
         return discord.ui.Button(
             label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"shot:cancel:{target_id}"
         )
@@ -22,16 +24,28 @@ class CancelButton(GuardedButton, template=r"shot:cancel:(?P<id>[0-9]+)"):
         shot = await bot_of(interaction).services.takes.cancel(
             self.target_id, user_id=interaction.user.id, can_manage=interaction.permissions.manage_messages
         )
-        return f"Shot #{shot.root_id} take {shot.take} is cancelled; nothing was charged."
+        return f"{shot.label} is cancelled; nothing was charged."
+
+
+def _priced(label: str, price_micros: int | None) -> str:
+    """A button's label with the price of pressing it ("Re-roll · $0.56")."""
+    return f"{label} \u00b7 {format_usd(price_micros)}" if price_micros else label
+
+
+def queued_answer(take: Take) -> str:
+    """The private answer to whoever asked for another take: what it costs them, and when."""
+    if take.backend == "dry-run":
+        return f"{take.label} is on its way (dry run: free)."
+    return f"{take.label} is on its way: {format_usd(take.price_micros)}, charged to you only if its clip is posted."
 
 
 class RerollButton(GuardedButton, template=r"shot:reroll:(?P<id>[0-9]+)"):
     """Re-roll on a clip message: a new take charged to whoever pressed it."""
 
     @classmethod
-    def button(cls, target_id: int) -> discord.ui.Button[Any]:
+    def button(cls, target_id: int, price_micros: int | None = None) -> discord.ui.Button[Any]:
         return discord.ui.Button(
-            label="Re-roll",
+            label=_priced("Re-roll", price_micros),
             emoji="\U0001f501",
             style=discord.ButtonStyle.primary,
             custom_id=f"shot:reroll:{target_id}",
@@ -44,7 +58,27 @@ class RerollButton(GuardedButton, template=r"shot:reroll:(?P<id>[0-9]+)"):
             upload_limit_bytes=interaction.filesize_limit,
             from_message_id=interaction.message.id if interaction.message else None,
         )
-        return f"Take {shot.take} of shot #{shot.root_id} is queued; it is charged to you."
+        return queued_answer(shot)
+
+
+class TryAgainButton(GuardedButton, template=r"shot:retry:(?P<id>[0-9]+)"):
+    """Try again on a failed or cancelled take's message: a new take of the same shot, charged to whoever
+    pressed it and only if its clip is posted."""
+
+    @classmethod
+    def button(cls, target_id: int, price_micros: int | None = None) -> discord.ui.Button[Any]:
+        return discord.ui.Button(
+            label=_priced("Try again", price_micros),
+            emoji="\U0001f504",
+            style=discord.ButtonStyle.primary,
+            custom_id=f"shot:retry:{target_id}",
+        )
+
+    async def run(self, interaction: discord.Interaction[Any]) -> str:
+        shot = await bot_of(interaction).services.takes.try_again(
+            self.target_id, user_id=interaction.user.id, upload_limit_bytes=interaction.filesize_limit
+        )
+        return queued_answer(shot)
 
 
 def view_of(*items: discord.ui.Item[Any]) -> discord.ui.View:

@@ -12,12 +12,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import BudgetExceeded, UserError
-from bot.money import format_usd
 from bot.takes.service import DuplicateReroll, TakeRequest, TakeService
 from cogs.anchors import parent_of
 from cogs.render import safe
 from cogs.shots.answer import ProgressAnswer
-from cogs.shots.buttons import CancelButton, RerollButton
+from cogs.shots.buttons import CancelButton, RerollButton, TryAgainButton, queued_answer
 from cogs.shots.publisher import NO_PINGS, DiscordTakePublisher
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ class ShotCog(commands.Cog):
         return self.bot.services.takes
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(CancelButton, RerollButton)
+        self.bot.add_dynamic_items(CancelButton, RerollButton, TryAgainButton)
         services = self.bot.services
         self._detach = [
             services.takes.attach(self.publisher, self.publisher.edits),
@@ -48,7 +47,7 @@ class ShotCog(commands.Cog):
         """Detach this cog's chat side only: the engine goes on, and deliveries of takes wait for a reload."""
         for detach in self._detach:
             detach()
-        self.bot.remove_dynamic_items(CancelButton, RerollButton)
+        self.bot.remove_dynamic_items(CancelButton, RerollButton, TryAgainButton)
         await self.publisher.edits.close()
 
     @app_commands.command(name="shot", description="Make a video clip that starts from this channel's anchor")
@@ -93,13 +92,8 @@ class ShotCog(commands.Cog):
         shot = await work
         if answer.deferred:
             where = f" Progress: https://discord.com/channels/{shot.guild_id}/{shot.channel_id}/{shot.progress_message_id}"
-            price = (
-                "free (dry run)" if shot.backend == "dry-run" else f"{format_usd(shot.price_micros)} on hold"
-            )
             try:
-                await interaction.edit_original_response(
-                    content=f"Shot #{shot.id} is queued ({price}).{where}"
-                )
+                await interaction.edit_original_response(content=f"{queued_answer(shot)}{where}")
             except discord.HTTPException:  # the deferral itself came too late: the progress post says it all
                 log.info("could not answer /shot for take %d; its progress message is posted", shot.id)
 

@@ -9,14 +9,21 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.consistency.models import VerdictView
 from bot.jobs import JobState
-from bot.jobs.states import CANCELLABLE
 from bot.takes.models import Take
 from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused
 from cogs.channels import channel_of, find_mine, is_gone, nonce, replying
-from cogs.render import clip_embed, clip_marker, progress_embed, progress_marker
-from cogs.shots.buttons import CancelButton, RerollButton, view_of
+from cogs.shots.buttons import CancelButton, RerollButton, TryAgainButton, view_of
 from cogs.shots.edits import ProgressEdits
+from cogs.shots.render import (
+    clip_content,
+    clip_embed,
+    clip_marker,
+    posted_line,
+    progress_embed,
+    progress_marker,
+)
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -24,26 +31,29 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
-VERDICT_MARK = "\U0001f9d1 Face:"  # the first line of a scored clip's text
 HISTORY_SCAN_LIMIT = 5000  # messages read forward from a take's progress message when looking for its clip
 MISSING_PERMISSIONS = 50013
-POSTED_TEXT_KEPT = 1000  # clips whose posted text the publisher remembers for their verdict edit
 
 
 def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def requester_only(take: Take) -> discord.AllowedMentions:
+    """The clip pings the member who asked for it, and nobody else (not a role, @everyone or a name in the prompt)."""
+    return discord.AllowedMentions(
+        everyone=False, roles=False, users=[discord.Object(id=take.user_id)], replied_user=False
+    )
+
+
 class DiscordTakePublisher:
-    """Posts a take's progress message, its clip and its face verdict; its `edits` show the progress."""
+    """Posts a take's progress message and its clip, shows the face verdict; its `edits` show the progress."""
 
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
         self.edits = ProgressEdits(
             self._show, self._looks, lambda: bot.services.settings.progress_edit_interval_s
         )
-        # clip message id → the text it was posted with, so its face verdict is one edit, not a read and an edit
-        self._posted_text: dict[int, str] = {}
 
     @property
     def model_label(self) -> str:
@@ -56,13 +66,26 @@ class DiscordTakePublisher:
     def _embed(self, take: Take) -> discord.Embed:
         """A take's progress embed; a waiting take shows its place in the bot's queue."""
         position = take.queue_position if take.state is JobState.WAITING else None
-        return progress_embed(take, self.model_label, position=position)
+        again = take.price_micros if take.auto_reroll and take.auto_reroll_of is None else None
+        return progress_embed(take, self.model_label, position=position, auto_reroll_price=again)
 
     def _progress_view(self, take: Take) -> discord.ui.View:
-        return view_of(CancelButton(take.id)) if take.state in CANCELLABLE else discord.ui.View()
+        """Cancel until the take is over (through the short steps too: a button that comes and goes is an edit);
+        Try again once it failed or was cancelled; nothing once it is posted."""
+        if take.state in (JobState.FAILED, JobState.CANCELLED):
+            return view_of(TryAgainButton(take.id, price_micros=self._price(take)))
+        if take.is_final:
+            return discord.ui.View()
+        return view_of(CancelButton(take.id))
+
+    def _price(self, take: Take) -> int | None:
+        return None if take.backend == "dry-run" else take.price_micros
 
     def _looks(self, take: Take) -> Any:
-        return (self._embed(take).to_dict(), take.state in CANCELLABLE)
+        """What the progress message shows: equal looks are not edited again."""
+        if take.state is JobState.POSTED:
+            return (JobState.POSTED, take.clip_message_id)
+        return (self._embed(take).to_dict(), take.is_final)
 
     async def create_progress(self, take: Take, *, look_first: bool = False) -> int:
         channel = self._channel(take)
@@ -103,7 +126,8 @@ class DiscordTakePublisher:
         return message_id
 
     async def _show(self, take: Take) -> None:
-        """Edit the take's progress message to its newest state (post it first if a crash lost it)."""
+        """Edit the take's progress message to its newest state (post it first if a crash lost it); once the clip
+        is posted, the message shrinks to one line pointing at it."""
         if take.progress_message_id is None:
             fresh = await self.bot.services.takes.get(take.id)
             if fresh is None or fresh.progress_message_id is None:
@@ -112,20 +136,25 @@ class DiscordTakePublisher:
                 return
             take = fresh
         assert take.progress_message_id is not None
-        await (
-            self._channel(take)
-            .get_partial_message(take.progress_message_id)
-            .edit(embed=self._embed(take), view=self._progress_view(take), allowed_mentions=NO_PINGS)
-        )
+        message = self._channel(take).get_partial_message(take.progress_message_id)
+        if take.state is JobState.POSTED and take.clip_message_id is not None:
+            url = f"https://discord.com/channels/{take.guild_id}/{take.channel_id}/{take.clip_message_id}"
+            await message.edit(
+                content=posted_line(take, url), embeds=[], view=None, allowed_mentions=NO_PINGS
+            )
+            return
+        await message.edit(embed=self._embed(take), view=self._progress_view(take), allowed_mentions=NO_PINGS)
 
     # Clips -----------------------------------------------------------------------------------------------
-    async def _send_result(self, take: Take, **kwargs: Any) -> int:
-        anchor = await self.bot.services.anchors.version_by_id(take.anchor_version_id)
+    async def _send_result(self, take: Take, *, note: str | None = None, **kwargs: Any) -> int:
+        face = await self.bot.services.consistency.no_score_reason(take)
+        verdict = VerdictView("unchecked", (face,)) if face else None
         try:
             message = await self._channel(take).send(
-                embed=clip_embed(take, self.model_label, anchor.version, kwargs.pop("note", None)),
-                view=view_of(RerollButton(take.id)),
-                allowed_mentions=NO_PINGS,
+                clip_content(take, note),
+                embed=clip_embed(take, self.model_label, verdict=verdict),
+                view=view_of(RerollButton(take.id, price_micros=self._price(take))),
+                allowed_mentions=requester_only(take),
                 nonce=nonce(self.bot, f"c{take.id}"),
                 **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
                 **kwargs,
@@ -135,22 +164,23 @@ class DiscordTakePublisher:
             if refused is None:
                 raise  # 5xx or anything else: the post may have been stored; the engine looks before posting again
             raise refused from exc
-        self._posted_text[message.id] = message.content or ""
-        while len(self._posted_text) > POSTED_TEXT_KEPT:
-            self._posted_text.pop(next(iter(self._posted_text)))
         return message.id
 
     async def post_clip(self, take: Take, clip: Path, note: str | None) -> int:
-        file = discord.File(clip, filename=f"shot-{take.root_id}-take-{take.take}.mp4")
+        file = discord.File(
+            clip,
+            filename=f"shot-{take.number}-take-{take.take}.mp4",
+            description=f"{take.label}: {take.prompt}"[:1024],
+        )
         return await self._send_result(take, file=file, note=note)
 
     async def post_link(self, take: Take, url: str, reason: str) -> int:
         link = (
-            f"\nDownload it here while fal keeps it (about an hour): <{url}>"
+            f"\nDownload it here within the hour (the link expires): <{url}>"
             if url.startswith("http")
             else ""
         )
-        return await self._send_result(take, content=f"{reason}{link}")
+        return await self._send_result(take, note=f"{reason}{link}")
 
     async def offer_reroll(self, take: Take) -> None:
         """With REROLL_REACTION_HINT, react to the clip with the re-roll emoji so members re-roll in one click."""
@@ -187,31 +217,15 @@ class DiscordTakePublisher:
         return guild.filesize_limit if guild else 10 * 1024 * 1024
 
     # Face scores (the ScorePublisher port of bot/consistency) --------------------------------------------
-    async def show_verdict(self, take: Take, text: str) -> None:
-        """Put the one-line face verdict at the top of the clip message's text (replacing an earlier one)."""
+    async def show_verdict(self, take: Take, verdict: VerdictView) -> None:
+        """Show the verdict on the clip message: one edit of its embed (the text with the ping is left as is)."""
         if take.clip_message_id is None:
             return
-        channel = self._channel(take)
-        old = self._posted_text.pop(take.clip_message_id, None)
-        if old is None:  # posted before a restart: read what it says
-            old = (await channel.fetch_message(take.clip_message_id)).content or ""
-        rest = old.split("\n", 1)[1] if old.startswith(VERDICT_MARK) and "\n" in old else ""
-        if not old.startswith(VERDICT_MARK):
-            rest = old
-        content = f"{VERDICT_MARK} {text}" + (f"\n{rest}" if rest else "")
-        if content != old:
-            await channel.get_partial_message(take.clip_message_id).edit(
-                content=content, allowed_mentions=NO_PINGS
-            )
-
-    async def announce(self, take: Take, text: str, *, nonce_tag: str) -> int:
-        message = await self._channel(take).send(
-            text,
-            allowed_mentions=NO_PINGS,
-            nonce=nonce(self.bot, nonce_tag),
-            **replying(take.channel_id, take.guild_id, take.clip_message_id),
+        await (
+            self._channel(take)
+            .get_partial_message(take.clip_message_id)
+            .edit(embed=clip_embed(take, self.model_label, verdict=verdict), allowed_mentions=NO_PINGS)
         )
-        return message.id
 
 
 def _refusal(exc: discord.HTTPException, *, with_file: bool) -> Exception | None:

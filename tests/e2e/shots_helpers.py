@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.e2e.helpers import original_reply
 from tests.fakes.discord import FakeDiscord, text_of
 
@@ -15,8 +17,23 @@ def clip_messages(fake: FakeDiscord, channel_id: int | None = None) -> list[dict
     ]
 
 
+POSTED_LINE = re.compile(
+    r"^\u2705 Shot \d+ \u00b7 take \d+( \(dry run\))? is posted: https://discord\.com/channels/"
+)
+
+
 def progress_messages(fake: FakeDiscord, channel_id: int | None = None) -> list[dict]:
-    return [m for m in fake.channel_messages(channel_id or fake.channel_id) if "Status" in text_of(m)]
+    """Every take's progress message: its Status until the clip is posted, then the one line pointing at it."""
+    return [
+        m
+        for m in fake.channel_messages(channel_id or fake.channel_id)
+        if "Status" in text_of(m) or POSTED_LINE.match(m.get("content") or "")
+    ]
+
+
+def is_posted_line(message: dict) -> bool:
+    """The progress message has shrunk to one line pointing at the posted clip (no embed, no buttons)."""
+    return bool(POSTED_LINE.match(message.get("content") or "")) and not message.get("embeds")
 
 
 async def run_shot(fake: FakeDiscord, prompt: str, *, user: str | int = "alice", **options: object) -> dict:

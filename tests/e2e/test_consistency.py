@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import sqlite3
 
 import pytest
@@ -32,9 +33,18 @@ async def _score_jobs(runner) -> list:
     return [j for j in await runner.services.jobs.in_states(*JobState) if j.kind == "face_score"]
 
 
+def face_of(message: dict) -> str | None:
+    """The verdict lines of a clip message (its embed's Face field), None while it is being checked."""
+    for embed in message.get("embeds") or []:
+        for field in embed.get("fields") or []:
+            if field["name"] == "Face" and not field["value"].startswith("being checked"):
+                return str(field["value"])
+    return None
+
+
 async def _wait_verdicts(fake, count: int, timeout: float = 90.0) -> list[str]:
     def verdicts():
-        found = [text_of(m) for m in clip_messages(fake) if "Face:" in (m.get("content") or "")]
+        found = [face for m in clip_messages(fake) if (face := face_of(m))]
         return found if len(found) >= count else None
 
     return await fake.wait_for(verdicts, timeout=timeout)
@@ -77,11 +87,12 @@ async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
     await run_shot(fake_discord, "she smiles at the camera", auto_reroll=True)
     [verdict] = await _wait_verdicts(fake_discord, 1)
-    assert "face match" in verdict and "8/8 frames" in verdict
-    # The verdict is one edit of the clip message; the bot knows what it posted, so it reads nothing first.
+    assert re.fullmatch(r"face match \d+% · 8 of 8 frames", verdict), verdict
+    # The verdict is one edit of the clip message's embed (green for a match); the bot reads nothing first.
     [clip] = clip_messages(fake_discord)
     clip_path = f"/channels/{fake_discord.channel_id}/messages/{clip['id']}"
     assert [r.method for r in fake_discord.requests if r.path == clip_path] == ["PATCH"]
+    assert fake_discord.messages[int(clip["id"])]["embeds"][0]["color"] == 0x2ECC71
 
     async def posted():
         jobs = await _score_jobs(runner)
@@ -115,21 +126,21 @@ async def test_drifted_take_is_rerolled_once_charged_once_and_compared(
     )
     await run_shot(fake_discord, "she walks to the window", auto_reroll=True)
     verdicts = await _wait_verdicts(fake_discord, 2, timeout=120)
-    assert "face drift" in verdicts[0] and "0/8 frames match" in verdicts[0]
-    assert "face match" in verdicts[1]
-
-    def channel():
-        return fake_discord.channel_messages(fake_discord.channel_id)
-
-    await fake_discord.wait_for(
-        lambda: any("take 2 scored better than take 1" in (m.get("content") or "") for m in channel()),
-        timeout=30,
+    # The re-roll's notice and the comparison fold into the verdict lines of the two clips: no message of their own.
+    assert verdicts[0] == (
+        "\u26a0 the face drifted from the anchor · 0 of 8 frames match\nauto re-roll: take 2 is on its way."
     )
-    announced = [
-        m["content"] for m in channel() if (m.get("content") or "").startswith("auto re-roll: take 1 drifted")
-    ]
-    assert announced == ["auto re-roll: take 1 drifted, 0/8 frames matched; take 2 is on its way."]
+    assert verdicts[1].startswith("face match") and re.search(
+        r"\nauto re-roll of take 1: this take matches better than take 1 \(\d+% vs \d+%\)\.$", verdicts[1]
+    ), verdicts[1]
+    first, second = clip_messages(fake_discord)
+    assert fake_discord.messages[int(first["id"])]["embeds"][0]["color"] == 0xF1C40F  # yellow: it drifted
     await asyncio.sleep(1.5)
+    assert [
+        m["id"]
+        for m in fake_discord.channel_messages(fake_discord.channel_id)
+        if "auto re-roll" in (m.get("content") or "")
+    ] == []
     assert (
         len(fake_fal.submissions) == 2
     )  # exactly one automatic re-roll (the re-roll itself is not re-rolled)
@@ -143,33 +154,27 @@ async def test_drift_without_budget_says_so_publicly_without_figures(
     await runner.services.consistency.set_auto_reroll(fake_discord.guild_id, fake_discord.channel_id, True)
     await runner.services.budget.set_user_limit(fake_discord.guild_id, fake_discord.member("alice"), 600_000)
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.stranger_clip, "s.mp4")))
-    await run_shot(fake_discord, "she walks to the window")
-    await _wait_verdicts(fake_discord, 1)
-    [line] = await fake_discord.wait_for(
-        lambda: (
-            [
-                m["content"]
-                for m in fake_discord.channel_messages(fake_discord.channel_id)
-                if "not enough budget" in (m.get("content") or "")
-            ]
-            or None
-        ),
-        timeout=30,
+    answer = await run_shot(fake_discord, "she walks to the window")
+    assert "if the face drifts, at most one more take at $0.56" in text_of(answer)  # said before it is paid
+    [verdict] = await _wait_verdicts(fake_discord, 1)
+    assert verdict.endswith(
+        "auto re-roll: not enough budget for another take; press Re-roll to try yourself."
     )
-    assert line.startswith("auto re-roll: take 1 drifted") and "$" not in line
+    assert "$" not in verdict  # public: never a budget figure
     assert len(fake_fal.submissions) == 1
 
 
 async def test_faceless_clip_says_no_face_and_is_not_rerolled(bot, runner, fake_discord, fake_fal, tmp_path):
     await set_anchor(fake_discord, _png(fs.centred_portrait()))
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.faceless_clip, "c.mp4")))
-    await run_shot(fake_discord, "seen from behind, she walks away from the camera", auto_reroll=True)
+    answer = await run_shot(
+        fake_discord, "seen from behind, she walks away from the camera", auto_reroll=True
+    )
+    assert "Advice" in text_of(answer) and "face may not be visible" in text_of(answer)  # before it is made
     [verdict] = await _wait_verdicts(fake_discord, 1)
-    assert "no face visible" in verdict
+    assert verdict == "no face visible, so it could not be checked"
     await asyncio.sleep(1.5)
     assert len(fake_fal.submissions) == 1
-    progress = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Advice" in text_of(m)]
-    assert progress and "face may not be visible" in text_of(progress[0])
 
 
 async def test_sigkill_while_scoring_loses_nothing(bot_process, fake_discord, fake_fal, tmp_path):

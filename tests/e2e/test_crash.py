@@ -28,7 +28,9 @@ from tests.fakes.fal_fake import Outcome
 KILLS = int(os.environ.get("CRASH_KILLS", "30"))
 SEED = int(os.environ.get("CRASH_SEED", "8"))
 TERMINAL = ("posted", "failed", "cancelled")
-_MARKER_RE = re.compile(r"^shot (\d+) \u00b7 take (\d+) \u00b7")
+_MARKER_RE = re.compile(
+    r"^Shot (\d+) \u00b7 take (\d+) \u00b7 \U0001f501"
+)  # a clip's footer: shot number, take
 BOT_ENV = {
     "FAL_POLL_INTERVAL_S": "0.05",
     "DEFAULT_BUDGET_USD": "1000",
@@ -187,6 +189,9 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
         "SELECT id, parent_id, seq, user_id, price_micros, state, request_id, result_message_id,"
         " json_extract(args, '$.prompt') FROM jobs WHERE kind='take'",
     )
+    take_of = dict(
+        ((n, seq), i) for i, n, seq in _query(db, "SELECT id, number, seq FROM jobs WHERE kind='take'")
+    )
     report.append(f"{len(shots)} takes: {dict(Counter(s[5] for s in shots))}")
     assert shots, "the workload made no shots"
 
@@ -194,7 +199,8 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
     posts: Counter[int] = Counter()
     message_of: dict[int, int] = {}
     for msg in fake_discord.channel_messages(fake_discord.channel_id):
-        for shot_id, _take in _posted_markers(msg):
+        for number, seq in _posted_markers(msg):
+            shot_id = take_of[(number, seq)]  # members see shot numbers; the ledger and rows use job ids
             posts[shot_id] += 1
             message_of[shot_id] = int(msg["id"])
     problems = []
@@ -265,9 +271,11 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
 
 
 def test_marker_parsing():
-    assert _posted_markers({"embeds": [{"footer": {"text": "shot 12 \u00b7 take 3 \u00b7 Kling"}}]}) == [
-        (12, 3)
-    ]
+    footer = "Shot 12 \u00b7 take 3 \u00b7 \U0001f501 react or press Re-roll for another take \u00b7 Kling"
+    assert _posted_markers({"embeds": [{"footer": {"text": footer}}]}) == [(12, 3)]
+    assert (
+        _posted_markers({"embeds": [{"footer": {"text": "Shot 12 \u00b7 take 3 \u00b7 Kling v3 Pro"}}]}) == []
+    )
     assert _custom_ids({"components": [{"type": 1, "components": [{"custom_id": "shot:cancel:4"}]}]}) == [
         "shot:cancel:4"
     ]

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 from bot.jobs import JobState
+from tests import faces_samples as fs
 from tests import samples
 from tests.e2e.helpers import set_anchor, settled_totals, unrecord_post
-from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips, wait_posted
+from tests.e2e.shots_helpers import (
+    clip_messages,
+    is_posted_line,
+    progress_messages,
+    run_shot,
+    wait_clips,
+    wait_posted,
+)
 from tests.fakes.discord import (
     ADD_REACTIONS,
     ATTACH_FILES,
@@ -26,6 +35,12 @@ from tests.fakes.fal_fake import Outcome
 PRICE = 560_000
 
 
+def png_of(img) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 async def _totals(runner, fake, user="alice"):
     return await settled_totals(runner, fake, user)
 
@@ -34,9 +49,7 @@ async def _final_progress(fake, timeout=30.0):
     [progress] = progress_messages(fake)
     return await fake.wait_for(
         lambda: (
-            (m := fake.messages[int(progress["id"])])
-            and ("Failed" in text_of(m) or "Done" in text_of(m))
-            and m
+            (m := fake.messages[int(progress["id"])]) and ("Failed" in text_of(m) or is_posted_line(m)) and m
         ),
         timeout,
     )
@@ -122,20 +135,19 @@ async def test_a_slow_status_answer_for_one_take_does_not_hold_back_anothers_cli
 
 
 async def test_progress_changes_only_with_the_state_not_with_every_poll(bot, runner, fake_discord, fake_fal):
-    """#10: a take polled 40 times is edited once per state change; elapsed time is a <t:R> tag clients tick."""
+    """#10, #19: a take polled 40 times and moved through 7 states is edited once: from "making the clip" (with a
+    <t:R> tag clients tick themselves, so no edit for the time) straight to the line that points at its clip."""
     await set_anchor(fake_discord, samples.portrait_png())
     fake_fal.script(Outcome.complete(queued_polls=2, progress_polls=40))
-    await run_shot(fake_discord, "a long generation")
+    answer = await run_shot(fake_discord, "a long generation")
+    assert "Making the clip" in text_of(answer) and "<t:" in text_of(answer)
     await wait_clips(fake_discord, 1, timeout=60)
     [progress] = progress_messages(fake_discord)
     path = f"/channels/{fake_discord.channel_id}/messages/{progress['id']}"
-    await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(progress["id"])]))
+    await fake_discord.wait_for(lambda: is_posted_line(fake_discord.messages[int(progress["id"])]))
+    await asyncio.sleep(0.3)
     edits = [r for r in fake_discord.requests if r.method == "PATCH" and r.path == path]
-    assert 3 <= len(edits) <= len(JobState) + 2, len(
-        edits
-    )  # one per state (and queue position), not per poll
-    running = [r for r in edits if "Generating" in str(r.json)]
-    assert len(running) == 1 and "<t:" in str(running[0].json)
+    assert len(edits) == 1 and "is posted" in str(edits[0].json), [str(r.json) for r in edits]
 
 
 # Cancel means cancelled ------------------------------------------------------------------------------------
@@ -243,7 +255,7 @@ async def test_a_clip_that_cannot_be_posted_gives_up_within_minutes_and_releases
     fake_discord.faults.fail(Faults.CREATE, times=1000, status=503, when=lambda r: r.files)
     await run_shot(fake_discord, "Discord is down for clips")
     final = await _final_progress(fake_discord)
-    assert "could not be posted" in text_of(final) and "Nothing was charged" in text_of(final)
+    assert "could not be posted here" in text_of(final) and "Nothing was charged" in text_of(final)
     assert clip_messages(fake_discord) == []
     assert await _totals(runner, fake_discord) == (0, 0)
 
@@ -257,31 +269,32 @@ async def test_a_prompt_of_invisible_characters_is_never_sent_or_charged(bot, ru
     assert await _totals(runner, fake_discord) == (0, 0)
 
 
-async def test_a_take_costs_few_discord_requests_with_edits_merged_per_channel(
-    runner, fake_discord, fake_fal
-):
-    """#10: at most 4 Discord requests per take, for 7 state changes and about 50 polls.
-
-    /shot is answered with the progress message itself (one callback); queued, sent and queued at fal show the same
-    text (no edit); the bot's own short steps merge into the next state; so: the answer, "Generating", the clip,
-    "Done". The bot adds no re-roll reaction of its own by default (REROLL_REACTION_HINT)."""
+async def test_a_scored_take_costs_at_most_four_discord_requests(runner, fake_discord, fake_fal, tmp_path):
+    """#10, #15, #19: at most 4 Discord requests per take, its face verdict included, for 7 state changes and about
+    50 polls: /shot is answered with the progress message itself (one callback), which shows one text until the
+    clip is posted; the clip (pinging its requester); the progress message's one edit to a line pointing at it;
+    the verdict, one edit of the clip's embed. The bot adds no re-roll reaction of its own by default."""
     await runner.start(progress_edit_interval_s=1.0)
-    await set_anchor(fake_discord, samples.portrait_png())
-    fake_fal.script(Outcome.complete(queued_polls=2, progress_polls=40))
+    await set_anchor(fake_discord, png_of(fs.centred_portrait()))
+    fake_fal.script(
+        Outcome.complete(
+            queued_polls=2, progress_polls=40, video=fs.anchor_clip(tmp_path / "a.mp4").read_bytes()
+        )
+    )
     since = len(fake_discord.requests)
     await run_shot(fake_discord, "merged edits")
     [clip] = await wait_clips(fake_discord, 1, timeout=60)
     [progress] = progress_messages(fake_discord)
-    await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(progress["id"])]))
+    await fake_discord.wait_for(lambda: is_posted_line(fake_discord.messages[int(progress["id"])]))
+    verdict = await fake_discord.wait_for(
+        lambda: "face match" in text_of(fake_discord.messages[int(clip["id"])]), timeout=60
+    )
+    assert verdict
     await asyncio.sleep(1.5)  # nothing more is sent once the take is done
     edits = fake_discord.requests_to("PATCH /channels/{channel_id}/messages/{message_id}", since=since)
-    assert {r.path for r in edits} == {f"/channels/{fake_discord.channel_id}/messages/{progress['id']}"}
-    # "Generating" then "Done"; a bot's own short step (fetching, posting) shows only if it outlasts 3 intervals,
-    # as it may on a loaded machine, so one more edit is tolerated.
-    shown = [str(r.json) for r in edits]
-    assert "Generating" in shown[0] and "Done" in shown[-1] and len(edits) <= 3, shown
+    assert sorted(r.path.rsplit("/", 1)[1] for r in edits) == sorted([progress["id"], clip["id"]])
     sent = [r for r in fake_discord.requests[since:] if r.method != "GET"]
-    assert len(sent) == 2 + len(edits) and fake_discord.reactions.get(int(clip["id"])) is None, sent
+    assert len(sent) == 4 and fake_discord.reactions.get(int(clip["id"])) is None, [r.path for r in sent]
 
 
 async def test_a_shot_whose_interaction_expired_still_gets_one_progress_message(

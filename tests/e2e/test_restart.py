@@ -10,7 +10,14 @@ import time
 
 from tests import samples
 from tests.e2e.helpers import set_anchor, settled_totals, unrecord_post
-from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
+from tests.e2e.shots_helpers import (
+    clip_messages,
+    is_posted_line,
+    progress_messages,
+    run_shot,
+    wait_clips,
+    wait_posted,
+)
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 
@@ -28,7 +35,7 @@ async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_di
     fake_fal.script(Outcome.hold(), Outcome.hold(), Outcome.hold())
     for user in ("alice", bob, carol):
         answer = await run_shot(fake_discord, f"shot for {user}", user=user)
-        assert "Queued" in text_of(answer)
+        assert "Making the clip" in text_of(answer)
     await fake_discord.wait_for(
         lambda: len(fake_fal.submissions) == 3 and all(s.held for s in fake_fal.submissions), 30
     )
@@ -51,7 +58,7 @@ async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_di
     await asyncio.sleep(1.0)  # give a duplicate every chance to appear
     clips = clip_messages(fake_discord)
     assert len(clips) == 3
-    assert sorted(text_of(c).split("\n")[1] for c in clips) == sorted(
+    assert sorted(c["embeds"][0]["description"] for c in clips) == sorted(
         f"shot for {u}" for u in ("alice", str(bob), str(carol))
     )
     assert len(fake_fal.submissions) == 3  # nothing was submitted twice
@@ -89,7 +96,7 @@ async def test_restart_marks_jobs_fal_no_longer_holds_as_failed_and_refunds(
         ),
         30,
     )
-    assert "no longer holds" in text_of(msg) and "Nothing was charged" in text_of(msg)
+    assert "no longer had the result" in text_of(msg) and "Nothing was charged" in text_of(msg)
     bot_process.stop()
     with sqlite3.connect(bot_process.data_dir / "anchorshot.sqlite3") as conn:
         kinds = [r[0] for r in conn.execute("SELECT kind FROM ledger ORDER BY id")]
@@ -163,12 +170,9 @@ async def test_shot_queued_just_before_a_crash_gets_one_progress_message(runner,
 
     await runner.start()
     [clip] = await wait_clips(fake_discord, 1)
-    progress = [
-        m
-        for m in fake_discord.channel_messages(fake_discord.channel_id)
-        if "orphan" in text_of(m) and "Status" in text_of(m)
-    ]
-    assert len(progress) == 1
+    await wait_posted(runner, fake_discord)
+    progress = progress_messages(fake_discord)
+    assert len(progress) == 1 and "orphan" in text_of(clip)
     assert clip["message_reference"]["message_id"] == progress[0]["id"]
     assert await settled_totals(runner, fake_discord, alice) == (560_000, 0)
 
@@ -189,12 +193,11 @@ async def test_answer_given_but_not_recorded_before_a_crash_is_found_not_posted_
     fake_fal.release()
     [clip] = await wait_clips(fake_discord, 1)
     await wait_posted(runner, fake_discord)
-    progress = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Status" in text_of(m)]
-    assert [m["id"] for m in progress] == [answer["id"]]
+    assert [m["id"] for m in progress_messages(fake_discord)] == [answer["id"]]
     take = await runner.services.takes.get(1)
     assert (
         take.progress_message_id == int(answer["id"])
         and clip["message_reference"]["message_id"] == answer["id"]
     )
-    await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(answer["id"])]))
+    await fake_discord.wait_for(lambda: is_posted_line(fake_discord.messages[int(answer["id"])]))
     assert await settled_totals(runner, fake_discord) == (560_000, 0)

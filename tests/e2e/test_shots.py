@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 
 import pytest
 
 from bot.jobs import JobState
 from tests import samples
 from tests.e2e.helpers import original_reply, set_anchor, settled_totals
-from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips, wait_posted
+from tests.e2e.shots_helpers import (
+    clip_messages,
+    is_posted_line,
+    progress_messages,
+    run_shot,
+    wait_clips,
+    wait_posted,
+)
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 from tests.fakes.media_samples import large_mp4
@@ -35,8 +43,9 @@ async def test_shot_from_anchor_to_posted_clip(bot, runner, fake_discord, fake_f
 
     since = len(fake_discord.requests)
     answer = await run_shot(fake_discord, "  she turns to the window and smiles  ")
-    # The answer to /shot IS the progress message: public, one callback, no pings.
-    assert "Queued" in text_of(answer) and not answer["_ephemeral"] and not answer["_pinged"]
+    # The answer to /shot IS the progress message: public, one callback, no pings; it names the anchor version.
+    assert "Making the clip" in text_of(answer) and not answer["_ephemeral"] and not answer["_pinged"]
+    assert "v1 \u201cMara\u201d" in text_of(answer) and "Shot 1 \u00b7 take 1" in text_of(answer)
     [clip] = await wait_clips(fake_discord, 1)
 
     [sub] = fake_fal.submissions
@@ -51,20 +60,36 @@ async def test_shot_from_anchor_to_posted_clip(bot, runner, fake_discord, fake_f
         fake_fal.fetch_upload(sub.arguments["start_image_url"]) == stored
     )  # byte for byte the stored anchor
 
-    # The clip: an mp4 reply to the progress message, with the facts in its embed, pinging nobody.
+    # The clip: an mp4 reply to the progress message, with the facts in its embed, pinging its requester only.
     [progress] = progress_messages(fake_discord)
     assert clip["message_reference"]["message_id"] == progress["id"]
     assert clip["_files"][0].data[4:8] == b"ftyp"
     text = text_of(clip)
-    for expected in ("take 1", "Kling v3 Pro", "$0.56", "v1", "5 s", "shot "):
+    for expected in (
+        "Shot 1 \u00b7 take 1",
+        "Kling v3 Pro",
+        "$0.56",
+        "v1",
+        "5 s",
+        "the anchor's shape",
+        "sound off",
+    ):
         assert expected in text, expected
-    assert not clip["_pinged"] and clip["_via"] == "channel"
+    alice = fake_discord.member("alice")
+    assert (
+        clip["_pinged"] and [u["id"] for u in clip["mentions"]] == [str(alice)] and clip["_via"] == "channel"
+    )
+    assert [str(u) for u in clip["_allowed_mentions"]["users"]] == [str(alice)]
+    assert clip["_allowed_mentions"]["parse"] == []
     assert any(c["components"][0]["custom_id"].startswith("shot:reroll:") for c in clip["components"])
 
-    # Charged once, the quoted amount; the progress message says done; no more Cancel button.
+    # Charged once, the quoted amount; the progress message shrinks to one line pointing at the clip.
     assert await _totals(runner, fake_discord) == (560_000, 0)
-    await fake_discord.wait_for(lambda: "Done" in text_of(fake_discord.messages[int(progress["id"])]))
-    assert fake_discord.messages[int(progress["id"])]["components"] == []
+    await fake_discord.wait_for(lambda: is_posted_line(fake_discord.messages[int(progress["id"])]))
+    shrunk = fake_discord.messages[int(progress["id"])]
+    assert (
+        shrunk["components"] == [] and shrunk["content"].endswith(f"/{clip['id']}") and not shrunk["_pinged"]
+    )
     # It was the answer to /shot; its edits go through the channel with the bot token (an interaction token dies
     # after 15 minutes, and a Kling take can take longer).
     assert progress["_via"] == "callback" and progress["id"] == answer["id"]
@@ -138,23 +163,38 @@ async def test_exhausted_budget_is_refused(bot, runner, fake_discord, fake_fal):
     assert await _totals(runner, fake_discord) == (0, 0)
 
 
-async def test_everyone_in_prompt_pings_nobody(bot, runner, fake_discord, fake_fal):
+async def test_the_clip_pings_its_requester_and_a_prompt_pings_nobody(bot, runner, fake_discord, fake_fal):
+    """The clip pings the member who asked for it, through allowed_mentions; a prompt naming another member, a role,
+    @everyone and @here pings none of them, in any message the take leads to."""
     await set_anchor(fake_discord, samples.portrait_png())
-    alice = fake_discord.member("alice")
-    await run_shot(fake_discord, f"@everyone look at <@{alice}> **now** @here")
+    alice, bob = fake_discord.member("alice"), fake_discord.add_member("bob")
+    role = fake_discord._member_role_id
+    await run_shot(fake_discord, f"@everyone look at <@{bob}> and <@&{role}> **now** @here", user="bob")
     [clip] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord, 1)
+    assert [u["id"] for u in clip["mentions"]] == [str(bob)] and clip["mention_roles"] == []
+    allowed = clip["_allowed_mentions"]
+    assert (
+        allowed["parse"] == []
+        and [str(u) for u in allowed["users"]] == [str(bob)]
+        and not allowed.get("roles")
+    )
     for msg in fake_discord.channel_messages(fake_discord.channel_id):
-        assert not msg["_pinged"], text_of(msg)
-        assert msg["mention_everyone"] is False
+        assert msg["mention_everyone"] is False and msg["mention_roles"] == [], text_of(msg)
+        assert msg["_pinged"] == (msg["id"] == clip["id"]), text_of(msg)
+        assert str(alice) not in [u["id"] for u in msg["mentions"]]
     assert "\\*\\*now\\*\\*" in text_of(clip)
 
 
 FAILURES = [
-    (Outcome.validation_error(), "rejected the request"),
-    (Outcome.content_policy(at="submit"), "content policy"),
-    (Outcome.content_policy(at="result"), "content policy"),
-    (Outcome.result_gone(), "no longer holds"),
-    (Outcome.completed_with_error(error="GPU fell over", error_type="runner_error"), "GPU fell over"),
+    (Outcome.validation_error(), "refused this request as invalid; try other words or options"),
+    (Outcome.content_policy(at="submit"), "content rules; try different words"),
+    (Outcome.content_policy(at="result"), "content rules; try different words"),
+    (Outcome.result_gone(), "no longer had the result"),
+    (
+        Outcome.completed_with_error(error="GPU fell over", error_type="runner_error"),
+        "could not make this take",
+    ),
     (Outcome.timeout(), "timed out"),
 ]
 
@@ -175,7 +215,9 @@ async def test_failures_release_the_hold_and_say_what_happened(
         lambda: (m := fake_discord.messages[int(progress["id"])]) and "Failed" in text_of(m) and m
     )
     text = text_of(final)
-    assert words in text and "Nothing was charged" in text
+    assert words in text and "Nothing was charged; press Try again" in text
+    assert not re.search(r"\bfal\b|GPU|runner|422|FAL_KEY", text), text  # plain words, no vendor internals
+    assert [c["components"][0]["custom_id"] for c in final["components"]] == ["shot:retry:1"]
     assert await _totals(runner, fake_discord) == (0, 0)
     assert clip_messages(fake_discord) == []
     kinds = [r.kind for r in await runner.services.budget.store.ledger_rows(fake_discord.guild_id)]
@@ -323,7 +365,9 @@ async def test_big_clip_is_reencoded_under_the_limit(bot, runner, fake_discord, 
     [clip] = await wait_clips(fake_discord, 1, timeout=90)
     data = clip["_files"][0].data
     assert len(data) <= 10 * 1024 * 1024 and data[4:8] == b"ftyp"
-    assert "Re-encoded" in text_of(clip)
+    assert re.search(
+        r"Made smaller \(\d+ MB → [\d.]+ MB\) to fit this server.s 10 MB upload limit", text_of(clip)
+    )
     assert await _totals(runner, fake_discord) == (560_000, 0)
 
 
@@ -474,8 +518,8 @@ async def test_double_click_on_reroll_button_counts_once(bot, runner, fake_disco
     custom_id = clip["components"][0]["components"][0]["custom_id"]
     first = await fake_discord.click(int(clip["id"]), custom_id)
     second = await fake_discord.click(int(clip["id"]), custom_id)
-    assert "charged to you" in text_of(await first.wait_reply())
-    assert "just re-rolled" in text_of(await second.wait_reply())
+    assert "$0.56, charged to you only if its clip is posted" in text_of(await first.wait_reply())
+    assert "You just asked for this" in text_of(await second.wait_reply())
     await wait_clips(fake_discord, 2)
     assert len(fake_fal.submissions) == 2
     assert await _totals(runner, fake_discord) == (2 * 560_000, 0)
@@ -497,7 +541,7 @@ async def test_cancel_of_a_job_fal_already_finished_is_refused(runner, fake_disc
     it = await fake_discord.click(
         int(progress["id"]), progress["components"][0]["components"][0]["custom_id"]
     )
-    assert "already finished at fal" in text_of(await it.wait_reply())
+    assert "may have finished already" in text_of(await it.wait_reply())
     shot = await runner.services.takes.get(1)
     assert shot.state == "submitted"
     assert await _totals(runner, fake_discord) == (0, 560_000)  # still held: the clip is coming
@@ -531,7 +575,7 @@ async def test_shot_in_a_thread_uses_the_parent_anchor_and_posts_in_the_thread(
     thread = fake_discord.add_thread(fake_discord.channel_id, "takes")
     await fake_discord.wait_for(lambda: bot.get_channel(thread) is not None)
     it = await fake_discord.slash("shot", channel_id=thread, prompt="in the thread")
-    assert "Queued" in text_of(await it.wait_reply())
+    assert "Making the clip" in text_of(await it.wait_reply())
     await fake_discord.wait_for(lambda: clip_messages(fake_discord, thread), 30)
     assert clip_messages(fake_discord) == []  # nothing in the parent channel
     shot = await runner.services.takes.get(1)

@@ -236,10 +236,12 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
         images(s).read_bytes() for s in angles
     ]
     [progress] = progress_messages(fake_discord)
-    assert "@Element1 turns her head towards the door" in text_of(progress)
+    assert progress["id"] == clip["message_reference"]["message_id"]
+    assert "@Element1 turns her head towards the door" in text_of(clip)  # the details are on the clip
+    assert "that is how the video model is told which references" in text_of(clip)
 
     # A re-roll carries the same version and angles.
-    [reroll] = [b for b in fake_discord.msg(clip["id"]).buttons if b.label == "Re-roll"]
+    [reroll] = [b for b in fake_discord.msg(clip["id"]).buttons if b.label.startswith("Re-roll")]
     it = await fake_discord.click(int(clip["id"]), reroll.custom_id)
     await it.wait_reply(lambda m: bool(text_of(m)))
     await wait_clips(fake_discord, 2)

@@ -514,7 +514,7 @@ def test_a_clip_made_from_the_anchor_matches(clips: dict[str, Path], anchor: np.
     assert (result.frames_sampled, result.frames_with_face, result.frames_matching) == (8, 8, 8)
     assert result.median_distance is not None and result.median_distance < 0.2  # measured 0.08
     assert result.score is not None and result.score >= 85
-    assert said(result) == f"face match {result.score} % · 8/8 frames"
+    assert said(result) == f"face match {result.score}% · 8 of 8 frames"
 
 
 def test_every_frame_of_a_clip_with_the_astronauts_patch_in_view_is_her_face(
@@ -533,7 +533,7 @@ def test_a_clip_of_a_different_person_drifts(clips: dict[str, Path], anchor: np.
     assert result.verdict is Verdict.DRIFT
     assert (result.frames_sampled, result.frames_with_face, result.frames_matching) == (8, 8, 0)
     assert all(d is not None and d > DEFAULT_THRESHOLD for d in result.distances)
-    assert said(result) == "⚠ face drift · 0/8 frames match"
+    assert said(result) == "⚠ the face drifted from the anchor · 0 of 8 frames match"
 
 
 def test_a_clip_without_a_face_says_so(clips: dict[str, Path], anchor: np.ndarray):
@@ -541,14 +541,14 @@ def test_a_clip_without_a_face_says_so(clips: dict[str, Path], anchor: np.ndarra
     assert result.verdict is Verdict.NO_FACE
     assert (result.frames_sampled, result.frames_with_face, result.frames_matching) == (8, 0, 0)
     assert result.score is None and result.median_distance is None
-    assert said(result) == "no face visible"
+    assert said(result) == "no face visible, so it could not be checked"
 
 
 def test_fewer_than_half_matching_is_a_drift(clips: dict[str, Path], anchor: np.ndarray):
     result = score_clip(clips["three_of_eight"], [anchor])
     assert result.verdict is Verdict.DRIFT
     assert (result.frames_with_face, result.frames_matching) == (8, 3)
-    assert said(result) == "⚠ face drift · 3/8 frames match"
+    assert said(result) == "⚠ the face drifted from the anchor · 3 of 8 frames match"
 
 
 def test_exactly_half_matching_is_still_a_match(clips: dict[str, Path], anchor: np.ndarray):
@@ -563,7 +563,7 @@ def test_frames_without_a_face_do_not_count_against_a_match(clips: dict[str, Pat
     assert result.verdict is Verdict.MATCH
     assert (result.frames_sampled, result.frames_with_face, result.frames_matching) == (8, 4, 4)
     assert result.distances[4:] == (None, None, None, None)
-    assert re.fullmatch(r"face match \d+ % · 4/8 frames", said(result))
+    assert re.fullmatch(r"face match \d+% · 4 of 8 frames", said(result))
 
 
 def test_the_nearest_of_several_anchor_embeddings_counts(clips: dict[str, Path], anchor: np.ndarray):
@@ -596,9 +596,9 @@ def test_verdict_texts():
     def clip(verdict: Verdict, seen: int, matching: int, score: int | None) -> ClipScore:
         return ClipScore(8, seen, matching, 0.07 if score else None, score, verdict, DEFAULT_THRESHOLD)
 
-    assert said(clip(Verdict.MATCH, 8, 8, 94)) == "face match 94 % · 8/8 frames"
-    assert said(clip(Verdict.DRIFT, 8, 3, 41)) == "⚠ face drift · 3/8 frames match"
-    assert said(clip(Verdict.NO_FACE, 0, 0, None)) == "no face visible"
+    assert said(clip(Verdict.MATCH, 8, 8, 94)) == "face match 94% · 8 of 8 frames"
+    assert said(clip(Verdict.DRIFT, 8, 3, 41)) == "⚠ the face drifted from the anchor · 3 of 8 frames match"
+    assert said(clip(Verdict.NO_FACE, 0, 0, None)) == "no face visible, so it could not be checked"
 
 
 def test_score_scale():

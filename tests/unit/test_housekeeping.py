@@ -7,7 +7,8 @@ import logging
 import os
 import time
 
-from bot.housekeeping import ClipSweeper, disk_used, human_bytes
+from bot.housekeeping import ClipSweeper, disk_used
+from bot.text import human_size
 
 DAY = 86400.0
 
@@ -80,15 +81,16 @@ async def test_a_failing_keep_hook_does_not_stop_the_sweeper(tmp_path, caplog):
     assert "clip sweep failed" in caplog.text
 
 
-def test_disk_used_and_human_bytes(tmp_path):
+def test_disk_used_and_human_size(tmp_path):
     db = tmp_path / "anchorshot.sqlite3"
     db.write_bytes(b"d" * 1000)
     (tmp_path / "anchorshot.sqlite3-wal").write_bytes(b"w" * 24)
     _clip(tmp_path / "media" / "clips", "c.mp4", 0, time.time(), size=2048)
     assert disk_used(db, tmp_path / "media") == 1000 + 24 + 2048
-    assert human_bytes(0) == "0 bytes"
-    assert human_bytes(1536) == "1.5 KiB"
-    assert human_bytes(5 * 1024**3) == "5.0 GiB"
+    assert human_size(0) == "0 bytes"
+    assert human_size(1536) == "1.5 KB"
+    assert human_size(10 * 1024**2) == "10 MB"  # Discord's 10 MB upload limit reads as Discord says it
+    assert human_size(5 * 1024**3) == "5.0 GB"
 
 
 def test_fal_http_lines_are_quiet_at_info():
