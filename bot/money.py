@@ -34,3 +34,9 @@ def format_usd(micros: int) -> str:
         return f"{sign}${dollars:,}.{rest // 10_000:02d}"
     frac = f"{rest:06d}".rstrip("0")
     return f"{sign}${dollars:,}.{frac}"
+
+
+def decimal_usd(micros: int) -> str:
+    """Micro-dollars as a plain decimal with all six digits, for files: -2500000 -> "-2.500000" (no floats)."""
+    dollars, rest = divmod(abs(micros), MICROS_PER_USD)
+    return f"{'-' if micros < 0 else ''}{dollars}.{rest:06d}"

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     face_workers: int = Field(default=1, ge=1)  # processes scoring faces (one niced worker; bench "Faces")
     auto_reroll_default: bool = False  # a channel's default until /anchor settings auto_reroll sets it
     notice_ttl_s: float = Field(default=12.0, gt=0)  # how long a public refusal notice stays
+    # A channel where the bot tells its admins of faults only they can fix (a refused FAL_KEY, no credit at fal).
+    alert_channel_id: int | None = None
 
     # Housekeeping
     clip_retention_days: float = Field(default=30, gt=0)
@@ -91,7 +93,7 @@ class Settings(BaseSettings):
     # How long discord.py waits for more servers after the last one arrives before the bot is ready.
     guild_ready_timeout_s: float = Field(default=2.0, ge=0)
 
-    @field_validator("command_guild_id", mode="before")
+    @field_validator("command_guild_id", "alert_channel_id", mode="before")
     @classmethod
     def _empty_guild_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value

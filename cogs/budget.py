@@ -21,6 +21,27 @@ if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
 
+REPORT_NAMES_FETCHED = 100  # members looked up by name for one report (the bot has no member list intent)
+
+
+async def display_names(guild: discord.Guild | None, user_ids: list[int]) -> dict[int, str]:
+    """The members' names in this server: from the cache, else asked of Discord (at most REPORT_NAMES_FETCHED);
+    a member who left shows no name."""
+    names: dict[int, str] = {}
+    if guild is None:
+        return names
+    for uid in user_ids:
+        member = guild.get_member(uid)
+        if member is None and len(names) < REPORT_NAMES_FETCHED:
+            try:
+                member = await guild.fetch_member(uid)
+            except discord.HTTPException:
+                member = None
+        if member is not None:
+            names[uid] = member.display_name
+    return names
+
+
 def require_manage_guild(interaction: discord.Interaction[AnchorshotBot], what: str) -> None:
     """Seeing someone else's budget needs Manage Server (a check on an option's value, so made here)."""
     if not interaction.permissions.manage_guild:
@@ -76,7 +97,7 @@ class BudgetCog(commands.Cog):
         assert interaction.guild_id is not None
         await self.budget.set_user_limit(interaction.guild_id, user.id, limit)
         await interaction.response.send_message(
-            f"{user.mention}'s limit is now {format_usd(limit)} per period.", ephemeral=True
+            f"{user.mention}'s limit is now {format_usd(limit)} {self.budget.period_words()}.", ephemeral=True
         )
 
     @admin.command(
@@ -90,7 +111,8 @@ class BudgetCog(commands.Cog):
         assert interaction.guild_id is not None
         await self.budget.set_guild_default(interaction.guild_id, limit)
         await interaction.response.send_message(
-            f"The default limit is now {format_usd(limit)} per member per period.", ephemeral=True
+            f"The default limit is now {format_usd(limit)} per member, {self.budget.period_words()}.",
+            ephemeral=True,
         )
 
     @admin.command(
@@ -108,7 +130,8 @@ class BudgetCog(commands.Cog):
             return
         await self.budget.set_guild_cap(interaction.guild_id, limit)
         await interaction.response.send_message(
-            f"The whole server can now spend at most {format_usd(limit)} per period.", ephemeral=True
+            f"The whole server can now spend at most {format_usd(limit)} {self.budget.period_words()}.",
+            ephemeral=True,
         )
 
     @admin.command(
@@ -149,12 +172,19 @@ class BudgetCog(commands.Cog):
         self, interaction: discord.Interaction[AnchorshotBot], period: str | None = None
     ) -> None:
         assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
         key, rows = await self.budget.report(interaction.guild_id, period)
-        data = report_csv(key, rows).encode()
-        await interaction.response.send_message(
-            embed=report_embed(key, rows),
-            file=discord.File(io.BytesIO(data), filename=f"anchorshot-spend-{key}.csv"),
-            ephemeral=True,
+        names = await display_names(interaction.guild, [r.user_id for r in rows])
+        data = report_csv(key, rows, names).encode()
+        await interaction.edit_original_response(
+            embed=report_embed(key, rows, names),
+            attachments=[
+                discord.File(
+                    io.BytesIO(data),
+                    filename=f"anchorshot-spend-{key}.csv",
+                    description=f"Spend per member for {key}, as CSV",
+                )
+            ],
         )
 
 

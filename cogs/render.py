@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
 from bot.anchors.models import AnchorVersion, CheckItem
 from bot.budget.service import BudgetView, ReportRow
 from bot.consistency.models import VersionRecord
-from bot.money import format_usd
+from bot.money import decimal_usd, format_usd
 from bot.text import human_size
 
 COLOR_OK = 0x2ECC71
@@ -105,7 +108,7 @@ def budget_embed(view: BudgetView, member_name: str) -> discord.Embed:
     embed.add_field(name="Spent", value=format_usd(view.spent))
     embed.add_field(name="Held (in flight)", value=format_usd(view.held))
     source = {"user": "own limit", "guild": "server default", "default": "bot default"}[view.limit_source]
-    embed.add_field(name="Limit", value=f"{format_usd(view.limit)} ({source})")
+    embed.add_field(name="Limit", value=f"{format_usd(view.limit)} {view.per} ({source})")
     embed.add_field(name="Remaining", value=format_usd(view.remaining))
     embed.add_field(
         name="Resets", value=ts(view.resets_at.timestamp(), "R") if view.resets_at else "never", inline=True
@@ -115,7 +118,9 @@ def budget_embed(view: BudgetView, member_name: str) -> discord.Embed:
             name="Server cap",
             value=f"{format_usd(view.guild_spent + view.guild_held)} of {format_usd(view.cap)} used",
         )
-    embed.description = f"`{progress_bar(view.spent + view.held, view.limit)}`\nPeriod {view.period}"
+    embed.description = (
+        f"`{progress_bar(view.spent + view.held, view.limit)}`\nThis period: {view.period} (UTC)"
+    )
     if view.recent:
         lines = [
             f"{ts(r.created_at, 'd')} {safe(r.description, 60)} \u2014 {format_usd(r.amount)}"
@@ -125,13 +130,14 @@ def budget_embed(view: BudgetView, member_name: str) -> discord.Embed:
     return embed
 
 
-def report_embed(period: str, rows: list[ReportRow]) -> discord.Embed:
+def report_embed(period: str, rows: list[ReportRow], names: dict[int, str]) -> discord.Embed:
     embed = discord.Embed(title=f"Spend report {period}", color=COLOR_INFO)
     if not rows:
         embed.description = "Nobody spent anything in this period."
         return embed
     lines = [
-        f"<@{r.user_id}>: {format_usd(r.spent)} spent, {format_usd(r.held)} held, {r.charges} shot(s)"
+        f"<@{r.user_id}> ({safe(names.get(r.user_id, '?'), 40)}): {format_usd(r.spent)} spent, "
+        f"{format_usd(r.held)} held, {r.charges} charge{'s' if r.charges != 1 else ''}"
         for r in rows[:25]
     ]
     if len(rows) > 25:
@@ -141,11 +147,23 @@ def report_embed(period: str, rows: list[ReportRow]) -> discord.Embed:
     return embed
 
 
-def report_csv(period: str, rows: list[ReportRow]) -> str:
-    out = ["period,user_id,spent_usd,held_usd,charges"]
+def report_csv(period: str, rows: list[ReportRow], names: dict[int, str]) -> str:
+    """The report as CSV (the csv module quotes names with commas or quotes)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["period", "user_id", "display_name", "spent_usd", "held_usd", "charges"])
     for r in rows:
-        out.append(f"{period},{r.user_id},{r.spent / 1_000_000:.6f},{r.held / 1_000_000:.6f},{r.charges}")
-    return "\n".join(out) + "\n"
+        writer.writerow(
+            [
+                period,
+                r.user_id,
+                names.get(r.user_id, ""),
+                decimal_usd(r.spent),
+                decimal_usd(r.held),
+                r.charges,
+            ]
+        )
+    return out.getvalue()
 
 
 def status_embed(

@@ -42,3 +42,16 @@ def period_end(when: datetime, period: BudgetPeriod) -> datetime | None:
 def is_period_key(text: str) -> bool:
     """True for a string shaped like a period key of any kind."""
     return bool(re.fullmatch(r"\d{4}-\d{2}|\d{4}-\d{2}-\d{2}|\d{4}-W\d{2}|all", text))
+
+
+PERIOD_WORDS = {
+    BudgetPeriod.MONTH: "per month (UTC)",
+    BudgetPeriod.WEEK: "per week (UTC, from Monday)",
+    BudgetPeriod.DAY: "per day (UTC)",
+    BudgetPeriod.NEVER: "in all (it never resets)",
+}
+
+
+def period_words(period: BudgetPeriod) -> str:
+    """How a limit's period reads after an amount: "$10.00 per month (UTC)"."""
+    return PERIOD_WORDS[period]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.budget.periods import is_period_key, period_end, period_key
+from bot.budget.periods import is_period_key, period_end, period_key, period_words
 from bot.budget.store import LedgerRow, LedgerStore
 from bot.db import Database, Queries
 from bot.errors import BudgetExceeded, UserError
@@ -36,6 +36,7 @@ class BudgetView:
     guild_spent: int
     guild_held: int
     recent: list[LedgerRow]
+    per: str = "per month (UTC)"  # the period in words, after an amount
 
     @property
     def remaining(self) -> int:
@@ -76,6 +77,10 @@ class BudgetService:
         """The period key of now."""
         return period_key(datetime.fromtimestamp(self.clock(), UTC), self.period)
 
+    def period_words(self) -> str:
+        """The period limits are counted in, after an amount: "per month (UTC)"."""
+        return period_words(self.period)
+
     @staticmethod
     def _pick_limit(user_limit: int | None, guild_default: int | None, fallback: int) -> tuple[int, str]:
         if user_limit is not None:
@@ -101,6 +106,7 @@ class BudgetService:
             spent=mine.spent,
             held=mine.held,
             resets_at=period_end(datetime.fromtimestamp(self.clock(), UTC), self.period),
+            per=self.period_words(),
             cap=cap,
             guild_spent=guild.spent,
             guild_held=guild.held,

@@ -24,7 +24,7 @@ async def test_budget_for_self_shows_spent_held_limit_remaining(bot, runner, fak
     reply = await it.wait_reply()
     text = text_of(reply)
     assert reply["_ephemeral"]
-    for expected in ("$0.56", "$1.12", "$10.00", "$8.32", "Resets", "Shot #1", "%"):
+    for expected in ("$0.56", "$1.12", "$10.00 per month (UTC)", "$8.32", "Resets", "Shot #1", "%"):
         assert expected in text, expected
 
 
@@ -68,11 +68,11 @@ async def test_admin_commands_set_limits(bot, runner, fake_discord):
     g = fake_discord.guild_id
 
     it = await fake_discord.slash("budget-admin default", user=admin, limit="25")
-    assert "$25.00" in text_of(await it.wait_reply())
+    assert "$25.00 per member, per month (UTC)" in text_of(await it.wait_reply())  # the period, named
     assert (await budget.view(g, bob)).limit == 25_000_000
 
     it = await fake_discord.slash("budget-admin set", user=admin, opts={"user": bob, "limit": "$12.50"})
-    assert "$12.50" in text_of(await it.wait_reply())
+    assert "$12.50 per month (UTC)" in text_of(await it.wait_reply())
     view = await budget.view(g, bob)
     assert (view.limit, view.limit_source) == (12_500_000, "user")
 
@@ -112,13 +112,14 @@ async def test_report_has_embed_and_csv(bot, runner, fake_discord):
         await budget.hold(job_key=f"j{i}", guild_id=g, user_id=user, amount=amount, description=f"Shot #{i}")
         await budget.capture(f"j{i}")
     it = await fake_discord.slash("budget-admin report")
-    reply = await it.wait_reply()
-    assert "Total spent $2.80" in text_of(reply)
+    reply = await it.wait_reply(lambda m: bool(m.get("_files")))
+    assert "Total spent $2.80" in text_of(reply) and "2 charges" in text_of(reply) and "shot" not in text_of(reply)
     csv_files = [f for f in reply["_files"] if f.filename.endswith(".csv")]
     assert len(csv_files) == 1
     rows = list(csv.DictReader(io.StringIO(csv_files[0].data.decode())))
     by_user = {int(r["user_id"]): r for r in rows}
     assert by_user[bob]["spent_usd"] == "1.120000" and by_user[bob]["charges"] == "2"
+    assert by_user[bob]["display_name"] == "bob"  # the member's name beside the id
     it = await fake_discord.slash("budget-admin report", period="last month")
     assert "is not a period" in text_of(await it.wait_reply())
 
