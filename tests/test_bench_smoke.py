@@ -1,6 +1,8 @@
 """bench/scale.py keeps working: a tiny run (3 takes, 40 commands, re-encode skipped) end to end.
 
-Only that it completes, delivers every take exactly once and reports every figure; no timing is asserted.
+Only that it completes, delivers every take exactly once, shows every take's face verdict (one score job posted and
+one take_scores row per take: the anchors are a real face, the clips show it) and reports every figure; no timing
+is asserted.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def test_scale_bench_quick_run(tmp_path):
     assert takes["duplicate_posts"] == 0
     assert takes["fal_duplicate_runs"] == 0
     assert takes["bot_storm"]["unanswered"] == 0
+    assert takes["verdicts_shown"] == 3 and takes["verdict_edits"] == 3
+    assert takes["unscored_takes"] == 0
+    assert takes["scores"]["face_score_jobs"] == {"posted": 3}
+    assert takes["scores"]["take_scores"] == {"match": 3}
+    assert takes["scores"]["posted_takes_without_score_row"] == 0
     assert run["ledger"]["overspent_members"] == 0
     for table in (run["table"], res["table"]):
         rows = {row["figure"]: row for row in table}
