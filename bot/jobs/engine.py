@@ -275,12 +275,12 @@ class JobEngine:
         now = self.clock()
 
         async def body(tx: Queries) -> Job | None:
-            current = await JobStore.get(tx, job.id)
-            if current is None or current.state not in sources(state):
+            current = await JobStore.state_of(tx, job.id)  # (state, ledger key): the row is not decoded
+            if current is None or current[0] not in sources(state):
                 return None
             await JobStore.update(tx, job.id, {**values, "state": state, "updated_at": now})
             if state in SETTLEMENT:
-                await self.ledger.tx_settle(tx, current.ledger_key, SETTLEMENT[state])
+                await self.ledger.tx_settle(tx, current[1], SETTLEMENT[state])
             return await JobStore.get(tx, job.id)
 
         fresh = await self.db.run(body)
@@ -380,19 +380,22 @@ class JobEngine:
             started = time.monotonic()
             try:
                 read_at = time.monotonic()
-                polls: list[Job] = []
-                for job in await JobStore.in_states(self.db, steps, due_by=self.clock()):
-                    if job.kind not in self.kinds:
+                polls: list[Job | None] = []
+                for due in await JobStore.due(self.db, steps, due_by=self.clock()):
+                    if due.kind not in self.kinds:
                         continue
-                    step = steps[job.state]
-                    if job.state is S.RUNNING and not self.kinds[job.kind].remote:
+                    step = steps[due.state]
+                    if due.state is S.RUNNING and not self.kinds[due.kind].remote:
                         step = self._run_local  # a local job interrupted by a restart runs again
-                    if step == self._deliver and not self.kinds[job.kind].can_deliver():
+                    if step == self._deliver and not self.kinds[due.kind].can_deliver():
                         continue  # its chat side is not attached (yet): delivery waits, no attempt counted
+                    # A job with a step running now, or one that ended since the read, is never started by this pass
+                    # (_spawn_fresh refuses it now and later), so its row is not decoded; a poll keeps its slot.
+                    stale = self._stale(due.id, read_at)
                     if step == self._poll:
-                        polls.append(job)
-                    else:
-                        self._spawn_fresh(job, step, read_at)
+                        polls.append(None if stale else due.job())
+                    elif not stale:
+                        self._spawn_fresh(due.job(), step, read_at)
                 # Polls trickle out evenly over the interval instead of in one burst: each job is still asked once
                 # an interval (after a restart too: all of them within one interval), a result is noticed after half
                 # an interval on average, and neither fal nor the loop sees 500 requests at once.
@@ -401,7 +404,8 @@ class JobEngine:
                     wait = started + i * gap - time.monotonic()  # by the clock, so a busy loop catches up
                     if wait > 0.002:
                         await asyncio.sleep(wait)
-                    self._spawn_fresh(job, self._poll, read_at)
+                    if job is not None:
+                        self._spawn_fresh(job, self._poll, read_at)
                 self._step_ended = {k: t for k, t in self._step_ended.items() if t >= read_at}
             except asyncio.CancelledError:
                 raise
@@ -409,12 +413,16 @@ class JobEngine:
                 log.exception("poller pass failed")
             await asyncio.sleep(max(0.05, self.config.poll_interval_s - (time.monotonic() - started)))
 
+    def _stale(self, job_id: int, read_at: float) -> bool:
+        """A row read at `read_at` is stale: its job has a step running, or its last step ended since the read."""
+        return job_id in self._active or self._step_ended.get(job_id, 0.0) >= read_at
+
     def _spawn_fresh(
         self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]], read_at: float
     ) -> None:
         """Spawn a step for a row read at `read_at`, unless it is being worked on or its last step ended since."""
-        if job.id in self._active or self._step_ended.get(job.id, 0.0) >= read_at:
-            return  # the row read is stale
+        if self._stale(job.id, read_at):
+            return
         self._spawn(job, step)
 
     def _spawn(self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]]) -> None:

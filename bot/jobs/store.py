@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import fields
-from typing import Any
+from dataclasses import dataclass, fields
 
 from bot.db import Queries, Row
 from bot.jobs.models import Job
@@ -13,14 +12,45 @@ from bot.jobs.states import IN_FLIGHT, JobState
 
 _COLUMNS = [f.name for f in fields(Job)]
 _JSON = ("args", "outputs")
+_STATES = {str(s): s for s in JobState}
+if "__post_init__" in vars(Job) or "__slots__" in vars(Job):  # _job fills the instance's __dict__ itself
+    raise TypeError("Job must stay a plain dataclass (no __post_init__, no slots): see _job")
 
 
 def _job(row: Row) -> Job:
-    values: dict[str, Any] = {k: row[k] for k in _COLUMNS}
+    """The `Job` of a `jobs` row (its JSON columns decoded): equal to `Job(**columns)`, built without the frozen
+    dataclass's __init__ (which sets every field through object.__setattr__) and without a lookup by name per
+    column (a linear search in sqlite3.Row): 14 us a row instead of 31 (bench/README.md, issue #15). The poller and
+    the scheduler read hundreds of rows a pass."""
+    keys = row.keys()
+    if keys == _COLUMNS:  # SELECT * on the table: its columns are the fields, in order
+        values = dict(zip(_COLUMNS, row, strict=True))
+    else:
+        named: dict[str, object] = {}
+        for k, v in zip(keys, row, strict=True):
+            named.setdefault(k, v)  # a column named twice: the first, as sqlite3.Row's lookup by name
+        values = {k: named[k] if k in named else row[k] for k in _COLUMNS}  # row[k]: any case; IndexError
     for k in _JSON:
         values[k] = json.loads(values[k] or "{}")
-    values["state"] = JobState(values["state"])
-    return Job(**values)
+    state = values["state"]
+    values["state"] = _STATES.get(state) or JobState(state)  # JobState(): ValueError for an unknown state
+    job: Job = object.__new__(Job)
+    job.__dict__.update(values)
+    return job
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A row the poller read: id, kind and state at once, the whole `Job` only when a step is started for it (most
+    rows of a pass belong to jobs that already have a step running, e.g. face scores waiting for the worker)."""
+
+    id: int
+    kind: str
+    state: JobState
+    row: Row
+
+    def job(self) -> Job:
+        return _job(self.row)
 
 
 def _encode(values: dict[str, object]) -> dict[str, object]:
@@ -90,6 +120,26 @@ class JobStore:
     async def by_result_message(q: Queries, message_id: int) -> Job | None:
         row = await q.fetchone("SELECT * FROM jobs WHERE result_message_id=?", (message_id,))
         return _job(row) if row else None
+
+    @staticmethod
+    async def state_of(q: Queries, job_id: int) -> tuple[JobState, str] | None:
+        """(state, ledger key) of a job: what a move checks and settles, without decoding the whole row."""
+        row = await q.fetchone("SELECT state, ledger_key FROM jobs WHERE id=?", (job_id,))
+        return (JobState(row["state"]), str(row["ledger_key"])) if row else None
+
+    @staticmethod
+    async def due(q: Queries, states: Iterable[JobState], *, due_by: float) -> list[Due]:
+        """The jobs in these states whose next attempt is due by `due_by`, by id, each decoded only when asked."""
+        marks, names = _marks(states)
+        rows = await q.fetchall(
+            f"SELECT * FROM jobs WHERE state IN ({marks}) AND next_attempt_at <= ? ORDER BY id",  # noqa: S608
+            (*names, due_by),
+        )
+        out = []
+        for r in rows:
+            state = r["state"]
+            out.append(Due(r["id"], r["kind"], _STATES.get(state) or JobState(state), r))
+        return out
 
     @staticmethod
     async def in_states(q: Queries, states: Iterable[JobState], *, due_by: float | None = None) -> list[Job]:

@@ -6,6 +6,7 @@ import ast
 import asyncio
 import inspect
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -442,3 +443,50 @@ def test_the_engine_names_no_kind_and_no_backend_in_its_words():
         found = [s for s in _strings_but_docstrings(path.read_text(encoding="utf-8")) if words.search(s)]
         assert found == [], path.name
     assert words.search("The clip was made") and not words.search("The {noun} was made")
+
+
+class BlockedKind(EchoKind):
+    """A local kind whose work waits until the test lets it go (like face scores queued behind one worker)."""
+
+    name = "blocked"
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+
+    def run(self, job: Job) -> dict[str, Any]:
+        self.go.wait(10)
+        return {"text": "done"}
+
+
+async def test_the_poller_decodes_no_row_of_a_job_whose_step_is_running(db, monkeypatch):
+    """#15: jobs waiting for the local pool are read every pass; their rows are not decoded (only started steps)."""
+    from bot.jobs import store
+
+    config = EngineConfig(poll_interval_s=0.02, progress_grace_s=0, max_per_user=10, max_global=10)
+    engine = JobEngine(db, ledger=FakeLedger(), backend="test", config=config)
+    kind = BlockedKind()
+    engine.register(kind)
+    engine.start()
+    try:
+        jobs = [await _queue(engine, "blocked", text=str(i)) for i in range(6)]
+        for job in jobs:
+            await _until(engine, job.id, S.RUNNING)
+        decoded: list[int] = []
+        real = store._job
+
+        def counting(row: Any) -> Job:
+            decoded.append(row["id"])
+            return real(row)
+
+        monkeypatch.setattr(store, "_job", counting)
+        due = await store.JobStore.due(db, (S.RUNNING,), due_by=engine.clock())
+        assert [d.id for d in due] == [j.id for j in jobs] and {d.state for d in due} == {S.RUNNING}
+        assert decoded == []  # reading them decodes nothing
+        await asyncio.sleep(config.poll_interval_s * 10)  # many poller passes over the six RUNNING rows
+        assert decoded == []
+        kind.go.set()
+        for job in jobs:
+            assert (await _until(engine, job.id, S.POSTED)).outputs == {"text": "done"}
+    finally:
+        kind.go.set()
+        await engine.stop()

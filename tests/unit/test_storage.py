@@ -198,3 +198,46 @@ async def test_a_migration_that_breaks_a_foreign_key_is_rolled_back(tmp_path):
     assert check.execute("SELECT COUNT(*) FROM parent").fetchone()[0] == 1, "the delete was rolled back"
     assert check.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == 2
     check.close()
+
+
+async def test_a_jobs_row_decodes_to_the_job_its_columns_make(tmp_path):
+    """#15: bot/jobs/store.py builds Jobs without the dataclass's __init__; the result is the same Job."""
+    import json
+    from dataclasses import fields
+
+    from bot.jobs.models import Job
+    from bot.jobs.states import JobState
+    from bot.jobs.store import JobStore, _job
+
+    db = Database(tmp_path / "j.sqlite3")
+    await db.open()
+    try:
+        await db.execute(
+            "INSERT INTO jobs(kind, parent_id, seq, ledger_key, guild_id, channel_id, user_id, args, outputs, state,"
+            " attempts, next_attempt_at, request_id, backend, price_micros, progress_message_id, created_at,"
+            " updated_at) VALUES ('echo', NULL, 1, 'echo:1', 5, 6, 7, ?, '', 'running', 2, 1.5, 'req', 'test', 9,"
+            " 11, 100.0, 101.0)",
+            (json.dumps({"text": "hi", "n": [1, 2]}),),
+        )
+        row = await db.fetchone("SELECT * FROM jobs WHERE id=1")
+        values = {f.name: row[f.name] for f in fields(Job)}
+        values.update(args={"text": "hi", "n": [1, 2]}, outputs={}, state=JobState.RUNNING)
+        expected = Job(**values)
+        job = _job(row)
+        assert job == expected and repr(job) == repr(expected) and type(job.state) is JobState
+        assert vars(job) == vars(expected)
+        with pytest.raises(AttributeError):
+            job.state = JobState.FAILED  # type: ignore[misc]  # still frozen
+        # A row with its columns in another order (or more of them) decodes the same.
+        other = await db.fetchone("SELECT state, 'x' AS extra, * FROM jobs WHERE id=1")
+        assert _job(other) == expected
+        assert await JobStore.get(db, 1) == expected
+        [due] = await JobStore.due(db, (JobState.RUNNING,), due_by=2.0)
+        assert (due.id, due.kind, due.state) == (1, "echo", JobState.RUNNING) and due.job() == expected
+        assert await JobStore.due(db, (JobState.RUNNING,), due_by=1.0) == []  # not due yet
+        assert await JobStore.state_of(db, 1) == (JobState.RUNNING, "echo:1")
+        # A column named twice: the first one counts (as sqlite3.Row's lookup by name); an unknown state is refused.
+        with pytest.raises(ValueError):
+            _job(await db.fetchone("SELECT 'no such state' AS state, * FROM jobs WHERE id=1"))
+    finally:
+        await db.close()
