@@ -12,7 +12,6 @@ from bot.jobs.kinds import (
     Ledger,
     LocalKind,
     Poll,
-    Prepared,
     ProgressSink,
     RemoteKind,
     Resubmit,
@@ -20,7 +19,7 @@ from bot.jobs.kinds import (
     StepError,
     Uncertain,
 )
-from bot.jobs.models import Job
+from bot.jobs.models import Job, NewJob, Prepared
 from bot.jobs.outlet import NotAttached, Outlet
 from bot.jobs.states import FINAL, JobState
 
@@ -37,6 +36,7 @@ __all__ = [
     "KindBase",
     "Ledger",
     "LocalKind",
+    "NewJob",
     "NotAttached",
     "NotCancellable",
     "Outlet",

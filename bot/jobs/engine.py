@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -26,14 +26,13 @@ from bot.jobs.kinds import (
     Failure,
     Ledger,
     LocalKind,
-    Prepared,
     ProgressSink,
     RemoteKind,
     Resubmit,
     Retry,
     StepError,
 )
-from bot.jobs.models import Job
+from bot.jobs.models import Job, NewJob, Prepared
 from bot.jobs.states import (
     AT_BACKEND,
     CANCELLABLE,
@@ -45,6 +44,7 @@ from bot.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 S = JobState
+Within = Callable[[Queries, list[Job]], Awaitable[None]]  # more writes in the transaction that queues jobs
 STOP_TIMEOUT_S = 10.0
 
 
@@ -159,53 +159,71 @@ class JobEngine:
         user_id: int,
         parent_id: int | None = None,
         reply_to_message_id: int | None = None,
+        within: Within | None = None,
     ) -> Job:
         """Queue a job and hold its price in one transaction (raises whatever the ledger refuses with)."""
-        spec = self.kinds[kind]
+        new = NewJob(kind, prepared, guild_id, channel_id, user_id, parent_id, reply_to_message_id)
+        [job] = await self.enqueue_all([new], within=within)
+        return job
+
+    async def enqueue_all(self, new: list[NewJob], *, within: Within | None = None) -> list[Job]:
+        """Queue jobs and hold their prices in ONE transaction: all of them or none (a budget that cannot hold the
+        whole total refuses it all). `within(tx, jobs)` adds its own writes to that transaction (and may raise to
+        undo it all), e.g. a scene recording its shots."""
         now = self.clock()
 
-        async def body(tx: Queries) -> Job | None:
-            seq = await JobStore.next_seq(tx, parent_id, kind) if parent_id else 1
-            number = await self._number(tx, parent_id, guild_id, prepared.series)
-            job_id = await JobStore.insert(
-                tx,
-                {
-                    "kind": kind,
-                    "parent_id": parent_id,
-                    "seq": seq,
-                    "ledger_key": f"pending:{now}:{user_id}",
-                    "guild_id": guild_id,
-                    "channel_id": channel_id,
-                    "user_id": user_id,
-                    "args": prepared.args,
-                    "outputs": {},
-                    "state": S.WAITING,
-                    "endpoint": prepared.endpoint,
-                    "backend": self.backend,
-                    "price_micros": prepared.price_micros,
-                    "reply_to_message_id": reply_to_message_id,
-                    "number": number,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            key = f"{spec.ledger_prefix}:{job_id}"
-            await JobStore.update(tx, job_id, {"ledger_key": key})
-            if self.charge and prepared.price_micros > 0:  # a free job (e.g. a face score) holds nothing
-                description = prepared.description.format(id=parent_id or job_id, seq=seq, number=number)
-                await self.ledger.tx_hold(
-                    tx,
-                    job_key=key,
-                    guild_id=guild_id,
-                    user_id=user_id,
-                    amount=prepared.price_micros,
-                    description=description or f"{kind} #{job_id}",
-                )
-            return await JobStore.get(tx, job_id)
+        async def body(tx: Queries) -> list[Job]:
+            jobs = [await self._insert(tx, one, now) for one in new]
+            if within is not None:
+                await within(tx, jobs)
+            return jobs
 
-        job = await self.db.run(body)
+        jobs = await self.db.run(body)
+        for job in jobs:
+            log.info("job %d (%s) queued by %d", job.id, job.kind, job.user_id)
+        return jobs
+
+    async def _insert(self, tx: Queries, new: NewJob, now: float) -> Job:
+        """One job's row and its hold (inside the caller's transaction)."""
+        kind, prepared, parent_id = new.kind, new.prepared, new.parent_id
+        seq = await JobStore.next_seq(tx, parent_id, kind) if parent_id else 1
+        number = await self._number(tx, parent_id, new.guild_id, prepared.series)
+        job_id = await JobStore.insert(
+            tx,
+            {
+                "kind": kind,
+                "parent_id": parent_id,
+                "seq": seq,
+                "ledger_key": f"pending:{now}:{new.user_id}:{id(new)}",
+                "guild_id": new.guild_id,
+                "channel_id": new.channel_id,
+                "user_id": new.user_id,
+                "args": prepared.args,
+                "outputs": {},
+                "state": S.WAITING,
+                "endpoint": prepared.endpoint,
+                "backend": self.backend,
+                "price_micros": prepared.price_micros,
+                "reply_to_message_id": new.reply_to_message_id,
+                "number": number,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        key = f"{self.kinds[kind].ledger_prefix}:{job_id}"
+        await JobStore.update(tx, job_id, {"ledger_key": key})
+        if self.charge and prepared.price_micros > 0:  # a free job (e.g. a face score) holds nothing
+            description = prepared.description.format(id=parent_id or job_id, seq=seq, number=number)
+            await self.ledger.tx_hold(
+                tx,
+                job_key=key,
+                guild_id=new.guild_id,
+                user_id=new.user_id,
+                amount=prepared.price_micros,
+                description=description or f"{kind} #{job_id}",
+            )
+        job = await JobStore.get(tx, job_id)
         assert job is not None
-        log.info("job %d (%s) queued by %d", job.id, kind, user_id)
         return job
 
     @staticmethod

@@ -8,7 +8,7 @@ order of the steps, the states, retries, timeouts, concurrency and the ledger, a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -60,18 +60,6 @@ class Poll:
     @property
     def started(self) -> bool:
         return self.state == STARTED
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A request validated into the kind's arguments and a quote."""
-
-    args: dict[str, Any]
-    price_micros: int
-    endpoint: str | None = None
-    description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    series: str | None = None  # a new job draws the next number of this per-server series (re-rolls share it)
 
 
 class Failure(StrEnum):

@@ -51,17 +51,25 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """A request validated into the kind's arguments and a quote."""
+
+    args: dict[str, Any]
+    price_micros: int
+    endpoint: str | None = None
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    series: str | None = None  # a new job draws the next number of this per-server series (re-rolls share it)
+
+
+@dataclass(frozen=True)
 class NewJob:
-    """What the engine needs to queue a job; the kind's `prepare` fills `args`, `price_micros` and `endpoint`."""
+    """One job to queue (see `JobEngine.enqueue_all`): its kind, the kind's prepared request, and where it is from."""
 
     kind: str
+    prepared: Prepared
     guild_id: int
     channel_id: int
     user_id: int
-    args: dict[str, Any]
-    price_micros: int = 0
-    endpoint: str | None = None
     parent_id: int | None = None
     reply_to_message_id: int | None = None
-    description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -490,3 +490,42 @@ async def test_the_poller_decodes_no_row_of_a_job_whose_step_is_running(db, monk
     finally:
         kind.go.set()
         await engine.stop()
+
+
+async def test_several_jobs_are_queued_and_held_all_or_none(engine, db):
+    """enqueue_all: one transaction for every job's row and hold, and the caller's own writes with them."""
+    from bot.jobs import NewJob
+
+    class Refusing(FakeLedger):
+        async def tx_hold(self, conn, *, job_key, guild_id, user_id, amount, description):
+            if amount > 500:
+                raise RuntimeError("over budget")
+            await super().tx_hold(
+                conn,
+                job_key=job_key,
+                guild_id=guild_id,
+                user_id=user_id,
+                amount=amount,
+                description=description,
+            )
+
+    engine.ledger = Refusing()
+    seen: list[list[int]] = []
+
+    async def within(tx, jobs):
+        seen.append([j.id for j in jobs])
+
+    def new(price: int) -> NewJob:
+        return NewJob("remote", Prepared(args={}, price_micros=price), guild_id=1, channel_id=2, user_id=3)
+
+    jobs = await engine.enqueue_all([new(100), new(200)], within=within)
+    assert [j.price_micros for j in jobs] == [100, 200] and seen == [[j.id for j in jobs]]
+    with pytest.raises(RuntimeError):
+        await engine.enqueue_all([new(100), new(900)])  # the second cannot be held: neither is queued
+    with pytest.raises(ValueError):
+
+        async def refuse(tx, jobs):
+            raise ValueError("the caller's check failed")
+
+        await engine.enqueue_all([new(100)], within=refuse)
+    assert [j.id for j in await engine.in_states(*JobState)] == [j.id for j in jobs]
