@@ -8,6 +8,14 @@
 
 Both are H.264 (yuv420p) + AAC in mp4 with ``+faststart`` (the ``moov`` box comes first), like Kling output
 (Kling v3 generates audio by default). Pass ``with_audio=False`` for a video-only file.
+
+* ``indexed_clip(path, ...)``: a clip whose every frame says which frame it is. Frame n is one flat colour that
+  encodes n and a tag (``read_index`` decodes it from a decoded frame), so a test can check that a frame is really
+  the last one, that a cut part starts on the right source frame, or which clip a frame of a joined export came
+  from. Frames are made with numpy and piped raw to ffmpeg (fast at any size); options choose the size, rate,
+  pixel format, encoder options (B-frames...), sound layout and length, and display rotation.
+* ``storyboard_mp4(durations)``: what the fake fal returns for a ``multi_prompt`` take: one clip of the shots'
+  total length whose tag (and so its colour) changes at every shot boundary. Cached per process.
 """
 
 from __future__ import annotations
@@ -17,11 +25,21 @@ import math
 import os
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 
-__all__ = ["cache_dir", "ffmpeg_exe", "large_mp4", "small_mp4"]
+__all__ = [
+    "cache_dir",
+    "ffmpeg_exe",
+    "indexed_clip",
+    "large_mp4",
+    "read_index",
+    "small_mp4",
+    "storyboard_mp4",
+]
 
 _FFMPEG_TIMEOUT_S = 120
 
@@ -146,3 +164,105 @@ def clip_1080p(min_bytes: int = 15 * 1024 * 1024, seconds: int = 5) -> Path:
         finally:
             tmp.unlink(missing_ok=True)
     raise RuntimeError(f"could not make a 1080p clip just over {min_bytes} bytes")
+
+
+# ------------------------------------------------------------------------------------ indexed clips
+
+# Frame n of tag t is flat Y = 40 + 8·(n mod 24), U = 96 + 16·t, V = 80 + 8·(n div 24): steps well above what an
+# H.264 encode at CRF <= 23 moves a flat colour, for n < 384 (16 s at 24 fps) and t < 6; chroma kept moderate so
+# that neighbouring frames stay distinct in RGB too (no clipping to the same colour).
+_Y0, _Y_STEP, _U0, _U_STEP, _V0, _V_STEP = 40, 8, 96, 16, 80, 8
+MAX_INDEX = 24 * 16
+MAX_TAG = 6
+_AUDIO_LAYOUTS = {"mono": 1, "stereo": 2, "5.1": 6}
+
+
+def index_colour(n: int, tag: int = 0) -> tuple[int, int, int]:
+    """The (Y, U, V) of frame `n` of a clip tagged `tag`."""
+    if not 0 <= n < MAX_INDEX or not 0 <= tag < MAX_TAG:
+        raise ValueError(f"frame {n} / tag {tag} out of the encodable range")
+    return _Y0 + _Y_STEP * (n % 24), _U0 + _U_STEP * tag, _V0 + _V_STEP * (n // 24)
+
+
+def read_index(frame: object) -> tuple[int, int]:
+    """(tag, frame number) of a decoded frame (an ``av.VideoFrame``) of an indexed clip, read from its centre."""
+    planes = frame.to_ndarray(format="yuv444p")  # type: ignore[attr-defined]
+    _, h, w = planes.shape
+    box = planes[:, h // 2 - 4 : h // 2 + 4, w // 2 - 4 : w // 2 + 4].reshape(3, -1)
+    y, u, v = (float(np.median(p)) for p in box)
+    n = round((y - _Y0) / _Y_STEP) + 24 * round((v - _V0) / _V_STEP)
+    return round((u - _U0) / _U_STEP), n
+
+
+def _raw_frames(frames: int, size: tuple[int, int], tags: Sequence[int], pix_fmt: str) -> bytes:
+    w, h = size
+    cw, ch = ((w + 1) // 2, (h + 1) // 2) if pix_fmt == "yuv420p" else (w, h)
+    out = bytearray()
+    for n in range(frames):
+        y, u, v = index_colour(n, tags[n])
+        out += np.full(w * h, y, np.uint8).tobytes()
+        out += np.full(cw * ch, u, np.uint8).tobytes()
+        out += np.full(cw * ch, v, np.uint8).tobytes()
+    return bytes(out)
+
+
+def indexed_clip(
+    path: Path,
+    *,
+    frames: int,
+    rate: float = 24,
+    size: tuple[int, int] = (320, 240),
+    tag: int = 0,
+    boundaries: Sequence[int] = (),
+    audio: str | None = None,
+    audio_seconds: float | None = None,
+    sample_rate: int = 44100,
+    pix_fmt: str = "yuv420p",
+    video_opts: Sequence[str] = ("-preset", "ultrafast", "-crf", "12"),
+    rotation: int | None = None,
+) -> Path:
+    """An H.264 mp4 of `frames` flat frames; frame n reads back (``read_index``) as (tag + the number of
+    `boundaries` <= n, n). `audio` is None, "mono", "stereo" or "5.1" (a sine tone at `sample_rate`, as long as
+    the video unless `audio_seconds` says otherwise). `rotation` adds display-rotation metadata (degrees
+    counter-clockwise, as phones write it) without touching the frames."""
+    tags = [tag + sum(1 for b in boundaries if b <= n) for n in range(frames)]
+    raw = _raw_frames(frames, size, tags, pix_fmt)
+    target = path if rotation is None else path.with_name(f"unrotated-{path.name}")
+    args = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+        "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{size[0]}x{size[1]}", "-r", f"{rate:.6g}", "-i", "pipe:0",
+    ]  # fmt: skip
+    if audio is not None:
+        seconds = audio_seconds if audio_seconds is not None else frames / rate
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={sample_rate}:duration={seconds}"]
+        args += ["-c:a", "aac", "-b:a", "96k", "-ac", str(_AUDIO_LAYOUTS[audio])]
+    args += ["-c:v", "libx264", *video_opts, "-pix_fmt", pix_fmt, "-movflags", "+faststart", str(target)]
+    proc = subprocess.run(args, input=raw, capture_output=True, timeout=_FFMPEG_TIMEOUT_S, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed: {proc.stderr.decode(errors='replace')[-500:]}")
+    if rotation is not None:
+        _run_ffmpeg(["-display_rotation:v:0", str(rotation), "-i", str(target), "-c", "copy", str(path)])
+        target.unlink()
+    return path
+
+
+@functools.lru_cache(maxsize=32)
+def storyboard_mp4(
+    durations: tuple[int, ...], *, size: tuple[int, int] = (320, 240), with_audio: bool = True, rate: int = 24
+) -> bytes:
+    """A clip of sum(`durations`) seconds whose frames carry the shot number as their tag (shot k, 0-based, is
+    tag k: its colour changes at every boundary) and the frame number; about 0.2 s to make for 15 s."""
+    starts = [rate * sum(durations[:k]) for k in range(1, len(durations))]
+    with tempfile.TemporaryDirectory(prefix="anchorshot-storyboard-") as tmp:
+        out = Path(tmp) / "storyboard.mp4"
+        indexed_clip(
+            out,
+            frames=rate * sum(durations),
+            rate=rate,
+            size=size,
+            boundaries=starts,
+            audio="stereo" if with_audio else None,
+            sample_rate=48000,
+            video_opts=("-preset", "ultrafast", "-crf", "23"),
+        )
+        return out.read_bytes()
