@@ -16,6 +16,7 @@ import secrets
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -367,49 +368,109 @@ async def fit_video(src: Path, dst: Path, *, max_bytes: int) -> FitReport:
     return FitReport(await probe(dst), passes)
 
 
+@dataclass(frozen=True)
+class ClipTiming:
+    """A clip's picture, read from its packets: its length in seconds, its average frame rate, the frames that
+    makes (the number of frames of a constant-rate clip), and whether the file has sound."""
+
+    seconds: Fraction
+    rate: Fraction
+    frames: int
+    has_audio: bool
+
+
+def clip_timing(path: Path) -> ClipTiming:
+    """The video stream's own length (first packet to the end of the last, whatever the sound's length) and rate,
+    demuxing every packet without decoding; blocking. Raises `VideoError` for no video, no frame or no rate."""
+    path = Path(path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{path.name}: not a readable video ({exc})"[:300]) from exc
+    with container:
+        if not container.streams.video:
+            raise VideoError(f"{path.name}: has no video stream")
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        if not rate:
+            raise VideoError(f"{path.name}: frame rate unknown")
+        first: int | None = None
+        end: int | None = None
+        for packet in container.demux(stream):
+            if packet.pts is None or not packet.size:
+                continue
+            first = packet.pts if first is None else min(first, packet.pts)
+            stop = packet.pts + (packet.duration or 0)
+            end = stop if end is None else max(end, stop)
+        if first is None or end is None or stream.time_base is None:
+            raise VideoError(f"{path.name}: has no video frames")
+        seconds = (end - first) * Fraction(stream.time_base)
+        fps = Fraction(rate)
+        return ClipTiming(seconds, fps, round(seconds * fps), bool(container.streams.audio))
+
+
+def _concat_inputs(clips: Sequence[Path]) -> list[tuple[VideoProbe, ClipTiming]]:
+    return [(probe_file(c), clip_timing(c)) for c in clips]
+
+
+def _concat_graph(
+    inputs: Sequence[tuple[VideoProbe, ClipTiming]], size: tuple[int, int], rate: Fraction, with_audio: bool
+) -> tuple[str, int]:
+    """The filter graph joining every input (and the result's frame count). Each clip lasts its picture's length
+    at the output rate: its frames are padded by repeating the last one or trimmed to that count, its sound
+    (or silence) is padded or cut to the same length, so sound and picture never drift apart at a joint."""
+    width, height = size
+    rate_text = f"{rate.numerator}/{rate.denominator}"
+    graph: list[str] = []
+    labels = ""
+    total = 0
+    for i, (meta, timing) in enumerate(inputs):
+        frames = max(1, round(timing.seconds * rate))
+        total += frames
+        graph.append(
+            f"[{i}:v:0]setpts=PTS-STARTPTS,"
+            f"scale={width}:{height}:force_original_aspect_ratio=decrease:flags=bicubic,"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={rate_text},"
+            f"tpad=stop_mode=clone:stop=2,trim=end_frame={frames},format=yuv420p[v{i}]"
+        )
+        labels += f"[v{i}]"
+        if with_audio:
+            length = f"{float(frames / rate):.6f}"
+            source = f"[{i}:a:0]asetpts=PTS-STARTPTS," if meta.has_audio else "anullsrc=r=48000:cl=stereo,"
+            graph.append(
+                f"{source}aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
+                f"apad,atrim=0:{length}[a{i}]"
+            )
+            labels += f"[a{i}]"
+    graph.append(f"{labels}concat=n={len(inputs)}:v=1:a={int(with_audio)}[v]" + ("[a]" if with_audio else ""))
+    return ";".join(graph), total
+
+
 async def concat(clips: Sequence[Path], out: Path, *, fps: float | None = None, crf: int = 20) -> VideoInfo:
     """Join `clips` end to end into one H.264/AAC mp4 at the first clip's frame size and a constant frame rate.
 
     Clips of another size are scaled to fit and padded with black (never stretched); every clip is resampled
-    to `fps` (default: the first clip's rate). If any clip has sound, the result has a stereo track and silent
-    clips contribute silence of their own length.
+    to `fps` (default: the first clip's rate). Each clip lasts its picture's length (rounded to whole frames at
+    that rate), so the result's length is the sum of the clips'. If any clip has sound, the result has a stereo
+    48 kHz track: a clip's sound is cut or padded with silence to its picture's length, and a silent clip
+    contributes silence.
     """
     clips = [Path(c) for c in clips]
     out = Path(out)
     if not clips:
         raise VideoError("concat needs at least one clip")
-    probes = [await probe_details(c) for c in clips]
-    first = probes[0].info
-    width, height = _even(first.width), _even(first.height)
-    rate = fps or probes[0].fps or 24.0
-    rate_text = f"{rate:.6g}"
-    with_audio = any(p.has_audio for p in probes)
-    inputs: list[str] = []
-    graph: list[str] = []
-    labels = ""
-    for i, (clip, meta) in enumerate(zip(clips, probes, strict=True)):
-        inputs += ["-i", str(clip)]
-        graph.append(
-            f"[{i}:v:0]scale={width}:{height}:force_original_aspect_ratio=decrease:flags=bicubic,"
-            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={rate_text},"
-            f"format=yuv420p[v{i}]"
-        )
-        labels += f"[v{i}]"
-        if with_audio:
-            length = f"{meta.info.duration_s:.3f}"
-            if meta.has_audio:
-                graph.append(
-                    f"[{i}:a:0]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
-                    f"apad,atrim=0:{length}[a{i}]"
-                )
-            else:
-                graph.append(f"anullsrc=r=48000:cl=stereo,atrim=0:{length}[a{i}]")
-            labels += f"[a{i}]"
-    graph.append(f"{labels}concat=n={len(clips)}:v=1:a={int(with_audio)}[v]" + ("[a]" if with_audio else ""))
-    args = [
-        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
-        *inputs,
-        "-filter_complex", ";".join(graph),
+    inputs = await asyncio.to_thread(_concat_inputs, clips)
+    first = inputs[0][0]
+    size = (_even(first.info.width), _even(first.info.height))
+    rate = Fraction(fps).limit_denominator(1001) if fps else inputs[0][1].rate
+    with_audio = any(meta.has_audio for meta, _ in inputs)
+    graph, _frames = _concat_graph(inputs, size, rate, with_audio)
+    rate_text = f"{rate.numerator}/{rate.denominator}"
+    args = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"]
+    for clip in clips:
+        args += ["-i", str(clip)]
+    args += [
+        "-filter_complex", graph,
         "-map", "[v]",
         "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", "-r", rate_text,
     ]  # fmt: skip

@@ -36,7 +36,7 @@ from bot.media.video import (
     probe,
     probe_details,
 )
-from tests.fakes.media_samples import small_mp4
+from tests.fakes.media_samples import indexed_clip, read_index, small_mp4
 
 
 def _still(path: Path, size: tuple[int, int]) -> Path:
@@ -249,6 +249,67 @@ async def test_concat_without_any_audio_and_empty_list(tmp_path: Path) -> None:
     assert abs(info.duration_s - 2) <= 0.15
     with pytest.raises(VideoError):
         await concat([], tmp_path / "none.mp4")
+
+
+def _runs(labels: list[int]) -> list[tuple[int, int]]:
+    """(label, how many in a row) for consecutive equal labels."""
+    return [(label, len(list(group))) for label, group in itertools.groupby(labels)]
+
+
+def _loudness(path: Path, windows: list[tuple[float, float]]) -> list[float]:
+    """RMS of the first audio channel over each (start, end) window, in seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        rate = stream.rate
+        samples = [f.to_ndarray()[0] for f in container.decode(stream)]
+    import numpy as np
+
+    sound = np.concatenate(samples)
+    return [float(np.sqrt(np.mean(sound[int(a * rate) : int(b * rate)] ** 2))) for a, b in windows]
+
+
+async def test_concat_joins_clips_of_any_size_rate_and_sound_frame_for_frame(tmp_path: Path) -> None:
+    """Five clips (tags 0-4): sizes 4:3, 16:9 and portrait; 24, 30, 15 and 25 fps; stereo 44.1 kHz, none, mono
+    22.05 kHz, 5.1 48 kHz with sound 0.5 s longer than its picture, stereo stopping halfway through its picture."""
+    clips = [
+        indexed_clip(tmp_path / "a.mp4", frames=24, tag=0, audio="stereo", sample_rate=44100),
+        indexed_clip(tmp_path / "b.mp4", frames=30, rate=30, size=(640, 360), tag=1),
+        indexed_clip(
+            tmp_path / "c.mp4", frames=15, rate=15, size=(240, 320), tag=2, audio="mono", sample_rate=22050
+        ),
+        indexed_clip(
+            tmp_path / "d.mp4", frames=25, rate=25, tag=3, audio="5.1", sample_rate=48000, audio_seconds=1.5
+        ),
+        indexed_clip(tmp_path / "e.mp4", frames=48, tag=4, audio="stereo", audio_seconds=1.0),
+    ]
+    out = tmp_path / "scene.mp4"
+    info = await concat(clips, out)
+    meta = await probe_details(out)
+    assert (info.width, info.height) == (320, 240) and meta.fps == pytest.approx(24)
+    frames = await asyncio.to_thread(_frames, out)
+    seen = [read_index(f) for f in frames]
+    # Each clip in order, once, for its own length at 24 fps (1 s each, 2 s for the last): the sum of the parts.
+    assert _runs([tag for tag, _ in seen]) == [(0, 24), (1, 24), (2, 24), (3, 24), (4, 48)]
+    start = 0
+    for (tag, count), rate in zip(_runs([tag for tag, _ in seen]), [24, 30, 15, 25, 24], strict=True):
+        shown = [n for _, n in seen[start : start + count]]
+        start += count
+        assert shown[0] == 0 and shown == sorted(shown), tag  # from the clip's first frame, never backwards
+        assert all(abs(n - j * rate / 24) <= 1 for j, n in enumerate(shown)), (tag, shown)
+    assert [n for t, n in seen if t == 0] == list(range(24))  # same rate: every frame, exactly
+    assert [n for t, n in seen if t == 4] == list(range(48))
+    with av.open(str(out)) as container:
+        lengths = {s.type: float(s.duration * s.time_base) for s in container.streams}
+        audio = container.streams.audio[0]
+        assert audio.channels == 2 and audio.rate == 48000
+    assert abs(lengths["video"] - 6.0) <= 1 / 24 and abs(lengths["audio"] - 6.0) <= 0.05
+    # Sound where each clip has it and silence where it has none, at the right times (no drift at the joints):
+    # a 0-1 s, b (silent) 1-2, c 2-3, d 3-4 (its extra half second cut), e 4-5 then silent 5-6.
+    loud = await asyncio.to_thread(
+        _loudness, out, [(0.1, 0.9), (1.1, 1.9), (2.1, 2.9), (3.1, 3.9), (4.1, 4.9), (5.1, 5.9)]
+    )
+    assert [level > 0.05 for level in loud] == [True, False, True, True, True, False], loud
+    assert not _leftovers(tmp_path)
 
 
 async def test_mux_puts_the_wav_on_the_clip_at_the_clips_length(tmp_path: Path) -> None:
