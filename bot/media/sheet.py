@@ -1,4 +1,5 @@
-"""Contact sheets: N candidate images side by side in one picture, each numbered 1..N, for choosing by number."""
+"""Contact sheets: N candidate images side by side in one picture, each numbered 1..N, for choosing by number; and
+storyboard sheets: a scene's shots in order, one picture (the middle frame of its kept take) per numbered tile."""
 
 from __future__ import annotations
 
@@ -80,17 +81,147 @@ def contact_sheet(
         sheet.paste(thumb, (left, top))
         number = index + 1
         tiles.append(Tile(number, left, top, thumb.width, thumb.height))
-        text = str(number)
-        box = draw.textbbox((0, 0), text, font=font)
-        pad = max(4, tile_side // 60)
-        badge = (left + pad, top + pad, left + pad * 3 + box[2] - box[0], top + pad * 3 + box[3] - box[1])
-        draw.rounded_rectangle(
-            badge, radius=pad * 2, fill=LABEL_FILL, outline=LABEL_TEXT, width=max(1, pad // 2)
-        )
-        draw.text((badge[0] + pad - box[0], badge[1] + pad - box[1]), text, font=font, fill=LABEL_TEXT)
+        _badge(draw, (left, top), number, font, max(4, tile_side // 60))
     buf = io.BytesIO()
     if fmt == "PNG":
         sheet.save(buf, "PNG", optimize=False)
     else:
         sheet.save(buf, "JPEG", quality=90)
     return ContactSheet(buf.getvalue(), fmt, width, height, cols, rows, tuple(tiles))
+
+
+def _badge(
+    draw: ImageDraw.ImageDraw,
+    corner: tuple[int, int],
+    number: int,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    pad: int,
+) -> None:
+    """The number in a white rounded badge, `pad` pixels in from `corner` (a tile's top left)."""
+    left, top = corner
+    text = str(number)
+    box = draw.textbbox((0, 0), text, font=font)
+    badge = (left + pad, top + pad, left + pad * 3 + box[2] - box[0], top + pad * 3 + box[3] - box[1])
+    draw.rounded_rectangle(badge, radius=pad * 2, fill=LABEL_FILL, outline=LABEL_TEXT, width=max(1, pad // 2))
+    draw.text((badge[0] + pad - box[0], badge[1] + pad - box[1]), text, font=font, fill=LABEL_TEXT)
+
+
+# ----------------------------------------------------------------------------------------- storyboards
+
+MAX_SHOTS = 24
+TILE_FILL = (12, 12, 14)  # behind a frame of another shape than the tile
+EMPTY_FILL = (52, 52, 60)  # a shot with nothing kept
+EMPTY_LINE = (120, 120, 132)
+CAPTION_TEXT = (230, 230, 235)
+EMPTY_TEXT = "nothing kept"
+DEFAULT_ASPECT = 16 / 9
+
+
+@dataclass(frozen=True)
+class _Grid:
+    columns: int
+    tile: tuple[int, int]  # the picture's box
+    caption: int  # height of the caption strip under it (0 without labels)
+    gap: int
+
+    def origin(self, index: int) -> tuple[int, int]:
+        col, row = index % self.columns, index // self.columns
+        return self.gap + col * (self.tile[0] + self.gap), self.gap + row * (
+            self.tile[1] + self.caption + self.gap
+        )
+
+    def size(self, count: int) -> tuple[int, int]:
+        rows = math.ceil(count / self.columns)
+        return (
+            self.columns * self.tile[0] + (self.columns + 1) * self.gap,
+            rows * (self.tile[1] + self.caption) + (rows + 1) * self.gap,
+        )
+
+
+def _decode(data: bytes, box: tuple[int, int]) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", box)
+        picture = im.convert("RGB")
+    picture.thumbnail(box, Image.Resampling.LANCZOS)
+    return picture
+
+
+def _aspect(frames: Sequence[bytes | None]) -> float:
+    """Width / height of the first frame there is (16:9 when there is none), kept within 1:2.5 and 2.5:1."""
+    for data in frames:
+        if data is not None:
+            with Image.open(io.BytesIO(data)) as im:
+                return min(2.5, max(0.4, im.width / im.height))
+    return DEFAULT_ASPECT
+
+
+def _fit_text(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int
+) -> str:
+    """`text`, cut with an ellipsis to fit `width` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "\u2026", font=font) > width:
+        text = text[:-1]
+    return text.rstrip() + "\u2026"
+
+
+def _empty_tile(
+    draw: ImageDraw.ImageDraw,
+    box: tuple[int, int, int, int],
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+) -> None:
+    left, top, right, bottom = box
+    draw.rectangle(box, fill=EMPTY_FILL, outline=EMPTY_LINE, width=max(2, (right - left) // 128))
+    text = _fit_text(draw, EMPTY_TEXT, font, right - left - 8)
+    width = draw.textlength(text, font=font)
+    draw.text(((left + right - width) / 2, (top + bottom) / 2), text, font=font, fill=EMPTY_LINE, anchor="lm")
+
+
+def storyboard_sheet(
+    frames: Sequence[bytes | None],
+    labels: Sequence[str] | None = None,
+    *,
+    tile_width: int = 384,
+    gap: int = 12,
+    columns: int | None = None,
+) -> bytes:
+    """A scene's storyboard as PNG bytes: one tile per shot in order (up to 4 in a row, else a near-square grid),
+    each numbered 1..N in a white badge, top left, with its picture (the middle frame of the shot's kept take,
+    scaled to fit, never cropped) or, for `None` (nothing kept), an empty grey tile saying so; `labels` (one per
+    shot) are written under the tiles. Tiles take the shape of the first picture (16:9 without any).
+
+    Blocking (decodes and encodes): call it through `asyncio.to_thread` from async code.
+    """
+    if not frames:
+        raise ValueError("a storyboard needs at least one shot")
+    if len(frames) > MAX_SHOTS:
+        raise ValueError(f"at most {MAX_SHOTS} shots on one storyboard")
+    if labels is not None and len(labels) != len(frames):
+        raise ValueError(f"{len(labels)} labels for {len(frames)} shots")
+    tile = (tile_width, max(1, round(tile_width / _aspect(frames))))
+    font_size = max(12, tile_width // 16)
+    font = ImageFont.load_default(size=font_size)
+    badge_font = ImageFont.load_default(size=max(14, tile_width // 10))
+    caption = 0 if labels is None else round(font_size * 1.8)
+    grid = _Grid(columns or _columns_for(len(frames)), tile, caption, gap)
+    sheet = Image.new("RGB", grid.size(len(frames)), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for index, data in enumerate(frames):
+        left, top = grid.origin(index)
+        box = (left, top, left + tile[0] - 1, top + tile[1] - 1)
+        if data is None:
+            _empty_tile(draw, box, font)
+        else:
+            draw.rectangle(box, fill=TILE_FILL)
+            picture = _decode(data, tile)
+            sheet.paste(
+                picture, (left + (tile[0] - picture.width) // 2, top + (tile[1] - picture.height) // 2)
+            )
+        _badge(draw, (left, top), index + 1, badge_font, max(4, tile_width // 60))
+        if labels is not None:
+            text = _fit_text(draw, labels[index], font, tile[0])
+            draw.text((left, top + tile[1] + caption / 2), text, font=font, fill=CAPTION_TEXT, anchor="lm")
+    buf = io.BytesIO()
+    sheet.save(buf, "PNG")
+    return buf.getvalue()
