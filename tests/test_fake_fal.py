@@ -602,3 +602,156 @@ def test_without_the_specs_the_fake_validates_nothing_extra(monkeypatch, caplog)
     finally:
         monkeypatch.undo()
         fal_schema.load_schemas.cache_clear()
+
+
+# ------------------------------------------------------------------ Kling v3: multi_prompt, end image, clip length
+
+
+def _decode_indexes(data: bytes, tmp_path) -> tuple[list[tuple[int, int]], dict]:
+    """(tag, frame number) of every frame of an mp4 the fake served, and its streams' lengths by type."""
+    import av
+
+    from tests.fakes.media_samples import read_index
+
+    path = tmp_path / f"clip-{len(data)}.mp4"
+    path.write_bytes(data)
+    with av.open(str(path)) as container:
+        lengths = {s.type: float(s.duration * s.time_base) for s in container.streams}
+        size = (container.streams.video[0].width, container.streams.video[0].height)
+        return [read_index(f) for f in container.decode(video=0)], {**lengths, "size": size}
+
+
+SHOTS = [
+    {"prompt": "she enters", "duration": "4"},
+    {"prompt": "she sits", "duration": "3"},
+    {"prompt": "she waves"},
+]
+STORYBOARD = {"start_image_url": ARGS["start_image_url"], "multi_prompt": SHOTS, "duration": "12"}
+
+
+@needs_specs
+async def test_multi_prompt_is_checked_against_the_published_schema(fal, client):
+    bad = [{"prompt": "ok", "duration": "16"}, {"duration": "3"}, {"prompt": 7, "duration": 3}]
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(APP, {**STORYBOARD, "multi_prompt": bad})
+    locs = {tuple(d["loc"]): d["type"] for d in err.value.message}
+    assert locs == {
+        ("body", "multi_prompt", 0, "duration"): "literal_error",  # "1".."15"
+        ("body", "multi_prompt", 1, "prompt"): "missing",
+        ("body", "multi_prompt", 2, "prompt"): "string_type",
+        ("body", "multi_prompt", 2, "duration"): "string_type",  # a string, as the top-level duration
+    }
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(APP, {**STORYBOARD, "multi_prompt": "one shot"})
+    assert err.value.message[0]["loc"] == ["body", "multi_prompt"]
+    assert {s.state for s in fal.submissions} == {"REJECTED"}
+
+
+@needs_specs
+@pytest.mark.parametrize(
+    "prompts",
+    [{"prompt": "she waves", "multi_prompt": SHOTS}, {}, {"prompt": None, "multi_prompt": None}],
+    ids=["both", "neither", "both-null"],
+)
+async def test_exactly_one_of_prompt_and_multi_prompt(fal, client, prompts):
+    """fal's schema makes both optional and says "Either prompt or multi_prompt must be provided, but not both"."""
+    body = {"start_image_url": ARGS["start_image_url"], "duration": "12", **prompts}
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(APP, body)
+    assert err.value.status_code == 422
+    (item,) = err.value.message
+    assert item["loc"] == ["body"] and item["type"] == "value_error"
+    assert "Either prompt or multi_prompt" in item["msg"]
+    assert fal.submissions[0].state == "REJECTED"
+    # A null prompt beside multi_prompt is no prompt; on the standard endpoint the same rule holds.
+    await client.submit(APP, {**STORYBOARD, "prompt": None})
+    with pytest.raises(fal_client.FalClientHTTPError):
+        await client.submit("fal-ai/kling-video/v3/standard/image-to-video", body)
+
+
+@needs_specs
+async def test_a_multi_prompt_take_is_one_clip_of_the_total_length_changing_at_each_shot(
+    fal, client, tmp_path
+):
+    fal.foreign_images_ok = False
+    start = await client.upload(_png(400, 600), "image/png", "start.png")
+    handle = await client.submit(APP, {**STORYBOARD, "start_image_url": start})
+    out = await client.result(APP, handle.request_id)
+    status, data, _ = await _get(out["video"]["url"])
+    assert status == 200 and out["video"]["file_size"] == len(data)
+    frames, info = _decode_indexes(data, tmp_path)
+    assert len(frames) == 12 * 24 and abs(info["video"] - 12) < 1e-6  # 4 + 3 + 5 ("5" is the default) s
+    assert abs(info["audio"] - 12) <= 0.05  # generate_audio defaults to true
+    assert info["size"] == (214, 320)  # the start image's shape (400x600), long side 320
+    tags = [tag for tag, _ in frames]
+    assert [i for i in range(1, len(tags)) if tags[i] != tags[i - 1]] == [96, 168]  # the shot boundaries
+    assert [n for _, n in frames] == list(range(288))
+    assert fal.kling_rule_breaks == []
+
+    # The bot's cut at the planned lengths gives one shot per part.
+    from bot.media.cuts import cut
+
+    clip = tmp_path / "storyboard.mp4"
+    clip.write_bytes(data)
+    parts = await asyncio.to_thread(cut, clip, [4, 3, 5], tmp_path / "parts")
+    for k, part in enumerate(parts):
+        got, _ = _decode_indexes(part.read_bytes(), tmp_path)
+        assert {tag for tag, _ in got} == {k}
+
+    fal.foreign_images_ok = True  # a start image fal fetches but the fake does not look at: 320x240
+    silent = {**STORYBOARD, "generate_audio": False, "multi_prompt": SHOTS[:2], "duration": "7"}
+    out = await client.subscribe(APP, silent)
+    frames, info = _decode_indexes((await _get(out["video"]["url"]))[1], tmp_path)
+    assert len(frames) == 7 * 24 and "audio" not in info and info["size"] == (320, 240)
+
+
+async def test_kling_rules_beyond_the_schema_are_recorded_not_refused(fal, client):
+    seven = [{"prompt": "x" * 513, "duration": "1"}] + [{"prompt": "p", "duration": "1"}] * 6
+    handle = await client.submit(
+        APP, {**STORYBOARD, "multi_prompt": seven, "end_image_url": ARGS["start_image_url"]}
+    )
+    assert fal.submission(handle.request_id).state != "REJECTED"
+    assert [rule for rid, rule in fal.kling_rule_breaks if rid == handle.request_id] == [
+        "7 shots: Kling takes 1 to 6",
+        "shot 1's prompt is over 512 characters",
+        "the shots last 7 s in all, the duration says 12 s",
+        "an end image with multi_prompt",
+    ]
+    await client.submit(APP, ARGS)
+    assert len(fal.kling_rule_breaks) == 4  # a one-prompt take is not a multi-shot call
+
+
+@needs_specs
+async def test_the_end_image_is_fetched_and_checked_like_the_start_image(fal, client):
+    fal.foreign_images_ok = False
+    start = await client.upload(_png(), "image/png", "start.png")
+    gone = await client.upload(_png(), "image/png", "end.png")
+    fal.expire_upload(gone)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(APP, {**ARGS, "start_image_url": start, "end_image_url": gone})
+    assert err.value.status_code == 422
+    assert [(d["loc"], d["type"]) for d in err.value.message] == [
+        (["body", "end_image_url"], "file_download_error")
+    ]
+
+    for bad, kind in [(_png(400, 250), "image_too_small"), (_png(1200, 400), "image_aspect_ratio_error")]:
+        end = await client.upload(bad, "image/png", "end.png")
+        handle = await client.submit(APP, {**ARGS, "start_image_url": start, "end_image_url": end})
+        [*_, done] = await _poll_until_completed(client, handle.request_id)
+        assert done.error == "Unprocessable Entity"
+        with pytest.raises(fal_client.FalClientHTTPError) as err:
+            await client.result(APP, handle.request_id)
+        assert [(d["loc"], d["type"]) for d in err.value.message] == [(["body", "end_image_url"], kind)]
+
+    end = await client.upload(_png(400, 600), "image/png", "end.png")
+    out = await client.subscribe(APP, {**ARGS, "start_image_url": start, "end_image_url": end})
+    assert out["video"]["url"]
+
+
+async def test_a_one_prompt_take_is_the_small_clip_unless_real_durations(fal, client, tmp_path):
+    out = await client.subscribe(APP, {**ARGS, "duration": "7"})
+    assert (await _get(out["video"]["url"]))[1] == small_mp4()  # what the other tests rely on
+    fal.real_durations = True
+    out = await client.subscribe(APP, {**ARGS, "duration": "7"})
+    frames, info = _decode_indexes((await _get(out["video"]["url"]))[1], tmp_path)
+    assert len(frames) == 7 * 24 and {tag for tag, _ in frames} == {0} and abs(info["audio"] - 7) <= 0.05

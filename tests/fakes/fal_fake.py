@@ -37,6 +37,21 @@ What it speaks (checked against fal_client/client.py 1.0.3):
 
 The fake never raises into aiohttp: any handler exception becomes a 400 JSON ``{"detail": ...}`` and is
 appended to ``fake.errors`` (assert it is empty if you want to be strict).
+
+Inputs (``validate_inputs``, on by default) are checked as fal would: against the published schemas
+(tests/fakes/fal_schema.py: types, enums, ranges, Kling v3's ``multi_prompt`` items ``{prompt, duration "1".."15"}``,
+and "either ``prompt`` or ``multi_prompt``, not both"), a refusal being a 422 at submit; every file URL fal downloads
+(``start_image_url``, ``end_image_url``, elements' images...) is fetched from the fake's storage, a missing one being a
+422 at submit; an image outside its ``x-fal`` limits (start AND end image: 300 px a side, ratio 0.4-2.5, 10 MiB) fails
+the job (COMPLETED with an error, the result a 422). Kling's own rules for multi-shot calls, which fal's schema does
+not state (1-6 shots, 512 characters a shot, the shots adding up to ``duration``, no end image), are not refused
+(nobody knows what fal answers) but each break is recorded in ``fake.kling_rule_breaks`` as (request id, rule).
+
+The clip a video take returns (unless its Outcome brings its own ``video``): ``small_mp4()`` (2 s, 320x240) for a
+one-prompt take, or, with ``fake.real_durations = True``, a clip of its ``duration``; for a ``multi_prompt`` take,
+always one clip of the shots' total length whose picture changes at every shot boundary
+(``media_samples.storyboard_mp4``: each frame carries its shot number and frame number, ``read_index`` reads them),
+at the start image's shape (long side 320) and with sound unless ``generate_audio`` is false.
 """
 
 from __future__ import annotations
@@ -61,7 +76,7 @@ from typing import Any
 from aiohttp import web
 
 from . import fal_schema
-from .media_samples import small_mp4
+from .media_samples import small_mp4, storyboard_mp4
 
 logger = logging.getLogger(__name__)
 
@@ -365,6 +380,8 @@ class FakeFal:
         self.validate_inputs = True
         self.foreign_images_ok = False
         self.unknown_arguments: list[tuple[str, str]] = []  # (endpoint, field) ignored as pydantic does
+        self.real_durations = False  # (extension) one-prompt takes' clips last their `duration`: module notes
+        self.kling_rule_breaks: list[tuple[str, str]] = []  # (request id, rule): see the module notes
         self._faults: list[Fault] = []
 
     # ---- lifecycle ----
@@ -763,8 +780,10 @@ class FakeFal:
 
         outcome = self._next_outcome()
         eff = outcome.effective
+        request_id = str(uuid.uuid4())
+        self.kling_rule_breaks.extend((request_id, rule) for rule in _kling_rule_breaks(arguments))
         sub = Submission(
-            request_id=str(uuid.uuid4()),
+            request_id=request_id,
             endpoint=endpoint,
             arguments=arguments,
             headers=_CIDict(request.headers),
@@ -793,7 +812,7 @@ class FakeFal:
             if family == "video":
                 video = eff.video
                 if video is None:
-                    video = small_mp4()
+                    video = await self._clip(arguments)
                 sub.output_url = f"{self.cdn_url}/files/output/{sub.request_id}/output.mp4"
                 self._outputs[sub.output_url] = (video, "video/mp4")
             else:
@@ -866,6 +885,32 @@ class FakeFal:
         if url.startswith(self.base_url):
             return None
         return b"" if self.foreign_images_ok else None
+
+    async def _clip(self, arguments: dict[str, Any]) -> bytes:
+        """The clip a successful video take returns (see the module notes); made in a worker thread, cached."""
+        shots = _shot_seconds(arguments)
+        if shots is None:
+            if not self.real_durations:
+                return small_mp4()
+            shots = (_seconds(arguments.get("duration")),)
+        size = self._clip_size(arguments)
+        with_audio = arguments.get("generate_audio", True) is not False
+        return await asyncio.to_thread(storyboard_mp4, shots, size=size, with_audio=with_audio)
+
+    def _clip_size(self, arguments: dict[str, Any]) -> tuple[int, int]:
+        """The start image's shape with a 320 px long side (even sides), or 320x240 without a readable image."""
+        from PIL import Image
+
+        url = arguments.get("start_image_url") or arguments.get("image_url")
+        data = self._fetch_for_check(url) if isinstance(url, str) else None
+        try:
+            with Image.open(io.BytesIO(data or b"")) as im:
+                w, h = im.size
+        except Exception:
+            return 320, 240
+        ratio = min(2.5, max(0.4, w / h))
+        w, h = (320, 320 / ratio) if ratio >= 1 else (320 * ratio, 320)
+        return max(16, round(w / 2) * 2), max(16, round(h / 2) * 2)
 
     def _make_output(self, family: str, sub: Submission) -> dict[str, Any]:
         args = sub.arguments
@@ -1213,6 +1258,41 @@ def _hand_rules(endpoint: str, args: dict[str, Any]) -> list[dict[str, Any]]:
                 bad(field, f"Input should be within {lo}-{hi}", "less_than_equal")
     elif family == "voice" and not isinstance(args.get("voice_url"), str):
         bad("voice_url", "Field required", "missing")
+    return out
+
+
+def _seconds(value: Any, default: int = 5) -> int:
+    """A Kling duration ("5", as fal takes it) in whole seconds; `default` when absent or unreadable."""
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _shot_seconds(args: dict[str, Any]) -> tuple[int, ...] | None:
+    """The lengths of a ``multi_prompt`` take's shots (each "5" unless given), or None for a one-prompt take."""
+    shots = args.get("multi_prompt")
+    if not isinstance(shots, list) or not shots:
+        return None
+    return tuple(max(1, _seconds(s.get("duration") if isinstance(s, dict) else None)) for s in shots)
+
+
+def _kling_rule_breaks(args: dict[str, Any]) -> list[str]:
+    """Kling's own rules for a multi-shot call that fal's schema does not state (fal-platform.md)."""
+    shots = args.get("multi_prompt")
+    if not isinstance(shots, list):
+        return []
+    out = []
+    if not 1 <= len(shots) <= 6:
+        out.append(f"{len(shots)} shots: Kling takes 1 to 6")
+    for i, shot in enumerate(shots, 1):
+        if isinstance(shot, dict) and len(str(shot.get("prompt") or "")) > 512:
+            out.append(f"shot {i}'s prompt is over 512 characters")
+    seconds, planned = _shot_seconds(args) or (), _seconds(args.get("duration"))
+    if seconds and sum(seconds) != planned:
+        out.append(f"the shots last {sum(seconds)} s in all, the duration says {planned} s")
+    if args.get("end_image_url") is not None:
+        out.append("an end image with multi_prompt")
     return out
 
 

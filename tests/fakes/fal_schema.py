@@ -9,6 +9,12 @@ v3 pro, with the `x-fal` image limits: the primary source, it wins over the zod 
 `kling-input-schemas.from-fal-js-zod.json` (v3 standard, v2.5 turbo pro). Validation follows pydantic, which fal's
 apps use: unknown fields are ignored (and reported in `Problems.unknown`), missing required fields, wrong types,
 enum values, numeric ranges and string lengths are a 422 whose `detail` items carry `loc`, `msg` and `type`.
+
+Rules a schema states only in words are checked after the fields, as a pydantic model validator runs only on fields
+that passed (`model_rules`). One so far: Kling v3's `prompt` is "Either prompt or multi_prompt must be provided, but
+not both" (the description of `prompt` in fal's own OpenAPI, where both fields are optional and nullable). Read as
+pydantic would: a field that is absent or null is not provided, anything else is (an empty string or list too);
+exactly one must be, else a 422 at the model level, loc ["body"], type "value_error".
 """
 
 from __future__ import annotations
@@ -130,10 +136,34 @@ def _is_type(value: Any, name: str) -> bool:
 
 
 def validate(schema: EndpointSchema, body: dict[str, Any]) -> Problems:
-    """Check a submit body against a published schema."""
+    """Check a submit body against a published schema, then (if its fields are valid) its `model_rules`."""
     problems = Problems()
     _object(schema, schema.schema, body, (), problems, top=True)
+    if not problems.errors and isinstance(body, dict):
+        problems.errors.extend(model_rules(schema, body))
     return problems
+
+
+ONE_PROMPT = "Either prompt or multi_prompt must be provided, but not both"
+
+
+def model_rules(schema: EndpointSchema, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rules a schema states in its descriptions only (see the module notes), as 422 detail items."""
+    props = schema.schema.get("properties", {})
+    errors: list[dict[str, Any]] = []
+    if "prompt" in props and "multi_prompt" in props:
+        given = [name for name in ("prompt", "multi_prompt") if body.get(name) is not None]
+        if len(given) != 1:
+            errors.append(
+                {
+                    "loc": ["body"],
+                    "msg": f"Value error, {ONE_PROMPT}",
+                    "type": "value_error",
+                    "input": {name: body.get(name) for name in ("prompt", "multi_prompt")},
+                    "ctx": {"error": ONE_PROMPT},
+                }
+            )
+    return errors
 
 
 def _resolve(schema: EndpointSchema, node: dict[str, Any]) -> dict[str, Any]:

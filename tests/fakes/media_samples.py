@@ -199,7 +199,7 @@ def _raw_frames(frames: int, size: tuple[int, int], tags: Sequence[int], pix_fmt
     cw, ch = ((w + 1) // 2, (h + 1) // 2) if pix_fmt == "yuv420p" else (w, h)
     out = bytearray()
     for n in range(frames):
-        y, u, v = index_colour(n, tags[n])
+        y, u, v = index_colour(n % MAX_INDEX, tags[n] % MAX_TAG)  # longer clips and more tags wrap around
         out += np.full(w * h, y, np.uint8).tobytes()
         out += np.full(cw * ch, u, np.uint8).tobytes()
         out += np.full(cw * ch, v, np.uint8).tobytes()
@@ -222,7 +222,7 @@ def indexed_clip(
     rotation: int | None = None,
 ) -> Path:
     """An H.264 mp4 of `frames` flat frames; frame n reads back (``read_index``) as (tag + the number of
-    `boundaries` <= n, n). `audio` is None, "mono", "stereo" or "5.1" (a sine tone at `sample_rate`, as long as
+    `boundaries` <= n, n), both modulo what the colours can say (6 tags, 384 frames). `audio` is None, "mono", "stereo" or "5.1" (a sine tone at `sample_rate`, as long as
     the video unless `audio_seconds` says otherwise). `rotation` adds display-rotation metadata (degrees
     counter-clockwise, as phones write it) without touching the frames."""
     tags = [tag + sum(1 for b in boundaries if b <= n) for n in range(frames)]
