@@ -67,6 +67,11 @@ MIN_VIDEO_BITRATE = 64_000  # below this there is nothing watchable left
 MIN_BITS_PER_PIXEL = 0.05  # H.264 below ~0.05 bit per pixel per frame turns to mush: scale down first
 FIT_SIDES = (1280, 854)  # long sides tried, in order, when the bitrate per pixel is too low
 RETRY_FACTOR = 0.85  # extra cut on top of the measured overshoot for the one retry
+EXPORT_PRESET = "veryfast"  # x264 preset when `concat` must re-encode
+EXPORT_NICE = 10  # `concat`'s ffmpeg yields the CPU to the bot (bench/README.md, "Scene export")
+EXPORT_TIMEOUT_FACTOR = (
+    10.0  # `concat` may take this many seconds per second of result (at least DEFAULT_TIMEOUT_S)
+)
 
 
 @functools.cache
@@ -83,8 +88,11 @@ def _tail(stderr: bytes, limit: int = 300) -> str:
     return last[-limit:]
 
 
-async def _run(args: list[str], *, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[int, bytes]:
-    """Run ffmpeg with `args`; return (exit code, stderr). Kills ffmpeg on timeout or cancellation."""
+async def _run(args: list[str], *, timeout: float = DEFAULT_TIMEOUT_S, nice: int = 0) -> tuple[int, bytes]:
+    """Run ffmpeg with `args`; return (exit code, stderr). Kills ffmpeg on timeout or cancellation.
+
+    `nice` > 0 lowers ffmpeg's priority as soon as it is started, before it reads its inputs, so the encoder
+    threads it starts later inherit it (Linux: a new thread takes its creator's nice value)."""
     try:
         proc = await asyncio.create_subprocess_exec(
             ffmpeg_exe(),
@@ -95,6 +103,9 @@ async def _run(args: list[str], *, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[
         )
     except OSError as exc:
         raise VideoError(f"could not start ffmpeg: {exc}") from exc
+    if nice > 0:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, proc.pid, nice)
     try:
         _, stderr = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError as exc:
@@ -409,24 +420,53 @@ def clip_timing(path: Path) -> ClipTiming:
         return ClipTiming(seconds, fps, round(seconds * fps), bool(container.streams.audio))
 
 
-def _concat_inputs(clips: Sequence[Path]) -> list[tuple[VideoProbe, ClipTiming]]:
-    return [(probe_file(c), clip_timing(c)) for c in clips]
+@dataclass(frozen=True)
+class _JoinInput:
+    """What `concat` reads of one clip: its probe, its picture's timing, and what must match for the clips'
+    H.264 to be joined as it is (codec, coded size, pixel format and shape, rate, parameter sets, rotation)."""
+
+    path: Path
+    meta: VideoProbe
+    timing: ClipTiming
+    copy_key: tuple[object, ...]
+
+
+def _join_input(path: Path) -> _JoinInput:
+    """Probe, timing, and the copy key (decoding the first frame for its display rotation); blocking."""
+    meta, timing = probe_file(path), clip_timing(path)
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        try:
+            first = next(container.decode(stream), None)
+        except av.FFmpegError as exc:
+            raise VideoError(f"{path.name}: its first frame does not decode") from exc
+        rotation = round(first.rotation) if first is not None else 0
+        key = (codec.name, codec.width, codec.height, codec.pix_fmt, stream.sample_aspect_ratio, timing.rate)
+        return _JoinInput(path, meta, timing, (*key, bytes(codec.extradata or b""), rotation))
+
+
+def _audio_chain(i: int, has_audio: bool, seconds: Fraction) -> str:
+    """Input `i`'s sound (or silence) as 48 kHz stereo, cut or padded to `seconds`, labelled [a{i}]."""
+    source = f"[{i}:a:0]asetpts=PTS-STARTPTS," if has_audio else "anullsrc=r=48000:cl=stereo,"
+    return (
+        f"{source}aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
+        f"apad,atrim=0:{float(seconds):.6f}[a{i}]"
+    )
 
 
 def _concat_graph(
-    inputs: Sequence[tuple[VideoProbe, ClipTiming]], size: tuple[int, int], rate: Fraction, with_audio: bool
-) -> tuple[str, int]:
-    """The filter graph joining every input (and the result's frame count). Each clip lasts its picture's length
-    at the output rate: its frames are padded by repeating the last one or trimmed to that count, its sound
-    (or silence) is padded or cut to the same length, so sound and picture never drift apart at a joint."""
+    inputs: Sequence[_JoinInput], size: tuple[int, int], rate: Fraction, with_audio: bool
+) -> str:
+    """The filter graph joining every input. Each clip lasts its picture's length at the output rate: its frames
+    are padded by repeating the last one or trimmed to that count, its sound (or silence) is padded or cut to the
+    same length, so sound and picture never drift apart at a joint."""
     width, height = size
     rate_text = f"{rate.numerator}/{rate.denominator}"
     graph: list[str] = []
     labels = ""
-    total = 0
-    for i, (meta, timing) in enumerate(inputs):
-        frames = max(1, round(timing.seconds * rate))
-        total += frames
+    for i, clip in enumerate(inputs):
+        frames = max(1, round(clip.timing.seconds * rate))
         graph.append(
             f"[{i}:v:0]setpts=PTS-STARTPTS,"
             f"scale={width}:{height}:force_original_aspect_ratio=decrease:flags=bicubic,"
@@ -435,48 +475,103 @@ def _concat_graph(
         )
         labels += f"[v{i}]"
         if with_audio:
-            length = f"{float(frames / rate):.6f}"
-            source = f"[{i}:a:0]asetpts=PTS-STARTPTS," if meta.has_audio else "anullsrc=r=48000:cl=stereo,"
-            graph.append(
-                f"{source}aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
-                f"apad,atrim=0:{length}[a{i}]"
-            )
+            graph.append(_audio_chain(i, clip.meta.has_audio, Fraction(frames) / rate))
             labels += f"[a{i}]"
     graph.append(f"{labels}concat=n={len(inputs)}:v=1:a={int(with_audio)}[v]" + ("[a]" if with_audio else ""))
-    return ";".join(graph), total
+    return ";".join(graph)
 
 
-async def concat(clips: Sequence[Path], out: Path, *, fps: float | None = None, crf: int = 20) -> VideoInfo:
+def _ffconcat_list(inputs: Sequence[_JoinInput]) -> str:
+    """An ffconcat script of the clips, each given its picture's exact length (so the next one starts right after
+    its last frame, whatever its sound's length)."""
+    lines = ["ffconcat version 1.0"]
+    for clip in inputs:
+        quoted = str(clip.path.resolve()).replace("'", "'\\''")
+        lines += [f"file '{quoted}'", f"duration {float(clip.timing.seconds):.6f}"]
+    return "\n".join(lines) + "\n"
+
+
+def _copy_args(inputs: Sequence[_JoinInput], listing: Path, with_audio: bool) -> list[str]:
+    """ffmpeg arguments joining the clips' H.264 as it is (the concat demuxer) and re-encoding only the sound."""
+    args = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"]
+    args += ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    if with_audio:
+        for clip in inputs:
+            args += ["-i", str(clip.path)]
+        chains = [_audio_chain(i + 1, c.meta.has_audio, c.timing.seconds) for i, c in enumerate(inputs)]
+        labels = "".join(f"[a{i + 1}]" for i in range(len(inputs)))
+        graph = ";".join([*chains, f"{labels}concat=n={len(inputs)}:v=0:a=1[a]"])
+        args += ["-filter_complex", graph, "-map", "0:v:0", "-map", "[a]", "-c:a", "aac", "-b:a", "128k"]
+    else:
+        args += ["-map", "0:v:0", "-an"]
+    return [
+        *args,
+        "-c:v",
+        "copy",
+        "-sn",
+        "-dn",
+        "-map_metadata",
+        "-1",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+    ]
+
+
+def _encode_args(
+    inputs: Sequence[_JoinInput], size: tuple[int, int], rate: Fraction, with_audio: bool, crf: int
+) -> list[str]:
+    """ffmpeg arguments re-encoding every clip to one size and rate (see `_concat_graph`)."""
+    rate_text = f"{rate.numerator}/{rate.denominator}"
+    args = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"]
+    for clip in inputs:
+        args += ["-i", str(clip.path)]
+    args += [
+        "-filter_complex", _concat_graph(inputs, size, rate, with_audio),
+        "-map", "[v]",
+        "-c:v", "libx264", "-preset", EXPORT_PRESET, "-crf", str(crf), "-pix_fmt", "yuv420p", "-r", rate_text,
+    ]  # fmt: skip
+    args += ["-map", "[a]", "-c:a", "aac", "-b:a", "128k"] if with_audio else ["-an"]
+    return [*args, "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4"]
+
+
+async def concat(
+    clips: Sequence[Path], out: Path, *, fps: float | None = None, crf: int = 20, copy: bool = True
+) -> VideoInfo:
     """Join `clips` end to end into one H.264/AAC mp4 at the first clip's frame size and a constant frame rate.
 
-    Clips of another size are scaled to fit and padded with black (never stretched); every clip is resampled
-    to `fps` (default: the first clip's rate). Each clip lasts its picture's length (rounded to whole frames at
-    that rate), so the result's length is the sum of the clips'. If any clip has sound, the result has a stereo
-    48 kHz track: a clip's sound is cut or padded with silence to its picture's length, and a silent clip
-    contributes silence.
+    Each clip lasts its picture's length, so the result's length is the sum of the clips'. If any clip has sound,
+    the result has a stereo 48 kHz track: a clip's sound is cut or padded with silence to its picture's length,
+    and a silent clip contributes silence.
+
+    When every clip's H.264 is alike (same coded size, pixel format, rate, parameter sets and rotation: takes of
+    one model) and `fps` is not given or is their rate, the pictures are joined as they are, frame for frame,
+    without re-encoding (only the sound is; `crf` is unused) — unless `copy` is False. Otherwise every clip is
+    re-encoded: clips of another size are scaled to fit and padded with black (never stretched), every clip is
+    resampled to `fps` (default: the first clip's rate) and trimmed or padded to its length in whole frames at
+    that rate. ffmpeg runs at a lower priority (`EXPORT_NICE`), so the bot's own process keeps the CPU it needs.
     """
     clips = [Path(c) for c in clips]
     out = Path(out)
     if not clips:
         raise VideoError("concat needs at least one clip")
-    inputs = await asyncio.to_thread(_concat_inputs, clips)
-    first = inputs[0][0]
-    size = (_even(first.info.width), _even(first.info.height))
-    rate = Fraction(fps).limit_denominator(1001) if fps else inputs[0][1].rate
-    with_audio = any(meta.has_audio for meta, _ in inputs)
-    graph, _frames = _concat_graph(inputs, size, rate, with_audio)
-    rate_text = f"{rate.numerator}/{rate.denominator}"
-    args = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"]
-    for clip in clips:
-        args += ["-i", str(clip)]
-    args += [
-        "-filter_complex", graph,
-        "-map", "[v]",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", "-r", rate_text,
-    ]  # fmt: skip
-    args += ["-map", "[a]", "-c:a", "aac", "-b:a", "128k"] if with_audio else ["-an"]
-    args += ["-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4"]
-    return await _run_to(args, out, "join the clips")
+    inputs = await asyncio.to_thread(lambda: [_join_input(c) for c in clips])
+    first = inputs[0]
+    rate = Fraction(fps).limit_denominator(1001) if fps else first.timing.rate
+    with_audio = any(clip.meta.has_audio for clip in inputs)
+    timeout = max(DEFAULT_TIMEOUT_S, EXPORT_TIMEOUT_FACTOR * float(sum(c.timing.seconds for c in inputs)))
+    if copy and rate == first.timing.rate and all(c.copy_key == first.copy_key for c in inputs):
+        listing = _temp_beside(out.with_suffix(".ffconcat"))
+        try:
+            await asyncio.to_thread(listing.write_text, _ffconcat_list(inputs), "utf-8")
+            args = _copy_args(inputs, listing, with_audio)
+            return await _run_to(args, out, "join the clips", timeout=timeout, nice=EXPORT_NICE)
+        finally:
+            _cleanup(listing)
+    size = (_even(first.meta.info.width), _even(first.meta.info.height))
+    args = _encode_args(inputs, size, rate, with_audio, crf)
+    return await _run_to(args, out, "join the clips", timeout=timeout, nice=EXPORT_NICE)
 
 
 async def mux(video: Path, audio_wav: Path, out: Path, *, audio_bitrate: int = 128_000) -> VideoInfo:
@@ -499,11 +594,13 @@ async def mux(video: Path, audio_wav: Path, out: Path, *, audio_bitrate: int = 1
     return await _run_to(args, out, "put the sound on the clip")
 
 
-async def _run_to(args: list[str], out: Path, what: str) -> VideoInfo:
+async def _run_to(
+    args: list[str], out: Path, what: str, *, timeout: float = DEFAULT_TIMEOUT_S, nice: int = 0
+) -> VideoInfo:
     """Run ffmpeg with `args` + a temporary output beside `out`, move it into place, and probe it."""
     tmp = _temp_beside(out)
     try:
-        code, stderr = await _run([*args, str(tmp)])
+        code, stderr = await _run([*args, str(tmp)], timeout=timeout, nice=nice)
         if code != 0 or _size_or_zero(tmp) == 0:
             raise VideoError(f"ffmpeg could not {what}: {_tail(stderr)}")
         os.replace(tmp, out)

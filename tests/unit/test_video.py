@@ -312,6 +312,61 @@ async def test_concat_joins_clips_of_any_size_rate_and_sound_frame_for_frame(tmp
     assert not _leftovers(tmp_path)
 
 
+def _nal_units(packet: bytes) -> list[bytes]:
+    """The NAL units of an mp4 H.264 packet (each behind a 4-byte big-endian length)."""
+    units, at = [], 0
+    while at < len(packet):
+        size = int.from_bytes(packet[at : at + 4], "big")
+        units.append(packet[at + 4 : at + 4 + size])
+        at += 4 + size
+    return units
+
+
+def _video_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(video=0) if p.size]
+
+
+async def test_concat_joins_takes_of_one_model_without_re_encoding_them(tmp_path: Path) -> None:
+    """Takes encoded alike (one model): the pictures are joined as they are, packet for packet; the sound is
+    re-encoded to each picture's length (stereo, none, mono that runs 0.7 s past its picture)."""
+    takes = [
+        indexed_clip(tmp_path / "one.mp4", frames=30, tag=0, audio="stereo", sample_rate=48000),
+        indexed_clip(tmp_path / "it's two.mp4", frames=24, tag=1),  # a quote in the name, for the list file
+        indexed_clip(tmp_path / "three.mp4", frames=42, tag=2, audio="mono", audio_seconds=42 / 24 + 0.7),
+    ]
+    out = tmp_path / "scene.mp4"
+    info = await concat(takes, out)
+    joined, sources = _video_packets(out), [p for take in takes for p in _video_packets(take)]
+    assert len(joined) == len(sources)
+    changed = [i for i, (a, b) in enumerate(zip(joined, sources, strict=True)) if a != b]
+    assert changed == [0, 30, 54]  # not re-encoded: every packet as it was, but each take's first one
+    for i in changed:  # carries the (same) parameter sets in band, as the concat demuxer hands them on
+        assert [n for n in _nal_units(joined[i]) if n[0] & 0x1F not in (7, 8)] == _nal_units(sources[i])
+    seen = [read_index(f) for f in await asyncio.to_thread(_frames, out)]
+    assert seen == [(0, n) for n in range(30)] + [(1, n) for n in range(24)] + [(2, n) for n in range(42)]
+    frames = await asyncio.to_thread(_frames, out)
+    steps = {round(float(b.time - a.time), 4) for a, b in itertools.pairwise(frames)}
+    assert steps == {round(1 / 24, 4)}  # no gap at a joint, though take three's sound is longer
+    with av.open(str(out)) as container:
+        lengths = {s.type: float(s.duration * s.time_base) for s in container.streams}
+    assert abs(lengths["video"] - 96 / 24) <= 1e-3 and abs(lengths["audio"] - 4.0) <= 0.05
+    assert abs(info.duration_s - 4.0) <= 0.05
+    loud = await asyncio.to_thread(_loudness, out, [(0.1, 1.2), (1.35, 2.15), (2.35, 3.9)])
+    assert [level > 0.05 for level in loud] == [True, False, True], loud
+    assert not _leftovers(tmp_path) and not list(tmp_path.glob("*.ffconcat*"))
+    await asyncio.to_thread(_decodes, out)
+    assert abs(check_video(out).duration_s - 4.0) <= 0.05
+
+    again = await concat(takes, tmp_path / "encoded.mp4", copy=False)  # the re-encoding path on request
+    assert _video_packets(tmp_path / "encoded.mp4") != _video_packets(out)
+    assert [read_index(f) for f in await asyncio.to_thread(_frames, tmp_path / "encoded.mp4")] == seen
+    assert abs(again.duration_s - 4.0) <= 0.05
+    at_30 = await concat(takes, tmp_path / "thirty.mp4", fps=30)  # another rate: re-encoded too
+    assert (await probe_details(tmp_path / "thirty.mp4")).fps == pytest.approx(30)
+    assert abs(at_30.duration_s - 4.0) <= 0.05
+
+
 async def test_mux_puts_the_wav_on_the_clip_at_the_clips_length(tmp_path: Path) -> None:
     clip = _lavfi_clip(tmp_path / "v.mp4", size="320x240", rate=24, seconds=2, audio=False)
     short = _sine_wav(tmp_path / "short.wav", 1.0)
