@@ -1,8 +1,8 @@
 """A fake Discord (REST + gateway websocket + CDN on 127.0.0.1) for driving an unmodified discord.py.
 
 ``from tests.fakes.discord import FakeDiscord`` is the entry point; see ``server.FakeDiscord`` for the
-test API. Modules: ``server`` (app, routes, request log, observation), ``state`` (guild, members,
-channels, permissions), ``gateway``, ``cdn``, ``rest_messages``, ``rest_interactions``,
+test API. Modules: ``server`` (app, routes, request log, observation), ``state`` (guilds, members,
+channels, permissions), ``gateway`` (sessions, shards), ``cdn``, ``rest_messages``, ``rest_interactions``,
 ``rest_commands``, ``rest_guild``, ``limits`` (what Discord refuses), ``faults`` (misbehaviour on
 cue), ``views`` (``Msg``), ``common`` (constants, errors, captured requests).
 """
@@ -31,8 +31,10 @@ from .common import (
     text_of,
 )
 from .faults import FaultRule, Faults
+from .gateway import GatewaySession
 from .rest_interactions import FakeInteraction
 from .server import FakeDiscord
+from .state import Guild, shard_of
 from .views import Button, Msg, MsgFile
 
 __all__ = [
@@ -60,8 +62,11 @@ __all__ = [
     "FakeInteraction",
     "FaultRule",
     "Faults",
+    "GatewaySession",
+    "Guild",
     "Msg",
     "MsgFile",
     "error_paths",
+    "shard_of",
     "text_of",
 ]

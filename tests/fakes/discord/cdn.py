@@ -49,9 +49,12 @@ class CdnMixin:
         declared_size: int | None = None,
         width: int | None = None,
         height: int | None = None,
+        channel_id: int | None = None,
     ) -> dict:
-        """An attachment a member uploads with a slash command (pass it as the option's value)."""
+        """An attachment a member uploads with a slash command (pass it as the option's value);
+        ``channel_id``: the channel its URL names (default: ``fake.channel_id``)."""
         att_id = self._snowflake()
+        cid = channel_id if channel_id is not None else self.channel_id
         ctype = content_type or guess_type(filename, None)
         if width is None and height is None and (ctype or "").startswith("image/"):
             width, height = image_dims(data)
@@ -60,8 +63,8 @@ class CdnMixin:
             "id": str(att_id),
             "filename": filename,
             "size": declared_size if declared_size is not None else len(data),
-            "url": self._cdn_url(self.channel_id, att_id, filename),
-            "proxy_url": self._cdn_url(self.channel_id, att_id, filename, proxy=True),
+            "url": self._cdn_url(cid, att_id, filename),
+            "proxy_url": self._cdn_url(cid, att_id, filename, proxy=True),
             "content_type": ctype,
             "ephemeral": True,
         }

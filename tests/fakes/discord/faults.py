@@ -225,9 +225,12 @@ class Faults:
             anchor = fake.messages.get(int(after))
             if anchor is None or anchor["channel_id"] != str(cid):
                 raise AssertionError(f"message {after} is not in channel {cid}")
+        guild = fake.guild_of(cid)
         for name in users:
             if name not in fake._username_ids:
-                fake.add_member(name)
+                fake.add_member(name, guild=guild)
+            elif guild is not None and not guild.is_member(name):
+                fake.join_guild(name, guild)
         out = []
         for i in range(count):
             out.append(

@@ -8,16 +8,21 @@ stored commands come back with ids, ``application_id``, ``version`` and Discord'
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from . import limits
 from .common import ApiError, CapturedRequest, json_response
 
+if TYPE_CHECKING:
+    from .state import Guild
+
 
 class CommandsMixin:
     app_id: int
     guild_id: int
+    guilds: dict[int, Guild]
 
     def _init_commands(self) -> None:
         self.synced_commands: dict[str, list[dict]] = {}
@@ -28,9 +33,11 @@ class CommandsMixin:
         if int(app) != self.app_id:
             raise ApiError(403, 50001, "Missing Access")
 
-    def _check_guild(self, gid: str) -> None:
-        if int(gid) != self.guild_id:
+    def _check_guild(self, gid: str) -> Guild:
+        g = self.guilds.get(int(gid))
+        if g is None:
             raise ApiError(404, 10004, "Unknown Guild")
+        return g
 
     def _store_commands(self, scope: str, body: list[dict], guild_id: int | None) -> list[dict]:
         version = str(self._snowflake())
@@ -59,9 +66,11 @@ class CommandsMixin:
         self.sync_count += 1
         return out
 
-    def _find_command(self, name: str, *, dm: bool = False) -> dict:
-        """The synced CHAT_INPUT command ``name`` (guild commands first; in a DM only global ones)."""
-        for scope in ("global",) if dm else (str(self.guild_id), "global"):
+    def _find_command(self, name: str, *, dm: bool = False, guild_id: int | None = None) -> dict:
+        """The synced CHAT_INPUT command ``name`` (the guild's commands first (default: the default
+        guild); in a DM only global ones)."""
+        gid = self.guild_id if guild_id is None else guild_id
+        for scope in ("global",) if dm else (str(gid), "global"):
             for cmd in self.synced_commands.get(scope, []):
                 if cmd["name"] == name and cmd.get("type", 1) == 1:
                     return cmd
@@ -81,13 +90,13 @@ class CommandsMixin:
         self, cap: CapturedRequest, application_id: str, guild_id: str
     ) -> web.Response:
         self._check_app(application_id)
-        self._check_guild(guild_id)
+        g = self._check_guild(guild_id)
         limits.validate_commands(cap.json, guild=True)
-        return json_response(200, self._store_commands(str(self.guild_id), cap.json, self.guild_id))
+        return json_response(200, self._store_commands(str(g.guild_id), cap.json, g.guild_id))
 
     async def _h_get_guild_commands(
         self, cap: CapturedRequest, application_id: str, guild_id: str
     ) -> web.Response:
         self._check_app(application_id)
-        self._check_guild(guild_id)
-        return json_response(200, self.synced_commands.get(str(self.guild_id), []))
+        g = self._check_guild(guild_id)
+        return json_response(200, self.synced_commands.get(str(g.guild_id), []))

@@ -13,9 +13,11 @@ class GuildRoutesMixin:
     port: int
     bot_user_id: int
     owner_id: int
+    recommended_shards: int
     _users: dict[int, dict]
-    _members: dict[int, dict]
     _channels: dict[int, dict]
+    # guilds, _check_guild(), _guild_obj(), _member_obj(), _roles_payload() come from state.py and
+    # rest_commands.py; _session_start_limit() from gateway.py
 
     async def _h_me(self, cap: CapturedRequest) -> web.Response:
         return json_response(200, self._users[self.bot_user_id])
@@ -49,7 +51,7 @@ class GuildRoutesMixin:
                 "tags": [],
                 "interactions_endpoint_url": None,
                 "redirect_uris": [],
-                "approximate_guild_count": 1,
+                "approximate_guild_count": len(self.guilds),
                 "integration_types_config": {"0": {}},
             },
         )
@@ -58,48 +60,48 @@ class GuildRoutesMixin:
         return json_response(200, {"url": f"ws://127.0.0.1:{self.port}"})
 
     async def _h_gateway_bot(self, cap: CapturedRequest) -> web.Response:
+        """GatewayBotResponse (openapi.json): the url, the recommended shard count
+        (``fake.recommended_shards``) and the session start limit (``remaining`` counts the IDENTIFYs)."""
         return json_response(
             200,
             {
                 "url": f"ws://127.0.0.1:{self.port}",
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 0,
-                    "max_concurrency": 1,
-                },
+                "shards": self.recommended_shards,
+                "session_start_limit": self._session_start_limit(),
             },
         )
 
     async def _h_get_guild(self, cap: CapturedRequest, guild_id: str) -> web.Response:
-        self._check_guild(guild_id)
-        g = self._guild_obj(full=False)
+        g = self._check_guild(guild_id)
+        d = self._guild_obj(full=False, guild=g)
         if truthy_query(cap.query.get("with_counts")):
-            g["approximate_member_count"] = len(self._members)
-            g["approximate_presence_count"] = 0
-        return json_response(200, g)
+            d["approximate_member_count"] = len(g._members)
+            d["approximate_presence_count"] = 0
+        return json_response(200, d)
 
     async def _h_get_member(self, cap: CapturedRequest, guild_id: str, member_id: str) -> web.Response:
-        self._check_guild(guild_id)
-        if int(member_id) not in self._members:
+        g = self._check_guild(guild_id)
+        if int(member_id) not in g._members:
             raise ApiError(404, 10007, "Unknown Member")
-        return json_response(200, self._member_obj(int(member_id)))
+        return json_response(200, self._member_obj(int(member_id), guild=g))
 
     async def _h_list_members(self, cap: CapturedRequest, guild_id: str) -> web.Response:
-        self._check_guild(guild_id)
-        return json_response(200, [self._member_obj(uid) for uid in sorted(self._members)])
+        g = self._check_guild(guild_id)
+        return json_response(200, [self._member_obj(uid, guild=g) for uid in sorted(g._members)])
+
+    def _guild_channels(self, guild_id: str) -> list[dict]:
+        return [c for c in self._channels.values() if c.get("guild_id") == str(int(guild_id))]
 
     async def _h_guild_channels(self, cap: CapturedRequest, guild_id: str) -> web.Response:
         self._check_guild(guild_id)
-        return json_response(200, [c for c in self._channels.values() if c["type"] != 11])
+        return json_response(200, [c for c in self._guild_channels(guild_id) if c["type"] != 11])
 
     async def _h_guild_roles(self, cap: CapturedRequest, guild_id: str) -> web.Response:
-        self._check_guild(guild_id)
-        return json_response(200, self._roles_payload())
+        g = self._check_guild(guild_id)
+        return json_response(200, self._roles_payload(g))
 
     async def _h_active_threads(self, cap: CapturedRequest, guild_id: str) -> web.Response:
         self._check_guild(guild_id)
         return json_response(
-            200, {"threads": [c for c in self._channels.values() if c["type"] == 11], "members": []}
+            200, {"threads": [c for c in self._guild_channels(guild_id) if c["type"] == 11], "members": []}
         )

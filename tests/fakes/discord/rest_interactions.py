@@ -56,6 +56,7 @@ from .views import Msg
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
+    from .state import Guild
 
 log = logging.getLogger("tests.fakes.discord")
 
@@ -102,6 +103,12 @@ class FakeInteraction:
         return (
             f"<FakeInteraction {self.command or self.payload.get('data', {}).get('custom_id')} id={self.id}>"
         )
+
+    @property
+    def guild_id(self) -> int | None:
+        """The guild it came from (None in a DM)."""
+        gid = self.payload.get("guild_id")
+        return int(gid) if gid else None
 
     @property
     def acknowledged(self) -> bool:
@@ -178,10 +185,9 @@ class InteractionsMixin:
     messages: dict[int, dict]
     synced_commands: dict[str, list[dict]]
     _users: dict[int, dict]
-    _members: dict[int, dict]
-    _roles: dict[int, dict]
     _channels: dict[int, dict]
     _dms: dict[int, dict]
+    # guilds, guild(), guild_of() and the permission helpers come from state.py
 
     def _init_interactions(self) -> None:
         self.interactions: dict[int, FakeInteraction] = {}
@@ -205,7 +211,8 @@ class InteractionsMixin:
         command: str | None = None,
         message: dict | None = None,
     ) -> FakeInteraction:
-        await self._ensure_connected()
+        guild = self.guild_of(channel_id)
+        await self._ensure_connected(guild.guild_id if guild is not None else None)
         iid = self._snowflake()
         token = f"itok-{iid}-{secrets.token_hex(8)}"
         payload: dict[str, Any] = {
@@ -222,20 +229,23 @@ class InteractionsMixin:
             "entitlements": [],
             "attachment_size_limit": self.attachment_size_limit,
         }
-        if self.is_dm(channel_id):
+        if guild is None:
             # receiving-and-responding.mdx: "user" instead of "member" in a DM; the GUILD_INSTALL
             # owner is "0" in a DM with the bot; context 1 is BOT_DM
             payload.update(
                 {"user": self._users[uid], "authorizing_integration_owners": {"0": "0"}, "context": 1}
             )
         else:
+            gid = str(guild.guild_id)
             payload.update(
                 {
-                    "guild_id": str(self.guild_id),
-                    "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
-                    "member": self._member_obj(uid, with_permissions=True, channel_id=channel_id),
+                    "guild_id": gid,
+                    "guild": {"id": gid, "locale": "en-US", "features": []},
+                    "member": self._member_obj(
+                        uid, with_permissions=True, channel_id=channel_id, guild=guild
+                    ),
                     "guild_locale": "en-US",
-                    "authorizing_integration_owners": {"0": str(self.guild_id)},
+                    "authorizing_integration_owners": {"0": gid},
                     "context": 0,
                 }
             )
@@ -259,7 +269,10 @@ class InteractionsMixin:
         inter.dispatched_at = time.monotonic()
         return inter
 
-    def _convert_option(self, opt: dict, value: Any, resolved: dict, path: str) -> Any:
+    def _convert_option(
+        self, opt: dict, value: Any, resolved: dict, path: str, guild: Guild | None = None
+    ) -> Any:
+        g = guild if guild is not None else self.default_guild
         t = opt["type"]
         name = opt["name"]
         if t == OPT_STRING:
@@ -278,20 +291,20 @@ class InteractionsMixin:
                 raise AssertionError(f"{path} {name}: above max_value {opt['max_value']}")
         elif t == OPT_BOOLEAN:
             value = bool(value)
-        elif t in (OPT_USER, OPT_MENTIONABLE) and not (t == OPT_MENTIONABLE and self._is_role(value)):
+        elif t in (OPT_USER, OPT_MENTIONABLE) and not (t == OPT_MENTIONABLE and self._is_role(value, g)):
             uid = self._user_id(value)
             resolved.setdefault("users", {})[str(uid)] = self._users[uid]
-            if uid in self._members:
+            if uid in g._members:
                 resolved.setdefault("members", {})[str(uid)] = self._member_obj(
-                    uid, with_user=False, with_permissions=True
+                    uid, with_user=False, with_permissions=True, guild=g
                 )
             value = str(uid)
         elif t in (OPT_ROLE, OPT_MENTIONABLE):
-            rid = self._role_id(value)
-            resolved.setdefault("roles", {})[str(rid)] = self._roles[rid]
+            rid = self._role_id(value, g)
+            resolved.setdefault("roles", {})[str(rid)] = g._roles[rid]
             value = str(rid)
         elif t == OPT_CHANNEL:
-            cid = self._channel_id_of(value)
+            cid = self._channel_id_of(value, g)
             ch = self._channels[cid]
             if opt.get("channel_types") and ch["type"] not in opt["channel_types"]:
                 raise AssertionError(
@@ -319,26 +332,27 @@ class InteractionsMixin:
             )
         return value
 
-    def _is_role(self, value: Any) -> bool:
+    def _is_role(self, value: Any, g: Guild) -> bool:
         if isinstance(value, int):
-            return value in self._roles
-        return any(r["name"] == value for r in self._roles.values())
+            return value in g._roles
+        return any(r["name"] == value for r in g._roles.values())
 
-    def _role_id(self, value: Any) -> int:
-        if isinstance(value, int) and value in self._roles:
+    def _role_id(self, value: Any, g: Guild) -> int:
+        if isinstance(value, int) and value in g._roles:
             return value
-        for rid, r in self._roles.items():
+        for rid, r in g._roles.items():
             if r["name"] == value:
                 return rid
-        raise AssertionError(f"unknown role {value!r}")
+        raise AssertionError(f"unknown role {value!r} in {g!r}")
 
-    def _channel_id_of(self, value: Any) -> int:
-        if isinstance(value, int) and value in self._channels:
+    def _channel_id_of(self, value: Any, g: Guild) -> int:
+        mine = {cid: ch for cid, ch in self._channels.items() if ch.get("guild_id") == str(g.guild_id)}
+        if isinstance(value, int) and value in mine:
             return value
-        for cid, ch in self._channels.items():
+        for cid, ch in mine.items():
             if ch["name"] == value:
                 return cid
-        raise AssertionError(f"unknown channel {value!r}")
+        raise AssertionError(f"unknown channel {value!r} in {g!r}")
 
     async def slash(
         self,
@@ -353,6 +367,9 @@ class InteractionsMixin:
     ) -> FakeInteraction:
         """Send a slash command; options as keywords, or in `opts` (for an option named like a keyword, e.g. user).
 
+        ``channel_id``: a channel or thread of any guild (default: ``fake.channel_id``); the command is
+        looked up in that guild's commands then the global ones, and arrives with that guild's id and
+        the member's object and permissions there (the user must be a member of it).
         ``dm=True``: in the member's DM with the bot. Discord offers only global commands there, and
         only those whose ``contexts`` include BOT_DM (1), or, with ``contexts`` null, whose
         ``dm_permission`` is not false; ``enforce_permissions=False`` sends it anyway (to test the
@@ -367,14 +384,20 @@ class InteractionsMixin:
             if channel_id is not None:
                 raise AssertionError("pass either dm=True or channel_id")
             channel_id = self.dm_channel(uid)
-        cmd = self._find_command(parts[0], dm=bool(channel_id is not None and self.is_dm(channel_id)))
-        if channel_id is not None and self.is_dm(channel_id):
+        cid = channel_id if channel_id is not None else self.channel_id
+        guild = self.guild_of(cid)
+        if guild is not None and uid not in guild._members:
+            raise AssertionError(f"{user!r} is not a member of {guild!r}, the guild of channel {cid}")
+        cmd = self._find_command(
+            parts[0], dm=guild is None, guild_id=guild.guild_id if guild is not None else None
+        )
+        if self.is_dm(cid):
             contexts = cmd.get("contexts")
             offered = (1 in contexts) if contexts is not None else cmd.get("dm_permission") is not False
             if enforce_permissions and not offered:
                 raise CommandHidden(f"/{parts[0]} is not offered in DMs (contexts={contexts})")
         elif enforce_permissions:
-            perms = self.member_permissions(uid)
+            perms = self.member_permissions(uid, guild)
             dmp = cmd.get("default_member_permissions")
             if not perms & ADMINISTRATOR:
                 if dmp is not None and (int(dmp) & perms) != int(dmp):
@@ -422,7 +445,7 @@ class InteractionsMixin:
                 {
                     "type": opt["type"],
                     "name": name,
-                    "value": self._convert_option(opt, value, resolved, f"/{command}"),
+                    "value": self._convert_option(opt, value, resolved, f"/{command}", guild),
                 }
             )
         given = {v["name"] for v in values}
@@ -432,7 +455,6 @@ class InteractionsMixin:
         container.setdefault("options", []).extend(values)
         if resolved:
             data["resolved"] = resolved
-        cid = channel_id if channel_id is not None else self.channel_id
         return await self._send_interaction(itype=2, uid=uid, channel_id=cid, data=data, command=command)
 
     async def click(
@@ -450,6 +472,7 @@ class InteractionsMixin:
         if comp.get("type") in (3, 5, 6, 7, 8):
             data["values"] = list(values or [])
         uid = self._user_id(user)
+        self._check_member_of_channel(uid, msg["channel_id"], user)
         return await self._send_interaction(
             itype=3, uid=uid, channel_id=int(msg["channel_id"]), data=data, message=msg
         )
@@ -460,7 +483,9 @@ class InteractionsMixin:
             raise AssertionError(f"message {message_id} cannot be reacted to (missing, deleted or ephemeral)")
         if self.is_dm(msg["channel_id"]) and self.dm_recipient(msg["channel_id"]) != self._user_id(user):
             raise AssertionError(f"{user!r} cannot see DM message {message_id}")
-        await self._ensure_connected()
+        self._check_member_of_channel(self._user_id(user), msg["channel_id"], user)
+        guild = self.guild_of(msg["channel_id"])
+        await self._ensure_connected(guild.guild_id if guild is not None else None)
         await self._add_reaction(int(message_id), self._norm_emoji(emoji), self._user_id(user))
 
     async def unreact(self, message_id: int, emoji: str = "🔁", *, user: str | int = "alice") -> None:

@@ -77,8 +77,8 @@ class MessagesMixin:
     messages: dict[int, dict]
     reactions: dict[int, list[tuple[str, int]]]
     _users: dict[int, dict]
-    _members: dict[int, dict]
     _channels: dict[int, dict]
+    # guild_of() (a channel's guild, None for DMs) and the permission helpers come from state.py
     _dms: dict[int, dict]
     dms_closed: set[int]
 
@@ -93,6 +93,11 @@ class MessagesMixin:
         if ch is None:
             raise ApiError(404, 10003, "Unknown Channel")
         return ch
+
+    def _check_member_of_channel(self, uid: int, channel_id: int | str, user: str | int) -> None:
+        guild = self.guild_of(channel_id)
+        if guild is not None and uid not in guild._members:
+            raise AssertionError(f"{user!r} is not a member of {guild!r}, the guild of channel {channel_id}")
 
     def _dm_intent(self, channel_id: int | str, dm_intent: int) -> int | None:
         return dm_intent if self.is_dm(channel_id) else None
@@ -125,6 +130,11 @@ class MessagesMixin:
 
     # ------------------------------------------------------------------ payloads
 
+    def _owner_key(self, channel_id: int | str) -> str:
+        """authorizing_integration_owners["0"]: the guild's id, "0" in a DM with the bot."""
+        guild = self.guild_of(channel_id)
+        return str(guild.guild_id) if guild is not None else "0"
+
     def _public(self, msg: dict) -> dict:
         out = {k: v for k, v in msg.items() if not k.startswith("_")}
         reacts = self.reactions.get(int(msg["id"])) or []
@@ -151,12 +161,13 @@ class MessagesMixin:
 
     def _gateway_message(self, msg: dict) -> dict:
         d = self._public(msg)
-        if self.is_dm(msg["channel_id"]):
+        guild = self.guild_of(msg["channel_id"])
+        if guild is None:
             return d
-        d["guild_id"] = str(self.guild_id)
+        d["guild_id"] = str(guild.guild_id)
         author = int(msg["author"]["id"])
-        if author in self._members:
-            d["member"] = self._member_obj(author, with_user=False)
+        if author in guild._members:
+            d["member"] = self._member_obj(author, with_user=False, guild=guild)
         return d
 
     def _compute_mentions(self, msg: dict) -> None:
@@ -168,6 +179,7 @@ class MessagesMixin:
             am = {"parse": ["users"]}  # the default for interactions and webhooks
         parse = None if am is None else (am.get("parse") or [])
         author = int(msg["author"]["id"])
+        guild = self.guild_of(msg["channel_id"])
         can_everyone = not self.is_dm(msg["channel_id"]) and bool(
             self.channel_permissions(author, int(msg["channel_id"])) & MENTION_EVERYONE
         )
@@ -183,8 +195,8 @@ class MessagesMixin:
                 uid = int(sid)
                 if uid in self._users:
                     u = dict(self._users[uid])
-                    if uid in self._members:
-                        u["member"] = self._member_obj(uid, with_user=False)
+                    if guild is not None and uid in guild._members:
+                        u["member"] = self._member_obj(uid, with_user=False, guild=guild)
                     mentions.append(u)
         roles: list[str] = []
         for sid in dict.fromkeys(re.findall(r"<@&(\d+)>", content)):
@@ -336,8 +348,10 @@ class MessagesMixin:
                     "type": ref.get("type", 0),
                     "message_id": str(ref_id),
                     "channel_id": target["channel_id"],
-                    "guild_id": str(self.guild_id),
                 }
+                target_guild = self.guild_of(target["channel_id"])
+                if target_guild is not None:
+                    full_ref["guild_id"] = str(target_guild.guild_id)
                 if "fail_if_not_exists" in ref:
                     full_ref["fail_if_not_exists"] = ref["fail_if_not_exists"]
                 msg["message_reference"] = full_ref
@@ -352,9 +366,7 @@ class MessagesMixin:
                 "id": str(inter.id),
                 "type": inter.type,
                 "user": self._users[inter.user_id],
-                "authorizing_integration_owners": {
-                    "0": "0" if self.is_dm(channel_id) else str(self.guild_id)
-                },
+                "authorizing_integration_owners": {"0": self._owner_key(channel_id)},
             }
             if inter.type == 2:
                 meta["name"] = inter.command
@@ -442,8 +454,9 @@ class MessagesMixin:
     async def _echo_delete(self, msg: dict) -> None:
         if not msg["_ephemeral"]:
             d = {"id": msg["id"], "channel_id": msg["channel_id"]}
-            if not self.is_dm(msg["channel_id"]):
-                d["guild_id"] = str(self.guild_id)
+            guild = self.guild_of(msg["channel_id"])
+            if guild is not None:
+                d["guild_id"] = str(guild.guild_id)
             intent = self._dm_intent(msg["channel_id"], INTENT_DIRECT_MESSAGES)
             await self._dispatch("MESSAGE_DELETE", d, intent=intent)
 
@@ -465,6 +478,7 @@ class MessagesMixin:
         self._channel(cid)
         if self.is_dm(cid) and self.dm_recipient(cid) != uid:
             raise AssertionError(f"{user!r} is not in DM channel {cid}")
+        self._check_member_of_channel(uid, cid, user)
         msg = self._create_message(
             channel_id=cid, payload={"content": content, **payload}, files=[], via="user", author_id=uid
         )
@@ -604,8 +618,9 @@ class MessagesMixin:
             "burst": False,
             "type": 0,
         }
-        if not self.is_dm(msg["channel_id"]):
-            d["guild_id"] = str(self.guild_id)
+        guild = self.guild_of(msg["channel_id"])
+        if guild is not None:
+            d["guild_id"] = str(guild.guild_id)
         return d
 
     async def _add_reaction(self, mid: int, emoji: str, uid: int) -> bool:
@@ -616,8 +631,9 @@ class MessagesMixin:
         msg = self.messages[mid]
         d = self._reaction_event(msg, mid, emoji, uid)
         d.update({"burst_colors": [], "message_author_id": msg["author"]["id"]})
-        if "guild_id" in d:
-            d["member"] = self._member_obj(uid)
+        guild = self.guild_of(msg["channel_id"])
+        if guild is not None and uid in guild._members:
+            d["member"] = self._member_obj(uid, guild=guild)
         intent = self._dm_intent(msg["channel_id"], INTENT_DIRECT_MESSAGE_REACTIONS)
         await self._dispatch("MESSAGE_REACTION_ADD", d, intent=intent)
         return True
@@ -680,8 +696,9 @@ class MessagesMixin:
             raise ApiError(403, 50003, "Cannot execute action on a DM channel")
         self._require_bot(MANAGE_MESSAGES, "MANAGE_MESSAGES", int(channel_id))
         self.reactions[int(message_id)] = []
-        await self._dispatch(
-            "MESSAGE_REACTION_REMOVE_ALL",
-            {"channel_id": msg["channel_id"], "message_id": msg["id"], "guild_id": str(self.guild_id)},
-        )
+        d = {"channel_id": msg["channel_id"], "message_id": msg["id"]}
+        guild = self.guild_of(msg["channel_id"])
+        if guild is not None:
+            d["guild_id"] = str(guild.guild_id)
+        await self._dispatch("MESSAGE_REACTION_REMOVE_ALL", d)
         return web.Response(status=204)

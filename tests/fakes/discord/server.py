@@ -146,7 +146,14 @@ class FakeDiscord(
     * the request log: ``requests`` (``CapturedRequest``), ``requests_to(method, route)``,
       ``mark()`` to count from a point on;
     * faults: ``faults`` (faults.py), ``set_channel_permissions``, ``bot_permissions``,
-      ``response_deadline``, ``resume_ok``/``reconnect()``, ``clock.advance()``.
+      ``response_deadline``, ``resume_ok``/``reconnect()``, ``clock.advance()``;
+    * several guilds (state.py): ``add_guild(name, shard=(k, n))`` -> ``Guild`` (``.guild_id``,
+      ``.channel_id``, ``.bot_permissions``, ``.add_text_channel()``, ``.add_member()``, ``.join()``);
+      ``slash``/``post_as``/``click``/``react`` in one of its channels act in that guild;
+      ``guilds``, ``default_guild``, ``guild(id)``, ``guild_of(channel_id)``, ``join_guild()``;
+    * shards (gateway.py): ``recommended_shards`` (GET /gateway/bot), ``sessions`` (one
+      ``GatewaySession`` per IDENTIFY: ``.shard``, ``.events``, ``.guild_ids``), ``session_for(guild)``,
+      ``guilds_of_shard(k, n)``, ``snowflake_in_shard(k, n)``.
     """
 
     def __init__(self, *, app_id: int = 1000000000000000001, guild_id: int = 1574537586855116802) -> None:
@@ -187,10 +194,10 @@ class FakeDiscord(
         log.info("fake discord on %s", self.base_url)
 
     async def close(self) -> None:
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            with contextlib.suppress(Exception):
-                await ws.close(code=1001, message=b"fake closing")
+        for ws in list(self._sockets):
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1001, message=b"fake closing")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -467,6 +474,7 @@ class FakeDiscord(
             f"timed out after {timeout}s waiting for {desc}"
             + (f"\nlast exception from the predicate: {last_exc!r}" if last_exc else "")
             + f"\nconnected={self.connected.is_set()} identify_count={self.identify_count}"
+            + (f" sessions={self.sessions}" if len(self.sessions) > 1 else "")
             + f"\nrecent requests:\n  {recent or '(none)'}\nrecent messages:\n  {msgs}"
             + (f"\nfake server errors: {self.server_errors}" if self.server_errors else "")
         )

@@ -67,6 +67,12 @@ class Msg:
         return int(self.raw["channel_id"])
 
     @property
+    def guild_id(self) -> int | None:
+        """The guild of its channel (None in a DM)."""
+        guild = self._fake.guild_of(self.channel_id)
+        return guild.guild_id if guild is not None else None
+
+    @property
     def author_id(self) -> int:
         return int(self.raw["author"]["id"])
 
