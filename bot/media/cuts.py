@@ -4,7 +4,8 @@
 The cut is frame-accurate: the clip is decoded once, resampled to its own constant frame rate (a no-op for a
 constant-rate clip such as Kling's), and split by frame number, so part k holds exactly the source frames from
 its planned start. Every part is re-encoded (H.264, same frame size and rate; AAC with the source's channels when
-the source has sound, padded with silence if the sound stops before the picture) in one ffmpeg run.
+the source has sound, padded with silence if the sound stops before the picture) in one ffmpeg run, at a lower
+priority (`EXPORT_NICE`) so the bot's own process keeps the CPU it needs.
 
 Where the parts fall, for planned lengths p1..pn and a clip of F frames at rate r (`plan_cut`):
 - part k starts at frame round(r × (p1 + ... + p(k-1))), so every part is its planned length within one frame
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from bot.media.video import (
     DEFAULT_TIMEOUT_S,
+    EXPORT_NICE,
     ClipTiming,
     VideoError,
     _cleanup,
@@ -146,23 +148,32 @@ def cut(
     src = Path(src)
     job = _prepare(src, parts, Path(out_dir), stem, crf)
     try:
-        try:
-            proc = subprocess.run(
-                [ffmpeg_exe(), *job.args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise VideoError(f"ffmpeg took longer than {timeout:.0f} s") from exc
-        except OSError as exc:
-            raise VideoError(f"could not start ffmpeg: {exc}") from exc
-        return _finish(job, proc.returncode, proc.stderr)
+        code, stderr = _run_blocking(job.args, timeout)
+        return _finish(job, code, stderr)
     finally:
         for temp in job.temps:
             _cleanup(temp)
+
+
+def _run_blocking(args: list[str], timeout: float) -> tuple[int, bytes]:
+    """ffmpeg with `args` at nice `EXPORT_NICE` (set before it reads its input, so its threads inherit it);
+    (exit code, stderr). Killed on timeout."""
+    try:
+        proc = subprocess.Popen(
+            [ffmpeg_exe(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+    except OSError as exc:
+        raise VideoError(f"could not start ffmpeg: {exc}") from exc
+    with proc:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, proc.pid, EXPORT_NICE)
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.communicate()
+            raise VideoError(f"ffmpeg took longer than {timeout:.0f} s") from exc
+        return proc.returncode, stderr
 
 
 async def cut_async(
@@ -173,7 +184,7 @@ async def cut_async(
     src = Path(src)
     job = await asyncio.to_thread(_prepare, src, parts, Path(out_dir), stem, crf)
     try:
-        code, stderr = await _run(job.args)
+        code, stderr = await _run(job.args, nice=EXPORT_NICE)
         return _finish(job, code, stderr)
     finally:
         for temp in job.temps:

@@ -149,38 +149,46 @@ def probe_file(path: Path) -> VideoProbe:
         size = path.stat().st_size
     except OSError as exc:
         raise VideoError(f"{path.name}: cannot read file ({exc.strerror})") from exc
+    with _open_video(path) as container:
+        return _probe_container(container, path, size)
+
+
+def _open_video(path: Path) -> av.container.InputContainer:
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise VideoError(f"{path.name}: not a readable video ({exc})"[:300]) from exc
-    with container:
-        fmt = container.format.name
-        if fmt.endswith("_pipe") or fmt in _NOT_VIDEO_CONTAINERS:
-            raise VideoError(f"{path.name}: is a still image or text, not a video ({fmt})")
-        if not container.streams.video:
-            raise VideoError(f"{path.name}: has no video stream")
-        stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if not width or not height:
-            raise VideoError(f"{path.name}: video stream has no frame size")
-        rotation = _rotation(stream)
-        if round(abs(rotation)) % 180 == 90:
-            width, height = height, width
-        if container.duration is not None and container.duration > 0:
-            duration_s = container.duration / av.time_base
-        elif stream.duration is not None and stream.time_base is not None:
-            duration_s = float(stream.duration * stream.time_base)
-        else:
-            raise VideoError(f"{path.name}: duration unknown")
-        rate = stream.average_rate or stream.guessed_rate
-        audio = container.streams.audio[0] if container.streams.audio else None
-        return VideoProbe(
-            info=VideoInfo(duration_s=duration_s, width=width, height=height, size_bytes=size),
-            fps=float(rate) if rate else None,
-            video_codec=stream.codec_context.name,
-            audio_codec=audio.codec_context.name if audio is not None else None,
-            container=fmt,
-        )
+
+
+def _probe_container(container: av.container.InputContainer, path: Path, size: int) -> VideoProbe:
+    """`probe_file`'s reading of an open container (headers only)."""
+    fmt = container.format.name
+    if fmt.endswith("_pipe") or fmt in _NOT_VIDEO_CONTAINERS:
+        raise VideoError(f"{path.name}: is a still image or text, not a video ({fmt})")
+    if not container.streams.video:
+        raise VideoError(f"{path.name}: has no video stream")
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if not width or not height:
+        raise VideoError(f"{path.name}: video stream has no frame size")
+    rotation = _rotation(stream)
+    if round(abs(rotation)) % 180 == 90:
+        width, height = height, width
+    if container.duration is not None and container.duration > 0:
+        duration_s = container.duration / av.time_base
+    elif stream.duration is not None and stream.time_base is not None:
+        duration_s = float(stream.duration * stream.time_base)
+    else:
+        raise VideoError(f"{path.name}: duration unknown")
+    rate = stream.average_rate or stream.guessed_rate
+    audio = container.streams.audio[0] if container.streams.audio else None
+    return VideoProbe(
+        info=VideoInfo(duration_s=duration_s, width=width, height=height, size_bytes=size),
+        fps=float(rate) if rate else None,
+        video_codec=stream.codec_context.name,
+        audio_codec=audio.codec_context.name if audio is not None else None,
+        container=fmt,
+    )
 
 
 def _rotation(stream: av.video.stream.VideoStream) -> float:
@@ -394,30 +402,31 @@ def clip_timing(path: Path) -> ClipTiming:
     """The video stream's own length (first packet to the end of the last, whatever the sound's length) and rate,
     demuxing every packet without decoding; blocking. Raises `VideoError` for no video, no frame or no rate."""
     path = Path(path)
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise VideoError(f"{path.name}: not a readable video ({exc})"[:300]) from exc
-    with container:
-        if not container.streams.video:
-            raise VideoError(f"{path.name}: has no video stream")
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        if not rate:
-            raise VideoError(f"{path.name}: frame rate unknown")
-        first: int | None = None
-        end: int | None = None
-        for packet in container.demux(stream):
-            if packet.pts is None or not packet.size:
-                continue
-            first = packet.pts if first is None else min(first, packet.pts)
-            stop = packet.pts + (packet.duration or 0)
-            end = stop if end is None else max(end, stop)
-        if first is None or end is None or stream.time_base is None:
-            raise VideoError(f"{path.name}: has no video frames")
-        seconds = (end - first) * Fraction(stream.time_base)
-        fps = Fraction(rate)
-        return ClipTiming(seconds, fps, round(seconds * fps), bool(container.streams.audio))
+    with _open_video(path) as container:
+        return _timing_of(container, path)
+
+
+def _timing_of(container: av.container.InputContainer, path: Path) -> ClipTiming:
+    """`clip_timing` on an open container (demuxes the video stream from where it stands to the end)."""
+    if not container.streams.video:
+        raise VideoError(f"{path.name}: has no video stream")
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate:
+        raise VideoError(f"{path.name}: frame rate unknown")
+    first: int | None = None
+    end: int | None = None
+    for packet in container.demux(stream):
+        if packet.pts is None or not packet.size:
+            continue
+        first = packet.pts if first is None else min(first, packet.pts)
+        stop = packet.pts + (packet.duration or 0)
+        end = stop if end is None else max(end, stop)
+    if first is None or end is None or stream.time_base is None:
+        raise VideoError(f"{path.name}: has no video frames")
+    seconds = (end - first) * Fraction(stream.time_base)
+    fps = Fraction(rate)
+    return ClipTiming(seconds, fps, round(seconds * fps), bool(container.streams.audio))
 
 
 @dataclass(frozen=True)
@@ -432,18 +441,36 @@ class _JoinInput:
 
 
 def _join_input(path: Path) -> _JoinInput:
-    """Probe, timing, and the copy key (decoding the first frame for its display rotation); blocking."""
-    meta, timing = probe_file(path), clip_timing(path)
-    with av.open(str(path), metadata_errors="ignore") as container:
+    """Probe, timing, and the copy key (decoding the first frame for its display rotation), from one opening of
+    the file; blocking."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise VideoError(f"{path.name}: cannot read file ({exc.strerror})") from exc
+    with _open_video(path) as container:
+        meta = _probe_container(container, path, size)
         stream = container.streams.video[0]
-        codec = stream.codec_context
         try:
             first = next(container.decode(stream), None)
+            container.seek(0, stream=stream, backward=True)
         except av.FFmpegError as exc:
             raise VideoError(f"{path.name}: its first frame does not decode") from exc
+        timing = _timing_of(container, path)
+        codec = stream.codec_context
         rotation = round(first.rotation) if first is not None else 0
         key = (codec.name, codec.width, codec.height, codec.pix_fmt, stream.sample_aspect_ratio, timing.rate)
         return _JoinInput(path, meta, timing, (*key, bytes(codec.extradata or b""), rotation))
+
+
+async def _join_inputs(clips: Sequence[Path]) -> list[_JoinInput]:
+    """Every clip's `_join_input`, two at a time in worker threads (PyAV decodes without the GIL)."""
+    slots = asyncio.Semaphore(2)
+
+    async def one(clip: Path) -> _JoinInput:
+        async with slots:
+            return await asyncio.to_thread(_join_input, clip)
+
+    return list(await asyncio.gather(*(one(c) for c in clips)))
 
 
 def _audio_chain(i: int, has_audio: bool, seconds: Fraction) -> str:
@@ -556,7 +583,7 @@ async def concat(
     out = Path(out)
     if not clips:
         raise VideoError("concat needs at least one clip")
-    inputs = await asyncio.to_thread(lambda: [_join_input(c) for c in clips])
+    inputs = await _join_inputs(clips)
     first = inputs[0]
     rate = Fraction(fps).limit_denominator(1001) if fps else first.timing.rate
     with_audio = any(clip.meta.has_audio for clip in inputs)

@@ -119,3 +119,22 @@ async def test_cut_async(tmp_path: Path) -> None:
     assert [tag for tag, _ in _indexes(parts[1])] == [1] * 48
     assert not _leftovers(tmp_path)
     assert clip_timing(parts[1]).frames == 48
+
+
+def test_cut_runs_ffmpeg_at_a_lower_priority(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import bot.media.cuts as cuts_module
+
+    calls: list[tuple[int, int, int]] = []
+    real = os.setpriority
+
+    def record(which: int, who: int, value: int) -> None:
+        calls.append((which, who, value))
+        real(which, who, value)
+
+    monkeypatch.setattr(cuts_module.os, "setpriority", record)
+    src = indexed_clip(tmp_path / "take.mp4", frames=48)
+    cut(src, [1, 1], tmp_path)
+    assert [(which, value) for which, _, value in calls] == [(os.PRIO_PROCESS, 10)]
+    assert calls[0][1] != os.getpid()  # ffmpeg's, not the bot's
