@@ -304,6 +304,11 @@ async def test_permissions_are_per_guild(fake):
         with pytest.raises(CommandHidden):
             await fake.slash("admin", user="boss", channel_id=second.channel_id)
         assert second.member_permissions(second.owner_id) == ALL_PERMISSIONS
+        own = fake.add_guild("Alice's own", owner="alice", members=[])
+        assert own.member_ids == [fake.bot_user_id, fake.member("alice")]
+        assert own.member_permissions("alice") == ALL_PERMISSIONS and not own.is_member("boss")
+        await fake.wait_for(lambda: bot.get_guild(own.guild_id))
+        assert bot.get_guild(own.guild_id).owner_id == fake.member("alice")
 
         # the bot's role is per guild
         second.bot_permissions = ALL_PERMISSIONS & ~ADMINISTRATOR & ~ATTACH_FILES
