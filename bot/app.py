@@ -31,14 +31,17 @@ from bot.fal.gateway import FalGateway, Gateway
 from bot.fal.models import endpoint_spec
 from bot.fal.pricing import PriceTable
 from bot.housekeeping import ClipSweeper
-from bot.jobs import EngineConfig, JobEngine
+from bot.jobs import EngineConfig, JobEngine, LocalKind, RemoteKind
 from bot.money import usd_to_micros
+from bot.scenes.kind import ExportKind
+from bot.scenes.service import SceneService
 from bot.settings import Settings
 from bot.studio.angles import AnglesKind
 from bot.studio.kind import CandidatesKind
 from bot.studio.service import StudioService
 from bot.takes.kind import TakeKind
 from bot.takes.service import TakeService
+from bot.takes.storyboard import PartKind, StoryboardKind
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class Services:
     studio: StudioService
     sweeper: ClipSweeper
     alerts: Alerts
+    scenes: SceneService
     instance_id: str  # random, once per database: keeps message nonces apart between databases
     started_at: float = field(default_factory=time.time)
 
@@ -67,6 +71,7 @@ class Services:
         """Start the background work: the job engine, the face warm-up and score sweep, the clip sweeper."""
         self.jobs.start()
         self.consistency.start()
+        self.scenes.start_background()
         self.sweeper.start()
 
     async def stop(self) -> None:
@@ -74,6 +79,7 @@ class Services:
         await self.sweeper.stop()
         await self.jobs.stop()
         await self.consistency.stop()
+        await self.scenes.stop()
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -142,14 +148,7 @@ async def build_services(
     )
     alerts = Alerts()
     take_kind = make_take_kind(settings, anchors, gateway, alerts)
-    studio_root = settings.media_dir / "candidates"
-    candidates, angles = (
-        k(anchors=anchors, gateway=gateway, ledger=budget, root=studio_root, alerts=alerts)
-        for k in (CandidatesKind, AnglesKind)
-    )
-    studio = StudioService(
-        db, jobs, kinds=[candidates, angles], anchors=anchors, prices=prices, root=studio_root
-    )
+    studio = make_studio(settings, db, jobs, anchors, gateway, budget, prices, alerts)
     takes = TakeService(
         jobs,
         take_kind,
@@ -164,9 +163,11 @@ async def build_services(
     )
     anchors.faces = consistency  # consistency reads anchors, anchors ask it for face checks: wired once built
     takes.auto_reroll_default = consistency.auto_reroll_default  # the same cycle: a take says if it re-rolls
-    for kind in (take_kind, candidates, angles, FaceScoreKind(consistency)):
+    scenes, scene_kinds = make_scenes(settings, db, jobs, takes, take_kind, gateway, alerts)
+    for kind in (take_kind, *studio.kinds, FaceScoreKind(consistency), *scene_kinds):
         jobs.register(kind)
     jobs.subscribe(consistency)  # a posted take queues its face score
+    jobs.subscribe(scenes)  # a posted storyboard is cut into its shots' takes
     kv = KeyValueStore(db)
     return Services(
         settings=settings,
@@ -187,11 +188,18 @@ async def build_services(
         ),
         instance_id=await kv.instance_id(),
         alerts=alerts,
+        scenes=scenes,
     )
 
 
-def make_take_kind(settings: Settings, anchors: AnchorService, gateway: Gateway, alerts: Alerts) -> TakeKind:
-    return TakeKind(
+def make_take_kind(
+    settings: Settings,
+    anchors: AnchorService,
+    gateway: Gateway,
+    alerts: Alerts,
+    kind: type[TakeKind] = TakeKind,
+) -> TakeKind:
+    return kind(
         anchors=anchors,
         gateway=gateway,
         spec=endpoint_spec(settings.fal_endpoint),
@@ -199,6 +207,43 @@ def make_take_kind(settings: Settings, anchors: AnchorService, gateway: Gateway,
         timeout_minutes=settings.fal_job_timeout_s // 60,
         alerts=alerts,
     )
+
+
+def make_studio(
+    settings: Settings,
+    db: Database,
+    jobs: JobEngine,
+    anchors: AnchorService,
+    gateway: Gateway,
+    budget: BudgetService,
+    prices: PriceTable,
+    alerts: Alerts,
+) -> StudioService:
+    """The anchor studio with its kinds (anchor candidates, angles), registered by the caller."""
+    root = settings.media_dir / "candidates"
+    kinds = [
+        k(anchors=anchors, gateway=gateway, ledger=budget, root=root, alerts=alerts)
+        for k in (CandidatesKind, AnglesKind)
+    ]
+    return StudioService(db, jobs, kinds=kinds, anchors=anchors, prices=prices, root=root)
+
+
+def make_scenes(
+    settings: Settings,
+    db: Database,
+    jobs: JobEngine,
+    takes: TakeService,
+    take_kind: TakeKind,
+    gateway: Gateway,
+    alerts: Alerts,
+) -> tuple[SceneService, tuple[LocalKind | RemoteKind, ...]]:
+    """Scenes and their kinds: a storyboard (several shots in one call), its parts, the export."""
+    storyboard = make_take_kind(settings, take_kind.anchors, gateway, alerts, StoryboardKind)
+    export = ExportKind(settings.media_dir / "exports")
+    scenes = SceneService(
+        db, jobs, takes=takes, anchors=take_kind.anchors, storyboard=storyboard.outlet, export=export
+    )
+    return scenes, (storyboard, PartKind(take_kind), export)
 
 
 def make_budget(settings: Settings, db: Database) -> BudgetService:

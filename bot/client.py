@@ -19,7 +19,15 @@ from bot.errors import UserError
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.status", "cogs.anchors", "cogs.budget", "cogs.shots", "cogs.studio")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.status",
+    "cogs.anchors",
+    "cogs.budget",
+    "cogs.shots",
+    "cogs.studio",
+    "cogs.scenes",
+    "cogs.help",
+)
 SYNC_HASH_KEY = "command_sync_hash"
 
 OUTSIDE_GUILD = "I only work in a server's channels, not in direct messages; use me in a server we share."

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import io
+import logging
+import time
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.anchors.models import AnchorVersion
 from bot.anchors.service import AnchorService, Upload
 from bot.client import REFUSAL_EXTRA
-from bot.errors import NoAnchor
+from bot.errors import NoAnchor, NotAllowed
+from bot.money import format_usd
 from bot.text import clean_text
-from cogs.render import add_record_field, anchor_embed, history_embed
+from cogs.channels import channel_of
+from cogs.render import COLOR_INFO, add_record_field, anchor_embed, history_embed
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
+
+log = logging.getLogger(__name__)
+NO_PINGS = discord.AllowedMentions.none()
 
 
 def parent_of(channel: object) -> int | None:
@@ -28,8 +36,26 @@ def parent_of(channel: object) -> int | None:
 # for everyone, so set, use and clear each check Manage Messages in this channel (channel overwrites count).
 manage_messages = app_commands.checks.has_permissions(manage_messages=True)
 REFUSAL = {
-    REFUSAL_EXTRA: "Changing the anchor needs the Manage Messages permission in this channel; ask a moderator."
+    REFUSAL_EXTRA: "Changing the anchor is for moderators (Manage Messages in this channel); ask one of them."
 }
+
+
+async def tell_channel(
+    bot: AnchorshotBot, channel_id: int, guild_id: int | None, text: str, version: AnchorVersion | None = None
+) -> None:
+    """Say an anchor change once, publicly, in one line (with the anchor as a thumbnail): a teammate's next shot
+    has a different face, so the channel is told, not only the member who changed it. Mentions never ping."""
+    channel = channel_of(bot, channel_id, guild_id)
+    try:
+        if version is None:
+            await channel.send(text, allowed_mentions=NO_PINGS)
+            return
+        path = bot.services.anchors.image_path(version.sha256)
+        embed = discord.Embed(description=text, color=COLOR_INFO).set_thumbnail(url="attachment://anchor.jpg")
+        file = discord.File(path, filename="anchor.jpg", description=f"The anchor, {version.label}")
+        await channel.send(embed=embed, file=file, allowed_mentions=NO_PINGS)
+    except discord.HTTPException:
+        log.warning("could not tell channel %s of its anchor change", channel_id)
 
 
 class AnchorCog(commands.Cog):
@@ -46,7 +72,9 @@ class AnchorCog(commands.Cog):
     def anchors(self) -> AnchorService:
         return self.bot.services.anchors
 
-    @anchor.command(name="set", description="Make an image this channel's character anchor", extras=REFUSAL)
+    @anchor.command(
+        name="set", description="Make an image this channel's character anchor (moderators)", extras=REFUSAL
+    )
     @manage_messages
     @app_commands.describe(
         image="A clean portrait: PNG, JPEG or WebP, at least 300 px", name="A name for this version"
@@ -80,7 +108,16 @@ class AnchorCog(commands.Cog):
         await interaction.edit_original_response(
             content=f"Every new /shot in <#{interaction.channel_id}> now starts from this image.",
             embed=embed,
-            attachments=[discord.File(path, filename="anchor.jpg")],
+            attachments=[
+                discord.File(path, filename="anchor.jpg", description=f"The anchor, {version.label}")
+            ],
+        )
+        await tell_channel(
+            self.bot,
+            interaction.channel_id,
+            interaction.guild_id,
+            f"\U0001f3ad {interaction.user.mention} made {version.label} this channel's anchor.",
+            version,
         )
 
     @anchor.command(name="show", description="Show this channel's current anchor and its checklist")
@@ -108,7 +145,7 @@ class AnchorCog(commands.Cog):
             embed.add_field(
                 name="Angles",
                 value=f"{len(angles)} of 3 kept"
-                + (" (every take sends them as @Element1; see angles.png)" if angles else ""),
+                + (" (every take shows them to the video model; see angles.png)" if angles else ""),
                 inline=False,
             )
             sheet = await studio.angles_sheet(version.id)
@@ -119,23 +156,36 @@ class AnchorCog(commands.Cog):
 
     @anchor.command(
         name="settings",
-        description="This channel's shot settings (auto re-roll of drifted takes)",
+        description="This channel's shot settings; without options, shows them (changing: moderators)",
         extras=REFUSAL,
     )
-    @manage_messages
     @app_commands.describe(
         auto_reroll="Re-roll a take once automatically when its face drifts from the anchor"
     )
-    async def settings(self, interaction: discord.Interaction[AnchorshotBot], auto_reroll: bool) -> None:
-        """Set the channel's auto re-roll default (Manage Messages)."""
+    async def settings(
+        self, interaction: discord.Interaction[AnchorshotBot], auto_reroll: bool | None = None
+    ) -> None:
+        """Show the channel's settings; set the auto re-roll default (Manage Messages)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         consistency = self.bot.services.consistency
-        await consistency.set_auto_reroll(interaction.guild_id, interaction.channel_id, auto_reroll)
+        if auto_reroll is not None:
+            if not interaction.permissions.manage_messages:
+                raise NotAllowed(REFUSAL[REFUSAL_EXTRA])
+            await consistency.set_auto_reroll(interaction.guild_id, interaction.channel_id, auto_reroll)
         on = await consistency.auto_reroll_default(interaction.channel_id)
+        price = format_usd(
+            self.bot.services.takes.quote(self.bot.services.settings.default_duration_s, False)
+        )
         await interaction.response.send_message(
             f"Auto re-roll in <#{interaction.channel_id}> is {'on' if on else 'off'}: a take whose face drifts "
             f"from the anchor is {'re-rolled once, charged to whoever asked for it' if on else 'not re-rolled'}"
-            " (a take with no face visible never is). /shot auto_reroll: overrides it per shot.",
+            f" (at most one more take; {price} for a default shot; a take with no face visible never is). "
+            "/shot auto_reroll: overrides it per shot."
+            + (
+                ""
+                if auto_reroll is not None
+                else " Change it with /anchor settings auto_reroll: (moderators)."
+            ),
             ephemeral=True,
         )
 
@@ -152,9 +202,11 @@ class AnchorCog(commands.Cog):
             embed=history_embed(rows, page, pages, current.id if current else None), ephemeral=True
         )
 
-    @anchor.command(name="use", description="Make an earlier anchor version current again", extras=REFUSAL)
+    @anchor.command(
+        name="use", description="Make an earlier anchor version current again (moderators)", extras=REFUSAL
+    )
     @manage_messages
-    @app_commands.describe(version="The version number from /anchor history")
+    @app_commands.describe(version="The version number (suggested from /anchor history)")
     async def use(
         self, interaction: discord.Interaction[AnchorshotBot], version: app_commands.Range[int, 1, 1_000_000]
     ) -> None:
@@ -162,11 +214,37 @@ class AnchorCog(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         found = await self.anchors.use_version(interaction.guild_id, interaction.channel_id, version)
         await interaction.response.send_message(
-            f"Anchor version {found.version} is current again in <#{interaction.channel_id}>.", ephemeral=True
+            f"Anchor {found.label} is current again in <#{interaction.channel_id}>.", ephemeral=True
+        )
+        await tell_channel(
+            self.bot,
+            interaction.channel_id,
+            interaction.guild_id,
+            f"\U0001f3ad {interaction.user.mention} made {found.label} this channel's anchor again.",
+            found,
         )
 
+    @use.autocomplete("version")
+    async def _versions(
+        self, interaction: discord.Interaction[AnchorshotBot], current: str
+    ) -> list[app_commands.Choice[int]]:
+        """The channel's versions, newest first, as "v4 “Mara” · set 3 days ago by Rin" (up to 25)."""
+        if interaction.channel_id is None:
+            return []
+        rows, _, _ = await self.anchors.history(interaction.channel_id, 1, per_page=25)
+        typed = current.strip().lower().lstrip("v")
+        return [
+            app_commands.Choice(
+                name=f"{v.label} \u00b7 {v.shape} \u00b7 set {_when(v.set_at)}"[:100], value=v.version
+            )
+            for v in rows
+            if not typed or typed in f"{v.version} {(v.name or '').lower()}"
+        ]
+
     @anchor.command(
-        name="clear", description="Leave this channel without an anchor (history is kept)", extras=REFUSAL
+        name="clear",
+        description="Leave this channel without an anchor; history is kept (moderators)",
+        extras=REFUSAL,
     )
     @manage_messages
     async def clear(self, interaction: discord.Interaction[AnchorshotBot]) -> None:
@@ -178,11 +256,25 @@ class AnchorCog(commands.Cog):
             if isinstance(interaction.channel, discord.Thread)
             else ""
         )
+        label = previous.label if previous else "the anchor"
         await interaction.response.send_message(
-            f"Cleared: this channel has no anchor now (version {previous.version if previous else '?'} stays in "
-            f"/anchor history; bring it back with /anchor use).{extra}",
+            f"Cleared: this channel has no anchor now ({label} stays in /anchor history; bring it back with "
+            f"/anchor use).{extra}",
             ephemeral=True,
         )
+        await tell_channel(
+            self.bot,
+            interaction.channel_id,
+            interaction.guild_id,
+            f"\U0001f3ad {interaction.user.mention} cleared this channel's anchor ({label} stays in /anchor history)."
+            + (extra or " A moderator can set a new one with /anchor set or /anchor generate."),
+        )
+
+
+def _when(epoch: float) -> str:
+    """How long ago, in words for an autocomplete choice (which cannot show a Discord timestamp)."""
+    days = int((time.time() - epoch) // 86400)
+    return "today" if days < 1 else "yesterday" if days == 1 else f"{days} days ago"
 
 
 async def setup(bot: AnchorshotBot) -> None:

@@ -49,7 +49,7 @@ def anchor_embed(
     embed = discord.Embed(title=title, color=COLOR_WARN if warn else COLOR_OK)
     embed.add_field(name="Version", value=str(version.version))
     embed.add_field(name="Name", value=safe(version.name, 100) if version.name else "\u2014")
-    embed.add_field(name="Size", value=f"{version.width}\u00d7{version.height}")
+    embed.add_field(name="Size", value=f"{version.width}\u00d7{version.height} ({version.shape})")
     embed.add_field(name="Set by", value=f"<@{version.set_by}>")
     embed.add_field(name="Set", value=ts(version.set_at, "R"))
     if inherited_from is not None:
@@ -61,7 +61,7 @@ def anchor_embed(
     if checklist:
         embed.add_field(name="Anchor checklist", value=checklist_lines(checklist)[:1024], inline=False)
     embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=f"sha256 {version.sha256[:12]}")
+    embed.set_footer(text="The bot's own copy of the image: every shot starts from exactly this.")
     return embed
 
 
@@ -70,7 +70,7 @@ def add_record_field(embed: discord.Embed, record: VersionRecord) -> None:
     if not record.takes_scored:
         value = "No takes scored yet."
     else:
-        median = f"{record.median_score:.0f} %" if record.median_score is not None else "\u2014"
+        median = f"{record.median_score:.0f}%" if record.median_score is not None else "\u2014"
         rate = f"{record.drift_rate:.0%}" if record.drift_rate is not None else "\u2014"
         value = (
             f"{record.takes_scored} takes scored \u00b7 median face match {median} \u00b7 drift rate {rate}"

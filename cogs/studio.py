@@ -21,7 +21,7 @@ from bot.client import REFUSAL_EXTRA
 from bot.jobs import Job, JobState
 from bot.money import format_usd
 from bot.studio.service import MAX_ANGLES, Expired, StudioService
-from cogs.anchors import manage_messages, parent_of
+from cogs.anchors import manage_messages, parent_of, tell_channel
 from cogs.channels import channel_of, find_mine, nonce, replying
 from cogs.components import GuardedButton, bot_of
 from cogs.render import anchor_embed, safe
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
 REFUSAL = {
-    REFUSAL_EXTRA: "Changing the anchor needs the Manage Messages permission in this channel; ask a moderator."
+    REFUSAL_EXTRA: "Changing the anchor is for moderators (Manage Messages in this channel); ask one of them."
 }
 HISTORY_SCAN_LIMIT = 2000
 
@@ -51,8 +51,11 @@ class SheetButton(
 ):
     """Use k / Keep k / Keep all / Again on a contact sheet; the set id is in the custom id (survives restarts)."""
 
-    def __init__(self, target_id: int, action: str = "again", k: int = 0) -> None:
-        label = {"use": f"Use {k}", "keep": f"Keep {k}", "keepall": "Keep all", "again": "Again"}[action]
+    def __init__(
+        self, target_id: int, action: str = "again", k: int = 0, price_micros: int | None = None
+    ) -> None:
+        again = f"Again \u00b7 {format_usd(price_micros)}" if price_micros else "Again"
+        label = {"use": f"Use {k}", "keep": f"Keep {k}", "keepall": "Keep all", "again": again}[action]
         style = discord.ButtonStyle.secondary if action == "again" else discord.ButtonStyle.primary
         custom_id = f"studio:{action}:{target_id}" + (f":{k}" if k else "")
         discord.ui.DynamicItem.__init__(
@@ -68,43 +71,76 @@ class SheetButton(
 
     async def run(self, interaction: discord.Interaction[Any]) -> str:
         studio = _studio(interaction)
-        user_id, can_manage = interaction.user.id, bool(interaction.permissions.manage_messages)
         try:
             if self.action == "use":
-                result = await studio.use(self.target_id, self.k, user_id=user_id, can_manage=can_manage)
-                version = result.version
-                embed = anchor_embed(
-                    version,
-                    result.checklist,
-                    title=f"Anchor set: version {version.version}",
-                    notes=result.notes,
-                )
-                answer = (
-                    f"Candidate {self.k} is now the anchor of <#{version.channel_id}>; every new /shot starts "
-                    "from it."
-                )
-                await interaction.edit_original_response(  # one edit: the answer, the checklist and the image
-                    content=answer,
-                    embed=embed,
-                    attachments=[
-                        discord.File(studio.anchors.image_path(version.sha256), filename="anchor.jpg")
-                    ],
-                )
-                return answer
+                return await self._use(interaction, studio)
             if self.action in ("keep", "keepall"):
-                kept = await studio.keep(
-                    self.target_id, [self.k] if self.k else None, user_id=user_id, can_manage=can_manage
-                )
-                return (
-                    f"Kept {kept.added} angle{'s' if kept.added != 1 else ''}: this anchor version now has "
-                    f"{kept.total} of {MAX_ANGLES}; every take sends them as @Element1's references."
-                )
-            job = await studio.again(self.target_id, user_id=user_id, can_manage=can_manage)
+                return await self._keep(interaction, studio)
+            job = await studio.again(
+                self.target_id,
+                user_id=interaction.user.id,
+                can_manage=bool(interaction.permissions.manage_messages),
+            )
             return await start_set(interaction, studio, job)
         except Expired as exc:
             if isinstance(interaction.message, discord.Message):
                 await retire(interaction.message)
             return exc.message
+
+    async def _use(self, interaction: discord.Interaction[Any], studio: StudioService) -> str:
+        """Candidate k becomes the anchor: one private answer with its checklist, the sheet marks it, the channel
+        is told once."""
+        result = await studio.use(
+            self.target_id,
+            self.k,
+            user_id=interaction.user.id,
+            can_manage=bool(interaction.permissions.manage_messages),
+        )
+        version = result.version
+        embed = anchor_embed(
+            version, result.checklist, title=f"Anchor set: {version.label}", notes=result.notes
+        )
+        answer = f"Candidate {self.k} is now the anchor of <#{version.channel_id}>; every new /shot starts from it."
+        path = studio.anchors.image_path(version.sha256)
+        await interaction.edit_original_response(  # one edit: the answer, the checklist and the image
+            content=answer,
+            embed=embed,
+            attachments=[
+                discord.File(path, filename="anchor.jpg", description=f"The anchor, {version.label}")
+            ],
+        )
+        await mark_chosen(interaction, self.target_id, f"\u2714 Candidate {self.k} is now {version.label}")
+        await tell_channel(
+            bot_of(interaction),
+            version.channel_id,
+            interaction.guild_id,
+            f"\U0001f3ad {interaction.user.mention} made {version.label} (candidate {self.k} of the anchor studio) "
+            "this channel's anchor.",
+            version,
+        )
+        return answer
+
+    async def _keep(self, interaction: discord.Interaction[Any], studio: StudioService) -> str:
+        """Views kept as angles of the version they were made from; the sheet marks them, the channel is told."""
+        kept = await studio.keep(
+            self.target_id,
+            [self.k] if self.k else None,
+            user_id=interaction.user.id,
+            can_manage=bool(interaction.permissions.manage_messages),
+        )
+        words = f"{kept.added} angle{'s' if kept.added != 1 else ''}"
+        await mark_chosen(interaction, self.target_id, f"\u2714 Kept: {self.k or 'all'}")
+        await tell_channel(
+            bot_of(interaction),
+            interaction.channel_id or 0,
+            interaction.guild_id,
+            f"\U0001f3ad {interaction.user.mention} kept {words} of the anchor ({kept.total} of {MAX_ANGLES} now): "
+            "every take shows the video model these views of the character.",
+        )
+        return (
+            f"Kept {words}: this anchor version now has {kept.total} of {MAX_ANGLES}; every take shows the video "
+            "model these views of the character."
+        )
 
 
 def sheet_view(job: Job) -> discord.ui.View:
@@ -115,9 +151,33 @@ def sheet_view(job: Job) -> discord.ui.View:
         items = [SheetButton(job.id, "keep", k) for k in range(1, n + 1)]
     else:
         items = [SheetButton(job.id, "use", k) for k in range(1, n + 1)]
-    for item in [*items, SheetButton(job.id, "again")]:
+    for item in [*items, SheetButton(job.id, "again", price_micros=_again_price(job))]:
         view.add_item(item)
     return view
+
+
+def _again_price(job: Job) -> int | None:
+    """What Again costs (the same request once more), shown on its button; none on a dry run."""
+    if job.backend == "dry-run":
+        return None
+    return int(job.args["count"]) * int(job.args["unit_micros"])
+
+
+async def mark_chosen(interaction: discord.Interaction[Any], job_id: int, words: str) -> None:
+    """The sheet shows what was chosen and retires its other buttons (Again stays: a new set)."""
+    message = interaction.message
+    if message is None:
+        return
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label=words[:80], style=discord.ButtonStyle.success, disabled=True))
+    studio = _studio(interaction)
+    job = await studio.get(job_id)
+    if job is not None:
+        view.add_item(SheetButton(job_id, "again", price_micros=_again_price(job)))
+    try:
+        await message.edit(view=view)
+    except discord.HTTPException:
+        log.info("could not mark the chosen candidate on sheet %s", message.id)
 
 
 def request_text(job: Job, studio: StudioService) -> str:
@@ -327,7 +387,8 @@ async def angles_clear(interaction: discord.Interaction[AnchorshotBot]) -> None:
         channel_id=interaction.channel_id, parent_id=parent_of(interaction.channel)
     )
     await interaction.response.send_message(
-        f"Cleared {n} angle{'s' if n != 1 else ''}; takes send no elements until angles are kept again.",
+        f"Cleared {n} angle{'s' if n != 1 else ''}; takes show the video model the anchor alone until angles are "
+        "kept again.",
         ephemeral=True,
     )
 
@@ -338,21 +399,21 @@ def studio_commands() -> list[app_commands.Command[Any, Any, Any] | app_commands
         name="angles", description="Extra views of the anchor that every take carries"
     )
     for name, fn, text in (
-        ("make", angles_make, "Make more views of the current anchor (quoted and charged)"),
-        ("add", angles_add, "Add a photo of the character from another angle"),
-        ("clear", angles_clear, "Remove every kept angle of the current anchor version"),
+        ("make", angles_make, "Make more views of the current anchor, quoted and charged (moderators)"),
+        ("add", angles_add, "Add a photo of the character from another angle (moderators)"),
+        ("clear", angles_clear, "Remove every kept angle of the current anchor version (moderators)"),
     ):
         angles.add_command(app_commands.Command(name=name, description=text, callback=fn, extras=REFUSAL))
     return [
         app_commands.Command(
             name="generate",
-            description="Generate anchor candidates with Seedream",
+            description="Make anchor candidates from a description, quoted and charged (moderators)",
             callback=generate,
             extras=REFUSAL,
         ),
         app_commands.Command(
             name="refine",
-            description="Edit the current anchor with Seedream",
+            description="Make edited versions of the current anchor, quoted and charged (moderators)",
             callback=refine,
             extras=REFUSAL,
         ),

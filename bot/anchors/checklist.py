@@ -255,11 +255,11 @@ def check_resolution(view: AnchorView) -> CheckItem:
     w, h = view.width, view.height
     short = min(w, h)
     if short >= GOOD_SHORT_SIDE:
-        return CheckItem("Resolution", Level.PASS, f"{w}×{h}; the short side is {short} px (1024 or more).")
+        return CheckItem("Sharpness", Level.PASS, f"Big enough to stay sharp ({w}×{h}).")
     return CheckItem(
-        "Resolution",
+        "Sharpness",
         Level.WARN,
-        f"{w}×{h}; the short side is only {short} px, and 1024 px or more keeps the face sharp.",
+        f"A little small ({w}×{h}): a picture at least 1024 px on its short side keeps the face sharp.",
     )
 
 
@@ -270,11 +270,11 @@ def check_aspect_ratio(view: AnchorView) -> CheckItem:
     label = _ratio_label(w, h)
     shape = "square" if abs(ratio - 1) <= 0.02 else ("portrait" if ratio < 1 else "landscape")
     if 9 / 16 * 0.99 <= ratio <= 16 / 9 * 1.01:
-        return CheckItem("Aspect ratio", Level.PASS, f"{label} {shape}, within 9:16 to 16:9.")
+        return CheckItem("Shape", Level.PASS, f"A {shape} picture ({label}), a shape every shot can use.")
     return CheckItem(
-        "Aspect ratio",
+        "Shape",
         Level.WARN,
-        f"{label} is {'taller than 9:16' if ratio < 1 else 'wider than 16:9'}; crop it to 9:16, 1:1 or 16:9.",
+        f"Very {'tall' if ratio < 1 else 'wide'} ({label}): crop it to 9:16, 1:1 or 16:9 so shots keep all of it.",
     )
 
 
@@ -283,15 +283,19 @@ def check_centred_subject(view: AnchorView) -> CheckItem:
     centre = _subject_centre(view.inner_rgb, view.edge_bin)
     if centre is None:
         return CheckItem(
-            "Centred subject",
+            "Person in the middle",
             Level.WARN,
-            "No subject stands out from the background; is anyone in the frame?",
+            "Nobody stands out from the background; is anyone in the picture?",
         )
     cx, cy, _share = centre
-    where = f"Subject centre at {cx:.0%} × {cy:.0%} of the frame"
     if 1 / 3 <= cx <= 2 / 3 and 1 / 3 <= cy <= 2 / 3:
-        return CheckItem("Centred subject", Level.PASS, f"{where} (middle third).")
-    return CheckItem("Centred subject", Level.WARN, f"{where}; move the subject into the middle third.")
+        return CheckItem("Person in the middle", Level.PASS, "The person is in the middle of the picture.")
+    side = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "top" if cy < 1 / 3 else "bottom"
+    return CheckItem(
+        "Person in the middle",
+        Level.WARN,
+        f"The person is off to the {side}; a centred portrait stays in frame when a shot changes the shape.",
+    )
 
 
 def check_background(view: AnchorView) -> CheckItem:
@@ -301,17 +305,17 @@ def check_background(view: AnchorView) -> CheckItem:
     middle = _centre_mask(edge_bin.size)
     centre_density = ImageStat.Stat(edge_bin, middle).mean[0] / 255
     band_std = _band_colour_spread(view.inner_rgb)
-    figures = (
-        f"edges on {band_density:.0%} of a typical border patch vs {centre_density:.0%} of the centre, "
-        f"colour spread {band_std:.0f}"
-    )
     busy = band_density > BUSY_BORDER_DENSITY or (
         band_density > CALM_BORDER_DENSITY
         and (band_density >= centre_density or band_std > BUSY_BORDER_STDDEV)
     )
     if busy:
-        return CheckItem("Clean background", Level.WARN, f"Busy background: {figures}.")
-    return CheckItem("Clean background", Level.PASS, f"Calm background: {figures}.")
+        return CheckItem(
+            "Plain background",
+            Level.WARN,
+            "The background is busy (patterns, objects or people); a plain one keeps the video on the face.",
+        )
+    return CheckItem("Plain background", Level.PASS, "The background is plain.")
 
 
 BUILT_IN_CHECKS: tuple[Check, ...] = (
@@ -324,7 +328,7 @@ BUILT_IN_CHECKS: tuple[Check, ...] = (
 CLOSING_NOTE = CheckItem(
     "Expression and camera",
     Level.INFO,
-    "A neutral expression and an eye-level camera can't be measured yet; check them by eye.",
+    "A calm face looking at an eye-level camera works best; the bot can't check that, so have a look yourself.",
 )
 
 

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
 from bot.media.normalize import NormalizedImage, normalize_image
 
 log = logging.getLogger(__name__)
+FRAME_MIN_SIDE = 64  # a frame to start or end a shot on: smaller than this is not a picture of anyone
 
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
 HISTORY_PAGE = 10
@@ -126,6 +128,19 @@ class AnchorService:
         await self._write_image(img)
         return img
 
+    async def store_frame(self, data: bytes) -> str:
+        """Store a frame a shot starts or ends on (a take's last frame, an uploaded end frame): normalised like an
+        anchor, then fitted to the video model's start-image limits; return its hash."""
+        # A take's frame may be smaller than an upload must be (a 320×240 clip): the fit below upscales it.
+        img = await asyncio.to_thread(partial(normalize_image, data, min_side=FRAME_MIN_SIDE))
+        fitted = await asyncio.to_thread(fit_start_image, img.data, None, START_IMAGE_LIMITS)
+        if fitted is not img.data:
+            w, h = image_size(fitted)
+            img = NormalizedImage(fitted, w, h, hashlib.sha256(fitted).hexdigest(), "JPEG", ())
+        await self._write_image(img)
+        await self.store.put_image(img.sha256, img.width, img.height, len(img.data), self.clock())
+        return img.sha256
+
     async def set_anchor_from_bytes(
         self, *, guild_id: int, channel_id: int, user_id: int, data: bytes, name: str | None
     ) -> SetResult:
@@ -166,7 +181,8 @@ class AnchorService:
             if inherited is not None:
                 return inherited
         raise NoAnchor(
-            "This channel has no anchor yet; set one with /anchor set and an image of your character."
+            "This channel has no anchor yet (the portrait every shot starts from): ask a moderator to run "
+            "/anchor set with a picture of the character, or /anchor generate. /help shows how it works."
         )
 
     async def checklist(self, version: AnchorVersion) -> list[CheckItem]:
@@ -176,17 +192,15 @@ class AnchorService:
             items = items + await self.faces.anchor_checks(version)
         return items
 
-    async def history(self, channel_id: int, page: int) -> tuple[list[AnchorVersion], int, int]:
+    async def history(
+        self, channel_id: int, page: int, *, per_page: int = HISTORY_PAGE
+    ) -> tuple[list[AnchorVersion], int, int]:
         """One page (1-based) of the channel's versions, newest first; returns (rows, page, pages)."""
         page = max(1, page)
-        rows, total = await self.store.history(
-            channel_id, limit=HISTORY_PAGE, offset=(page - 1) * HISTORY_PAGE
-        )
-        pages = max(1, -(-total // HISTORY_PAGE))
+        rows, total = await self.store.history(channel_id, limit=per_page, offset=(page - 1) * per_page)
+        pages = max(1, -(-total // per_page))
         if page > pages:
-            rows, _ = await self.store.history(
-                channel_id, limit=HISTORY_PAGE, offset=(pages - 1) * HISTORY_PAGE
-            )
+            rows, _ = await self.store.history(channel_id, limit=per_page, offset=(pages - 1) * per_page)
             page = pages
         return rows, page, pages
 

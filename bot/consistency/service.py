@@ -24,12 +24,11 @@ from bot.consistency.models import SCORE_KIND, StoredScore, VersionRecord
 from bot.consistency.pool import FacePool
 from bot.consistency.ports import ScorePublisher
 from bot.consistency.store import ConsistencyStore
-from bot.consistency.wording import anchor_face_checks
+from bot.consistency.wording import anchor_face_checks, stored_verdict_text
 from bot.db import Database
 from bot.jobs import Job, JobEngine, JobState, Outlet, Prepared
 from bot.media import faces
-from bot.takes.models import KIND as TAKE_KIND
-from bot.takes.models import Take
+from bot.takes.models import TAKE_KINDS, Take
 from bot.takes.service import TakeService
 
 log = logging.getLogger(__name__)
@@ -146,7 +145,7 @@ class ConsistencyService:
     # Scores ----------------------------------------------------------------------------------------------
     def job_changed(self, job: Job) -> None:
         """An engine subscriber: a take just posted gets its score queued (without holding up anything)."""
-        if job.kind == TAKE_KIND and job.state is JobState.POSTED:
+        if job.kind in TAKE_KINDS and job.state is JobState.POSTED:
             self.take_posted(job)
 
     def take_posted(self, job: Job) -> None:
@@ -282,6 +281,11 @@ class ConsistencyService:
             found = await self.takes.get(await ConsistencyStore.auto_reroll_of(self.db, take.id) or 0)
             assert found is not None
             return found
+
+    async def verdict_of(self, take_id: int) -> str | None:
+        """A take's face verdict in words, once it is scored."""
+        score = await self.store.score(take_id)
+        return stored_verdict_text(score) if score is not None else None
 
     async def score_of(self, take_id: int) -> StoredScore | None:
         return await self.store.score(take_id)

@@ -9,6 +9,7 @@ import statistics
 from bot.consistency.models import SCORE_KIND, StoredFace, StoredScore, VersionRecord
 from bot.db import Database, Queries
 from bot.takes.models import KIND as TAKE_KIND
+from bot.takes.models import TAKE_KINDS
 
 
 class ConsistencyStore:
@@ -121,8 +122,8 @@ class ConsistencyStore:
     async def unscored_takes(self, since: float, posted: str) -> list[int]:
         """Posted takes since `since` with no score job (the bot stopped between posting and queueing it)."""
         rows = await self.db.fetchall(
-            "SELECT t.id FROM jobs t WHERE t.kind=? AND t.state=? AND t.finished_at >= ?"
+            "SELECT t.id FROM jobs t WHERE t.kind IN (?, ?) AND t.state=? AND t.finished_at >= ?"
             " AND NOT EXISTS (SELECT 1 FROM jobs s WHERE s.kind=? AND s.parent_id=t.id) ORDER BY t.id",
-            (TAKE_KIND, posted, since, SCORE_KIND),
+            (*TAKE_KINDS, posted, since, SCORE_KIND),
         )
         return [int(r["id"]) for r in rows]

@@ -138,13 +138,15 @@ class ModelSpec:
     supports_audio: bool = False
     supports_negative_prompt: bool = False
     supports_elements: bool = False
+    supports_multi_prompt: bool = False  # several shots in one call (`multi_prompt`), Kling v3
     max_images: int = 1  # num_images range 1..max_images (Seedream)
     image_limits: ImageLimits | None = None  # x-fal limits of image inputs, where published
 
     def arguments(self, **inputs: Any) -> dict[str, Any]:
         """Build the JSON arguments of a submit from neutral input names.
 
-        Kling i2v: image_url, prompt, duration_s, audio, negative_prompt, elements, cfg_scale, end_image_url.
+        Kling i2v: image_url, prompt, duration_s, audio, negative_prompt, elements, cfg_scale, end_image_url,
+        or multi_prompt ([(prompt, seconds), ...]: several shots in one call, no prompt beside it).
         Seedream: prompt, image_size, num_images, seed, image_urls (edit only), enable_safety_checker.
         qwen angles: image_urls (or image_url), horizontal_angle, vertical_angle, zoom.
         create-voice: voice_url.
@@ -157,18 +159,25 @@ class ModelSpec:
         self,
         *,
         image_url: str,
-        prompt: str,
+        prompt: str | None = None,
         duration_s: int,
         audio: bool = False,
         negative_prompt: str | None = None,
         elements: list[Mapping[str, Any]] | None = None,
         cfg_scale: float | None = None,
         end_image_url: str | None = None,
+        multi_prompt: list[tuple[str, int]] | None = None,
     ) -> dict[str, Any]:
         if duration_s not in self.durations_s:
             raise ValueError(f"{self.label} makes clips of {self.durations_s} seconds, not {duration_s}")
         assert self.image_arg is not None
-        args: dict[str, Any] = {self.image_arg: image_url, "prompt": prompt, "duration": str(duration_s)}
+        args: dict[str, Any] = {self.image_arg: image_url, "duration": str(duration_s)}
+        if multi_prompt:
+            args["multi_prompt"] = self._multi_prompt(multi_prompt, duration_s, end_image_url)
+        elif prompt is not None:
+            args["prompt"] = prompt
+        else:
+            raise ValueError("a Kling take needs a prompt or a multi_prompt")
         if self.supports_audio:
             args["generate_audio"] = bool(audio)
         if negative_prompt and self.supports_negative_prompt:
@@ -184,6 +193,21 @@ class ModelSpec:
                 raise ValueError(f"{self.label} takes no elements")
             args["elements"] = [_element(e) for e in elements]
         return args
+
+    def _multi_prompt(
+        self, shots: list[tuple[str, int]], duration_s: int, end_image_url: str | None
+    ) -> list[dict[str, str]]:
+        """Kling's documented multi-shot limits (fal bills a request it refuses as invalid, so they are checked
+        first): 1-6 shots of 1-15 s each adding up to the clip's duration, and no end frame."""
+        if not self.supports_multi_prompt:
+            raise ValueError(f"{self.label} makes one shot a call")
+        if not 1 <= len(shots) <= MULTI_PROMPT_MAX_SHOTS or any(not 1 <= s <= 15 for _, s in shots):
+            raise ValueError("multi_prompt takes 1-6 shots of 1-15 seconds each")
+        if sum(s for _, s in shots) != duration_s:
+            raise ValueError("the shots' durations must add up to the clip's duration")
+        if end_image_url:
+            raise ValueError("an end frame cannot be combined with several shots")
+        return [{"prompt": p, "duration": str(s)} for p, s in shots]
 
     def _args_seedream(
         self,
@@ -304,6 +328,7 @@ def _element(element: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _KLING_V3_DURATIONS = tuple(range(3, 16))
+MULTI_PROMPT_MAX_SHOTS = 6  # Kling's API reference (fal's schema states no maximum)
 
 
 def _kling(key: str, endpoint: str, label: str, pricing: Pricing, **kw: Any) -> ModelSpec:
@@ -341,6 +366,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         durations_s=_KLING_V3_DURATIONS,
         supports_audio=True,
         supports_elements=True,
+        supports_multi_prompt=True,
         image_limits=KLING_IMAGE_LIMITS,
     ),
     _kling(
@@ -352,6 +378,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         durations_s=_KLING_V3_DURATIONS,
         supports_audio=True,
         supports_elements=True,
+        supports_multi_prompt=True,
     ),
     _kling(
         "kling-v2.5-turbo-pro",

@@ -76,7 +76,7 @@ class TakeKind(FalKind):
         take = Take.of(job)
         try:
             anchor = await self.anchors.version_by_id(take.anchor_version_id)
-            sha, path = await self.anchors.start_image(anchor, take.aspect_ratio)
+            sha, path = await self._start_image(take, anchor)
             try:
                 request_id = await self._submit_once(take, anchor, sha, path)
             except GenerationError as exc:
@@ -92,15 +92,29 @@ class TakeKind(FalKind):
         except UserError as exc:
             raise Fail(exc.message) from exc
 
+    async def _start_image(self, take: Take, anchor: AnchorVersion) -> tuple[str, Path]:
+        """The take's first frame: the previous shot's last frame when it continues one, else the anchor fitted to
+        the shape asked for."""
+        if take.start_sha:
+            return take.start_sha, self.anchors.image_path(take.start_sha)
+        return await self.anchors.start_image(anchor, take.aspect_ratio)
+
     async def _submit_once(self, take: Take, anchor: AnchorVersion, sha: str, path: Path) -> str:
         ref = await self.anchors.start_image_ref(sha, path, self.gateway)
+        end = None
+        if take.end_sha:
+            end = await self.anchors.start_image_ref(
+                take.end_sha, self.anchors.image_path(take.end_sha), self.gateway
+            )
         arguments = self.spec.arguments(
             image_url=ref,
-            prompt=take.sent_prompt,
+            prompt=None if take.multi_prompt else take.sent_prompt,
+            multi_prompt=list(take.multi_prompt) or None,
             elements=await self._elements(take, anchor),
             duration_s=take.duration_s,
             audio=take.audio,
             negative_prompt=take.negative_prompt,
+            end_image_url=end,
         )
         return await self.gateway.submit(take.endpoint, arguments)
 
@@ -131,7 +145,7 @@ class TakeKind(FalKind):
         if self._image_refused(exc) and not job.args.get("reuploaded"):
             take = Take.of(job)
             anchor = await self.anchors.version_by_id(take.anchor_version_id)
-            sha, _ = await self.anchors.start_image(anchor, take.aspect_ratio)
+            sha, _ = await self._start_image(take, anchor)
             await self.anchors.forget_upload(sha)
             raise Resubmit(exc.message, {"reuploaded": True}) from exc
 

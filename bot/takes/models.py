@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.jobs import FINAL, Job, JobState
 
 KIND = "take"
+PART_KIND = (
+    "part"  # a take cut locally from a storyboard clip (a shot's first take, free: the storyboard paid)
+)
+STORYBOARD_KIND = "storyboard"  # several shots made in one call, cut into parts
+TAKE_KINDS = (KIND, PART_KIND)  # the jobs that are takes of a shot (re-rolled, kept, scored, posted as clips)
 LEDGER_PREFIX = "shot"  # holds made before the job engine are keyed `shot:{id}`; takes keep that key
 SERIES = "shot"  # takes are numbered per server, one number per shot (its re-rolls share it)
 
@@ -62,6 +68,20 @@ class Take:
         None  # the anchor image's shape ("4:5"), what "anchor" means as an aspect ratio
     )
     retry_of: int | None = None  # set on a "Try again" of a failed or cancelled take
+    scene_id: int | None = None  # the scene this take's shot belongs to
+    scene_name: str | None = None
+    continues: int | None = None  # the scene shot whose kept take's last frame it starts from
+    start_sha: str | None = (
+        None  # a first frame instead of the anchor (the last frame of the shot it continues)
+    )
+    end_sha: str | None = None  # the frame the shot must land on
+    multi_prompt: tuple[
+        tuple[str, int], ...
+    ] = ()  # a storyboard: several shots in one call (prompt, seconds)
+    cut_from: dict[str, Any] | None = (
+        None  # a storyboard part: {"path", "start_s"} of the clip it is cut from
+    )
+    kind: str = KIND
 
     @property
     def label(self) -> str:
@@ -112,6 +132,14 @@ class Take:
             anchor_name=a.get("anchor_name"),
             anchor_shape=a.get("anchor_shape"),
             retry_of=a.get("retry_of"),
+            scene_id=a.get("scene_id"),
+            scene_name=a.get("scene_name"),
+            continues=a.get("continues"),
+            start_sha=a.get("start_sha"),
+            end_sha=a.get("end_sha"),
+            multi_prompt=tuple((str(p), int(d)) for p, d in a.get("multi_prompt") or ()),
+            cut_from=a.get("cut_from"),
+            kind=job.kind,
         )
 
     @property

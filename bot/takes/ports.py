@@ -47,6 +47,12 @@ class TakePublisher(Protocol):
     async def post_link(self, take: Take, url: str, reason: str) -> int:
         """Post a link to the clip instead of the file; return the message id."""
 
+    async def post_storyboard(self, take: Take, clip: Path) -> int:
+        """Post a storyboard's whole clip (in reply to its plan), once; return the message id."""
+
+    async def find_storyboard(self, take: Take) -> int | None:
+        """The storyboard's clip message already posted, if any."""
+
     async def find_posted_clip(self, take: Take) -> int | None:
         """The clip message already posted for this take, searched forward from its progress message (raises
         ChannelGone when the channel is gone)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.anchors.service import ASPECT_RATIOS, AnchorService
@@ -16,10 +16,11 @@ from bot.errors import NotAllowed, UserError
 from bot.fal.models import ModelSpec
 from bot.fal.pricing import PriceTable
 from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared
+from bot.jobs.engine import Within
 from bot.money import format_usd
 from bot.takes.elements import element_prompt
 from bot.takes.kind import TakeKind
-from bot.takes.models import KIND, SERIES, Take
+from bot.takes.models import KIND, SERIES, TAKE_KINDS, Take
 from bot.takes.ports import AngleSource, TakePublisher, TakeSink
 from bot.text import clean_text
 
@@ -53,6 +54,12 @@ class TakeRequest:
     negative_prompt: str | None = None
     upload_limit_bytes: int | None = None
     auto_reroll: bool | None = None  # None: the channel's default
+    scene_id: int | None = None  # a shot of this scene
+    start_sha: str | None = None  # starts from this frame (a stored image) instead of the anchor
+    end_sha: str | None = None  # lands on this frame
+    continues: int | None = None  # the scene shot (position) whose kept take's last frame it starts from
+    scene_name: str | None = None
+    notes: tuple[str, ...] = ()  # shown with the advice on the progress message (e.g. why the face may drift)
 
 
 Announce = Callable[[Take], Awaitable[int]]  # posts a take's progress message, returns its id
@@ -142,27 +149,43 @@ class TakeService:
         audio = bool(req.audio) and self.spec.supports_audio
         return prompt, duration, aspect, audio, negative
 
-    def _prepared(self, args: dict[str, object], duration_s: int, audio: bool) -> Prepared:
-        price = self.quote(duration_s, audio)
+    def prepared(self, args: dict[str, object], *, free: bool = False) -> Prepared:
+        """A take's request for the engine: priced by its length and sound (or free: a storyboard part), numbered
+        as a shot of its server."""
+        duration, audio = args["duration_s"], args["audio"]
+        assert isinstance(duration, int) and isinstance(audio, bool)
         return Prepared(
             args=args,
-            price_micros=price,
+            price_micros=0 if free else self.quote(duration, audio),
             endpoint=self.spec.endpoint,
             description="Shot {number} \u00b7 take {seq}",
             series=SERIES,
         )
 
-    async def request(self, req: TakeRequest, *, announce: Announce | None = None) -> Take:
-        """Check everything, then queue a take and hold its price in one transaction.
+    async def request(
+        self, req: TakeRequest, *, announce: Announce | None = None, within: Within | None = None
+    ) -> Take:
+        """Check everything, then queue a take and hold its price in one transaction (with `within`'s writes).
 
         `announce` posts the take's progress message and returns its id (the Discord side answers the command with
         it, one request instead of three); by default the publisher posts it in the channel."""
+        args = await self.request_args(req)
+        job = await self.engine.enqueue(
+            KIND,
+            self.prepared(args),
+            guild_id=req.guild_id,
+            channel_id=req.channel_id,
+            user_id=req.user_id,
+            within=within,
+        )
+        return await self._announce(job, announce)
+
+    async def request_args(self, req: TakeRequest) -> dict[str, object]:
+        """A checked request's arguments: the options, the channel's anchor and its angles, the scene."""
         prompt, duration, aspect, audio, negative = self._validate(req)
         anchor = await self.anchors.resolve(req.channel_id, req.parent_channel_id)
         args: dict[str, object] = {
-            "prompt": prompt,
             "negative_prompt": negative,
-            "duration_s": duration,
             "aspect_ratio": aspect,
             "audio": audio,
             "anchor_version_id": anchor.id,
@@ -170,26 +193,39 @@ class TakeService:
             "anchor_name": anchor.name,
             "anchor_shape": anchor.shape,
             "upload_limit_bytes": req.upload_limit_bytes,
+            "auto_reroll": await self._auto_reroll(req.auto_reroll, req.channel_id),
         }
         if self.angles is not None and self.spec.supports_elements:
             shas = await self.angles.angle_shas(anchor.id)
             if shas:
                 args["angle_shas"] = shas
-                args["sent_prompt"] = element_prompt(prompt, anchor.name)
-        args["auto_reroll"] = await self._auto_reroll(req.auto_reroll, req.channel_id)
+        for key in ("scene_id", "start_sha", "end_sha", "continues", "scene_name"):
+            if getattr(req, key) is not None:
+                args[key] = getattr(req, key)
+        shot = self.shot_args(args, prompt, duration)
+        if req.notes:
+            advice = shot.get("advice")
+            shot["advice"] = [*(advice if isinstance(advice, list) else []), *req.notes]
+        return {**args, **shot}
+
+    def shot_args(self, base: Mapping[str, object], prompt: str, duration_s: int) -> dict[str, object]:
+        """What differs from shot to shot of one request: the prompt (as sent: the character as @Element1 when
+        angles go along), its length and the advice on it."""
+        args: dict[str, object] = {"prompt": prompt, "duration_s": duration_s, "sent_prompt": None}
+        if base.get("angle_shas"):
+            name = base.get("anchor_name")
+            args["sent_prompt"] = element_prompt(prompt, name if isinstance(name, str) else None)
         if self.advise is not None:
             try:
                 args["advice"] = self.advise(prompt)
             except Exception:  # advice never blocks a shot
                 log.exception("prompt advice failed")
-        job = await self.engine.enqueue(
-            KIND,
-            self._prepared(args, duration, audio),
-            guild_id=req.guild_id,
-            channel_id=req.channel_id,
-            user_id=req.user_id,
-        )
-        return await self._announce(job, announce)
+        return args
+
+    async def has_angles(self, channel_id: int, parent_channel_id: int | None) -> bool:
+        """Whether the channel's anchor has kept angles (they carry the face when a shot starts elsewhere)."""
+        anchor = await self.anchors.resolve(channel_id, parent_channel_id)
+        return bool(self.angles is not None and await self.angles.angle_shas(anchor.id))
 
     async def _auto_reroll(self, asked: bool | None, channel_id: int) -> bool:
         """Whether a drifted take is re-rolled once: as asked, else the channel's default (known when queued, so
@@ -267,6 +303,10 @@ class TakeService:
             "anchor_shape": original.anchor_shape,
             "upload_limit_bytes": upload_limit_bytes or original.upload_limit_bytes,
             "auto_reroll": await self._auto_reroll(original.auto_reroll, original.channel_id),
+            "scene_id": original.scene_id,
+            "scene_name": original.scene_name,
+            "start_sha": original.start_sha,
+            "end_sha": original.end_sha,
             **extra,
         }
         if original.angle_shas:  # the same version and the same angles
@@ -276,13 +316,17 @@ class TakeService:
             args["advice"] = list(original.advice)
         job = await self.engine.enqueue(
             KIND,
-            self._prepared(args, original.duration_s, original.audio),
+            self.prepared(args),
             guild_id=original.guild_id,
             channel_id=original.channel_id,
             user_id=user_id,
             parent_id=original.root_id,
             reply_to_message_id=reply_to,
         )
+        return await self._announce(job)
+
+    async def announce(self, job: Job) -> Take:
+        """Post the progress message of a take queued elsewhere (a confirmed plan's) and let it start."""
         return await self._announce(job)
 
     async def _announce(self, job: Job, announce: Announce | None = None) -> Take:
@@ -343,15 +387,16 @@ class TakeService:
 
     # Queries ---------------------------------------------------------------------------------------------
     async def get(self, take_id: int) -> Take | None:
+        """A take (or a storyboard part, which is a take of its own shot) by id."""
         job = await self.engine.get(take_id)
-        return Take.of(job) if job is not None and job.kind == KIND else None
+        return Take.of(job) if job is not None and job.kind in TAKE_KINDS else None
 
     async def by_clip_message(self, message_id: int) -> Take | None:
         job = await self.engine.by_result_message(message_id)
-        return Take.of(job) if job is not None and job.kind == KIND else None
+        return Take.of(job) if job is not None and job.kind in TAKE_KINDS else None
 
     async def in_states(self, *states: JobState) -> list[Take]:
-        return [Take.of(j) for j in await self.engine.in_states(*states) if j.kind == KIND]
+        return [Take.of(j) for j in await self.engine.in_states(*states) if j.kind in TAKE_KINDS]
 
     async def counts(self) -> tuple[int, int]:
         """Takes (not studio sets or face scores): (waiting in the bot's queue, at the backend or being delivered)."""

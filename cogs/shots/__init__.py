@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cogs.shots.cog import ShotCog
-
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
 
 async def setup(bot: AnchorshotBot) -> None:
+    from cogs.shots.cog import ShotCog  # here: the package's modules import each other's pieces, not the cog
+
     await bot.add_cog(ShotCog(bot))

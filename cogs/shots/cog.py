@@ -11,7 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.anchors.service import Upload
 from bot.errors import BudgetExceeded, UserError
+from bot.money import format_usd
 from bot.takes.service import DuplicateReroll, TakeRequest, TakeService
 from cogs.anchors import parent_of
 from cogs.render import safe
@@ -54,12 +56,15 @@ class ShotCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="What happens in the shot (up to 2,500 characters)",
-        duration="Length in seconds (default 5)",
+        duration="Length in seconds; the suggestions show each length's price",
         aspect_ratio="Shape of the clip (default: the anchor's)",
         audio="Generate sound too (costs more; off by default)",
         negative_prompt="What to avoid",
         auto_reroll="Re-roll once automatically if the face drifts from the anchor (default: the channel's)",
+        continue_="In a scene: start from the last frame of the previous shot's kept take",
+        end="A picture the shot must end on (PNG, JPEG or WebP)",
     )
+    @app_commands.rename(continue_="continue")
     async def shot(
         self,
         interaction: discord.Interaction[AnchorshotBot],
@@ -69,6 +74,8 @@ class ShotCog(commands.Cog):
         audio: bool = False,
         negative_prompt: str | None = None,
         auto_reroll: bool | None = None,
+        continue_: bool = False,
+        end: discord.Attachment | None = None,
     ) -> None:
         """Queue a shot; its progress message is the answer (or, when queueing is slow, a post the answer links)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
@@ -86,16 +93,43 @@ class ShotCog(commands.Cog):
             upload_limit_bytes=interaction.filesize_limit,
             auto_reroll=auto_reroll,
         )
+        end_upload = (
+            Upload(url=end.url, filename=end.filename, content_type=end.content_type, size=end.size)
+            if end
+            else None
+        )
         answer = ProgressAnswer(interaction, self.publisher)
-        work = asyncio.ensure_future(self.shots.request(request, announce=answer.announce))
+        work = asyncio.ensure_future(
+            self.bot.services.scenes.shoot(
+                request, continue_=continue_, end_upload=end_upload, announce=answer.announce
+            )
+        )
         await answer.in_time(work)
-        shot = await work
+        shot, _notes = await work  # the notes are on the progress message
         if answer.deferred:
             where = f" Progress: https://discord.com/channels/{shot.guild_id}/{shot.channel_id}/{shot.progress_message_id}"
             try:
                 await interaction.edit_original_response(content=f"{queued_answer(shot)}{where}")
             except discord.HTTPException:  # the deferral itself came too late: the progress post says it all
                 log.info("could not answer /shot for take %d; its progress message is posted", shot.id)
+
+    @shot.autocomplete("duration")
+    async def _durations(
+        self, interaction: discord.Interaction[AnchorshotBot], current: int | str | None
+    ) -> list[app_commands.Choice[int]]:
+        """Every length the model makes, with its price here and now ("5 s · $0.56"), sound as chosen so far."""
+        audio = bool(getattr(interaction.namespace, "audio", False))
+        default = self.bot.services.settings.default_duration_s
+        dry = self.bot.services.gateway.dry_run
+        choices = []
+        for seconds in self.shots.spec.durations_s:
+            price = "free (dry run)" if dry else format_usd(self.shots.quote(seconds, audio))
+            words = f"{seconds} s \u00b7 {price}" + (" \u00b7 sound on" if audio else "")
+            if seconds == default:
+                words += " (default)"
+            if not str(current or "").strip() or str(current).strip() in str(seconds):
+                choices.append(app_commands.Choice(name=words, value=seconds))
+        return choices[:25]
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

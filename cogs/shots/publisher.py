@@ -14,15 +14,20 @@ from bot.jobs import JobState
 from bot.takes.models import Take
 from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused
 from cogs.channels import channel_of, find_mine, is_gone, nonce, replying
-from cogs.shots.buttons import CancelButton, RerollButton, TryAgainButton, view_of
+from cogs.render import COLOR_OK, safe
+from cogs.scene_buttons import clip_view_for
+from cogs.shots.buttons import CancelButton, TryAgainButton, view_of
 from cogs.shots.edits import ProgressEdits
 from cogs.shots.render import (
     clip_content,
     clip_embed,
     clip_marker,
     posted_line,
+    price_text,
     progress_embed,
     progress_marker,
+    scene_text,
+    storyboard_marker,
 )
 
 if TYPE_CHECKING:
@@ -153,7 +158,7 @@ class DiscordTakePublisher:
             message = await self._channel(take).send(
                 clip_content(take, note),
                 embed=clip_embed(take, self.model_label, verdict=verdict),
-                view=view_of(RerollButton(take.id, price_micros=self._price(take))),
+                view=clip_view_for(take, kept=False),
                 allowed_mentions=requester_only(take),
                 nonce=nonce(self.bot, f"c{take.id}"),
                 **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
@@ -194,6 +199,58 @@ class DiscordTakePublisher:
             )
         except discord.HTTPException:
             log.info("could not add the re-roll reaction to %s", take.clip_message_id)
+
+    async def post_storyboard(self, take: Take, clip: Path) -> int:
+        """A storyboard's whole clip, in reply to its plan; each shot follows as its own take (cut from it)."""
+        embed = discord.Embed(
+            title=f"Storyboard: {len(take.multi_prompt)} shots in one call",
+            description=safe(
+                "\n".join(f"{n}. {p} ({s} s)" for n, (p, s) in enumerate(take.multi_prompt, 1)), 3000
+            ),
+            color=COLOR_OK,
+        )
+        embed.add_field(name="Price", value=price_text(take))
+        embed.add_field(name="Scene", value=scene_text(take))
+        embed.add_field(
+            name="Its shots",
+            value="Each shot is posted below as its own take, cut at the planned lengths (the video model marks no "
+            "cut points of its own): keep, re-roll or export them one by one.",
+            inline=False,
+        )
+        embed.set_footer(text=f"{storyboard_marker(take)} {self.model_label}")
+        file = discord.File(
+            clip, filename=f"storyboard-{take.id}.mp4", description="The storyboard, in one clip"
+        )
+        try:
+            message = await self._channel(take).send(
+                embed=embed,
+                file=file,
+                allowed_mentions=NO_PINGS,
+                nonce=nonce(self.bot, f"b{take.id}"),
+                **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
+            )
+        except discord.HTTPException as exc:
+            refused = _refusal(exc, with_file=True)
+            if refused is None:
+                raise
+            raise refused from exc
+        return message.id
+
+    async def find_storyboard(self, take: Take) -> int | None:
+        start = take.reply_to_message_id or discord.utils.time_snowflake(_utc(take.created_at - 5))
+        marker = storyboard_marker(take)
+        try:
+            return await find_mine(
+                self.bot,
+                self._channel(take),
+                discord.Object(id=start),
+                lambda footer: footer.startswith(marker),
+                limit=HISTORY_SCAN_LIMIT,
+            )
+        except discord.HTTPException as exc:
+            if is_gone(exc):
+                raise ChannelGone(f"{exc.status} {exc.code}") from exc
+            raise
 
     async def find_posted_clip(self, take: Take) -> int | None:
         """Read forward (oldest first) from the progress message: found however busy the channel was after it."""

@@ -51,6 +51,16 @@ def options_text(take: Take) -> str:
     return f"{take.duration_s} s \u00b7 {shape} \u00b7 sound {'on' if take.audio else 'off'}"
 
 
+def scene_text(take: Take) -> str:
+    """The scene a take's shot is part of, and where it starts from when it continues another."""
+    text = f"\u201c{safe(take.scene_name or 'this scene', 80)}\u201d"
+    if take.continues is not None:
+        text += f", starting from the last frame of shot {take.continues}"
+    if take.cut_from is not None:
+        text += ", cut from its storyboard"
+    return text
+
+
 def anchor_text(take: Take) -> str:
     version = f"v{take.anchor_version}" if take.anchor_version else "the channel's anchor"
     return f"{version} \u201c{safe(take.anchor_name, 80)}\u201d" if take.anchor_name else version
@@ -63,6 +73,11 @@ def title(take: Take) -> str:
 def progress_marker(take: Take, model_label: str) -> str:
     """A progress message's footer; after a crash the bot finds the one it already posted by it."""
     return f"{take.label} \u00b7 {model_label}"
+
+
+def storyboard_marker(take: Take) -> str:
+    """How a storyboard's message footer starts (found by it after a restart)."""
+    return f"Storyboard {take.id} \u00b7"
 
 
 def clip_marker(take: Take) -> str:
@@ -87,6 +102,8 @@ def progress_embed(
     embed.add_field(name="Price", value=price_text(take) + ("" if failed else ", only if the clip is posted"))
     embed.add_field(name="Anchor", value=anchor_text(take))
     embed.add_field(name="Length and shape", value=options_text(take), inline=False)
+    if take.scene_id is not None:
+        embed.add_field(name="Scene", value=scene_text(take), inline=False)
     if auto_reroll_price is not None and not failed:
         embed.add_field(
             name="Auto re-roll",
@@ -126,6 +143,8 @@ def clip_embed(take: Take, model_label: str, *, verdict: VerdictView | None = No
     embed.add_field(name="Price", value=price_text(take))
     embed.add_field(name="Requested by", value=f"<@{take.user_id}>")
     embed.add_field(name="Anchor", value=anchor_text(take))
+    if take.scene_id is not None:
+        embed.add_field(name="Scene", value=scene_text(take), inline=False)
     embed.add_field(
         name="Face",
         value="\n".join(verdict.lines)[:1024]

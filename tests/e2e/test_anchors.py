@@ -21,7 +21,8 @@ async def test_set_stores_normalised_file_and_replies_with_checklist(bot, runner
     reply = await set_anchor(fake_discord, png, name="Mara")
     text = text_of(reply)
     assert "Anchor set: version 1" in text
-    assert "Centred subject" in text and "Clean background" in text and "Resolution" in text
+    assert "Person in the middle" in text and "Plain background" in text and "Sharpness" in text
+    assert "sha256" not in text  # no hashes for members
     assert reply["_ephemeral"]
     version = await runner.services.anchors.resolve(fake_discord.channel_id)
     assert (version.version, version.name, version.set_by) == (1, "Mara", fake_discord.member("alice"))
@@ -58,7 +59,7 @@ async def test_show_reuploads_own_copy_history_use_and_clear(bot, runner, fake_d
     assert hist.index("v2") < hist.index("v1") and "current" in hist
 
     it = await fake_discord.slash("anchor use", version=1)
-    assert "version 1 is current" in text_of(await it.wait_reply())
+    assert "Anchor v1 \u201cfirst\u201d is current again" in text_of(await it.wait_reply())
     assert (await runner.services.anchors.resolve(fake_discord.channel_id)).name == "first"
 
     it = await fake_discord.slash("anchor use", version=9)

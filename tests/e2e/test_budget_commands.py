@@ -113,7 +113,11 @@ async def test_report_has_embed_and_csv(bot, runner, fake_discord):
         await budget.capture(f"j{i}")
     it = await fake_discord.slash("budget-admin report")
     reply = await it.wait_reply(lambda m: bool(m.get("_files")))
-    assert "Total spent $2.80" in text_of(reply) and "2 charges" in text_of(reply) and "shot" not in text_of(reply)
+    assert (
+        "Total spent $2.80" in text_of(reply)
+        and "2 charges" in text_of(reply)
+        and "shot" not in text_of(reply)
+    )
     csv_files = [f for f in reply["_files"] if f.filename.endswith(".csv")]
     assert len(csv_files) == 1
     rows = list(csv.DictReader(io.StringIO(csv_files[0].data.decode())))

@@ -6,8 +6,10 @@ import asyncio
 import io
 import time
 
+import pytest
 from PIL import Image
 
+from bot.errors import UserError
 from bot.jobs import JobState
 from bot.studio.service import ANCHOR_RULES, EXPIRY_S
 from tests import samples
@@ -37,9 +39,14 @@ async def slash(fake, command: str, *, user: str = "alice", **options):
 
 
 async def click(fake, msg, label: str, *, user: str = "alice"):
-    [button] = [b for b in msg.buttons if b.label == label]
+    [button] = [b for b in msg.buttons if b.label == label or b.label.startswith(f"{label} \u00b7 ")]
     it = await fake.click(msg.id, button.custom_id, user=user)
     return await original_reply(it)
+
+
+def _bare(label: str) -> str:
+    """A button's label without the price it shows ("Again · $0.12" -> "Again")."""
+    return label.split(" \u00b7 ")[0]
 
 
 async def totals(runner, fake, user: str = "alice"):
@@ -78,7 +85,8 @@ async def test_generate_posts_one_sheet_and_charges_count_times_price(bot, runne
     [file] = sheet.files
     size, tiles = tiles_in(file.data)
     assert tiles == 3 and size[0] > 3 * 300 and size[0] > size[1]
-    assert [b.label for b in sheet.buttons] == ["Use 1", "Use 2", "Use 3", "Again"]
+    assert [_bare(b.label) for b in sheet.buttons] == ["Use 1", "Use 2", "Use 3", "Again"]
+    assert sheet.buttons[-1].label == "Again \u00b7 $0.12"  # what pressing it costs, before paying
     assert await totals(runner, fake_discord) == (120_000, 0)
 
 
@@ -86,7 +94,7 @@ async def test_use_makes_candidate_the_anchor_and_again_charges_again(bot, runne
     await slash(fake_discord, "anchor generate", description="an old sailor", count=2)
     [sheet] = await wait_sheets(fake_discord)
     answer = await click(fake_discord, sheet, "Use 2")
-    assert "Candidate 2 is now the anchor" in text_of(answer) and "Anchor set: version 1" in text_of(answer)
+    assert "Candidate 2 is now the anchor" in text_of(answer) and "Anchor set: v1" in text_of(answer)
     anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
     assert anchor.version == 1 and anchor.set_by == fake_discord.member("alice")
     assert runner.services.anchors.image_path(anchor.sha256).is_file()
@@ -96,7 +104,7 @@ async def test_use_makes_candidate_the_anchor_and_again_charges_again(bot, runne
     assert [s.arguments["prompt"] for s in fake_fal.submissions] == [
         fake_fal.submissions[0].arguments["prompt"]
     ] * 2
-    assert [b.label for b in second.buttons] == ["Use 1", "Use 2", "Again"]
+    assert [_bare(b.label) for b in second.buttons] == ["Use 1", "Use 2", "Again"]
     assert await totals(runner, fake_discord) == (160_000, 0)
 
 
@@ -130,13 +138,15 @@ async def test_buttons_expire_after_24_hours_and_candidates_are_deleted(bot, run
     [sheet] = await wait_sheets(fake_discord)
     await click(fake_discord, sheet, "Use 1")
     studio = runner.services.studio
-    job_id = int(sheet.buttons[0].custom_id.split(":")[2])
+    job_id = int(
+        sheet.buttons[-1].custom_id.split(":")[2]
+    )  # Again: the chosen candidate's mark has no set id
     folder = studio.root / str(job_id)
     assert folder.is_dir()
     runner.services.jobs.clock = lambda: time.time() + EXPIRY_S - 60
     assert await studio.expire_due() == [] and folder.is_dir()
     runner.services.jobs.clock = lambda: time.time() + EXPIRY_S + 1
-    answer = await click(fake_discord, sheet, "Use 2")  # before the hourly sweep: expired all the same
+    answer = await click(fake_discord, sheet, "Again")  # before the hourly sweep: expired all the same
     assert "expired after 24 hours" in text_of(answer)
     assert not folder.exists()
     await fake_discord.wait_for(lambda: not sheet.buttons and "expired" in sheet.text)
@@ -177,7 +187,7 @@ async def test_a_broken_candidate_is_not_delivered_nor_charged(bot, runner, fake
     await slash(fake_discord, "anchor generate", description="a chef", count=4)
     [sheet] = await wait_sheets(fake_discord)
     assert tiles_in(sheet.files[0].data)[1] == 3
-    assert [b.label for b in sheet.buttons] == ["Use 1", "Use 2", "Use 3", "Again"]
+    assert [_bare(b.label) for b in sheet.buttons] == ["Use 1", "Use 2", "Use 3", "Again"]
     assert "not charged" in sheet.all_text
     assert await totals(runner, fake_discord) == (120_000, 0)
 
@@ -205,7 +215,7 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
     anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
     await slash(fake_discord, "anchor angles make", count=2)
     [sheet] = await wait_sheets(fake_discord)
-    assert [b.label for b in sheet.buttons] == ["Keep all", "Keep 1", "Keep 2", "Again"]
+    assert [_bare(b.label) for b in sheet.buttons] == ["Keep all", "Keep 1", "Keep 2", "Again"]
     qwen = fake_fal.submissions  # one qwen multiple-angles call per view, from the stored anchor
     assert [(s.endpoint, s.arguments["horizontal_angle"]) for s in qwen] == [(QWEN, 315), (QWEN, 45)]
     stored = runner.services.anchors.image_path(anchor.sha256).read_bytes()
@@ -216,7 +226,13 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
         "side.png", samples.portrait_png(shade=90), content_type="image/png"
     )
     assert "3 of 3" in text_of(await slash(fake_discord, "anchor angles add", image=upload))
-    assert "set is full" in text_of(await click(fake_discord, sheet, "Keep 1"))
+    # The sheet retired its Keep buttons once the views were kept (it shows what was kept); the set's own rule
+    # still refuses a fourth angle, all or nothing.
+    assert [_bare(b.label) for b in sheet.buttons if not b.disabled] == ["Again"]
+    job_id = int(sheet.buttons[-1].custom_id.split(":")[2])
+    with pytest.raises(UserError) as full:
+        await runner.services.studio.keep(job_id, [1], user_id=fake_discord.member("alice"), can_manage=True)
+    assert "set is full" in full.value.message
     angles = await runner.services.studio.angle_shas(anchor.id)
     assert len(angles) == 3
     shown = await slash(fake_discord, "anchor show")
@@ -254,7 +270,7 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
     await wait_clips(fake_discord, 3)
     last = [s for s in fake_fal.submissions if s.endpoint == KLING][-1]
     assert "elements" not in last.arguments and last.arguments["prompt"] == "Mara waves"
-    job = await runner.services.jobs.get(int(sheet.buttons[0].custom_id.split(":")[2]))
+    job = await runner.services.jobs.get(int(sheet.buttons[-1].custom_id.split(":")[2]))
     assert job is not None and job.state is JobState.POSTED
 
 
@@ -278,7 +294,7 @@ async def test_a_refused_view_is_left_out_and_not_charged(bot, runner, fake_disc
     await slash(fake_discord, "anchor angles make")
     [sheet] = await wait_sheets(fake_discord)
     assert len(fake_fal.submissions) == 3
-    assert [b.label for b in sheet.buttons] == ["Keep all", "Keep 1", "Keep 2", "Again"]
+    assert [_bare(b.label) for b in sheet.buttons] == ["Keep all", "Keep 1", "Keep 2", "Again"]
     assert tiles_in(sheet.files[0].data)[1] == 2 and "not charged" in sheet.all_text
     assert await totals(runner, fake_discord) == (80_000, 0)
 
@@ -298,7 +314,7 @@ async def test_a_5xx_at_submit_is_retried_and_charged_once(bot, runner, fake_dis
     await slash(fake_discord, "anchor generate", description="a baker", count=2)
     [sheet] = await wait_sheets(fake_discord)
     assert len([s for s in fake_fal.submissions if s.endpoint == SEEDREAM]) == 1
-    assert [b.label for b in sheet.buttons] == ["Use 1", "Use 2", "Again"]
+    assert [_bare(b.label) for b in sheet.buttons] == ["Use 1", "Use 2", "Again"]
     assert await totals(runner, fake_discord) == (80_000, 0)
 
 
@@ -329,7 +345,9 @@ async def test_a_click_while_the_sheet_is_being_recorded_is_honoured(bot, runner
 
     await fake_discord.wait_for(posted, timeout=20)
     assert len(sheets(fake_discord)) == 1
-    assert "Candidate 2 is now the anchor" in text_of(await click(fake_discord, sheet, "Use 2"))
+    # The click counted and deleted nothing: the sheet shows the choice, and the set's candidates are still there.
+    assert [b.label for b in sheet.buttons if b.disabled] == ["\u2714 Candidate 1 is now v1"]
+    assert (runner.services.studio.root / str(job_id)).is_dir()
     assert await totals(runner, fake_discord) == (80_000, 0)
 
 

@@ -40,7 +40,9 @@ async def test_a_refused_key_tells_members_plainly_and_the_admins_once(
         assert not re.search(r"\bfal\b|FAL_KEY|401", text), text
     posted = [m for m in fake_discord.channel_messages(alerts)]
     assert len(posted) == 1 and "FAL_KEY" in text_of(posted[0]) and not posted[0]["_pinged"]
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "needs an operator" in r.getMessage()]
+    errors = [
+        r for r in caplog.records if r.levelno == logging.ERROR and "needs an operator" in r.getMessage()
+    ]
     assert len(errors) == 1
     assert "Needs an admin" in await _status(fake_discord)
     assert await settled_totals(runner, fake_discord) == (0, 0)
@@ -51,3 +53,51 @@ async def test_a_refused_key_tells_members_plainly_and_the_admins_once(
     await wait_clips(fake_discord, 1)
     assert "Needs an admin" not in await _status(fake_discord)
     assert len(fake_discord.channel_messages(alerts)) == 1
+
+
+async def test_help_shows_each_member_what_they_may_use_the_anchor_and_prices(runner, fake_discord):
+    await runner.start()
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    it = await fake_discord.slash("help", user=bob)
+    reply = await it.wait_reply(lambda m: bool(text_of(m)))
+    text = text_of(reply)
+    assert reply["_ephemeral"] and not reply["_pinged"]
+    assert "ask a moderator to run /anchor set or /anchor generate" in text  # no anchor yet: who can act
+    assert "`/shot`" in text and "/anchor set," not in text and "/budget-admin" not in text
+    assert "5 s: $0.56 ($0.84 with sound)" in text and "$10.00 left of $10.00 per month (UTC)" in text
+
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    it = await fake_discord.slash("help")  # alice: a moderator and an admin
+    reply = await it.wait_reply(lambda m: bool(text_of(m)))
+    text = text_of(reply)
+    assert "/anchor set, /anchor use, /anchor clear" in text and "/budget-admin" in text
+    assert "v1 \u201cMara\u201d" in text
+    assert (
+        reply["embeds"][0]["thumbnail"]["url"] == reply["attachments"][0]["url"]
+    )  # the anchor, as a thumbnail
+    assert [a["description"] for a in reply["attachments"]] == ["The anchor, v1 \u201cMara\u201d"]
+
+
+async def test_an_anchor_change_is_told_to_the_channel_once(runner, fake_discord):
+    """Set by one member, it is seen by another in the channel (a public line with a thumbnail that pings nobody);
+    the answer with the checklist stays private to whoever set it."""
+    await runner.start()
+    reply = await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    assert reply["_ephemeral"]
+    public = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if "\U0001f3ad" in text_of(m)]
+    assert len(public) == 1 and not public[0]["_ephemeral"] and not public[0]["_pinged"]
+    alice = fake_discord.member("alice")
+    assert f"<@{alice}> made v1 \u201cMara\u201d this channel's anchor." in text_of(public[0])
+    assert public[0]["embeds"][0]["thumbnail"]["url"] == public[0]["attachments"][0]["url"]
+    await set_anchor(fake_discord, samples.portrait_png(shade=120))
+    it = await fake_discord.slash("anchor use", version=1)
+    await it.wait_reply()
+    it = await fake_discord.slash("anchor clear")
+    await it.wait_reply()
+    lines = [
+        text_of(m)
+        for m in fake_discord.channel_messages(fake_discord.channel_id)
+        if "\U0001f3ad" in text_of(m)
+    ]
+    assert len(lines) == 4 and "made v2 this channel's anchor" in lines[1]
+    assert "made v1 \u201cMara\u201d this channel's anchor again" in lines[2] and "cleared" in lines[3]

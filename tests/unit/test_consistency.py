@@ -30,5 +30,8 @@ def _score(verdict: str, score: int | None, matching: int, with_face: int) -> St
 
 def test_verdict_texts():
     assert stored_verdict_text(_score("match", 94, 8, 8)) == "face match 94% · 8 of 8 frames"
-    assert stored_verdict_text(_score("drift", 40, 3, 8)) == "⚠ the face drifted from the anchor · 3 of 8 frames match"
+    assert (
+        stored_verdict_text(_score("drift", 40, 3, 8))
+        == "⚠ the face drifted from the anchor · 3 of 8 frames match"
+    )
     assert stored_verdict_text(_score("no_face", None, 0, 0)) == "no face visible, so it could not be checked"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-from bot.anchors.checklist import anchor_checklist
+from bot.anchors.checklist import _subject_centre, analyse, anchor_checklist
 from bot.anchors.models import CheckItem
 from bot.errors import ImageRejected
 from bot.media.crop import (
@@ -441,70 +442,76 @@ def test_checklist_centred_subject_on_plain_background() -> None:
     norm = normalize_image(encode(portrait(), "JPEG", quality=95))
     items = anchor_checklist(norm.data)
     assert [i.key for i in items] == [
-        "Resolution",
-        "Aspect ratio",
-        "Centred subject",
-        "Clean background",
+        "Sharpness",
+        "Shape",
+        "Person in the middle",
+        "Plain background",
         "Expression and camera",
     ]
     rules = by_rule(items)
-    assert rules["Resolution"].level == "pass"
-    assert rules["Aspect ratio"].level == "pass"
-    assert rules["Centred subject"].level == "pass", rules["Centred subject"].text
-    assert rules["Clean background"].level == "pass", rules["Clean background"].text
+    assert rules["Sharpness"].level == "pass"
+    assert rules["Shape"].level == "pass"
+    assert rules["Person in the middle"].level == "pass", rules["Person in the middle"].text
+    assert rules["Plain background"].level == "pass", rules["Plain background"].text
     assert rules["Expression and camera"].level == "info"
-    assert "%" in rules["Centred subject"].text and "%" in rules["Clean background"].text
+    # Everyday words, no measurements: members read this (issue #19).
+    assert rules["Person in the middle"].text == "The person is in the middle of the picture."
+    assert rules["Plain background"].text == "The background is plain."
+    assert not any(re.search(r"\d%|px|spread|patch", i.text) for i in items[1:]), [i.text for i in items]
 
 
 def test_checklist_centred_ellipse_on_plain_background() -> None:
     im = dark_ellipse(Image.new("RGB", (1200, 1200), (235, 235, 230)), (0.5, 0.5))
     rules = by_rule(anchor_checklist(normalize_image(encode(im, "PNG")).data))
-    assert rules["Centred subject"].level == "pass"
-    assert "50% × 50%" in rules["Centred subject"].text
-    assert rules["Clean background"].level == "pass"
+    assert rules["Person in the middle"].level == "pass"
+    view = analyse(normalize_image(encode(im, "PNG")).data)
+    cx, cy, _ = _subject_centre(view.inner_rgb, view.edge_bin)
+    assert round(cx, 2) == 0.5 and round(cy, 2) == 0.5
+    assert rules["Plain background"].level == "pass"
 
 
 @pytest.mark.parametrize("kind", ["noise", "stripes"])
 def test_checklist_off_centre_subject_on_busy_background(kind: str) -> None:
     im = dark_ellipse(busy_background(kind), (0.2, 0.25))
     rules = by_rule(anchor_checklist(normalize_image(encode(im, "JPEG", quality=95)).data))
-    assert rules["Centred subject"].level == "warn", rules["Centred subject"].text
-    assert rules["Clean background"].level == "warn", rules["Clean background"].text
+    assert rules["Person in the middle"].level == "warn", rules["Person in the middle"].text
+    assert rules["Plain background"].level == "warn", rules["Plain background"].text
 
 
 def test_checklist_busy_shapes_background_warns() -> None:
     im = portrait(bg=busy_background("shapes"))
     rules = by_rule(anchor_checklist(normalize_image(encode(im, "JPEG", quality=95)).data))
-    assert rules["Clean background"].level == "warn"
+    assert rules["Plain background"].level == "warn"
 
 
 def test_checklist_off_centre_subject_on_plain_background() -> None:
     im = portrait(centre=(0.2, 0.3))
     rules = by_rule(anchor_checklist(normalize_image(encode(im, "JPEG", quality=95)).data))
-    assert rules["Centred subject"].level == "warn"
-    assert rules["Clean background"].level == "pass"
+    assert rules["Person in the middle"].level == "warn"
+    assert "off to the left" in rules["Person in the middle"].text
+    assert rules["Plain background"].level == "pass"
 
 
 def test_checklist_gradient_background_is_calm() -> None:
     g = Image.linear_gradient("L").resize((1200, 1500))
     bg = Image.merge("RGB", (g, ImageOps.invert(g), g))
     rules = by_rule(anchor_checklist(normalize_image(encode(portrait(bg=bg), "PNG")).data))
-    assert rules["Clean background"].level == "pass"
-    assert rules["Centred subject"].level == "pass"
+    assert rules["Plain background"].level == "pass"
+    assert rules["Person in the middle"].level == "pass"
 
 
 def test_checklist_small_and_extreme_images() -> None:
     norm = normalize_image(encode(portrait((400, 400)), "PNG"))
     rules = by_rule(anchor_checklist(norm.data))
-    assert rules["Resolution"].level == "warn"
-    assert "400 px" in rules["Resolution"].text
-    assert rules["Aspect ratio"].level == "pass"
+    assert rules["Sharpness"].level == "warn"
+    assert "400×400" in rules["Sharpness"].text and "1024 px" in rules["Sharpness"].text
+    assert rules["Shape"].level == "pass"
     wide = normalize_image(encode(scene((2400, 800)), "PNG"))
-    assert by_rule(anchor_checklist(wide.data))["Aspect ratio"].level == "warn"
+    assert by_rule(anchor_checklist(wide.data))["Shape"].level == "warn"
     blank = normalize_image(encode(Image.new("RGB", (1024, 1024), "white"), "PNG"))
     rules = by_rule(anchor_checklist(blank.data))
-    assert rules["Centred subject"].level == "warn"
-    assert rules["Clean background"].level == "pass"
+    assert rules["Person in the middle"].level == "warn"
+    assert rules["Plain background"].level == "pass"
 
 
 # ------------------------------------------------------------------------------------------------ crop

@@ -1,0 +1,312 @@
+"""Issue #16 end to end: scenes through the fake Discord and the fake fal, with real mp4s decoded to check them."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+import av
+import numpy as np
+from PIL import Image
+
+from bot.jobs import JobState
+from tests import samples
+from tests.e2e.helpers import set_anchor, settled_totals
+from tests.e2e.shots_helpers import run_shot, wait_clips, wait_posted
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.fal_fake import Outcome
+from tests.fakes.media_samples import indexed_clip, read_index
+
+KLING = "fal-ai/kling-video/v3/pro/image-to-video"
+PRICE_S = 112_000  # Kling v3 Pro, sound off, a second
+
+
+async def _reply(it) -> dict:
+    return await it.wait_reply(lambda m: bool(text_of(m)))
+
+
+async def _start(fake, name: str = "Opening", user: str | int = "alice") -> dict:
+    return await _reply(await fake.slash("scene start", user=user, name=name))
+
+
+def _buttons(message: dict) -> dict[str, str]:
+    """label -> custom id of a message's buttons."""
+    return {
+        b.get("label", ""): b.get("custom_id", "")
+        for row in message.get("components") or []
+        for b in row.get("components") or []
+    }
+
+
+def _custom_ids(message: dict) -> list[str]:
+    return [c for c in _buttons(message).values() if c]
+
+
+def _frames(data: bytes) -> list[np.ndarray]:
+    with av.open(io.BytesIO(data)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def _duration(data: bytes) -> float:
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        return frames / float(stream.average_rate or 24)
+
+
+def _close(a: np.ndarray, b: np.ndarray, tolerance: float = 12.0) -> bool:
+    """Two pictures are the same frame (re-encoding and scaling allowed): mean absolute difference on a grid."""
+    small = (64, 48)
+    pa = np.asarray(Image.fromarray(a).resize(small), dtype=np.float32)
+    pb = np.asarray(Image.fromarray(b).resize(small), dtype=np.float32)
+    return float(np.abs(pa - pb).mean()) <= tolerance
+
+
+async def _keep(fake, clip: dict, user: str | int = "alice") -> dict:
+    it = await fake.click(int(clip["id"]), _buttons(clip)["Keep"], user=user)
+    return await _reply(it)
+
+
+# Start, list, end ---------------------------------------------------------------------------------------------
+async def test_one_open_scene_a_channel_and_only_its_starter_or_a_moderator_ends_it(
+    bot, runner, fake_discord
+):
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    answer = await _start(fake_discord, "Opening", user=bob)
+    assert "\u201cOpening\u201d" in text_of(answer) and not answer["_ephemeral"]
+    again = await _start(fake_discord, "Second")
+    assert "\u201cOpening\u201d is open in this channel" in text_of(again) and again["_ephemeral"]
+    carol = fake_discord.add_member("carol", permissions=DEFAULT_MEMBER_PERMS)
+    it = await fake_discord.slash("scene end", user=carol)
+    assert "Only" in text_of(await _reply(it))
+    it = await fake_discord.slash("scene end", user=bob)
+    assert "is closed" in text_of(await _reply(it))
+    await _start(fake_discord, "Second")
+    it = await fake_discord.slash("scene list")
+    listed = text_of(await _reply(it))
+    assert listed.index("Second") < listed.index("Opening") and "0 shots" in listed
+
+
+# Plans ----------------------------------------------------------------------------------------------------------
+async def test_a_plan_is_quoted_and_held_all_at_once_only_on_the_planners_confirm(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    it = await fake_discord.slash("scene plan", shots="4s: she opens the door\nshe looks back | 6s: she runs")
+    plan = await _reply(it)
+    assert "3 shots \u00b7 15 s \u00b7 $1.68" in text_of(plan) and not plan["_ephemeral"]
+    await asyncio.sleep(0.5)
+    assert fake_fal.submissions == [] and await settled_totals(runner, fake_discord) == (0, 0)  # nothing yet
+
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    refused = await _reply(await fake_discord.click(int(plan["id"]), confirm, user=bob))
+    assert refused["_ephemeral"] and "Only the member who made this plan" in text_of(refused)
+    assert fake_fal.submissions == []
+
+    answer = await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    assert "$1.68 held" in text_of(answer)
+    await wait_posted(runner, fake_discord, 3)
+    kling = [s for s in fake_fal.submissions if s.endpoint == KLING]
+    assert sorted((s.arguments["prompt"], s.arguments["duration"]) for s in kling) == [
+        ("she looks back", "5"),
+        ("she opens the door", "4"),
+        ("she runs", "6"),
+    ]
+    assert await settled_totals(runner, fake_discord) == (1_680_000, 0)  # spend equals the quote
+    scene = await runner.services.scenes.find(fake_discord.channel_id, None)
+    shots = await runner.services.scenes.store.shots(scene.id)
+    assert [s.prompt for s in shots] == ["she opens the door", "she looks back", "she runs"]
+
+
+async def test_a_plan_over_budget_holds_nothing_and_an_expired_one_cannot_be_confirmed(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await runner.services.budget.set_user_limit(
+        fake_discord.guild_id, fake_discord.member("alice"), 1_000_000
+    )
+    await _start(fake_discord)
+    plan = await _reply(await fake_discord.slash("scene plan", shots="5s: a | 5s: b"))  # $1.12 > $1.00
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    refused = await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    assert refused["_ephemeral"] and "budget" in text_of(refused)
+    assert fake_fal.submissions == [] and await settled_totals(runner, fake_discord) == (0, 0)
+
+    plan = await _reply(await fake_discord.slash("scene plan", shots="5s: a"))
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    later = time.time() + 700
+    runner.services.scenes.clock = lambda: later  # ten minutes and more
+    expired = await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    assert "expired" in text_of(expired) and fake_fal.submissions == []
+
+
+# Keep ------------------------------------------------------------------------------------------------------------
+async def test_keep_by_button_and_by_reaction_replaces_and_a_strangers_keep_is_ignored(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    await run_shot(fake_discord, "she waves")
+    [first] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord, 1)
+    first = fake_discord.messages[int(first["id"])]
+    answer = await _keep(fake_discord, first)
+    assert "kept for shot 1" in text_of(answer)
+    first = fake_discord.messages[int(first["id"])]
+    assert "Kept" in _buttons(first) and "Continue" in _buttons(first)
+
+    it = await fake_discord.click(int(first["id"]), _buttons(first)["Re-roll \u00b7 $0.56"])
+    await _reply(it)
+    [_, second] = await wait_clips(fake_discord, 2)
+    await wait_posted(runner, fake_discord, 2)
+    carol = fake_discord.add_member("carol", permissions=DEFAULT_MEMBER_PERMS)
+    await fake_discord.react(int(second["id"]), "\u2705", user=carol)  # not hers to keep: ignored
+    await asyncio.sleep(0.5)
+    scene = await runner.services.scenes.find(fake_discord.channel_id, None)
+    [shot] = await runner.services.scenes.store.shots(scene.id)
+    assert shot.kept_take_id == 1
+    await fake_discord.react(int(second["id"]), "\u2705")  # the requester's: take 2 replaces take 1
+    await fake_discord.wait_for(lambda: "Kept" in _buttons(fake_discord.messages[int(second["id"])]))
+    [shot] = await runner.services.scenes.store.shots(scene.id)
+    assert shot.kept_take_id == 2
+    assert "Keep" in _buttons(fake_discord.messages[int(first["id"])])  # take 1 shows Keep again
+    refused = await _keep(fake_discord, fake_discord.messages[int(first["id"])], user=carol)
+    assert refused["_ephemeral"] and "Only the member who asked for this take" in text_of(refused)
+
+
+# Continue and end frames ---------------------------------------------------------------------------------------
+async def test_continue_starts_from_the_kept_takes_last_frame_and_needs_one(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    refused = await _reply(await fake_discord.slash("shot", prompt="too early", opts={"continue": True}))
+    assert "no shot yet" in text_of(refused) and fake_fal.submissions == []
+    await run_shot(fake_discord, "she walks in")
+    [clip] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord, 1)
+    refused = await _reply(await fake_discord.slash("shot", prompt="next", opts={"continue": True}))
+    assert "Shot 1 of \u201cOpening\u201d has no kept take" in text_of(refused)
+    assert len(fake_fal.submissions) == 1 and await settled_totals(runner, fake_discord) == (560_000, 0)
+
+    await _keep(fake_discord, fake_discord.messages[int(clip["id"])])
+    answer = await _reply(await fake_discord.slash("shot", prompt="she sits down", opts={"continue": True}))
+    assert "starting from the last frame of shot 1" in text_of(answer)
+    assert "face may drift" in text_of(answer)  # no angles: said once, with what to do
+    await wait_posted(runner, fake_discord, 2)
+    start = fake_fal.fetch_upload(fake_fal.submissions[1].arguments["start_image_url"])
+    last = _frames(clip["_files"][0].data)[-1]
+    assert _close(np.asarray(Image.open(io.BytesIO(start)).convert("RGB")), last)
+    assert not _close(
+        np.asarray(Image.open(io.BytesIO(start)).convert("RGB")), _frames(clip["_files"][0].data)[0]
+    )
+
+
+async def test_end_lands_the_shot_on_an_uploaded_frame(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    end = samples.portrait_png(shade=160)
+    att = fake_discord.make_attachment("end.png", end, content_type="image/png")
+    await _reply(await fake_discord.slash("shot", prompt="she turns", end=att))
+    await wait_posted(runner, fake_discord, 1)
+    [sub] = fake_fal.submissions
+    sent = Image.open(io.BytesIO(fake_fal.fetch_upload(sub.arguments["end_image_url"]))).convert("RGB")
+    assert _close(np.asarray(sent), np.asarray(Image.open(io.BytesIO(end)).convert("RGB")))
+
+
+# Storyboard ------------------------------------------------------------------------------------------------------
+async def test_a_storyboard_is_one_call_cut_into_its_shots_at_the_planned_lengths(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    plan = await _reply(
+        await fake_discord.slash(
+            "scene plan", shots="4s: she opens the door\n3s: she looks back\n3s: she runs", one_call=True
+        )
+    )
+    assert "3 shots \u00b7 10 s \u00b7 $1.12" in text_of(plan) and "cut at the planned lengths" in text_of(
+        plan
+    )
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    parts = await wait_clips(fake_discord, 4, timeout=60)  # the whole storyboard, then its 3 shots
+    await wait_posted(runner, fake_discord, 3)
+    [sub] = fake_fal.submissions
+    assert "prompt" not in sub.arguments and sub.arguments["duration"] == "10"
+    assert sub.arguments["multi_prompt"] == [
+        {"prompt": "she opens the door", "duration": "4"},
+        {"prompt": "she looks back", "duration": "3"},
+        {"prompt": "she runs", "duration": "3"},
+    ]
+    shots = {m["embeds"][0]["description"]: m for m in parts if "Storyboard" not in text_of(m)}
+    assert len(shots) == 3
+    planned = {"she opens the door": (0, 4), "she looks back": (1, 3), "she runs": (2, 3)}
+    for prompt, (shot, seconds) in planned.items():  # each part: its own planned length, cut from its shot
+        with av.open(io.BytesIO(shots[prompt]["_files"][0].data)) as container:
+            read = [read_index(f) for f in container.decode(video=0)]
+        assert {tag for tag, _ in read} == {shot} and abs(len(read) / 24 - seconds) <= 1 / 24, (
+            prompt,
+            len(read),
+        )
+    scene = await runner.services.scenes.find(fake_discord.channel_id, None)
+    stored = await runner.services.scenes.store.shots(scene.id)
+    assert [s.prompt for s in stored] == list(planned) and all(s.take_id for s in stored)
+    assert await settled_totals(runner, fake_discord) == (
+        1_120_000,
+        0,
+    )  # one take of 10 s; the parts are free
+
+
+# Show and export -------------------------------------------------------------------------------------------------
+async def test_show_and_export_join_the_kept_takes_in_shot_order(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    for tag, prompt in enumerate(
+        ("first", "second", "third"), 1
+    ):  # each take's frames say which take they are
+        clip = indexed_clip(
+            tmp_path / f"{prompt}.mp4", frames=36, tag=tag, audio="stereo" if tag != 3 else None
+        )
+        fake_fal.script(Outcome.complete(video=clip.read_bytes()))
+        await run_shot(fake_discord, prompt)
+    clips = await wait_clips(fake_discord, 3)
+    await wait_posted(runner, fake_discord, 3)
+    by_prompt = {m["embeds"][0]["description"]: fake_discord.messages[int(m["id"])] for m in clips}
+    await _keep(fake_discord, by_prompt["first"])
+    await _keep(fake_discord, by_prompt["third"])
+
+    shown = await (await fake_discord.slash("scene show")).wait_reply(lambda m: bool(m.get("_files")))
+    text = text_of(shown)
+    assert "none kept" in text and "take 1 kept" in text and "**2.** second" in text
+    [png] = [f for f in shown["_files"] if f.filename == "storyboard.png"]
+    assert Image.open(io.BytesIO(png.data)).format == "PNG"
+
+    await _reply(await fake_discord.slash("scene export"))
+    export = await fake_discord.wait_for(
+        lambda: next(
+            (m for m in fake_discord.channel_messages(fake_discord.channel_id) if "exported" in text_of(m)),
+            None,
+        ),
+        timeout=60,
+    )
+    assert "shot 2 \u201csecond\u201d" in text_of(export)  # the shot with no kept take is named and left out
+    video = export["_files"][0].data
+    with av.open(io.BytesIO(video)) as container:
+        read = [read_index(f) for f in container.decode(video=0)]
+        has_audio = bool(container.streams.audio)
+    # The first kept take's 36 frames, then the third's: in shot order, frame for frame (a silent track where the
+    # third had none: one audio layout through the whole video).
+    assert read == [(1, n) for n in range(36)] + [(3, n) for n in range(36)], read
+    assert (
+        has_audio and abs(_duration(video) - 3.0) <= 1 / 24 + 1e-6
+    )  # the sum of the kept takes (1.5 s each)
+    assert await settled_totals(runner, fake_discord) == (3 * 560_000, 0)  # the export is free
+
+
+async def _job_states(runner, kind: str) -> list[JobState]:
+    return [j.state for j in await runner.services.jobs.in_states(*JobState) if j.kind == kind]
