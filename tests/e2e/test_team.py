@@ -9,6 +9,7 @@ from tests import samples
 from tests.e2e.helpers import set_anchor, settled_totals
 from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.fal_fake import Outcome
 
 
 async def _final(fake, message: dict, words: str, timeout: float = 30.0) -> dict:
@@ -101,3 +102,27 @@ async def test_an_anchor_change_is_told_to_the_channel_once(runner, fake_discord
     ]
     assert len(lines) == 4 and "made v2 this channel's anchor" in lines[1]
     assert "made v1 \u201cMara\u201d this channel's anchor again" in lines[2] and "cleared" in lines[3]
+
+
+async def test_try_again_on_a_failed_take_makes_one_new_take_charged_once_on_delivery(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    fake_fal.script(Outcome.result_gone())
+    await run_shot(fake_discord, "a take that fails")
+    [progress] = progress_messages(fake_discord)
+    failed = await _final(fake_discord, progress, "Failed")
+    buttons = [c for row in failed["components"] for c in row["components"]]
+    assert [(b["label"], b["custom_id"]) for b in buttons] == [("Try again \u00b7 $0.56", "shot:retry:1")]
+    it = await fake_discord.click(int(progress["id"]), "shot:retry:1", user=bob)
+    answer = await it.wait_reply(lambda m: bool(text_of(m)))
+    assert answer["_ephemeral"] and "Shot 1 \u00b7 take 2 is on its way: $0.56, charged to you only if" in text_of(answer)
+    [clip] = await wait_clips(fake_discord, 1)
+    assert clip["embeds"][0]["title"] == "Shot 1 \u00b7 take 2"
+    assert len(fake_fal.submissions) == 2  # the failed one and its one new take
+    assert await settled_totals(runner, fake_discord, "bob") == (560_000, 0)  # charged once, on delivery
+    assert await settled_totals(runner, fake_discord) == (0, 0)  # the failed take cost alice nothing
+    again = await fake_discord.click(int(progress["id"]), "shot:retry:1", user=bob)
+    assert "just asked" in text_of(await again.wait_reply(lambda m: bool(text_of(m))))  # a double click counts once
+    assert len(fake_fal.submissions) == 2
