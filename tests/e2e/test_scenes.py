@@ -310,3 +310,26 @@ async def test_show_and_export_join_the_kept_takes_in_shot_order(
 
 async def _job_states(runner, kind: str) -> list[JobState]:
     return [j.state for j in await runner.services.jobs.in_states(*JobState) if j.kind == kind]
+
+
+async def test_continue_on_a_kept_take_asks_for_the_next_shot_and_starts_from_its_last_frame(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    await run_shot(fake_discord, "she walks in")
+    [clip] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord, 1)
+    await _keep(fake_discord, fake_discord.messages[int(clip["id"])])
+    kept = fake_discord.messages[int(clip["id"])]
+    it = await fake_discord.click(int(clip["id"]), _buttons(kept)["Continue"])
+    form = await fake_discord.submit_modal(
+        it, {"What happens next": "she sits down", "Length in seconds": "4"}
+    )
+    answer = await form.wait_reply(lambda m: bool(text_of(m)))
+    assert answer["_ephemeral"] and "Shot 2 \u00b7 take 1 is on its way" in text_of(answer)
+    await wait_posted(runner, fake_discord, 2)
+    second = fake_fal.submissions[1]
+    assert second.arguments["prompt"] == "she sits down" and second.arguments["duration"] == "4"
+    start = Image.open(io.BytesIO(fake_fal.fetch_upload(second.arguments["start_image_url"]))).convert("RGB")
+    assert _close(np.asarray(start), _frames(clip["_files"][0].data)[-1])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import re
 
+from bot.jobs import JobState
 from tests import samples
 from tests.e2e.helpers import set_anchor, settled_totals
-from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips
+from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 
@@ -117,12 +118,81 @@ async def test_try_again_on_a_failed_take_makes_one_new_take_charged_once_on_del
     assert [(b["label"], b["custom_id"]) for b in buttons] == [("Try again \u00b7 $0.56", "shot:retry:1")]
     it = await fake_discord.click(int(progress["id"]), "shot:retry:1", user=bob)
     answer = await it.wait_reply(lambda m: bool(text_of(m)))
-    assert answer["_ephemeral"] and "Shot 1 \u00b7 take 2 is on its way: $0.56, charged to you only if" in text_of(answer)
+    assert answer[
+        "_ephemeral"
+    ] and "Shot 1 \u00b7 take 2 is on its way: $0.56, charged to you only if" in text_of(answer)
     [clip] = await wait_clips(fake_discord, 1)
     assert clip["embeds"][0]["title"] == "Shot 1 \u00b7 take 2"
     assert len(fake_fal.submissions) == 2  # the failed one and its one new take
     assert await settled_totals(runner, fake_discord, "bob") == (560_000, 0)  # charged once, on delivery
     assert await settled_totals(runner, fake_discord) == (0, 0)  # the failed take cost alice nothing
     again = await fake_discord.click(int(progress["id"]), "shot:retry:1", user=bob)
-    assert "just asked" in text_of(await again.wait_reply(lambda m: bool(text_of(m))))  # a double click counts once
+    assert "just asked" in text_of(
+        await again.wait_reply(lambda m: bool(text_of(m)))
+    )  # a double click counts once
     assert len(fake_fal.submissions) == 2
+
+
+async def test_shot_numbers_count_per_server_without_gaps(bot, runner, fake_discord, fake_fal):
+    """Two servers: each counts its own shots 1, 2, 3; a refused request leaves no gap; the same number in a
+    clip's title, its footer and the budget's lines (job ids stay internal)."""
+    other = fake_discord.add_guild("Second server", owner="alice")
+    await set_anchor(fake_discord, samples.portrait_png())
+    await set_anchor(fake_discord, samples.portrait_png(), channel_id=other.channel_id)
+    alice = fake_discord.member("alice")
+    await runner.services.budget.set_user_limit(
+        other.guild_id, alice, 600_000
+    )  # one shot there, then refused
+    await run_shot(fake_discord, "home 1")
+    await run_shot(fake_discord, "away 1", channel_id=other.channel_id)
+    refused = await run_shot(fake_discord, "away refused", channel_id=other.channel_id)
+    assert "budget" in text_of(refused) and refused["_ephemeral"]
+    await run_shot(fake_discord, "home 2")
+    await runner.services.budget.set_user_limit(other.guild_id, alice, 10_000_000)
+    await run_shot(fake_discord, "away 2", channel_id=other.channel_id)
+    await run_shot(fake_discord, "home 3")
+    await wait_posted(runner, fake_discord, 5)
+
+    def titles(channel_id: int) -> list[str]:
+        clips = sorted(clip_messages(fake_discord, channel_id), key=lambda m: int(m["id"]))
+        for m in clips:  # the footer starts with the title's number
+            assert m["embeds"][0]["footer"]["text"].startswith(m["embeds"][0]["title"] + " \u00b7 ")
+        return [f"{m['embeds'][0]['title']}: {m['embeds'][0]['description']}" for m in clips]
+
+    assert titles(fake_discord.channel_id) == [
+        "Shot 1 \u00b7 take 1: home 1",
+        "Shot 2 \u00b7 take 1: home 2",
+        "Shot 3 \u00b7 take 1: home 3",
+    ]
+    assert titles(other.channel_id) == ["Shot 1 \u00b7 take 1: away 1", "Shot 2 \u00b7 take 1: away 2"]
+    home = await runner.services.budget.view(fake_discord.guild_id, alice)
+    assert [r.description for r in home.recent][:3] == [
+        "Shot 3 \u00b7 take 1",
+        "Shot 2 \u00b7 take 1",
+        "Shot 1 \u00b7 take 1",
+    ]
+    assert (
+        max(t.id for t in await runner.services.takes.in_states(JobState.POSTED)) == 5
+    )  # ids: internal only
+
+
+async def test_duration_suggestions_carry_the_price_that_is_then_charged(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png())
+    choices = await fake_discord.autocomplete("shot", "duration", "", prompt="a walk")
+    assert [c["value"] for c in choices] == list(range(3, 16))
+    names = {c["value"]: c["name"] for c in choices}
+    assert names[5] == "5 s \u00b7 $0.56 (default)" and names[8] == "8 s \u00b7 $0.896"
+    with_sound = await fake_discord.autocomplete("shot", "duration", "8", prompt="a walk", audio=True)
+    assert [c["name"] for c in with_sound] == ["8 s \u00b7 $1.344 \u00b7 sound on"]
+    await run_shot(fake_discord, "a walk", duration=8, audio=True)
+    await wait_posted(runner, fake_discord, 1)
+    assert await settled_totals(runner, fake_discord) == (1_344_000, 0)  # what the suggestion said
+
+
+async def test_anchor_use_suggests_the_channels_versions(bot, runner, fake_discord):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    await set_anchor(fake_discord, samples.portrait_png(shade=120))
+    choices = await fake_discord.autocomplete("anchor use", "version", "")
+    assert [c["value"] for c in choices] == [2, 1]
+    assert choices[1]["name"].startswith("v1 \u201cMara\u201d \u00b7 3:4 \u00b7 set today")
+    assert [c["value"] for c in await fake_discord.autocomplete("anchor use", "version", "mara")] == [1]

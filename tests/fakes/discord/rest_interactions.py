@@ -409,6 +409,20 @@ class InteractionsMixin:
             contexts = cmd.get("contexts")
             if contexts is not None and 0 not in contexts:
                 raise CommandHidden(f"/{parts[0]} is not available in guilds (contexts={contexts})")
+        data = self._command_data(command, cmd, options, guild)
+        return await self._send_interaction(itype=2, uid=uid, channel_id=cid, data=data, command=command)
+
+    def _command_data(
+        self,
+        command: str,
+        cmd: dict,
+        options: dict[str, Any],
+        guild: Guild | None,
+        focused: str | None = None,
+    ) -> dict[str, Any]:
+        """The interaction `data` of a command with its options (the `focused` one sent as typed, for
+        autocomplete: receiving-and-responding.mdx, "the value of the focused option is a partial string")."""
+        parts = command.strip().lstrip("/").split()
         node = cmd
         data: dict[str, Any] = {"id": cmd["id"], "name": cmd["name"], "type": 1}
         if cmd.get("guild_id"):
@@ -441,6 +455,11 @@ class InteractionsMixin:
                 raise AssertionError(f"/{command} has no option {key!r} (options: {sorted(by_name)})")
             if value is None:
                 continue
+            if name == focused:
+                if not opt.get("autocomplete"):
+                    raise AssertionError(f"/{command} {name}: this option has no autocomplete")
+                values.append({"type": opt["type"], "name": name, "value": str(value), "focused": True})
+                continue
             values.append(
                 {
                     "type": opt["type"],
@@ -450,12 +469,63 @@ class InteractionsMixin:
             )
         given = {v["name"] for v in values}
         missing = [o["name"] for o in leaf_opts if o.get("required") and o["name"] not in given]
-        if missing:
+        if missing and focused is None:
             raise AssertionError(f"/{command}: required option(s) missing: {missing}")
         container.setdefault("options", []).extend(values)
         if resolved:
             data["resolved"] = resolved
-        return await self._send_interaction(itype=2, uid=uid, channel_id=cid, data=data, command=command)
+        return data
+
+    async def autocomplete(
+        self,
+        command: str,
+        option: str,
+        typed: str | int = "",
+        *,
+        user: str | int = "alice",
+        channel_id: int | None = None,
+        **options: Any,
+    ) -> list[dict]:
+        """A member typing `typed` into `option` of `command` (the other options as already filled): an
+        APPLICATION_COMMAND_AUTOCOMPLETE interaction; returns the choices the bot answered with (callback 8)."""
+        uid = self._user_id(user)
+        cid = channel_id if channel_id is not None else self.channel_id
+        guild = self.guild_of(cid)
+        cmd = self._find_command(
+            command.strip().lstrip("/").split()[0],
+            dm=guild is None,
+            guild_id=guild.guild_id if guild is not None else None,
+        )
+        data = self._command_data(command, cmd, {**options, option: typed}, guild, focused=option)
+        inter = await self._send_interaction(itype=4, uid=uid, channel_id=cid, data=data, command=command)
+        response = await inter.wait_response()
+        assert response["type"] == 8, response
+        return list(response["data"].get("choices") or [])
+
+    async def submit_modal(
+        self, inter: FakeInteraction, values: dict[str, str], *, user: str | int | None = None
+    ) -> FakeInteraction:
+        """Fill in and submit the modal the bot answered `inter` with (callback 9): `values` by text input
+        label or custom id. A MODAL_SUBMIT interaction from the same member (a modal is theirs alone)."""
+        response = await inter.wait_response()
+        if response["type"] != 9:
+            raise AssertionError(f"{inter!r} was answered with type {response['type']}, not a modal")
+        modal = response["data"]
+        rows = []
+        for row in modal.get("components") or []:
+            for comp in row.get("components") or []:
+                key = comp.get("label") if comp.get("label") in values else comp["custom_id"]
+                value = values.get(key, "")
+                if comp.get("required", True) and not value:
+                    raise AssertionError(f"the modal's {key!r} is required")
+                rows.append(
+                    {"type": 1, "components": [{"type": 4, "custom_id": comp["custom_id"], "value": value}]}
+                )
+        uid = self._user_id(user) if user is not None else inter.user_id
+        if uid != inter.user_id:
+            raise AssertionError("a modal is submitted by the member it was shown to")
+        data = {"custom_id": modal["custom_id"], "components": rows}
+        return await self._send_interaction(itype=5, uid=uid, channel_id=inter.channel_id, data=data)
 
     async def click(
         self, message_id: int, custom_id: str, *, user: str | int = "alice", values: list[str] | None = None
