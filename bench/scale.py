@@ -227,13 +227,31 @@ class Child:
                 self.proc.wait(5)
 
 
+def threads_cpu(pid: int) -> dict[int, float]:
+    """OS thread id -> utime + stime of each thread of `pid` (/proc/<pid>/task)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            out[int(tid)] = _task_cpu_s(pid, int(tid))
+    return out
+
+
+def _task_cpu_s(pid: int, tid: int) -> float:
+    with open(f"/proc/{pid}/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class Profile:
     """py-spy on the bot for one phase at a time (--profile DIR): `py-spy record -r 100 -f raw --threads
-    --nonblocking` (idle samples off, py-spy's default), one collapsed-stacks file per phase."""
+    --nonblocking` (idle samples off, py-spy's default), one collapsed-stacks file per phase; and each thread's
+    exact CPU in the phase from /proc/<pid>/task, named by `py-spy dump` (<phase>.threads.json). py-spy's own
+    samples count a thread waiting for the GIL as busy; the /proc figures do not."""
 
     def __init__(self, out_dir: Path | None) -> None:
         self.out_dir = out_dir
         self.proc: subprocess.Popen[bytes] | None = None
+        self.phase: tuple[int, str, dict[int, float]] | None = None
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -244,6 +262,7 @@ class Profile:
         spy = Path(sys.executable).with_name("py-spy")
         command = [str(spy), "record", "-p", str(pid), "-r", "100", "-f", "raw", "--threads", "--nonblocking"]
         log = (self.out_dir / f"{phase}.log").open("wb")
+        self.phase = (pid, phase, threads_cpu(pid))
         self.proc = subprocess.Popen(  # noqa: ASYNC220
             [*command, "-o", str(self.out_dir / f"{phase}.txt")], stdout=log, stderr=subprocess.STDOUT
         )
@@ -251,6 +270,28 @@ class Profile:
     def stop(self) -> None:
         if self.proc is None:
             return
+        if self.phase is not None and self.out_dir is not None:
+            pid, phase, before = self.phase
+            with contextlib.suppress(OSError):
+                after = threads_cpu(pid)
+                spy = Path(sys.executable).with_name("py-spy")
+                dump = subprocess.run(  # noqa: ASYNC221
+                    [str(spy), "dump", "-p", str(pid), "--nonblocking"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                ).stdout
+                names = {
+                    int(m[1]): m[2] for m in re.finditer(r'^Thread (\d+) \([^)]*\): "(.*)"$', dump, re.M)
+                }
+                cpu = {
+                    f"{names.get(tid, '?')} [{tid}]": round(v - before.get(tid, 0.0), 3)
+                    for tid, v in after.items()
+                }
+                (self.out_dir / f"{phase}.threads.json").write_text(
+                    json.dumps(dict(sorted(cpu.items(), key=lambda kv: -kv[1])), indent=1) + "\n"
+                )
+            self.phase = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -781,7 +822,8 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
         # and the bot's own start-up.
         stamps: StampedList = discord.requests  # type: ignore[assignment]
         kinds: dict[str, int] = {}
-        storm_marks = tuple(str(i) for i in storm_ids)
+        routes: dict[str, int] = {}
+        storm_marks = {str(i) for i in storm_ids}
         for req in stamps:
             if not t_first <= stamps.stamp(req) <= t_v + max(2.0, args.poll):
                 continue
@@ -794,8 +836,12 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
                 continue
             kind = classify_discord(req)
             kinds[kind] = kinds.get(kind, 0) + 1
+            if kind != "startup":
+                route = f"{req.method} {req.route or req.path}"
+                routes[route] = routes.get(route, 0) + 1
         kinds.pop("startup", None)
         res["discord_requests"] = kinds
+        res["discord_requests_by_route"] = routes  # the verdicts are edits of clip messages: `verdict_edits`
         res["discord_per_take"] = sum(kinds.values()) / n
         res["discord_edits_per_take"] = kinds.get("edit", 0) / n
 
