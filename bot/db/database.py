@@ -311,6 +311,12 @@ class Database:
         rows: list[Row] = await _on_thread(self.reader, _fetchall, self.reader._conn, sql, params)
         return rows
 
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(conn, *args)` on the read-only connection's thread, in one round trip: for a read of several
+        statements (begin a transaction in `fn` to read them from one snapshot). `fn` must only read."""
+        result: T = await _on_thread(self.reader, fn, self.reader._conn, *args)
+        return result
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction (one thread round trip); return lastrowid."""
         async with self._lock:

@@ -357,9 +357,9 @@ class JobEngine:
 
     async def _schedule_once(self) -> None:
         now = self.clock()
-        total, per_user = await JobStore.in_flight_counts(self.db, self.kinds)
+        total, per_user, waiting = await JobStore.queue_view(self.db, self.kinds)
         position = 0
-        for job in await JobStore.in_states(self.db, (S.WAITING,)):
+        for job in waiting:
             if job.kind not in self.kinds:
                 continue
             if job.id in self._active:  # being sent right now: counts against the limits already
@@ -399,7 +399,8 @@ class JobEngine:
             try:
                 read_at = time.monotonic()
                 polls: list[Job | None] = []
-                for due in await JobStore.due(self.db, steps, due_by=self.clock()):
+                due_jobs = await JobStore.due(self.db, steps, due_by=self.clock(), busy=list(self._active))
+                for due in due_jobs:
                     if due.kind not in self.kinds:
                         continue
                     step = steps[due.state]
@@ -408,8 +409,9 @@ class JobEngine:
                     if step == self._deliver and not self.kinds[due.kind].can_deliver():
                         continue  # its chat side is not attached (yet): delivery waits, no attempt counted
                     # A job with a step running now, or one that ended since the read, is never started by this pass
-                    # (_spawn_fresh refuses it now and later), so its row is not decoded; a poll keeps its slot.
-                    stale = self._stale(due.id, read_at)
+                    # (_spawn_fresh refuses it now and later), so its row is not read (busy when the pass read) or not
+                    # decoded; a poll keeps its slot.
+                    stale = due.row is None or self._stale(due.id, read_at)
                     if step == self._poll:
                         polls.append(None if stale else due.job())
                     elif not stale:

@@ -235,9 +235,46 @@ async def test_a_jobs_row_decodes_to_the_job_its_columns_make(tmp_path):
         [due] = await JobStore.due(db, (JobState.RUNNING,), due_by=2.0)
         assert (due.id, due.kind, due.state) == (1, "echo", JobState.RUNNING) and due.job() == expected
         assert await JobStore.due(db, (JobState.RUNNING,), due_by=1.0) == []  # not due yet
+        [busy] = await JobStore.due(db, (JobState.RUNNING,), due_by=2.0, busy=[1])  # its row is not read
+        assert (busy.id, busy.kind, busy.state, busy.row) == (1, "echo", JobState.RUNNING, None)
         assert await JobStore.state_of(db, 1) == (JobState.RUNNING, "echo:1")
+        # The scheduler's one read: the in-flight counts and the waiting jobs, as the two separate reads give them.
+        assert await JobStore.queue_view(db, ["echo"]) == (1, {7: 1}, [])
+        assert await JobStore.queue_view(db, ["other"]) == (0, {}, [])
+        await db.execute("UPDATE jobs SET state='waiting' WHERE id=1")
+        waiting = await JobStore.in_states(db, (JobState.WAITING,))
+        assert await JobStore.queue_view(db, ["echo"]) == (0, {}, waiting) and len(waiting) == 1
+        await db.execute("UPDATE jobs SET state='running' WHERE id=1")
         # A column named twice: the first one counts (as sqlite3.Row's lookup by name); an unknown state is refused.
         with pytest.raises(ValueError):
             _job(await db.fetchone("SELECT 'no such state' AS state, * FROM jobs WHERE id=1"))
+    finally:
+        await db.close()
+
+
+async def test_read_runs_several_statements_on_the_reader_in_one_round_trip(tmp_path):
+    db = Database(tmp_path / "r.sqlite3")
+    await db.open()
+    try:
+        await db.execute("CREATE TABLE t(x INTEGER)")
+        await db.execute("INSERT INTO t VALUES (1), (2)")
+
+        def both(conn: sqlite3.Connection, extra: int) -> tuple[int, int]:
+            conn.execute("BEGIN")
+            try:
+                n = conn.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+                total = conn.execute("SELECT SUM(x) FROM t").fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+            return n, total + extra
+
+        assert await db.read(both, 10) == (2, 13)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t VALUES (3)")
+
+        with pytest.raises(sqlite3.OperationalError):  # the reader cannot write
+            await db.read(write)
+        assert (await db.fetchone("SELECT COUNT(*) FROM t"))[0] == 2
     finally:
         await db.close()
