@@ -134,6 +134,38 @@ async def test_connect_refused_means_nothing_was_sent(fal, gw, anchor):
     assert err.value.kind is FailureKind.NETWORK and err.value.retryable
 
 
+async def test_a_domain_that_cannot_be_reached_is_tried_once_on_its_backup(fal, gw, anchor, monkeypatch):
+    """As fal_client's transport did (queue.fal.run -> queue.falrun.com): no connection to the first domain, so
+    nothing was sent there; the one POST goes to the backup. Here 127.0.0.2 refuses and 127.0.0.1 is the fake."""
+    monkeypatch.setitem(fc._BACKUP_DOMAINS, "127.0.0.2", "127.0.0.1")
+    fc.QUEUE_URL_FORMAT = fal.queue_url.replace("127.0.0.1", "127.0.0.2")  # restored by fal.restore()
+    rid = await gw.submit(V3, args(anchor))
+    assert fal.submission(rid).arguments == args(anchor)
+    assert posts(fal) == 1 and len(fal.submissions) == 1
+    # Neither domain reachable: still nothing sent, so retryable.
+    monkeypatch.setitem(fc._BACKUP_DOMAINS, "127.0.0.2", "127.0.0.3")
+    with pytest.raises(GenerationError) as err:
+        await gw.submit(V3, args(anchor))
+    assert err.value.kind is FailureKind.NETWORK and err.value.retryable
+    assert posts(fal) == 1
+
+
+async def test_the_submit_body_is_what_httpx_sent(fal, gw, anchor):
+    """The arguments reach fal as the compact UTF-8 JSON fal_client's httpx client sent; NaN is refused unsent."""
+    import httpx
+
+    body = args(anchor, prompt="she waves — «bonjour»", elements=[{"n": 1.5}])
+    rid = await gw.submit(V3, body)
+    assert fal.submission(rid).arguments == body
+    from bot.fal.gateway import _json_body
+
+    _, stream = httpx._content.encode_json(body)
+    assert _json_body(body) == b"".join(stream)
+    with pytest.raises(ValueError):
+        await gw.submit(V3, args(anchor, cfg_scale=float("nan")))
+    assert posts(fal) == 1
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "ingress"),
     [
