@@ -30,6 +30,7 @@ import math
 import os
 import statistics
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -365,17 +366,37 @@ class FaceReport:
     face: Face | None = None
     embedding: bytes | None = None
 
+    @property
+    def face_box(self) -> tuple[int, int, int, int] | None:
+        """The character's face box (left, top, right, bottom) in the checked image's pixels, as
+        `bot.media.crop.face_crop` takes it; None without a dominant face. It may reach a little past the edges."""
+        return self.face.box if self.face is not None else None
+
+
+def _dominant(faces: list[Face]) -> Face | None:
+    """The face that stands for the character among `faces` (largest first): the largest, when it is the only
+    one or DOMINANT_RATIO times as tall as the next; else None."""
+    if not faces or (len(faces) > 1 and faces[0].height < DOMINANT_RATIO * faces[1].height):
+        return None
+    return faces[0]
+
+
+def dominant_face_box(image: ImageLike) -> tuple[int, int, int, int] | None:
+    """The box of the face that stands for the character (the one `face_checks` would embed), found without
+    computing an embedding (≈ 90 ms less); None without a dominant face. For `bot.media.crop.face_crop`.
+    Raises FaceEngineUnavailable."""
+    face = _dominant(detect_faces(image, embeddings=False))
+    return face.box if face is not None else None
+
 
 def face_checks(image: ImageLike) -> FaceReport:
     """Find an anchor image's faces and, when one stands for the character, its embedding.
     Raises FaceEngineUnavailable."""
     arr = _rgb_array(image)
     faces = detect_faces(arr, embeddings=False)
-    if not faces:
-        return FaceReport(count=0, dominant=False)
-    if len(faces) > 1 and faces[0].height < DOMINANT_RATIO * faces[1].height:
+    face = _dominant(faces)
+    if face is None:
         return FaceReport(count=len(faces), dominant=False)
-    face = faces[0]
     emb = embed(arr, face)
     return FaceReport(
         count=len(faces),
@@ -504,38 +525,20 @@ def _frame_rgb(frame: Any, max_side: int) -> np.ndarray:
     return np.asarray(frame.reformat(width=fw, height=fh, format="rgb24").to_ndarray())
 
 
-def score_clip(
-    video_path: str | Path,
-    anchor_embeddings: list[np.ndarray] | list[bytes],
-    *,
-    frames: int = 8,
-    threshold: float = DEFAULT_THRESHOLD,
-) -> ClipScore:
-    """Score a clip against the anchor's embeddings (the anchor and its angles): sample `frames` frames, take
-    each frame's largest face, and compare it with the nearest anchor embedding (arrays, or the 512-byte form
-    that FaceReport.embedding stores). Raises FaceEngineUnavailable,
-    ClipUnreadable."""
-    if not anchor_embeddings:
-        raise ValueError("score_clip needs at least one anchor embedding")
-    engine = _load()
-    anchors = np.stack(
+def _embedding_matrix(embeddings: Sequence[np.ndarray | bytes]) -> np.ndarray:
+    """The embeddings (arrays, or the 512-byte form FaceReport.embedding stores) as an N×128 float32 matrix."""
+    return np.stack(
         [
-            embedding_from_bytes(a)
-            if isinstance(a, bytes | bytearray)
-            else np.asarray(a, np.float32).reshape(128)
-            for a in anchor_embeddings
+            embedding_from_bytes(e)
+            if isinstance(e, bytes | bytearray)
+            else np.asarray(e, np.float32).reshape(128)
+            for e in embeddings
         ]
     )
-    distances: list[float | None] = []
-    for arr in sample_frames(video_path, frames):
-        boxes = [box for box, _score in _detect(engine, arr)]
-        if not boxes:
-            distances.append(None)
-            continue
-        box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
-        vec = _descriptor(engine, arr, _landmarks(engine, arr, box))
-        distances.append(float(np.linalg.norm(anchors - vec, axis=1).min()))
 
+
+def _clip_score(distances: list[float | None], threshold: float) -> ClipScore:
+    """The verdict and score of one character over the sampled frames' distances (None: no face there)."""
     seen = [d for d in distances if d is not None]
     matching = sum(1 for d in seen if d < threshold)
     if not seen:
@@ -554,3 +557,81 @@ def score_clip(
         threshold=threshold,
         distances=tuple(distances),
     )
+
+
+def _area(box: tuple[int, int, int, int]) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def score_clip(
+    video_path: str | Path,
+    anchor_embeddings: list[np.ndarray] | list[bytes],
+    *,
+    frames: int = 8,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> ClipScore:
+    """Score a clip against the anchor's embeddings (the anchor and its angles): sample `frames` frames, take
+    each frame's largest face, and compare it with the nearest anchor embedding (arrays, or the 512-byte form
+    that FaceReport.embedding stores). Raises FaceEngineUnavailable,
+    ClipUnreadable."""
+    if not anchor_embeddings:
+        raise ValueError("score_clip needs at least one anchor embedding")
+    engine = _load()
+    anchors = _embedding_matrix(anchor_embeddings)
+    distances: list[float | None] = []
+    for arr in sample_frames(video_path, frames):
+        boxes = [box for box, _score in _detect(engine, arr)]
+        if not boxes:
+            distances.append(None)
+            continue
+        box = max(boxes, key=_area)
+        vec = _descriptor(engine, arr, _landmarks(engine, arr, box))
+        distances.append(float(np.linalg.norm(anchors - vec, axis=1).min()))
+    return _clip_score(distances, threshold)
+
+
+def _frame_descriptors(engine: _Engine, arr: np.ndarray, max_faces: int) -> np.ndarray | None:
+    """The embeddings (F×128) of a frame's `max_faces` largest faces, None when it shows no face."""
+    boxes = sorted((box for box, _score in _detect(engine, arr)), key=_area, reverse=True)[:max_faces]
+    if not boxes:
+        return None
+    return np.stack([_descriptor(engine, arr, _landmarks(engine, arr, box)) for box in boxes])
+
+
+def score_clip_cast(
+    video_path: str | Path,
+    cast: Sequence[Sequence[np.ndarray | bytes]],
+    *,
+    frames: int = 8,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_faces: int = 6,
+) -> list[ClipScore]:
+    """Score a clip against several characters at once: one ClipScore per character, in `cast`'s order (each
+    character is its embeddings: the anchor and its angles, arrays or the stored 512-byte form).
+
+    The frames are sampled and decoded once, and every face of a frame (its `max_faces` largest) is described
+    once. A character's distance in a frame is the smallest distance between any of the frame's faces and any
+    of the character's embeddings (None when the frame shows no face); the verdict and score then follow
+    exactly as in `score_clip`, which this equals for one character when each frame shows one face.
+
+    Two characters may match the same face: faces are not assigned to characters. An assignment (each face to
+    at most one character) would cost a matching step per frame for a rare case, two characters similar enough
+    to share a face, and would not catch the common failure anyway: a character the model left out of the clip
+    matches no face in any frame, so it still drifts, and a face morphing into another character's shows as
+    that character's match with the first one drifting. Raises FaceEngineUnavailable, ClipUnreadable."""
+    if not cast or any(not character for character in cast):
+        raise ValueError("score_clip_cast needs at least one character, each with at least one embedding")
+    if max_faces < 1:
+        raise ValueError("max_faces must be at least 1")
+    engine = _load()
+    characters = [_embedding_matrix(character) for character in cast]
+    per_character: list[list[float | None]] = [[] for _ in characters]
+    for arr in sample_frames(video_path, frames):
+        found = _frame_descriptors(engine, arr, max_faces)
+        for embeddings, distances in zip(characters, per_character, strict=True):
+            if found is None:
+                distances.append(None)
+            else:  # every face against every embedding of the character: F×E distances, the smallest counts
+                pairwise = np.linalg.norm(found[:, None, :] - embeddings[None, :, :], axis=2)
+                distances.append(float(pairwise.min()))
+    return [_clip_score(distances, threshold) for distances in per_character]

@@ -607,3 +607,99 @@ def test_score_scale():
     assert similarity_percent(DEFAULT_THRESHOLD) == 50
     assert similarity_percent(1.2) == 0
     assert similarity_percent(3.0) == 0
+
+
+# ------------------------------------------------------------------------------------------ a cast (#17)
+# Each person's embedding comes from another photo of them than the clip shows (the whole 512 px astronaut photo,
+# Hopper's full portrait), as a character's anchor would.
+
+
+@pytest.fixture(scope="module")
+def cast_reports() -> dict[str, faces.FaceReport]:
+    photos = {"astronaut": samples.astronaut, "hopper": samples.grace_hopper, "coelho": samples.luis_pedro}
+    reports = {name: faces.face_checks(photo()) for name, photo in photos.items()}
+    assert all(r.embedding is not None for r in reports.values())
+    return reports
+
+
+@pytest.fixture(scope="module")
+def pair_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The astronaut and Grace Hopper side by side (faces ≈ 120 and 145 px tall in the 640×480 frames)."""
+    two = samples.side_by_side(samples.centred_portrait(), samples.hopper_portrait())
+    path = tmp_path_factory.mktemp("cast") / "pair.mp4"
+    return samples.write_mp4(path, samples.camera_move(two, samples.CLIP_FRAMES, samples.CLIP_SIZE))
+
+
+@pytest.fixture(scope="module")
+def pair_scores(pair_clip: Path, cast_reports: dict[str, faces.FaceReport]) -> list[ClipScore]:
+    """The pair clip scored once for all three people: the astronaut, Hopper, Coelho (not in it)."""
+    cast = [[cast_reports[name].embedding] for name in ("astronaut", "hopper", "coelho")]
+    return faces.score_clip_cast(pair_clip, cast)
+
+
+def test_the_face_box_of_an_anchor_is_kept_with_its_report(cast_reports: dict[str, faces.FaceReport]):
+    report = cast_reports["hopper"]
+    assert report.face is not None and report.face_box == report.face.box
+    left, top, right, bottom = report.face_box
+    # faces_samples.grace_hopper(): the face box is about (161, 137)-(376, 352)
+    assert abs(left - 161) < 25 and abs(top - 137) < 25 and abs(right - 376) < 25 and abs(bottom - 352) < 25
+    assert faces.dominant_face_box(samples.grace_hopper()) == report.face_box  # same box, no embedding
+    assert faces.face_checks(samples.coffee()).face_box is None
+    two = samples.side_by_side(samples.centred_portrait(), samples.hopper_portrait())
+    assert faces.dominant_face_box(two) is None  # two faces of similar size: neither is the character
+
+
+def test_two_characters_in_one_clip_both_match(pair_scores: list[ClipScore]):
+    astronaut, hopper, _coelho = pair_scores
+    for score in (astronaut, hopper):
+        assert score.verdict is Verdict.MATCH, score.distances
+        assert (score.frames_sampled, score.frames_with_face, score.frames_matching) == (8, 8, 8)
+        assert score.median_distance is not None and score.median_distance < DEFAULT_THRESHOLD / 2
+    # each matched their own face: the other person's sits at ≈ 0.69
+    assert all(d is not None and d < DEFAULT_THRESHOLD / 2 for d in astronaut.distances + hopper.distances)
+
+
+def test_a_character_missing_from_the_clip_drifts_and_the_others_do_not_depend_on_it(
+    pair_clip: Path, pair_scores: list[ClipScore], cast_reports: dict[str, faces.FaceReport]
+):
+    coelho = pair_scores[2]
+    assert coelho.verdict is Verdict.DRIFT
+    assert (coelho.frames_with_face, coelho.frames_matching) == (8, 0)
+    assert all(d is not None and d > DEFAULT_THRESHOLD for d in coelho.distances)
+    # The same clip scored for the astronaut and Coelho only: the very same scores (no assignment of faces).
+    pair = [[cast_reports["astronaut"].embedding], [cast_reports["coelho"].embedding]]
+    assert faces.score_clip_cast(pair_clip, pair) == [pair_scores[0], coelho]
+
+
+def test_a_faceless_clip_has_no_face_for_anyone(clips: dict[str, Path], cast_reports):
+    scores = faces.score_clip_cast(clips["faceless"], [[r.embedding] for r in cast_reports.values()])
+    assert [s.verdict for s in scores] == [Verdict.NO_FACE] * 3
+    assert all(s.frames_sampled == 8 and s.score is None and s.distances == (None,) * 8 for s in scores)
+
+
+def test_one_character_scores_as_score_clip_and_two_may_share_a_face(
+    clips: dict[str, Path], anchor: np.ndarray, cast_reports: dict[str, faces.FaceReport]
+):
+    both = [anchor, cast_reports["hopper"].embedding]  # an array and the stored bytes
+    cast = faces.score_clip_cast(clips["anchor"], [[anchor], both])
+    assert cast[0] == score_clip(clips["anchor"], [anchor])  # distances too, frame by frame
+    assert cast[1] == score_clip(clips["anchor"], both)
+    # Both characters matched the one face in view: faces are not assigned to one character each.
+    assert [s.verdict for s in cast] == [Verdict.MATCH, Verdict.MATCH]
+
+
+def test_max_faces_keeps_the_largest_faces(pair_clip: Path, cast_reports: dict[str, faces.FaceReport]):
+    # Hopper's face is the larger one: with one face a frame, only hers is described.
+    cast = [[cast_reports["astronaut"].embedding], [cast_reports["hopper"].embedding]]
+    astronaut, hopper = faces.score_clip_cast(pair_clip, cast, frames=4, max_faces=1)
+    assert astronaut.verdict is Verdict.DRIFT and astronaut.frames_matching == 0
+    assert hopper.verdict is Verdict.MATCH and hopper.frames_matching == hopper.frames_sampled == 4
+
+
+def test_score_clip_cast_refuses_an_empty_cast(clips: dict[str, Path], anchor: np.ndarray):
+    with pytest.raises(ValueError):
+        faces.score_clip_cast(clips["anchor"], [])
+    with pytest.raises(ValueError):
+        faces.score_clip_cast(clips["anchor"], [[anchor], []])
+    with pytest.raises(ValueError):
+        faces.score_clip_cast(clips["anchor"], [[anchor]], max_faces=0)
