@@ -266,3 +266,64 @@ def storyboard_mp4(
             video_opts=("-preset", "ultrafast", "-crf", "23"),
         )
         return out.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------ voice samples
+
+
+@functools.lru_cache(maxsize=32)
+def speech_wav(seconds: float, *, sample_rate: int = 22050) -> bytes:
+    """A mono 16-bit WAV of `seconds` of a voice-like sound: a fundamental gliding between 130 and 210 Hz with
+    seven falling harmonics, shaped into syllables (about four a second, a short pause every fourth) and a
+    little breath noise; peaks near -6 dBFS. Deterministic, cached per process."""
+    import io
+    import wave
+
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    f0 = 170 + 40 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    voice = sum((0.6 / k) * np.sin(k * phase) for k in range(1, 8))
+    syllables = np.abs(np.sin(np.pi * 4 * t)) ** 0.6
+    pauses = (np.floor(t * 4) % 4 != 3).astype(float)  # every fourth syllable is a pause between words
+    breath = np.random.default_rng(17).normal(0, 0.02, t.size)
+    signal = voice * syllables * pauses + breath
+    peak = float(np.max(np.abs(signal))) or 1.0
+    pcm = (signal / peak * 0.5 * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=16)
+def speech_mp4(seconds: float) -> bytes:
+    """A 160x120 H.264 + AAC mp4 of `seconds` whose sound is `speech_wav(seconds)`; cached per process."""
+    with tempfile.TemporaryDirectory(prefix="anchorshot-speech-mp4-") as tmp:
+        wav, out = Path(tmp) / "speech.wav", Path(tmp) / "speech.mp4"
+        wav.write_bytes(speech_wav(seconds))
+        _run_ffmpeg(
+            [
+                "-f", "lavfi", "-i", f"testsrc=size=160x120:rate=24:duration={seconds}", "-i", str(wav),
+                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-pix_fmt", "yuv420p",
+                "-c:a", "aac", "-b:a", "64k", "-t", str(seconds), "-movflags", "+faststart", "-f", "mp4", str(out),
+            ]
+        )  # fmt: skip
+        return out.read_bytes()
+
+
+@functools.lru_cache(maxsize=16)
+def silent_mp4(seconds: float) -> bytes:
+    """A 160x120 H.264 mp4 of `seconds` with no audio stream at all; cached per process."""
+    with tempfile.TemporaryDirectory(prefix="anchorshot-silent-mp4-") as tmp:
+        out = Path(tmp) / "silent.mp4"
+        _encode(
+            out,
+            video_src=f"testsrc=size=160x120:rate=24:duration={seconds}",
+            duration=seconds,
+            with_audio=False,
+            video_opts=["-preset", "ultrafast", "-crf", "30"],
+        )
+        return out.read_bytes()
