@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes import fal_schema
 from tests.fakes.fal_fake import FakeFal, Outcome
-from tests.fakes.media_samples import ffmpeg_exe, large_mp4, small_mp4
+from tests.fakes.media_samples import ffmpeg_exe, large_mp4, silent_mp4, small_mp4, speech_mp4, speech_wav
 
 APP = "fal-ai/kling-video/v3/pro/image-to-video"
 ARGS = {"start_image_url": "https://example.invalid/a.png", "prompt": "she waves", "duration": "5"}
@@ -755,3 +755,124 @@ async def test_a_one_prompt_take_is_the_small_clip_unless_real_durations(fal, cl
     out = await client.subscribe(APP, {**ARGS, "duration": "7"})
     frames, info = _decode_indexes((await _get(out["video"]["url"]))[1], tmp_path)
     assert len(frames) == 7 * 24 and {tag for tag, _ in frames} == {0} and abs(info["audio"] - 7) <= 0.05
+
+
+# ------------------------------------------------------------------------------------- voices and elements
+
+VOICE = "fal-ai/kling-video/create-voice"
+
+
+async def _voice_job(client, data: bytes, name: str, content_type: str = "audio/wav"):
+    """Upload a voice file to the fake's storage, submit create-voice with it, poll until COMPLETED."""
+    url = await client.upload(data, content_type, name)
+    handle = await client.submit(VOICE, {"voice_url": url})
+    for _ in range(20):
+        done = await client.status(VOICE, handle.request_id)
+        if isinstance(done, fal_client.Completed):
+            return handle.request_id, done
+    raise AssertionError("the voice job never completed")
+
+
+async def test_create_voice_with_a_real_sample_returns_a_voice_id_the_fake_remembers(fal, client):
+    fal.foreign_images_ok = False
+    for data, name, kind in [
+        (speech_wav(10), "voice.wav", "audio/wav"),
+        (speech_mp4(8), "clip.mp4", "video/mp4"),
+    ]:
+        rid, done = await _voice_job(client, data, name, kind)
+        assert done.error is None
+        out = await client.result(VOICE, rid)
+        assert isinstance(out["voice_id"], str) and out["voice_id"] in fal.voice_ids
+    assert len(fal.voice_ids) == 2
+    assert [s.state for s in fal.submissions_to("create-voice")] == ["COMPLETED", "COMPLETED"]
+    assert fal.submissions_to("image-to-video") == []
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "kind"),
+    [
+        (speech_wav(2), "short.wav", "audio_duration_error"),
+        (speech_wav(31), "long.wav", "audio_duration_error"),
+        (silent_mp4(8), "silent.mp4", "audio_load_error"),
+        (b"hello, this is not a sound\n" * 40, "notes.wav", "audio_load_error"),
+    ],
+    ids=["2s", "31s", "no-audio-track", "text"],
+)
+async def test_create_voice_fails_the_job_for_an_unusable_voice_file(fal, client, data, name, kind):
+    """Like a start image outside its x-fal limits: accepted at submit, COMPLETED with an error, the result a 422."""
+    fal.foreign_images_ok = False
+    rid, done = await _voice_job(client, data, name)
+    assert done.error == "Unprocessable Entity"
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.result(VOICE, rid)
+    assert err.value.status_code == 422
+    [item] = err.value.message
+    assert item["loc"] == ["body", "voice_url"] and item["type"] == kind
+    if kind == "audio_duration_error":
+        assert ("2.0s" if name == "short.wav" else "31.0s") in item["msg"]
+    assert fal.voice_ids == set()  # no voice was made
+
+
+async def test_create_voice_still_needs_a_voice_url(fal, client):
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(VOICE, {"audio_url": "x"})
+    assert err.value.status_code == 422 and err.value.message[0]["loc"] == ["body", "voice_url"]
+    assert fal.submissions_to(VOICE)[0].state == "REJECTED"
+
+
+def _element(front: str, refs: list[str] | None, **extra) -> dict:
+    element = {"frontal_image_url": front, **extra}
+    if refs is not None:
+        element["reference_image_urls"] = refs
+    return element
+
+
+@needs_specs
+@pytest.mark.parametrize("refs", [None, [], ["r1", "r2", "r3", "r4"]], ids=["absent", "empty", "four"])
+async def test_an_element_needs_one_to_three_reference_images(fal, client, refs):
+    """fal's schema: "1-3 images supported. At least one image is required"."""
+    img = ARGS["start_image_url"]
+    ok = _element(img, [img])
+    body = {**ARGS, "prompt": "@Element1 waves", "elements": [ok, _element(img, refs)]}
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(APP, body)
+    assert err.value.status_code == 422
+    [item] = err.value.message
+    assert item["loc"] == ["body", "elements", 1, "reference_image_urls"] and item["type"] == "value_error"
+    assert "At least one image is required" in item["msg"]
+    assert fal.submissions_to("v3/pro")[0].state == "REJECTED"
+    three = {**body, "elements": [ok, _element(img, [img] * 3)]}
+    assert fal.submission((await client.submit(APP, three)).request_id).state != "REJECTED"
+
+
+@needs_specs
+async def test_only_one_element_may_carry_a_video(fal, client):
+    video = {"video_url": "https://example.invalid/ref.mp4"}
+    body = {**ARGS, "prompt": "@Element1 and @Element2", "elements": [video, dict(video)]}
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit("fal-ai/kling-video/v3/standard/image-to-video", body)
+    [item] = err.value.message
+    assert err.value.status_code == 422 and item["loc"] == ["body", "elements"]
+    assert "only have one element with a video" in item["msg"]
+
+
+async def test_an_element_voice_must_be_one_the_fake_issued(fal, client):
+    fal.foreign_images_ok = False
+    front = await client.upload(_png(), "image/png", "front.png")
+    side = await client.upload(_png(), "image/png", "side.png")
+    unknown = {**ARGS, "start_image_url": front, "elements": [_element(front, [side], voice_id="made-up")]}
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        await client.submit(APP, {**unknown, "prompt": "@Element1 says hello"})
+    assert err.value.status_code == 422
+    [item] = err.value.message
+    assert item["loc"] == ["body", "elements", 0, "voice_id"] and item["msg"] == "Voice not found"
+    assert fal.submissions[-1].state == "REJECTED"
+
+    rid, _ = await _voice_job(client, speech_wav(10), "voice.wav")
+    voice_id = (await client.result(VOICE, rid))["voice_id"]
+    voiced = {**unknown, "elements": [_element(front, [side], voice_id=voice_id)]}
+    out = await client.subscribe(APP, {**voiced, "prompt": "@Element1 says hello"})
+    assert out["video"]["url"]
+    [take] = fal.submissions_to("image-to-video")[-1:]
+    assert take.state == "COMPLETED" and take.arguments["elements"][0]["voice_id"] == voice_id
+    assert [s.state for s in fal.submissions_to("image-to-video")] == ["REJECTED", "COMPLETED"]

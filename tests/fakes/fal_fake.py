@@ -47,6 +47,19 @@ the job (COMPLETED with an error, the result a 422). Kling's own rules for multi
 not state (1-6 shots, 512 characters a shot, the shots adding up to ``duration``, no end image), are not refused
 (nobody knows what fal answers) but each break is recorded in ``fake.kling_rule_breaks`` as (request id, rule).
 
+Kling v3 ``elements`` (fal_schema.model_rules, from the words of fal's schema): an element with a frontal image needs
+1-3 ``reference_image_urls`` and only one element may carry a ``video_url``, else a 422 at submit. An element's
+``voice_id`` that this fake never issued is a 422 at submit too (loc ``["body", "elements", i, "voice_id"]``, msg
+"Voice not found"): the fake's stand-in for fal refusing an unknown voice, whose real answer is not published.
+
+Voices (``fal-ai/kling-video/create-voice``): ``voice_url`` is required and downloaded like an image; the file is
+probed with PyAV as fal's page states its limits (mp3/wav/mp4/mov, 5-30 s): a file with no readable audio stream, or
+whose sound lasts outside 5-30 s (0.1 s of slack for encoder padding), fails the job the way a start image outside
+its ``x-fal`` limits does (COMPLETED with an error, the result a 422 on ``voice_url``; types ``audio_load_error`` and
+``audio_duration_error`` are the fake's own names). A voice job returns ``{"voice_id": ...}``; every id handed out by
+a result GET is kept in ``fake.voice_ids`` (add to it to accept an id made elsewhere). ``fake.submissions_to(part)``
+lists the submissions whose endpoint contains ``part``.
+
 The clip a video take returns (unless its Outcome brings its own ``video``): ``small_mp4()`` (2 s, 320x240) for a
 one-prompt take, or, with ``fake.real_durations = True``, a clip of its ``duration``; for a ``multi_prompt`` take,
 always one clip of the shots' total length whose picture changes at every shot boundary
@@ -281,7 +294,7 @@ class Submission:
     output_url: str | None = None
     output: dict[str, Any] | None = None  # the result JSON for image / voice endpoints
     image_problem: list[dict[str, Any]] | None = (
-        None  # x-fal limits broken: the job fails with this 422 detail
+        None  # an input file fal cannot use (x-fal limits, a voice sample): the job fails with this 422 detail
     )
     # (extension, for bench/scale.py) time.monotonic() stamps; CLOCK_MONOTONIC is system-wide, so they compare
     # with stamps taken in other processes on the same machine.
@@ -382,6 +395,7 @@ class FakeFal:
         self.unknown_arguments: list[tuple[str, str]] = []  # (endpoint, field) ignored as pydantic does
         self.real_durations = False  # (extension) one-prompt takes' clips last their `duration`: module notes
         self.kling_rule_breaks: list[tuple[str, str]] = []  # (request id, rule): see the module notes
+        self.voice_ids: set[str] = set()  # ids create-voice results handed out: see the module notes
         self._faults: list[Fault] = []
 
     # ---- lifecycle ----
@@ -476,6 +490,10 @@ class FakeFal:
 
     def submission(self, request_id: str) -> Submission:
         return self._by_id[request_id]
+
+    def submissions_to(self, endpoint_part: str) -> list[Submission]:
+        """Submissions (refused ones too) whose endpoint id contains ``endpoint_part``, in the order they came."""
+        return [sub for sub in self.submissions if endpoint_part in sub.endpoint]
 
     def release(self, request_id: str | None = None) -> None:
         """Let held submissions proceed (``None``: all currently held). KeyError for an unknown id."""
@@ -764,6 +782,8 @@ class FakeFal:
         # A scripted failure at submit wins over the fake's own checks (it is consumed as before).
         scripted_refusal = bool(self._script) and self._script[0].effective.fail_at == "submit"
         detail, image_problem = ([], None) if scripted_refusal else self._check_inputs(endpoint, arguments)
+        if not detail and not scripted_refusal and _family(endpoint) == "voice":
+            image_problem = await self._voice_file_problem(arguments)
         if detail:  # refused at submit like fal's 422: no job, the script is not consumed
             refused = Outcome.validation_error(detail)
             sub = Submission(
@@ -851,6 +871,7 @@ class FakeFal:
             detail.extend(_hand_rules(endpoint, arguments))
         if detail:
             return detail, None
+        detail.extend(self._unknown_voices(arguments))
         for loc, url in _file_fields(arguments):
             if self._fetch_for_check(url) is None:
                 detail.append(
@@ -874,6 +895,29 @@ class FakeFal:
                         {"loc": ["body", *check.loc], "msg": msg, "type": type_, "input": check.url}
                     )
         return [], problem or None
+
+    def _unknown_voices(self, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+        """A 422 detail item for each element whose ``voice_id`` this fake never issued (module notes)."""
+        elements = arguments.get("elements")
+        out: list[dict[str, Any]] = []
+        for i, element in enumerate(elements if isinstance(elements, list) else []):
+            voice_id = element.get("voice_id") if isinstance(element, dict) else None
+            if isinstance(voice_id, str) and voice_id not in self.voice_ids:
+                loc = ["body", "elements", i, "voice_id"]
+                out.append({"loc": loc, "msg": "Voice not found", "type": "value_error", "input": voice_id})
+        return out
+
+    async def _voice_file_problem(self, arguments: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The 422 detail a create-voice job fails with when its voice file is unusable (module notes), or None."""
+        url = arguments.get("voice_url")
+        data = self._fetch_for_check(url) if self.validate_inputs and isinstance(url, str) else None
+        if not data:  # not checked, or a foreign URL allowed without looking at it
+            return None
+        found = await asyncio.to_thread(_voice_problem, data)
+        if found is None:
+            return None
+        msg, type_ = found
+        return [{"loc": ["body", "voice_url"], "msg": msg, "type": type_, "input": url}]
 
     def _fetch_for_check(self, url: str) -> bytes | None:
         """What fal would download from ``url``: the fake's own files; foreign URLs fail unless allowed."""
@@ -1001,10 +1045,12 @@ class FakeFal:
             return _json({"detail": sub.image_problem}, status=422, headers=headers)
         if eff.fail_at == "result":
             return self._error(eff, sub.request_id)
-        if eff.output is not None:
-            return _json(eff.output, headers=headers)
-        if sub.output is not None:
-            return _json(sub.output, headers=headers)
+        if eff.output is not None or sub.output is not None:
+            output = eff.output if eff.output is not None else sub.output
+            voice_id = output.get("voice_id") if _family(sub.endpoint) == "voice" else None
+            if isinstance(voice_id, str):
+                self.voice_ids.add(voice_id)
+            return _json(output, headers=headers)
         assert sub.output_url is not None
         size = len(self._outputs[sub.output_url][0]) if sub.output_url in self._outputs else 0
         video = {
@@ -1337,6 +1383,40 @@ def _image_limit_problem(data: bytes, limits: dict[str, Any]) -> tuple[str, str]
     ratio = w / h
     if not limits.get("min_aspect_ratio", 0) <= ratio <= limits.get("max_aspect_ratio", float("inf")):
         return f"Image aspect ratio {ratio:.2f} is out of range", "image_aspect_ratio_error"
+    return None
+
+
+VOICE_SECONDS = (5.0, 30.0)  # create-voice's sample length (fal's page), with 0.1 s of slack each way
+_VOICE_SLACK_S = 0.1
+
+
+def _voice_problem(data: bytes) -> tuple[str, str] | None:
+    """What create-voice would say of a downloaded voice file: (message, error type) or None. Decodes at most a
+    little past 30 s of sound."""
+    import av
+
+    low, high = VOICE_SECONDS
+    try:
+        with av.open(io.BytesIO(data), metadata_errors="ignore") as container:
+            if not container.streams.audio or container.streams.audio[0].codec_context is None:
+                return "The file has no audio track", "audio_load_error"
+            stream = container.streams.audio[0]
+            rate = stream.codec_context.sample_rate
+            samples = 0
+            for frame in container.decode(stream):
+                samples += frame.samples
+                if rate and samples > (high + 1) * rate:
+                    break
+    except (av.FFmpegError, ValueError, OSError):
+        return "Could not read the audio file", "audio_load_error"
+    seconds = samples / rate if rate else 0.0
+    if seconds <= 0:
+        return "The file has no audio track", "audio_load_error"
+    if not low - _VOICE_SLACK_S <= seconds <= high + _VOICE_SLACK_S:
+        return (
+            f"Audio duration {seconds:.1f}s is out of range: it must be between {low:g} and {high:g} seconds",
+            "audio_duration_error",
+        )
     return None
 
 

@@ -11,10 +11,16 @@ apps use: unknown fields are ignored (and reported in `Problems.unknown`), missi
 enum values, numeric ranges and string lengths are a 422 whose `detail` items carry `loc`, `msg` and `type`.
 
 Rules a schema states only in words are checked after the fields, as a pydantic model validator runs only on fields
-that passed (`model_rules`). One so far: Kling v3's `prompt` is "Either prompt or multi_prompt must be provided, but
-not both" (the description of `prompt` in fal's own OpenAPI, where both fields are optional and nullable). Read as
-pydantic would: a field that is absent or null is not provided, anything else is (an empty string or list too);
-exactly one must be, else a 422 at the model level, loc ["body"], type "value_error".
+that passed (`model_rules`):
+* Kling v3's `prompt` is "Either prompt or multi_prompt must be provided, but not both" (the description of `prompt`
+  in fal's own OpenAPI, where both fields are optional and nullable). Read as pydantic would: a field that is absent
+  or null is not provided, anything else is (an empty string or list too); exactly one must be, else a 422 at the
+  model level, loc ["body"], type "value_error".
+* Kling v3's `elements[].reference_image_urls`: "1-3 images supported. At least one image is required": an element
+  with a `frontal_image_url` and no list, an empty one or more than 3 is a 422, loc ["body", "elements", i,
+  "reference_image_urls"], type "value_error".
+* Kling v3's `elements[].video_url`: "A request can only have one element with a video": two or more is a 422,
+  loc ["body", "elements"], type "value_error".
 """
 
 from __future__ import annotations
@@ -163,6 +169,40 @@ def model_rules(schema: EndpointSchema, body: dict[str, Any]) -> list[dict[str, 
                     "ctx": {"error": ONE_PROMPT},
                 }
             )
+    if "elements" in props and isinstance(body.get("elements"), list):
+        errors.extend(_element_rules(body["elements"]))
+    return errors
+
+
+REFERENCES = "1-3 images supported. At least one image is required"
+ONE_VIDEO = "A request can only have one element with a video."
+
+
+def _value_error(loc: list[str | int], rule: str, value: Any) -> dict[str, Any]:
+    return {
+        "loc": loc,
+        "msg": f"Value error, {rule}",
+        "type": "value_error",
+        "input": value,
+        "ctx": {"error": rule},
+    }
+
+
+def _element_rules(elements: list[Any]) -> list[dict[str, Any]]:
+    """Kling v3's element rules stated in words (module notes): 1-3 references beside a frontal image, one video."""
+    errors: list[dict[str, Any]] = []
+    videos = 0
+    for i, element in enumerate(elements):
+        if not isinstance(element, dict):
+            continue
+        videos += element.get("video_url") is not None
+        refs = element.get("reference_image_urls")
+        if element.get("frontal_image_url") is not None and not (
+            isinstance(refs, list) and 1 <= len(refs) <= 3
+        ):
+            errors.append(_value_error(["body", "elements", i, "reference_image_urls"], REFERENCES, refs))
+    if videos > 1:
+        errors.append(_value_error(["body", "elements"], ONE_VIDEO, elements))
     return errors
 
 
