@@ -1,12 +1,15 @@
-"""Contact sheets: N candidate images side by side in one picture, each numbered 1..N, for choosing by number; and
-storyboard sheets: a scene's shots in order, one picture (the middle frame of its kept take) per numbered tile."""
+"""Contact sheets: N candidate images side by side in one picture, each numbered 1..N, for choosing by number;
+storyboard sheets: a scene's shots in order, one picture (the middle frame of its kept take) per numbered tile; and
+cast sheets: a channel's characters in order, each picture captioned with the character's name."""
 
 from __future__ import annotations
 
 import io
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -170,10 +173,12 @@ def _empty_tile(
     draw: ImageDraw.ImageDraw,
     box: tuple[int, int, int, int],
     font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    text: str = EMPTY_TEXT,
 ) -> None:
+    """A grey outlined tile with `text` across its middle."""
     left, top, right, bottom = box
     draw.rectangle(box, fill=EMPTY_FILL, outline=EMPTY_LINE, width=max(2, (right - left) // 128))
-    text = _fit_text(draw, EMPTY_TEXT, font, right - left - 8)
+    text = _fit_text(draw, text, font, right - left - 8)
     width = draw.textlength(text, font=font)
     draw.text(((left + right - width) / 2, (top + bottom) / 2), text, font=font, fill=EMPTY_LINE, anchor="lm")
 
@@ -225,3 +230,104 @@ def storyboard_sheet(
     buf = io.BytesIO()
     sheet.save(buf, "PNG")
     return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------- cast sheets
+
+MAX_CAST = 25
+NO_PICTURE_TEXT = "no picture"
+_NAME_CHARS = (
+    64  # a name is cut to this many characters before it is fitted to the tile (fitting is quadratic)
+)
+# Pillow's built-in font draws basic Latin only ("Zoë" shows a box), so names use the first of these the system
+# has (DejaVu Sans: Latin, Greek, Cyrillic, Hebrew, Arabic...; Debian's fonts-dejavu-core), else the built-in one.
+CAPTION_FONTS = ("DejaVuSans.ttf",)
+# An RGB PNG larger than this is saved with 256 colours instead (≈ a third of the size; a 5×5 cast of photos at
+# 256 px tiles is ≈ 2 MB in full colour, 10 of them ≈ 0.7 MB).
+CAST_SHEET_MAX_BYTES = 1_000_000
+
+
+def cast_sheet(members: Sequence[tuple[bytes | None, str]], *, tile: int = 256) -> ContactSheet:
+    """A channel's cast as one PNG: a square `tile` per character in the given order (up to 4 in a row, else a
+    near-square grid), its picture scaled to fit (never cropped) or, for `None`, an empty grey tile, with the
+    character's name centred under it (cut with an ellipsis to the tile's width). `tiles` are the squares.
+
+    Names may hold any Unicode (see caption_text); letters the font has no glyph for (emoji) are drawn as boxes.
+    Blocking (decodes and encodes): call it through `asyncio.to_thread` from async code.
+    """
+    if not members:
+        raise ValueError("a cast sheet needs at least one character")
+    if len(members) > MAX_CAST:
+        raise ValueError(f"at most {MAX_CAST} characters on one cast sheet")
+    if tile < 32:
+        raise ValueError("tiles must be at least 32 pixels")
+    font_size = max(12, tile // 12)
+    font = caption_font(font_size)
+    grid = _Grid(_columns_for(len(members)), (tile, tile), round(font_size * 1.8), max(8, tile // 24))
+    width, height = grid.size(len(members))
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    tiles: list[Tile] = []
+    for index, (data, name) in enumerate(members):
+        left, top = grid.origin(index)
+        box = (left, top, left + tile - 1, top + tile - 1)
+        if data is None:
+            _empty_tile(draw, box, font, NO_PICTURE_TEXT)
+        else:
+            draw.rectangle(box, fill=TILE_FILL)
+            picture = _decode(data, (tile, tile))
+            sheet.paste(picture, (left + (tile - picture.width) // 2, top + (tile - picture.height) // 2))
+        text = _fit_text(draw, caption_text(name), font, tile)
+        if text:
+            draw.text(
+                (left + tile / 2, top + tile + grid.caption / 2),
+                text,
+                font=font,
+                fill=CAPTION_TEXT,
+                anchor="mm",
+            )
+        tiles.append(Tile(index + 1, left, top, tile, tile))
+    rows = math.ceil(len(members) / grid.columns)
+    return ContactSheet(_png_within(sheet), "PNG", width, height, grid.columns, rows, tuple(tiles))
+
+
+def _png_within(sheet: Image.Image, max_bytes: int = CAST_SHEET_MAX_BYTES) -> bytes:
+    """The sheet as an RGB PNG, or with 256 colours (dithered) when the RGB one is over `max_bytes`."""
+    buf = io.BytesIO()
+    sheet.save(buf, "PNG")
+    if buf.tell() > max_bytes:
+        buf = io.BytesIO()
+        sheet.quantize(256, method=Image.Quantize.FASTOCTREE).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def caption_font(
+    size: int, names: tuple[str, ...] = CAPTION_FONTS
+) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The first of the font files `names` that the system has, at `size` px, else Pillow's built-in font. A new
+    font object each call (one is not shared between threads); where the file is found is remembered."""
+    path = _font_path(names)
+    return ImageFont.truetype(path, size) if path is not None else ImageFont.load_default(size=size)
+
+
+@cache
+def _font_path(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        try:
+            found = ImageFont.truetype(name, 12)  # a bare name is looked for in the system's font folders
+        except OSError:
+            continue
+        return found.path if isinstance(found.path, str) else name
+    return None
+
+
+def caption_text(name: str) -> str:
+    """A name as one drawable line: control and invisible format characters (zero-width joiners, bidi marks:
+    fonts draw them as boxes, and an override could reverse what follows) dropped, line breaks and runs of
+    spaces made one space, cut to _NAME_CHARS characters."""
+    kept = "".join(
+        " " if c in "\t\n\r" or unicodedata.category(c) in ("Zs", "Zl", "Zp") else c
+        for c in name
+        if c in "\t\n\r" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    return " ".join(kept.split())[:_NAME_CHARS]

@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.media.sheet import BACKGROUND, CAPTION_TEXT, EMPTY_FILL, EMPTY_LINE, storyboard_sheet
+from bot.media.sheet import (
+    BACKGROUND,
+    CAPTION_TEXT,
+    EMPTY_FILL,
+    EMPTY_LINE,
+    caption_font,
+    caption_text,
+    cast_sheet,
+    storyboard_sheet,
+)
+from tests import faces_samples as samples
 
 RED, BLUE, GREEN = (220, 30, 30), (30, 40, 220), (30, 200, 60)
 
@@ -85,3 +95,83 @@ def test_no_picture_at_all_and_refusals() -> None:
         storyboard_sheet([None] * 25)
     with pytest.raises(ValueError):
         storyboard_sheet([None, None], ["only one label"])
+
+
+# ----------------------------------------------------------------------------------------- cast sheets
+
+
+def test_a_cast_sheet_shows_each_character_in_order_with_its_name_under_it() -> None:
+    members = [(_png(RED, (600, 800)), "Ada"), (None, "Bea"), (_png(BLUE), "Cy")]
+    sheet = cast_sheet(members)
+    image = _open(sheet.data)
+    assert image.shape[:2] == (sheet.height, sheet.width) == (10 + 256 + 38 + 10, 4 * 10 + 3 * 256)
+    assert (sheet.format, sheet.columns, sheet.rows) == ("PNG", 3, 1)
+    assert [(t.number, t.left, t.top, t.width, t.height) for t in sheet.tiles] == [
+        (1, 10, 10, 256, 256),
+        (2, 276, 10, 256, 256),
+        (3, 542, 10, 256, 256),
+    ]
+    assert _runs(image[10 + 128]) == [(10, 256), (276, 256), (542, 256)]  # three tiles in a row
+    assert _near(image[138, 10 + 128], RED) and _near(image[138, 542 + 128], BLUE)
+    assert _near(image[10 + 200, 276 + 128], EMPTY_FILL) and _near(image[138, 276], EMPTY_LINE)
+    assert not _near(image[10 + 128, 10 + 20], RED)  # a portrait fits the square: dark sides, never cropped
+    for tile in sheet.tiles:  # a name centred under each tile, inside its width
+        strip = image[10 + 256 : 10 + 256 + 38, tile.left - 10 : tile.left + 256 + 10]
+        text = np.abs(strip - np.array(CAPTION_TEXT)).max(axis=2) < 60
+        columns = np.nonzero(text.any(axis=0))[0]
+        assert text.sum() > 40 and columns.min() >= 10 and columns.max() < 10 + 256
+        assert abs((columns.min() + columns.max()) / 2 - (10 + 128)) < 8
+
+
+def test_names_in_any_script_fit_and_invisible_characters_are_dropped() -> None:
+    names = [
+        "Zo\u00eb \u200dthe\u200b \u2066quiet\u2069",  # zero-width joiner and space, an isolate
+        "\u202eevil\u202c override",  # a right-to-left override would reverse what follows
+        "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd",  # Hebrew
+        "\u0645\u0631\u062d\u0628\u0627",  # Arabic
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 family",  # an emoji sequence
+        "line\nbreak\ttab\x00nul",
+        "The Honourable Lady Wilhelmina of a Very Long Name " * 200,
+        "",
+        "\u200b\u200d\u202e",  # nothing visible at all
+    ]
+    sheet = cast_sheet([(None, name) for name in names], tile=128)
+    image = _open(sheet.data)
+    assert (sheet.columns, sheet.rows, len(sheet.tiles)) == (3, 3, 9)
+    gaps = [tile.left + 128 + 3 for tile in sheet.tiles[:2]]  # columns between the tiles, captions included
+    assert all(_runs(image[:, x]) == [] for x in gaps)  # the long name stayed inside its tile
+    assert caption_text(names[0]) == "Zo\u00eb the quiet"
+    assert caption_text(names[1]) == "evil override"
+    assert caption_text(names[5]) == "line break tabnul"
+    assert caption_text(names[8]) == ""
+    assert len(caption_text(names[6])) == 64
+
+
+def test_a_cast_of_ten_real_photos_is_a_small_png_and_the_limits_hold() -> None:
+    photos = [samples.astronaut(), samples.grace_hopper(), samples.luis_pedro(), samples.coffee()]
+    members = [(_jpeg(photos[i % 4]), f"Character {i + 1}") for i in range(10)]
+    sheet = cast_sheet(members)
+    assert (sheet.columns, sheet.rows, len(sheet.tiles)) == (4, 3, 10)
+    assert len(sheet.data) < 1_000_000, len(sheet.data)  # measured ≈ 0.7 MB
+    with Image.open(io.BytesIO(sheet.data)) as im:
+        assert im.format == "PNG" and im.size == (sheet.width, sheet.height)
+    full = cast_sheet([(_jpeg(photos[i % 4]), "x") for i in range(25)])  # ≈ 2 MB in full colour
+    assert len(full.data) < 1_000_000 and (full.columns, full.rows) == (5, 5)
+    with pytest.raises(ValueError):
+        cast_sheet([])
+    with pytest.raises(ValueError):
+        cast_sheet([(None, "x")] * 26)
+
+
+def test_without_the_system_font_the_built_in_one_draws_the_names() -> None:
+    font = caption_font(20, ("no-such-font-anywhere.ttf",))
+    assert font.getname()[0] != "DejaVu Sans"  # Pillow's own
+    assert (
+        font.getlength("Zo\u00eb \u05e9\u05dc\u05d5\u05dd \U0001f600") > 0
+    )  # boxes for what it lacks, no error
+
+
+def _jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
