@@ -2,6 +2,8 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 DATA_DIR=/data
 
+# DejaVu Sans draws the names on contact sheets (Pillow's own font has basic Latin only).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 anchorshot && mkdir /data && chown anchorshot /data
 WORKDIR /app
 # The pinned versions first (a layer that changes only when the lock does), then the project without resolving again.

@@ -42,6 +42,9 @@ from bot.studio.service import StudioService
 from bot.takes.kind import TakeKind
 from bot.takes.service import TakeService
 from bot.takes.storyboard import PartKind, StoryboardKind
+from bot.voices.kind import VoiceKind
+from bot.voices.service import VoiceService
+from bot.voices.store import VoiceStore
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class Services:
     sweeper: ClipSweeper
     alerts: Alerts
     scenes: SceneService
+    voices: VoiceService
     instance_id: str  # random, once per database: keeps message nonces apart between databases
     started_at: float = field(default_factory=time.time)
 
@@ -164,7 +168,10 @@ async def build_services(
     anchors.faces = consistency  # consistency reads anchors, anchors ask it for face checks: wired once built
     takes.auto_reroll_default = consistency.auto_reroll_default  # the same cycle: a take says if it re-rolls
     scenes, scene_kinds = make_scenes(settings, db, jobs, takes, take_kind, gateway, alerts)
-    for kind in (take_kind, *studio.kinds, FaceScoreKind(consistency), *scene_kinds):
+    voices = make_voices(settings, db, jobs, anchors, gateway, prices, http, alerts)
+    takes.voices = voices  # a shot with sound that names a voiced character carries its voice
+    takes.max_cast = settings.cast_per_shot
+    for kind in (take_kind, *studio.kinds, FaceScoreKind(consistency), *scene_kinds, voices.kind):
         jobs.register(kind)
     jobs.subscribe(consistency)  # a posted take queues its face score
     jobs.subscribe(scenes)  # a posted storyboard is cut into its shots' takes
@@ -189,6 +196,7 @@ async def build_services(
         instance_id=await kv.instance_id(),
         alerts=alerts,
         scenes=scenes,
+        voices=voices,
     )
 
 
@@ -244,6 +252,23 @@ def make_scenes(
         db, jobs, takes=takes, anchors=take_kind.anchors, storyboard=storyboard.outlet, export=export
     )
     return scenes, (storyboard, PartKind(take_kind), export)
+
+
+def make_voices(
+    settings: Settings,
+    db: Database,
+    jobs: JobEngine,
+    anchors: AnchorService,
+    gateway: Gateway,
+    prices: PriceTable,
+    http: aiohttp.ClientSession,
+    alerts: Alerts,
+) -> VoiceService:
+    """Voices and their kind (create-voice), registered by the caller."""
+    kind = VoiceKind(
+        store=VoiceStore(db), gateway=gateway, samples_dir=settings.media_dir / "voices", alerts=alerts
+    )
+    return VoiceService(db, jobs, kind, anchors=anchors, prices=prices, session=http)
 
 
 def make_budget(settings: Settings, db: Database) -> BudgetService:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 EXTENSIONS: tuple[str, ...] = (
     "cogs.status",
     "cogs.anchors",
+    "cogs.cast",
+    "cogs.voice",
     "cogs.budget",
     "cogs.shots",
     "cogs.studio",

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     face_score_frames: int = Field(default=8, ge=1, le=32)
     face_workers: int = Field(default=1, ge=1)  # processes scoring faces (one niced worker; bench "Faces")
     auto_reroll_default: bool = False  # a channel's default until /anchor settings auto_reroll sets it
+    # Cast members one shot may name (Kling elements): Kling's guides say 3; fal's schema states no maximum.
+    cast_per_shot: int = Field(default=3, ge=1, le=7)
     notice_ttl_s: float = Field(default=12.0, gt=0)  # how long a public refusal notice stays
     # A channel where the bot tells its admins of faults only they can fix (a refused FAL_KEY, no credit at fal).
     alert_channel_id: int | None = None

@@ -5,20 +5,20 @@ from __future__ import annotations
 import io
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.anchors.models import AnchorVersion
+from bot.anchors.models import AnchorVersion, Character, name_key
 from bot.anchors.service import AnchorService, Upload
 from bot.client import REFUSAL_EXTRA
-from bot.errors import NoAnchor, NotAllowed
+from bot.errors import NoAnchor, NotAllowed, UserError
 from bot.money import format_usd
-from bot.text import clean_text
 from cogs.channels import channel_of
-from cogs.render import COLOR_INFO, add_record_field, anchor_embed, history_embed
+from cogs.render import COLOR_INFO, add_record_field, anchor_embed, history_embed, safe
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -30,6 +30,27 @@ NO_PINGS = discord.AllowedMentions.none()
 def parent_of(channel: object) -> int | None:
     """The parent channel id of a thread, else None."""
     return getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+
+
+async def cast_choices(
+    bot: AnchorshotBot, interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """The cast names of the channel (and, in a thread, its parent's) that contain what was typed, main first."""
+    if interaction.channel_id is None:
+        return []
+    cast = await bot.services.anchors.cast.members(interaction.channel_id, parent_of(interaction.channel))
+    typed = name_key(current)
+    return [
+        app_commands.Choice(name=c.name + (" (main)" if c.is_main else ""), value=c.name)
+        for c in cast
+        if typed in name_key(c.name)
+    ][:25]
+
+
+def cast_name(typed: str | None, cast: Sequence[Character]) -> str:
+    """The cast's own spelling of a typed name (shown safely), else the typed text."""
+    found = next((c.name for c in cast if typed and name_key(c.name) == name_key(typed)), typed or "")
+    return safe(found, 40)
 
 
 # Discord applies default member permissions to a whole top-level command only, and /anchor show and history are
@@ -77,7 +98,8 @@ class AnchorCog(commands.Cog):
     )
     @manage_messages
     @app_commands.describe(
-        image="A clean portrait: PNG, JPEG or WebP, at least 300 px", name="A name for this version"
+        image="A clean portrait: PNG, JPEG or WebP, at least 300 px",
+        name="Whose anchor (a cast name; default: the main character). A channel's first anchor is named by it",
     )
     async def set_(
         self,
@@ -85,7 +107,7 @@ class AnchorCog(commands.Cog):
         image: discord.Attachment,
         name: app_commands.Range[str, 1, 80] | None = None,
     ) -> None:
-        """Store the uploaded image as the new current anchor."""
+        """Store the uploaded image as the new current anchor of a character (the main one by default)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None and interaction.channel_id is not None
         result = await self.anchors.set_anchor(
@@ -95,7 +117,7 @@ class AnchorCog(commands.Cog):
             upload=Upload(
                 url=image.url, filename=image.filename, content_type=image.content_type, size=image.size
             ),
-            name=clean_text(name, field="anchor name", max_chars=80) if name is not None else None,
+            name=name,
         )
         version = result.version
         path = self.anchors.image_path(version.sha256)
@@ -116,18 +138,19 @@ class AnchorCog(commands.Cog):
             self.bot,
             interaction.channel_id,
             interaction.guild_id,
-            f"\U0001f3ad {interaction.user.mention} made {version.label} this channel's anchor.",
+            f"\U0001f3ad {interaction.user.mention} made {version.label} {await self._whose(version)}.",
             version,
         )
 
     @anchor.command(name="show", description="Show this channel's current anchor and its checklist")
-    async def show(self, interaction: discord.Interaction[AnchorshotBot]) -> None:
+    @app_commands.describe(name="Whose anchor (a cast name; default: the main character)")
+    async def show(self, interaction: discord.Interaction[AnchorshotBot], name: str | None = None) -> None:
         """Show the current anchor from the bot's own copy."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.channel_id is not None
         parent = parent_of(interaction.channel)
         try:
-            version = await self.anchors.resolve(interaction.channel_id, parent)
+            version = await self.anchors.version_of(interaction.channel_id, parent, name)
         except NoAnchor as exc:
             await interaction.edit_original_response(content=exc.message)
             return
@@ -190,29 +213,42 @@ class AnchorCog(commands.Cog):
         )
 
     @anchor.command(name="history", description="List this channel's anchor versions, newest first")
-    @app_commands.describe(page="Page number (10 versions a page)")
+    @app_commands.describe(
+        page="Page number (10 versions a page)", name="Only this character's versions (a cast name)"
+    )
     async def history(
-        self, interaction: discord.Interaction[AnchorshotBot], page: app_commands.Range[int, 1, 10_000] = 1
+        self,
+        interaction: discord.Interaction[AnchorshotBot],
+        page: app_commands.Range[int, 1, 10_000] = 1,
+        name: str | None = None,
     ) -> None:
-        """List the channel's anchor versions."""
+        """List the channel's anchor versions (all characters', or one's)."""
         assert interaction.channel_id is not None
-        rows, page, pages = await self.anchors.history(interaction.channel_id, page)
-        current = await self.anchors.store.current(interaction.channel_id)
+        rows, page, pages = await self.anchors.history(interaction.channel_id, page, name=name)
+        cast = await self.anchors.cast.members(interaction.channel_id)
+        current = {c.version_id for c in cast if c.version_id is not None}
+        title = f"Anchor history of {cast_name(name, cast)}" if name else "Anchor history"
         await interaction.response.send_message(
-            embed=history_embed(rows, page, pages, current.id if current else None), ephemeral=True
+            embed=history_embed(rows, page, pages, current, title), ephemeral=True
         )
 
     @anchor.command(
         name="use", description="Make an earlier anchor version current again (moderators)", extras=REFUSAL
     )
     @manage_messages
-    @app_commands.describe(version="The version number (suggested from /anchor history)")
+    @app_commands.describe(
+        version="The version number (suggested from /anchor history)",
+        name="Whose version (a cast name; the version says whose it is anyway)",
+    )
     async def use(
-        self, interaction: discord.Interaction[AnchorshotBot], version: app_commands.Range[int, 1, 1_000_000]
+        self,
+        interaction: discord.Interaction[AnchorshotBot],
+        version: app_commands.Range[int, 1, 1_000_000],
+        name: str | None = None,
     ) -> None:
         """Switch back to an earlier version."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        found = await self.anchors.use_version(interaction.guild_id, interaction.channel_id, version)
+        found = await self.anchors.use_version(interaction.guild_id, interaction.channel_id, version, name)
         await interaction.response.send_message(
             f"Anchor {found.label} is current again in <#{interaction.channel_id}>.", ephemeral=True
         )
@@ -220,7 +256,7 @@ class AnchorCog(commands.Cog):
             self.bot,
             interaction.channel_id,
             interaction.guild_id,
-            f"\U0001f3ad {interaction.user.mention} made {found.label} this channel's anchor again.",
+            f"\U0001f3ad {interaction.user.mention} made {found.label} {await self._whose(found)} again.",
             found,
         )
 
@@ -231,7 +267,11 @@ class AnchorCog(commands.Cog):
         """The channel's versions, newest first, as "v4 “Mara” · set 3 days ago by Rin" (up to 25)."""
         if interaction.channel_id is None:
             return []
-        rows, _, _ = await self.anchors.history(interaction.channel_id, 1, per_page=25)
+        name = getattr(interaction.namespace, "name", None)
+        try:
+            rows, _, _ = await self.anchors.history(interaction.channel_id, 1, per_page=25, name=name)
+        except UserError:
+            rows, _, _ = await self.anchors.history(interaction.channel_id, 1, per_page=25)
         typed = current.strip().lower().lstrip("v")
         return [
             app_commands.Choice(
@@ -247,10 +287,11 @@ class AnchorCog(commands.Cog):
         extras=REFUSAL,
     )
     @manage_messages
-    async def clear(self, interaction: discord.Interaction[AnchorshotBot]) -> None:
+    @app_commands.describe(name="Whose anchor (a cast name; default: the main character)")
+    async def clear(self, interaction: discord.Interaction[AnchorshotBot], name: str | None = None) -> None:
         """Clear the current anchor."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        previous = await self.anchors.clear(interaction.guild_id, interaction.channel_id)
+        previous = await self.anchors.clear(interaction.guild_id, interaction.channel_id, name)
         extra = (
             " This thread now uses its parent channel's anchor, if it has one."
             if isinstance(interaction.channel, discord.Thread)
@@ -269,6 +310,23 @@ class AnchorCog(commands.Cog):
             f"\U0001f3ad {interaction.user.mention} cleared this channel's anchor ({label} stays in /anchor history)."
             + (extra or " A moderator can set a new one with /anchor set or /anchor generate."),
         )
+
+    async def _whose(self, version: AnchorVersion) -> str:
+        """Whose anchor a version is, in words: "this channel's anchor" (the main character) or "Grace's anchor"."""
+        character = await self.anchors.store.character(version.character_id) if version.character_id else None
+        if character is None or character.is_main:
+            return "this channel's anchor"
+        return f"{character.name}'s anchor"
+
+    @set_.autocomplete("name")
+    @show.autocomplete("name")
+    @history.autocomplete("name")
+    @use.autocomplete("name")
+    @clear.autocomplete("name")
+    async def _names(
+        self, interaction: discord.Interaction[AnchorshotBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await cast_choices(self.bot, interaction, current)
 
 
 def _when(epoch: float) -> str:

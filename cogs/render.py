@@ -80,14 +80,16 @@ def add_record_field(embed: discord.Embed, record: VersionRecord) -> None:
     embed.add_field(name="Face record", value=value, inline=False)
 
 
-def history_embed(rows: list[AnchorVersion], page: int, pages: int, current_id: int | None) -> discord.Embed:
-    embed = discord.Embed(title="Anchor history", color=COLOR_INFO)
+def history_embed(
+    rows: list[AnchorVersion], page: int, pages: int, current_ids: set[int], title: str = "Anchor history"
+) -> discord.Embed:
+    embed = discord.Embed(title=title, color=COLOR_INFO)
     if not rows:
         embed.description = "This channel has never had an anchor. Set one with /anchor set."
         return embed
     lines = []
     for v in rows:
-        mark = " \u2190 current" if v.id == current_id else ""
+        mark = " \u2190 current" if v.id in current_ids else ""
         name = safe(v.name, 60) if v.name else "(no name)"
         lines.append(f"**v{v.version}** {name} \u2014 <@{v.set_by}>, {ts(v.set_at, 'R')}{mark}")
     embed.description = "\n".join(lines)

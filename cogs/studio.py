@@ -21,7 +21,7 @@ from bot.client import REFUSAL_EXTRA
 from bot.jobs import Job, JobState
 from bot.money import format_usd
 from bot.studio.service import MAX_ANGLES, Expired, StudioService
-from cogs.anchors import manage_messages, parent_of, tell_channel
+from cogs.anchors import cast_choices, manage_messages, parent_of, tell_channel
 from cogs.channels import channel_of, find_mine, nonce, replying
 from cogs.components import GuardedButton, bot_of
 from cogs.render import anchor_embed, safe
@@ -311,12 +311,23 @@ async def generate(
     await interaction.edit_original_response(content=await start_set(interaction, studio, job))
 
 
-@app_commands.describe(instruction="What to change, e.g. 'plain grey background'", count="How many (1-4)")
+async def _cast_names(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+    return await cast_choices(bot_of(interaction), interaction, current)
+
+
+NAME = "Whose anchor (a cast name; default: the main character)"
+
+
+@app_commands.describe(
+    instruction="What to change, e.g. 'plain grey background'", count="How many (1-4)", name=NAME
+)
+@app_commands.autocomplete(name=_cast_names)
 @manage_messages
 async def refine(
     interaction: discord.Interaction[AnchorshotBot],
     instruction: app_commands.Range[str, 1, 1000],
     count: app_commands.Range[int, 1, 4] = 2,
+    name: str | None = None,
 ) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     assert interaction.guild_id is not None and interaction.channel_id is not None
@@ -328,6 +339,7 @@ async def refine(
         user_id=interaction.user.id,
         instruction=instruction,
         count=count,
+        name=name,
     )
     await interaction.edit_original_response(content=await start_set(interaction, studio, job))
 
@@ -335,7 +347,9 @@ async def refine(
 @app_commands.describe(
     count="How many views (1-3): three-quarter left, three-quarter right, profile",
     model="Qwen multiple angles (one call per view, default) or Seedream v4.5 edit (one call)",
+    name=NAME,
 )
+@app_commands.autocomplete(name=_cast_names)
 @app_commands.choices(
     model=[
         app_commands.Choice(name="Qwen multiple angles", value="qwen-multiple-angles"),
@@ -347,6 +361,7 @@ async def angles_make(
     interaction: discord.Interaction[AnchorshotBot],
     count: app_commands.Range[int, 1, 3] = 3,
     model: str = "qwen-multiple-angles",
+    name: str | None = None,
 ) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     assert interaction.guild_id is not None and interaction.channel_id is not None
@@ -358,13 +373,17 @@ async def angles_make(
         user_id=interaction.user.id,
         count=count,
         model_key=model,
+        name=name,
     )
     await interaction.edit_original_response(content=await start_set(interaction, studio, job))
 
 
-@app_commands.describe(image="Another view of the same character: PNG, JPEG or WebP")
+@app_commands.describe(image="Another view of the same character: PNG, JPEG or WebP", name=NAME)
+@app_commands.autocomplete(name=_cast_names)
 @manage_messages
-async def angles_add(interaction: discord.Interaction[AnchorshotBot], image: discord.Attachment) -> None:
+async def angles_add(
+    interaction: discord.Interaction[AnchorshotBot], image: discord.Attachment, name: str | None = None
+) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     assert interaction.channel_id is not None
     kept = await _studio(interaction).add_angle(
@@ -374,17 +393,20 @@ async def angles_add(interaction: discord.Interaction[AnchorshotBot], image: dis
         upload=Upload(
             url=image.url, filename=image.filename, content_type=image.content_type, size=image.size
         ),
+        name=name,
     )
     await interaction.edit_original_response(
         content=f"Angle added: this anchor version now has {kept.total} of {MAX_ANGLES}."
     )
 
 
+@app_commands.describe(name=NAME)
+@app_commands.autocomplete(name=_cast_names)
 @manage_messages
-async def angles_clear(interaction: discord.Interaction[AnchorshotBot]) -> None:
+async def angles_clear(interaction: discord.Interaction[AnchorshotBot], name: str | None = None) -> None:
     assert interaction.channel_id is not None
     n = await _studio(interaction).clear_angles(
-        channel_id=interaction.channel_id, parent_id=parent_of(interaction.channel)
+        channel_id=interaction.channel_id, parent_id=parent_of(interaction.channel), name=name
     )
     await interaction.response.send_message(
         f"Cleared {n} angle{'s' if n != 1 else ''}; takes show the video model the anchor alone until angles are "

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+
+from bot.errors import UserError
+from bot.text import clean_text
 
 COMMON_SHAPES = ("1:1", "4:5", "5:4", "3:4", "4:3", "2:3", "3:2", "9:16", "16:9", "1:2", "2:1")
 
@@ -37,6 +42,7 @@ class AnchorVersion:
     width: int
     height: int
     source_format: str
+    character_id: int | None = None  # whose anchor this is (every version since the cast has one)
 
     @property
     def shape(self) -> str:
@@ -74,3 +80,124 @@ class CheckItem:
     key: str
     level: Level
     text: str
+
+
+@dataclass(frozen=True)
+class Character:
+    """A named character of a channel's cast: its own anchor versions (the current one: `version_id`, None after
+    /anchor clear), angles, face and voice. A channel's first character is its main one."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    name: str
+    is_main: bool
+    version_id: int | None
+    added_by: int
+    added_at: float
+    removed: bool = False  # taken out of the cast (its history stays)
+
+
+@dataclass(frozen=True)
+class CastMember:
+    """A character as a shot uses it: with the anchor version it has now."""
+
+    character: Character
+    version: AnchorVersion
+
+    @property
+    def name(self) -> str:
+        return self.character.name
+
+
+@dataclass(frozen=True)
+class ShotCast:
+    """Who a shot shows: `start` gives the start image; `named` are the characters the prompt names, in the order
+    they first appear (their @ElementN); empty when it names no one (a shot about the start character)."""
+
+    start: CastMember
+    named: tuple[CastMember, ...]
+
+
+# Cast names -----------------------------------------------------------------------------------------------
+# Cast names: what a valid name is, and which cast members a prompt names (as `Mara` or `@Mara`).
+#
+# A name is 1-32 letters, digits, spaces, `-` or `_` (any script's letters), unique in a channel whatever its case.
+# In a prompt, a cast name as a whole word (any case) or after `@` names that character; an `@Word` that is no cast
+# name is refused, a plain word that is no cast name is just a word. Named characters become Kling's `@Element1`,
+# `@Element2`... in the order the names first appear.
+
+NAME_MAX = 32
+_NAME_CHARS = frozenset(" -_")
+# `@Word` where a name is expected: not an e-mail address (a word character before), not a Discord mention (`<@`).
+_DISCORD_WORDS = frozenset({"everyone", "here"})  # @everyone and @here are Discord's words, never a cast name
+_AT_WORD = re.compile(r"(?<![\w<@])@([^\W_][\w-]*)")
+
+
+def clean_name(text: str) -> str:
+    """A cast name as stored: invisible characters removed, spaces collapsed; UserError when it is not one."""
+    name = clean_text(text, field="name", max_chars=NAME_MAX)
+    if "\n" in name or not all(ch.isalnum() or ch in _NAME_CHARS for ch in name):
+        raise UserError(
+            "A cast name is letters, digits, spaces, - or _ only (like Mara, Old Tom or R2-D2); "
+            f"“{_shown(name)}” has other characters."
+        )
+    if not any(ch.isalnum() for ch in name):
+        raise UserError("A cast name needs at least one letter or digit.")
+    return name
+
+
+def name_key(name: str) -> str:
+    """The form names are compared in: case-folded, spaces collapsed."""
+    return " ".join(name.casefold().split())
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 40 else text[:39] + "\u2026"
+
+
+@dataclass(frozen=True)
+class Named:
+    """The cast members a prompt names (canonical names, in the order they first appear), and the @words that
+    name no one."""
+
+    names: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+
+def _pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    parts = sorted({n for n in names if n.strip()}, key=len, reverse=True)
+    if not parts:
+        return None
+    alts = "|".join(r"\s+".join(re.escape(word) for word in n.split()) for n in parts)
+    return re.compile(rf"(?<![\w<@-])(@?)({alts})(?![\w-])", re.IGNORECASE)
+
+
+def named_in(prompt: str, cast: Sequence[str]) -> Named:
+    """Which of `cast` the prompt names, in order of first appearance, and which `@Words` are not in it."""
+    by_key = {name_key(n): n for n in cast}
+    found: list[str] = []
+    starts: set[int] = set()
+    pattern = _pattern(cast)
+    if pattern is not None:
+        for m in pattern.finditer(prompt):
+            starts.add(m.start())
+            name = by_key[name_key(m.group(2))]
+            if name not in found:
+                found.append(name)
+    unknown: list[str] = []
+    for m in _AT_WORD.finditer(prompt):
+        if m.group(1).casefold() in _DISCORD_WORDS:
+            continue
+        if m.start() not in starts and m.group(1) not in unknown:
+            unknown.append(m.group(1))
+    return Named(tuple(found), tuple(unknown))
+
+
+def element_names(prompt: str, order: Sequence[str]) -> str:
+    """The prompt with each name of `order` (as a word or `@Name`) replaced by its `@ElementN`."""
+    pattern = _pattern(order)
+    if pattern is None:
+        return prompt
+    index = {name_key(n): i for i, n in enumerate(order, 1)}
+    return pattern.sub(lambda m: f"@Element{index[name_key(m.group(2))]}", prompt)

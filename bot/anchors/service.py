@@ -15,13 +15,14 @@ from typing import Protocol
 
 import aiohttp
 
+from bot.anchors.cast import PLACEHOLDER, Cast
 from bot.anchors.checklist import anchor_checklist
-from bot.anchors.models import AnchorVersion, CheckItem
+from bot.anchors.models import AnchorVersion, CheckItem, name_key
 from bot.anchors.store import AnchorStore
 from bot.db.database import Database
 from bot.errors import ImageRejected, NoAnchor, UserError
 from bot.fal.gateway import Gateway
-from bot.media.crop import KLING_V3_START, fit_start_image, start_image_problem
+from bot.media.crop import KLING_V3_START, face_crop, fit_start_image, start_image_problem
 from bot.media.fetch import DownloadError, fetch_limited
 from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
 from bot.media.normalize import NormalizedImage, normalize_image
@@ -33,6 +34,9 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "
 HISTORY_PAGE = 10
 START_IMAGE_LIMITS = KLING_V3_START
 _OWN_SHAPE = "anchor"  # derived-image key of a start image in the anchor's own shape (only made when needed)
+_FACE = (
+    "face"  # derived-image key of a tight crop of the anchor's face (an element's reference without angles)
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class FaceChecker(Protocol):
 
     async def anchor_checks(self, version: AnchorVersion) -> list[CheckItem]:
         """The stored face checks of a version (computed when missing)."""
+
+    async def face_box(self, version: AnchorVersion) -> tuple[int, int, int, int] | None:
+        """The box of the version's face found at intake (computed when missing), None when it has none."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class AnchorService:
         self.clock = clock
         self._upload_locks: dict[str, asyncio.Lock] = {}
         self.faces: FaceChecker | None = None
+        self.cast = Cast(self, self.store, clock)
 
     def image_path(self, sha256: str) -> Path:
         """Where the normalised file with this hash lives."""
@@ -105,10 +113,17 @@ class AnchorService:
     async def set_anchor(
         self, *, guild_id: int, channel_id: int, user_id: int, upload: Upload, name: str | None
     ) -> SetResult:
-        """Download, validate, normalise and store an upload as the channel's new current anchor."""
+        """Download, validate, normalise and store an upload as the new current anchor of the character called
+        `name` (else of the main one; a channel's first anchor makes its main character)."""
+        character = await self.cast.target(channel_id, name)
         data = await self.fetch_upload(upload)
         return await self.set_anchor_from_bytes(
-            guild_id=guild_id, channel_id=channel_id, user_id=user_id, data=data, name=name
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            data=data,
+            name=name,
+            character=character,
         )
 
     async def fetch_upload(self, upload: Upload) -> bytes:
@@ -142,20 +157,34 @@ class AnchorService:
         return img.sha256
 
     async def set_anchor_from_bytes(
-        self, *, guild_id: int, channel_id: int, user_id: int, data: bytes, name: str | None
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        data: bytes,
+        name: str | None,
+        character: int | tuple[str, bool] | None = None,
     ) -> SetResult:
-        """The intake of /anchor set for image bytes already in hand (e.g. a chosen generated candidate)."""
+        """The intake of /anchor set for image bytes already in hand (e.g. a chosen generated candidate): a new
+        version of `character` (an id, or (name, is_main) to add one), else of the character called `name`, else
+        of the main one."""
+        if character is None:
+            character = await self.cast.target(channel_id, name)
         img = await self.store_image(data)
         checklist = await asyncio.to_thread(anchor_checklist, img.data)
-        clean_name = " ".join(name.split())[:80] if name else None
+        label = character[0] if isinstance(character, tuple) else await self._name_of(character)
+        if label == PLACEHOLDER and name is None:  # an anchor set without a name stays unnamed in its label
+            label = None
         version, new_file = await self.store.add_version(
             guild_id=guild_id,
             channel_id=channel_id,
+            character=character,
             sha256=img.sha256,
             width=img.width,
             height=img.height,
             size_bytes=len(img.data),
-            name=clean_name or None,
+            name=label,
             set_by=user_id,
             source_format=img.source_format,
             now=self.clock(),
@@ -170,6 +199,10 @@ class AnchorService:
         if self.faces is not None:
             checklist = checklist + await self.faces.check_anchor(version, img.data)
         return SetResult(version=version, new_file=new_file, notes=img.notes, checklist=checklist)
+
+    async def _name_of(self, character_id: int) -> str | None:
+        found = await self.store.character(character_id)
+        return found.name if found is not None else None
 
     async def resolve(self, channel_id: int, parent_id: int | None = None) -> AnchorVersion:
         """The anchor a channel uses: its own, else (for a thread) its parent's; NoAnchor when neither has one."""
@@ -193,35 +226,56 @@ class AnchorService:
         return items
 
     async def history(
-        self, channel_id: int, page: int, *, per_page: int = HISTORY_PAGE
+        self, channel_id: int, page: int, *, per_page: int = HISTORY_PAGE, name: str | None = None
     ) -> tuple[list[AnchorVersion], int, int]:
-        """One page (1-based) of the channel's versions, newest first; returns (rows, page, pages)."""
+        """One page (1-based) of the channel's versions (or one character's), newest first; (rows, page, pages)."""
+        character_id = (await self.cast.own(channel_id, name)).id if name else None
         page = max(1, page)
-        rows, total = await self.store.history(channel_id, limit=per_page, offset=(page - 1) * per_page)
+        rows, total = await self.store.history(
+            channel_id, character_id=character_id, limit=per_page, offset=(page - 1) * per_page
+        )
         pages = max(1, -(-total // per_page))
         if page > pages:
-            rows, _ = await self.store.history(channel_id, limit=per_page, offset=(pages - 1) * per_page)
+            rows, _ = await self.store.history(
+                channel_id, character_id=character_id, limit=per_page, offset=(pages - 1) * per_page
+            )
             page = pages
         return rows, page, pages
 
-    async def use_version(self, guild_id: int, channel_id: int, version: int) -> AnchorVersion:
-        """Make an earlier version of this channel current again."""
+    async def version_of(self, channel_id: int, parent_id: int | None, name: str | None) -> AnchorVersion:
+        """The current anchor of the character called `name` in the cast the channel uses, else the main one's."""
+        if name is None:
+            return await self.resolve(channel_id, parent_id)
+        return (await self.cast.member(await self.cast.find(channel_id, parent_id, name))).version
+
+    async def use_version(
+        self, guild_id: int, channel_id: int, version: int, name: str | None = None
+    ) -> AnchorVersion:
+        """Make an earlier version current again, for the character it shows (`name`, when given, must be it)."""
         found = await self.store.by_number(channel_id, version)
         if found is None:
             raise UserError(
                 f"This channel has no anchor version {version}; see /anchor history for the list."
             )
-        await self.store.set_current(guild_id, channel_id, found.id, self.clock())
+        character = await self.store.character(found.character_id) if found.character_id else None
+        if character is None or character.removed:
+            raise UserError(f"Version {version} belongs to a character no longer in the cast.")
+        if name is not None and name_key(name) != name_key(character.name):
+            raise UserError(f"Version {version} is {character.name}'s anchor, not {name.strip()}'s.")
+        await self.store.set_current(character.id, found.id)
         if self.faces is not None:  # a version from before face checks gets its face now
             await self.faces.anchor_checks(found)
         return found
 
-    async def clear(self, guild_id: int, channel_id: int) -> AnchorVersion | None:
-        """Leave the channel without an anchor (history is kept); return what was current."""
-        current = await self.store.current(channel_id)
-        if current is None:
-            raise UserError("This channel has no anchor of its own to clear.")
-        await self.store.set_current(guild_id, channel_id, None, self.clock())
+    async def clear(self, guild_id: int, channel_id: int, name: str | None = None) -> AnchorVersion | None:
+        """Leave a character (the main one by default) without an anchor (history is kept); return what was
+        current."""
+        character = await self.cast.own(channel_id, name) if name else await self.cast.main_of(channel_id)
+        if character is None or character.version_id is None:
+            who = f"{character.name} has" if character is not None and name else "This channel has"
+            raise UserError(f"{who} no anchor of its own to clear.")
+        current = await self.store.by_id(character.version_id)
+        await self.store.set_current(character.id, None)
         return current
 
     async def version_by_id(self, version_id: int) -> AnchorVersion:
@@ -257,6 +311,22 @@ class AnchorService:
         await self.store.put_image(sha, w, h, len(data), self.clock())
         await self.store.put_derived(version.sha256, key, sha)
         return sha, self.image_path(sha)
+
+    async def face_crop(self, version: AnchorVersion) -> str:
+        """The hash of a tight crop of the version's face (from the box found at intake; a centred crop of the
+        portrait when no face was found), fitted to the video model's image limits and cached."""
+        cached = await self.store.derived(version.sha256, _FACE)
+        if cached and self.image_path(cached).is_file():
+            return cached
+        box = await self.faces.face_box(version) if self.faces is not None else None
+        source = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
+        data = await asyncio.to_thread(face_crop, source, box, START_IMAGE_LIMITS)
+        sha = hashlib.sha256(data).hexdigest()
+        w, h = image_size(data)
+        await self._write_image(NormalizedImage(data, w, h, sha, "JPEG", ()))
+        await self.store.put_image(sha, w, h, len(data), self.clock())
+        await self.store.put_derived(version.sha256, _FACE, sha)
+        return sha
 
     @staticmethod
     def _meets_limits(width: int, height: int, path: Path) -> bool:

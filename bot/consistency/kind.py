@@ -27,6 +27,25 @@ def _rank(s: StoredScore) -> tuple[int, int]:
     return (s.frames_matching, s.score or 0)
 
 
+def _worst_first(s: faces.ClipScore) -> tuple[int, int, int]:
+    """Drifted before matched before no face; then fewer matching frames, then the lower score."""
+    order = {faces.Verdict.DRIFT: 0, faces.Verdict.MATCH: 1, faces.Verdict.NO_FACE: 2}
+    return (order[s.verdict], s.frames_matching, s.score or 0)
+
+
+def _outputs(score: faces.ClipScore) -> dict[str, Any]:
+    return {
+        "verdict": str(score.verdict),
+        "score": score.score,
+        "median_distance": score.median_distance,
+        "frames_sampled": score.frames_sampled,
+        "frames_with_face": score.frames_with_face,
+        "frames_matching": score.frames_matching,
+        "threshold": score.threshold,
+        "text": verdict_text(score.verdict, score.score, score.frames_matching, score.frames_sampled),
+    }
+
+
 class FaceScoreKind(KindBase):
     name = SCORE_KIND
     ledger_prefix = "score"
@@ -45,6 +64,8 @@ class FaceScoreKind(KindBase):
         if not path.exists():
             raise Fail("The clip file is no longer on the bot's disk, so its face could not be scored.")
         try:
+            if a.get("cast"):
+                return self._run_cast(path, a)
             score = self.service.pool.call(
                 faces.score_clip,
                 str(path),
@@ -56,16 +77,34 @@ class FaceScoreKind(KindBase):
             raise Fail(f"face checks are off: {exc}") from exc
         except faces.ClipUnreadable as exc:
             raise Fail(f"the clip could not be read for scoring ({exc})") from exc
-        return {
-            "verdict": str(score.verdict),
-            "score": score.score,
-            "median_distance": score.median_distance,
-            "frames_sampled": score.frames_sampled,
-            "frames_with_face": score.frames_with_face,
-            "frames_matching": score.frames_matching,
-            "threshold": score.threshold,
-            "text": verdict_text(score.verdict, score.score, score.frames_matching, score.frames_sampled),
-        }
+        return _outputs(score)
+
+    def _run_cast(self, path: Path, a: dict[str, Any]) -> dict[str, Any]:
+        """Score the clip against every named character at once (frames decoded once); the take's own figures are
+        its worst character's, and it drifted when any of them did."""
+        cast = a["cast"]
+        scores = self.service.pool.call(
+            faces.score_clip_cast,
+            str(path),
+            [[bytes.fromhex(h) for h in c["embeddings"]] for c in cast],
+            frames=int(a.get("frames", 8)),
+            threshold=float(a["threshold"]),
+        )
+        worst = min(scores, key=_worst_first)
+        out = _outputs(worst)
+        out["cast"] = [
+            {
+                "character_id": c["character_id"],
+                "name": c["name"],
+                "position": c["position"],
+                "verdict": str(s.verdict),
+                "score": s.score,
+                "frames_matching": s.frames_matching,
+                "frames_sampled": s.frames_sampled,
+            }
+            for c, s in zip(cast, scores, strict=True)
+        ]
+        return out
 
     async def postprocess(self, job: Job) -> dict[str, Any]:
         await self.service.save_score(job)

@@ -17,6 +17,27 @@ class StoredFace:
 
 
 @dataclass(frozen=True)
+class CastScore:
+    """A take's score against one of the characters it names (its @ElementN is `position`)."""
+
+    character_id: int
+    name: str
+    position: int
+    verdict: str
+    score: int | None
+    frames_matching: int
+    frames_sampled: int
+
+
+@dataclass(frozen=True)
+class CastRecord:
+    """How a character has held across the takes scored against it."""
+
+    takes_scored: int
+    median_score: float | None
+
+
+@dataclass(frozen=True)
 class StoredScore:
     take_id: int
     anchor_version_id: int
@@ -27,6 +48,10 @@ class StoredScore:
     frames_with_face: int
     frames_matching: int
     threshold: float
+    cast: tuple[
+        CastScore, ...
+    ] = ()  # one score per named character (a take of several); the figures above are
+    # then the worst character's
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.anchors.models import AnchorVersion, CheckItem, Level
 from bot.anchors.service import AnchorService
-from bot.consistency.models import SCORE_KIND, StoredScore, VersionRecord
+from bot.consistency.models import SCORE_KIND, CastRecord, CastScore, StoredScore, VersionRecord
 from bot.consistency.pool import FacePool
 from bot.consistency.ports import ScorePublisher
 from bot.consistency.store import ConsistencyStore
@@ -112,8 +112,22 @@ class ConsistencyService:
             embedding=report.embedding,
             checks=checks,
             now=self.clock(),
+            box=report.face.box if report.face is not None else None,
         )
         return _items(checks)
+
+    async def face_box(self, version: AnchorVersion) -> tuple[int, int, int, int] | None:
+        """The box of the version's face found at intake (looked for now when the version predates it)."""
+        looked, box = await self.store.face_box(version.id)
+        if looked and box is None:
+            stored = await self.store.faces(version.id)
+            if any(f.angle_id is None and f.embedding is not None for f in stored):
+                looked = False  # a face stored before boxes were: find it again for its box
+        if not looked:
+            data = await asyncio.to_thread(self.anchors.image_path(version.sha256).read_bytes)
+            await self.check_anchor(version, data)
+            _, box = await self.store.face_box(version.id)
+        return box
 
     async def anchor_checks(self, version: AnchorVersion) -> list[CheckItem]:
         """The stored face checks of a version (computed now when the version predates them)."""
@@ -181,22 +195,11 @@ class ConsistencyService:
             or not take.clip_message_id
         ):
             return None
-        embeddings = await self.embeddings(take.anchor_version_id)
-        if not embeddings:
+        args = await self._score_args(take)
+        if args is None:
             log.info("take %d: its anchor has no face to compare with; not scored", take_id)
             return None
-        prepared = Prepared(
-            args={
-                "take_id": take.id,
-                "clip_path": take.clip_path,
-                "anchor_version_id": take.anchor_version_id,
-                "embeddings": [e.hex() for e in embeddings],
-                "threshold": self.settings.threshold,
-                "frames": self.settings.frames,
-            },
-            price_micros=0,
-            description="Face score of shot #{id}",
-        )
+        prepared = Prepared(args=args, price_micros=0, description="Face score of shot #{id}")
         try:
             job = await self.engine.enqueue(
                 SCORE_KIND,
@@ -212,6 +215,34 @@ class ConsistencyService:
         job = await self.engine.set_messages(job, progress_message_id=take.clip_message_id)
         self.engine.wake()
         return job
+
+    async def _score_args(self, take: Take) -> dict[str, object] | None:
+        """What a take is scored against: its anchor's face, or each named character's (those with a face)."""
+        args: dict[str, object] = {
+            "take_id": take.id,
+            "clip_path": take.clip_path,
+            "anchor_version_id": take.anchor_version_id,
+            "threshold": self.settings.threshold,
+            "frames": self.settings.frames,
+        }
+        if take.cast:
+            cast = []
+            for position, member in enumerate(take.cast, 1):
+                embeddings = await self.embeddings(member.version_id)
+                if embeddings:
+                    cast.append(
+                        {
+                            "character_id": member.character_id,
+                            "name": member.name,
+                            "position": position,
+                            "embeddings": [e.hex() for e in embeddings],
+                        }
+                    )
+            args["cast"] = cast
+            return args if cast else None
+        embeddings = await self.embeddings(take.anchor_version_id)
+        args["embeddings"] = [e.hex() for e in embeddings]
+        return args if embeddings else None
 
     async def sweep(self) -> int:
         """Queue the scores a crash skipped (between a take's posting and its score job); return how many."""
@@ -257,9 +288,34 @@ class ConsistencyService:
             frames_with_face=int(o["frames_with_face"]),
             frames_matching=int(o["frames_matching"]),
             threshold=float(o["threshold"]),
+            cast=await self._cast_scores(job),
         )
         await self.store.put_score(score, self.clock())
+        await self.store.put_cast_scores(score.take_id, list(score.cast), self.clock())
         return score
+
+    async def _cast_scores(self, job: Job) -> tuple[CastScore, ...]:
+        """The score against each named character; a take about one character scores against its anchor's."""
+        o = job.outputs
+        if o.get("cast"):
+            return tuple(CastScore(**c) for c in o["cast"])
+        who = await self.store.version_character(int(job.args["anchor_version_id"]))
+        if who is None:
+            return ()
+        return (
+            CastScore(
+                character_id=who[0],
+                name=who[1],
+                position=1,
+                verdict=o["verdict"],
+                score=o.get("score"),
+                frames_matching=int(o["frames_matching"]),
+                frames_sampled=int(o["frames_sampled"]),
+            ),
+        )
+
+    async def cast_record(self, character_id: int) -> CastRecord:
+        return await self.store.cast_record(character_id)
 
     async def wants_auto_reroll(self, take: Take) -> bool:
         if take.auto_reroll_of is not None:  # an automatic re-roll is never re-rolled again

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from bot.consistency.models import SCORE_KIND, StoredFace, StoredScore, VersionRecord
+from bot.consistency.models import SCORE_KIND, CastRecord, CastScore, StoredFace, StoredScore, VersionRecord
 from bot.db import Database, Queries
 from bot.takes.models import KIND as TAKE_KIND
 from bot.takes.models import TAKE_KINDS
@@ -26,14 +26,33 @@ class ConsistencyStore:
         embedding: bytes | None,
         checks: list[dict[str, str]],
         now: float,
+        box: tuple[int, int, int, int] | None = None,
     ) -> None:
         await self.db.execute(
-            "INSERT INTO anchor_faces(version_id, angle_id, face_count, embedding, checks, created_at)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT (version_id, COALESCE(angle_id, 0)) DO UPDATE SET"
+            "INSERT INTO anchor_faces(version_id, angle_id, face_count, embedding, checks, created_at, box)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT (version_id, COALESCE(angle_id, 0)) DO UPDATE SET"
             " face_count=excluded.face_count, embedding=excluded.embedding, checks=excluded.checks,"
-            " created_at=excluded.created_at",
-            (version_id, angle_id, face_count, embedding, json.dumps(checks), now),
+            " created_at=excluded.created_at, box=excluded.box",
+            (
+                version_id,
+                angle_id,
+                face_count,
+                embedding,
+                json.dumps(checks),
+                now,
+                json.dumps(list(box)) if box else None,
+            ),
         )
+
+    async def face_box(self, version_id: int) -> tuple[bool, tuple[int, int, int, int] | None]:
+        """(whether the version's own face was looked for, the box found at intake if any)."""
+        row = await self.db.fetchone(
+            "SELECT box FROM anchor_faces WHERE version_id=? AND angle_id IS NULL", (version_id,)
+        )
+        if row is None:
+            return False, None
+        box = json.loads(row["box"]) if row["box"] else None
+        return True, (int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None
 
     async def faces(self, version_id: int) -> list[StoredFace]:
         """The version's own face first, then its angles'."""
@@ -71,11 +90,62 @@ class ConsistencyStore:
             ),
         )
 
+    async def put_cast_scores(self, take_id: int, scores: list[CastScore], now: float) -> None:
+        async with self.db.transaction() as conn:
+            for c in scores:
+                await conn.execute(
+                    "INSERT OR REPLACE INTO take_cast_scores(take_id, character_id, position, verdict, score,"
+                    " frames_sampled, frames_matching, scored_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        take_id,
+                        c.character_id,
+                        c.position,
+                        c.verdict,
+                        c.score,
+                        c.frames_sampled,
+                        c.frames_matching,
+                        now,
+                    ),
+                )
+
     async def score(self, take_id: int) -> StoredScore | None:
         row = await self.db.fetchone("SELECT * FROM take_scores WHERE take_id=?", (take_id,))
         if row is None:
             return None
-        return StoredScore(**{k: row[k] for k in StoredScore.__dataclass_fields__})
+        rows = await self.db.fetchall(
+            "SELECT s.*, c.name FROM take_cast_scores s JOIN characters c ON c.id = s.character_id"
+            " WHERE s.take_id=? ORDER BY s.position",
+            (take_id,),
+        )
+        cast = tuple(
+            CastScore(
+                character_id=int(r["character_id"]),
+                name=r["name"],
+                position=int(r["position"]),
+                verdict=r["verdict"],
+                score=r["score"],
+                frames_matching=int(r["frames_matching"]),
+                frames_sampled=int(r["frames_sampled"]),
+            )
+            for r in rows
+        )
+        fields = {k: row[k] for k in StoredScore.__dataclass_fields__ if k != "cast"}
+        return StoredScore(**fields, cast=cast)
+
+    async def cast_record(self, character_id: int) -> CastRecord:
+        rows = await self.db.fetchall(
+            "SELECT score FROM take_cast_scores WHERE character_id=?", (character_id,)
+        )
+        scores = [int(r["score"]) for r in rows if r["score"] is not None]
+        return CastRecord(len(rows), float(statistics.median(scores)) if scores else None)
+
+    async def version_character(self, version_id: int) -> tuple[int, str] | None:
+        """The character an anchor version shows: (id, name)."""
+        row = await self.db.fetchone(
+            "SELECT c.id, c.name FROM anchor_versions v JOIN characters c ON c.id = v.character_id WHERE v.id=?",
+            (version_id,),
+        )
+        return (int(row["id"]), row["name"]) if row else None
 
     async def record(self, version_id: int) -> VersionRecord:
         rows = await self.db.fetchall(

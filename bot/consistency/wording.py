@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.consistency.models import StoredScore
+from bot.consistency.models import CastScore, StoredScore
 from bot.media.faces import Face, FaceReport, Verdict
 
 # The detector's box spans roughly brows to chin, about 60 % of the head with its hair.
@@ -145,7 +145,22 @@ def verdict_text(verdict: Verdict | str, score: int | None, matching: int, sampl
 
 
 def stored_verdict_text(s: StoredScore) -> str:
+    if len(s.cast) > 1:
+        return cast_verdict_text(s.cast)
     return verdict_text(s.verdict, s.score, s.frames_matching, s.frames_sampled)
+
+
+def cast_verdict_text(cast: tuple[CastScore, ...]) -> str:
+    """One verdict a character: "face match · Mara 94% · Grace 88%", or which of them drifted first."""
+    parts = [f"{c.name} {percent(c.score)}" if c.score is not None else f"{c.name}: no face" for c in cast]
+    drifted = [c.name for c in cast if c.verdict == Verdict.DRIFT]
+    if drifted:
+        head = f"\u26a0 {' and '.join(drifted)} drifted from the anchor"
+    elif all(c.verdict == Verdict.NO_FACE for c in cast):
+        return "no face visible, so it could not be checked"
+    else:
+        head = "face match"
+    return " \u00b7 ".join([head, *parts])
 
 
 def verdict_line(s: StoredScore, *, rerolled: bool) -> str:

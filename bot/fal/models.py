@@ -33,15 +33,22 @@ class Pricing:
     rule: PriceRule
     micros: int
     audio_micros: int | None = None  # per second with audio on (PER_SECOND only)
+    voice_micros: int | None = (
+        None  # per second with audio on and a bound voice (voice control; PER_SECOND only)
+    )
     base_micros: int = 0  # PER_SECOND: flat price covering the first base_seconds (v2.5 turbo)
     base_seconds: int = 0
 
-    def quote(self, *, seconds: int = 0, audio: bool = False, images: int = 0, chars: int = 0) -> int:
-        """The exact price of one call in micro-dollars."""
+    def quote(
+        self, *, seconds: int = 0, audio: bool = False, images: int = 0, chars: int = 0, voice: bool = False
+    ) -> int:
+        """The exact price of one call in micro-dollars (`voice`: with audio, a bound voice speaks)."""
         if min(seconds, images, chars) < 0:
             raise ValueError("quantities must not be negative")
         if self.rule is PriceRule.PER_SECOND:
             rate = self.audio_micros if audio and self.audio_micros is not None else self.micros
+            if audio and voice and self.voice_micros is not None:
+                rate = self.voice_micros
             if self.base_seconds:
                 return self.base_micros + max(0, seconds - self.base_seconds) * rate
             return seconds * rate
@@ -139,6 +146,7 @@ class ModelSpec:
     supports_negative_prompt: bool = False
     supports_elements: bool = False
     supports_multi_prompt: bool = False  # several shots in one call (`multi_prompt`), Kling v3
+    supports_voice: bool = False  # an element may carry `voice_id` (Kling v3's published element schema)
     max_images: int = 1  # num_images range 1..max_images (Seedream)
     image_limits: ImageLimits | None = None  # x-fal limits of image inputs, where published
 
@@ -361,11 +369,12 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         "kling-v3-pro",
         "fal-ai/kling-video/v3/pro/image-to-video",
         "Kling v3 Pro",
-        Pricing(PriceRule.PER_SECOND, 112_000, audio_micros=168_000),
+        Pricing(PriceRule.PER_SECOND, 112_000, audio_micros=168_000, voice_micros=196_000),
         image_arg="start_image_url",
         durations_s=_KLING_V3_DURATIONS,
         supports_audio=True,
         supports_elements=True,
+        supports_voice=True,
         supports_multi_prompt=True,
         image_limits=KLING_IMAGE_LIMITS,
     ),
@@ -373,11 +382,14 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         "kling-v3-standard",
         "fal-ai/kling-video/v3/standard/image-to-video",
         "Kling v3 Standard",
-        Pricing(PriceRule.PER_SECOND, 84_000, audio_micros=126_000),
+        # No voice-control price for Standard was available offline: scaled like Pro's (196/168 of the audio
+        # rate), so a quote is never below it; override with PRICE_OVERRIDES `<endpoint>#voice`.
+        Pricing(PriceRule.PER_SECOND, 84_000, audio_micros=126_000, voice_micros=147_000),
         image_arg="start_image_url",
         durations_s=_KLING_V3_DURATIONS,
         supports_audio=True,
         supports_elements=True,
+        supports_voice=True,
         supports_multi_prompt=True,
     ),
     _kling(

@@ -145,9 +145,10 @@ class StudioService:
         user_id: int,
         instruction: str,
         count: int,
+        name: str | None = None,
     ) -> Job:
         text = clean_text(instruction, field="instruction", max_chars=MAX_DESCRIPTION_CHARS)
-        version = await self.anchors.resolve(channel_id, parent_id)
+        version = await self.anchors.version_of(channel_id, parent_id, name)
         args = {
             "purpose": "refine",
             "description": text,
@@ -168,11 +169,13 @@ class StudioService:
         user_id: int,
         count: int,
         model_key: str = "qwen-multiple-angles",
+        name: str | None = None,
     ) -> Job:
-        """Views of the current anchor: one qwen multiple-angles call per view, or one Seedream edit call."""
+        """Views of a character's current anchor (the main one's by default): one qwen multiple-angles call per
+        view, or one Seedream edit call."""
         if model_key not in ("qwen-multiple-angles", "seedream-v4.5-edit"):
             raise UserError("The angles model must be qwen-multiple-angles or seedream-v4.5-edit.")
-        version = await self.anchors.resolve(channel_id, parent_id)
+        version = await self.anchors.version_of(channel_id, parent_id, name)
         spec = model(model_key)
         if spec.family == "qwen_angles":
             views = list(VIEWS)[:count]
@@ -273,14 +276,14 @@ class StudioService:
         return Kept(len(shas), len(await self.angles.angles(version_id)))
 
     async def add_angle(
-        self, *, channel_id: int, parent_id: int | None, user_id: int, upload: Upload
+        self, *, channel_id: int, parent_id: int | None, user_id: int, upload: Upload, name: str | None = None
     ) -> Kept:
-        version = await self.anchors.resolve(channel_id, parent_id)
+        version = await self.anchors.version_of(channel_id, parent_id, name)
         data = await self.anchors.fetch_upload(upload)
         return await self._add_angles(version.id, [data], user_id=user_id)
 
-    async def clear_angles(self, *, channel_id: int, parent_id: int | None) -> int:
-        version = await self.anchors.resolve(channel_id, parent_id)
+    async def clear_angles(self, *, channel_id: int, parent_id: int | None, name: str | None = None) -> int:
+        version = await self.anchors.version_of(channel_id, parent_id, name)
         return await self.angles.clear(version.id)
 
     async def angle_shas(self, version_id: int) -> list[str]:

@@ -17,6 +17,7 @@ from bot.jobs import Fail, Failure, Job, Outlet, Resubmit
 from bot.kinds.fal import FalKind
 from bot.media.outputs import MAX_VIDEO_BYTES, BadOutput, check_video_async
 from bot.media.video import VideoError, VideoTooLarge, fit_to_size
+from bot.takes.cast import Member
 from bot.takes.models import KIND, LEDGER_PREFIX, Take
 from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused, TakePublisher
 from bot.text import human_size
@@ -82,8 +83,8 @@ class TakeKind(FalKind):
             except GenerationError as exc:
                 if not self._image_refused(exc):
                     raise
-                log.info("fal could not use the upload of %s (%s); uploading again", sha[:12], exc.message)
-                await self.anchors.forget_upload(sha)
+                log.info("fal could not use an upload of take %d (%s); uploading again", job.id, exc.message)
+                await self._forget_uploads(take, sha)
                 request_id = await self._submit_once(take, anchor, sha, path)
             self.accepted()
             return request_id
@@ -119,22 +120,52 @@ class TakeKind(FalKind):
         return await self.gateway.submit(take.endpoint, arguments)
 
     async def _elements(self, take: Take, anchor: AnchorVersion) -> list[dict[str, Any]] | None:
-        """The character as Kling's @Element1: the anchor as frontal image, its kept angles as references."""
-        if not take.angle_shas or not self.spec.supports_elements:
+        """The characters as Kling's @Element1, @Element2...: each anchor as frontal image with its angles (or its
+        face crop) as references and, with sound on, its voice; a take of the old form sends its anchor with its
+        kept angles as @Element1."""
+        if not self.spec.supports_elements:
             return None
-        refs = [
-            await self.anchors.start_image_ref(sha, self.anchors.image_path(sha), self.gateway)
-            for sha in (anchor.sha256, *take.angle_shas)
-        ]
+        if take.cast:
+            return [await self._element(m, take.audio) for m in take.cast]
+        if not take.angle_shas:
+            return None
+        refs = [await self._ref(sha) for sha in (anchor.sha256, *take.angle_shas)]
         return [{"frontal_image_url": refs[0], "reference_image_urls": refs[1:]}]
 
+    async def _element(self, member: Member, audio: bool) -> dict[str, Any]:
+        version = await self.anchors.version_by_id(member.version_id)
+        element: dict[str, Any] = {
+            "frontal_image_url": await self._ref(version.sha256),
+            "reference_image_urls": [await self._ref(sha) for sha in member.refs],
+        }
+        if audio and member.voice_id and self.spec.supports_voice:
+            element["voice_id"] = member.voice_id
+        return element
+
+    async def _ref(self, sha: str) -> str:
+        return await self.anchors.start_image_ref(sha, self.anchors.image_path(sha), self.gateway)
+
     def _image_refused(self, exc: GenerationError) -> bool:
-        """fal refused the start image input itself (it could not fetch the cached upload)."""
+        """fal refused an image input itself (it could not fetch a cached upload): the start or end image, or an
+        element's frontal or reference image (their place in a list ends the error's location)."""
+        image_fields = {self.spec.image_arg, "end_image_url", "frontal_image_url", "reference_image_urls"}
         return (
             exc.kind is FailureKind.REJECTED
-            and exc.field == self.spec.image_arg
+            and (exc.field in image_fields or (exc.field or "").isdigit())
             and self.gateway.needs_upload
         )
+
+    async def _forget_uploads(self, take: Take, start_sha: str) -> None:
+        """Drop the cached fal URLs of every image the take sends, so the next submit uploads them afresh."""
+        shas = {start_sha, *take.angle_shas, *(s for m in take.cast for s in m.refs)}
+        if take.end_sha:
+            shas.add(take.end_sha)
+        for member in take.cast:
+            shas.add((await self.anchors.version_by_id(member.version_id)).sha256)
+        if take.angle_shas:
+            shas.add((await self.anchors.version_by_id(take.anchor_version_id)).sha256)
+        for sha in shas:
+            await self.anchors.forget_upload(sha)
 
     def outputs(self, job: Job, payload: dict[str, Any]) -> dict[str, Any]:
         [video, *_] = self.spec.outputs(payload)
@@ -146,7 +177,7 @@ class TakeKind(FalKind):
             take = Take.of(job)
             anchor = await self.anchors.version_by_id(take.anchor_version_id)
             sha, _ = await self._start_image(take, anchor)
-            await self.anchors.forget_upload(sha)
+            await self._forget_uploads(take, sha)
             raise Resubmit(exc.message, {"reuploaded": True}) from exc
 
     # Fetch and check -------------------------------------------------------------------------------------

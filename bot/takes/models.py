@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.jobs import FINAL, Job, JobState
+from bot.takes.cast import Member
 
 KIND = "take"
 PART_KIND = (
@@ -82,6 +83,10 @@ class Take:
         None  # a storyboard part: {"path", "start_s"} of the clip it is cut from
     )
     kind: str = KIND
+    cast: tuple[
+        Member, ...
+    ] = ()  # the characters it shows as elements, in @ElementN order (empty: the old form)
+    voice: bool = False  # a bound voice speaks (priced at the voice-control rate)
 
     @property
     def label(self) -> str:
@@ -140,6 +145,8 @@ class Take:
             multi_prompt=tuple((str(p), int(d)) for p, d in a.get("multi_prompt") or ()),
             cut_from=a.get("cut_from"),
             kind=job.kind,
+            cast=tuple(Member.of(m) for m in a.get("cast") or ()),
+            voice=bool(a.get("voice")),
         )
 
     @property

@@ -62,3 +62,8 @@ class TakePublisher(Protocol):
 
     async def upload_limit(self, guild_id: int) -> int:
         """The guild's upload limit per attachment in bytes."""
+
+
+class VoiceSource(Protocol):
+    async def voice_ids(self, character_ids: list[int]) -> dict[int, str]:
+        """The voice id of each of these characters that has one (bot/voices implements it)."""

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from bot.anchors.models import CastMember, ShotCast, element_names
 from bot.anchors.service import ASPECT_RATIOS, AnchorService
 from bot.errors import NotAllowed, UserError
 from bot.fal.models import ModelSpec
@@ -18,16 +19,26 @@ from bot.fal.pricing import PriceTable
 from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared
 from bot.jobs.engine import Within
 from bot.money import format_usd
+from bot.takes.cast import (
+    MAX_ANGLE_REFS,
+    Member,
+    NeedsConsent,
+    cast_members,
+    needs_elements,
+    refuse_unsupported,
+)
+from bot.takes.cast import notes as cast_notes
 from bot.takes.elements import element_prompt
 from bot.takes.kind import TakeKind
 from bot.takes.models import KIND, SERIES, TAKE_KINDS, Take
-from bot.takes.ports import AngleSource, TakePublisher, TakeSink
+from bot.takes.ports import AngleSource, TakePublisher, TakeSink, VoiceSource
 from bot.text import clean_text
 
 log = logging.getLogger(__name__)
 S = JobState
 
 MAX_PROMPT_CHARS = 2500
+MAX_CAST_PER_SHOT = 3  # Kling's guides say 3 elements; fal's schema states no maximum (CAST_PER_SHOT setting)
 REROLL_DEDUP_S = 5.0  # the same member re-rolling the same clip again within this counts once
 
 
@@ -60,6 +71,10 @@ class TakeRequest:
     continues: int | None = None  # the scene shot (position) whose kept take's last frame it starts from
     scene_name: str | None = None
     notes: tuple[str, ...] = ()  # shown with the advice on the progress message (e.g. why the face may drift)
+    start: str | None = (
+        None  # the cast member whose anchor the shot starts from (default: the main character)
+    )
+    plain: bool = False  # go on without what the endpoint cannot send (characters as elements, voices)
 
 
 Announce = Callable[[Take], Awaitable[int]]  # posts a take's progress message, returns its id
@@ -100,6 +115,8 @@ class TakeService:
         self._recent_rerolls: dict[tuple[int, int], float] = {}
         self.angles = angles
         self.advise = advise
+        self.voices: VoiceSource | None = None  # the characters' voices (bot/voices), wired once built
+        self.max_cast = MAX_CAST_PER_SHOT
         # The channel's auto re-roll default (bot/consistency), wired once both services are built.
         self.auto_reroll_default: Callable[[int], Awaitable[bool]] | None = None
 
@@ -125,8 +142,8 @@ class TakeService:
         return detach
 
     # Requests --------------------------------------------------------------------------------------------
-    def quote(self, duration_s: int, audio: bool) -> int:
-        return self.prices.quote(self.spec, duration_s=duration_s, audio=audio)
+    def quote(self, duration_s: int, audio: bool, *, voice: bool = False) -> int:
+        return self.prices.quote(self.spec, duration_s=duration_s, audio=audio, voice=voice)
 
     def _validate(self, req: TakeRequest) -> tuple[str, int, str, bool, str | None]:
         # Invisible and format characters go before the empty check: such a prompt is never sent or charged.
@@ -150,13 +167,13 @@ class TakeService:
         return prompt, duration, aspect, audio, negative
 
     def prepared(self, args: dict[str, object], *, free: bool = False) -> Prepared:
-        """A take's request for the engine: priced by its length and sound (or free: a storyboard part), numbered
-        as a shot of its server."""
+        """A take's request for the engine: priced by its length, sound and voice (or free: a storyboard part),
+        numbered as a shot of its server."""
         duration, audio = args["duration_s"], args["audio"]
         assert isinstance(duration, int) and isinstance(audio, bool)
         return Prepared(
             args=args,
-            price_micros=0 if free else self.quote(duration, audio),
+            price_micros=0 if free else self.quote(duration, audio, voice=bool(args.get("voice"))),
             endpoint=self.spec.endpoint,
             description="Shot {number} \u00b7 take {seq}",
             series=SERIES,
@@ -181,9 +198,13 @@ class TakeService:
         return await self._announce(job, announce)
 
     async def request_args(self, req: TakeRequest) -> dict[str, object]:
-        """A checked request's arguments: the options, the channel's anchor and its angles, the scene."""
+        """A checked request's arguments: the options, who it shows (the start anchor, the named characters with
+        their angles or face crops and voices), the scene."""
         prompt, duration, aspect, audio, negative = self._validate(req)
-        anchor = await self.anchors.resolve(req.channel_id, req.parent_channel_id)
+        shot = await self.anchors.cast.for_shot(
+            req.channel_id, req.parent_channel_id, prompt, start=req.start, limit=self.max_cast
+        )
+        anchor = shot.start.version
         args: dict[str, object] = {
             "negative_prompt": negative,
             "aspect_ratio": aspect,
@@ -195,24 +216,70 @@ class TakeService:
             "upload_limit_bytes": req.upload_limit_bytes,
             "auto_reroll": await self._auto_reroll(req.auto_reroll, req.channel_id),
         }
-        if self.angles is not None and self.spec.supports_elements:
-            shas = await self.angles.angle_shas(anchor.id)
-            if shas:
-                args["angle_shas"] = shas
+        cast_notes = await self._cast_args(args, shot, req, audio)
         for key in ("scene_id", "start_sha", "end_sha", "continues", "scene_name"):
             if getattr(req, key) is not None:
                 args[key] = getattr(req, key)
-        shot = self.shot_args(args, prompt, duration)
-        if req.notes:
-            advice = shot.get("advice")
-            shot["advice"] = [*(advice if isinstance(advice, list) else []), *req.notes]
-        return {**args, **shot}
+        shot_args = self.shot_args(args, prompt, duration)
+        extra = [*cast_notes, *req.notes]
+        if extra:
+            advice = shot_args.get("advice")
+            shot_args["advice"] = [*(advice if isinstance(advice, list) else []), *extra]
+        return {**args, **shot_args}
+
+    async def _cast_args(
+        self, args: dict[str, object], shot: ShotCast, req: TakeRequest, audio: bool
+    ) -> list[str]:
+        """Add who the take shows to `args` (the cast form, or the anchor's angles as always); return the notes
+        for the progress message."""
+        members = cast_members(shot)
+        voices = await self._voices(shot, audio, req.plain)
+        if not req.plain:
+            refuse_unsupported(self.spec, shot, bool(voices))
+        if req.plain or not needs_elements(shot, bool(voices)):
+            if self.angles is not None and self.spec.supports_elements:
+                shas = await self.angles.angle_shas(shot.start.version.id)
+                if shas:
+                    args["angle_shas"] = shas
+            return []
+        cast = [await self._member(m, voices.get(m.character.id)) for m in members]
+        args["cast"] = [m.as_args() for m in cast]
+        args["voice"] = bool(voices)
+        return cast_notes(cast, audio)
+
+    async def _voices(self, shot: ShotCast, audio: bool, plain: bool) -> dict[int, str]:
+        """The voices of the characters the take shows (only with sound on)."""
+        if not audio or self.voices is None or plain:
+            return {}
+        return await self.voices.voice_ids([m.character.id for m in cast_members(shot)])
+
+    async def preflight(self, req: TakeRequest) -> None:
+        """Refuse before anything is held what the endpoint cannot send (NeedsConsent: characters as elements, a
+        voice), and every other problem of the request (an unknown @Name, too many characters, no anchor)."""
+        prompt, _duration, _aspect, audio, _negative = self._validate(req)
+        shot = await self.anchors.cast.for_shot(
+            req.channel_id, req.parent_channel_id, prompt, start=req.start, limit=self.max_cast
+        )
+        if not req.plain:
+            refuse_unsupported(self.spec, shot, bool(await self._voices(shot, audio, req.plain)))
+
+    async def _member(self, member: CastMember, voice_id: str | None) -> Member:
+        angles = await self.angles.angle_shas(member.version.id) if self.angles is not None else []
+        refs = tuple(angles[:MAX_ANGLE_REFS]) or (await self.anchors.face_crop(member.version),)
+        return Member(
+            member.character.id, member.name, member.version.id, refs, crop=not angles, voice_id=voice_id
+        )
 
     def shot_args(self, base: Mapping[str, object], prompt: str, duration_s: int) -> dict[str, object]:
-        """What differs from shot to shot of one request: the prompt (as sent: the character as @Element1 when
-        angles go along), its length and the advice on it."""
+        """What differs from shot to shot of one request: the prompt (as sent: the characters as @ElementN when
+        elements go along), its length and the advice on it."""
         args: dict[str, object] = {"prompt": prompt, "duration_s": duration_s, "sent_prompt": None}
-        if base.get("angle_shas"):
+        cast = base.get("cast")
+        if isinstance(cast, list) and cast:
+            args["sent_prompt"] = element_names(prompt, [str(m["name"]) for m in cast])
+            if len(cast) == 1:  # a take about one character: "the character" is it too
+                args["sent_prompt"] = element_prompt(str(args["sent_prompt"]), None)
+        elif base.get("angle_shas"):
             name = base.get("anchor_name")
             args["sent_prompt"] = element_prompt(prompt, name if isinstance(name, str) else None)
         if self.advise is not None:
@@ -312,6 +379,10 @@ class TakeService:
         if original.angle_shas:  # the same version and the same angles
             args["angle_shas"] = list(original.angle_shas)
             args["sent_prompt"] = original.sent_prompt
+        if original.cast:  # the same characters, versions, references and voices
+            args["cast"] = [m.as_args() for m in original.cast]
+            args["voice"] = original.voice
+            args["sent_prompt"] = original.sent_prompt
         if original.advice:
             args["advice"] = list(original.advice)
         job = await self.engine.enqueue(
@@ -405,4 +476,4 @@ class TakeService:
         return waiting, sum(n for s, n in states.items() if s is not S.WAITING and s not in FINAL)
 
 
-__all__ = ["DuplicateReroll", "TakeRequest", "TakeService"]
+__all__ = ["DuplicateReroll", "NeedsConsent", "TakeRequest", "TakeService"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import discord
@@ -87,3 +88,24 @@ def view_of(*items: discord.ui.Item[Any]) -> discord.ui.View:
     for item in items:
         view.add_item(item)
     return view
+
+
+class ConsentView(discord.ui.View):
+    """ "Go on without" under a refusal that the endpoint cannot send the cast or a voice: the same shot, plain (the
+    names as words, no voices). Lives 10 minutes in memory; after a restart the member runs /shot again."""
+
+    def __init__(self, cog: Any, request: Any, continue_: bool, end_upload: Any) -> None:
+        super().__init__(timeout=600)
+        self.cog, self.request, self.continue_, self.end_upload = cog, request, continue_, end_upload
+
+    @discord.ui.button(label="Go on without", style=discord.ButtonStyle.primary)
+    async def go(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        if interaction.user.id != self.request.user_id:
+            await interaction.response.send_message(
+                "Only the member who asked for this shot can.", ephemeral=True
+            )
+            return
+        self.stop()
+        await self.cog.shoot(
+            interaction, dataclasses.replace(self.request, plain=True), self.continue_, self.end_upload
+        )

@@ -14,11 +14,11 @@ from discord.ext import commands
 from bot.anchors.service import Upload
 from bot.errors import BudgetExceeded, UserError
 from bot.money import format_usd
-from bot.takes.service import DuplicateReroll, TakeRequest, TakeService
-from cogs.anchors import parent_of
+from bot.takes.service import DuplicateReroll, NeedsConsent, TakeRequest, TakeService
+from cogs.anchors import cast_choices, parent_of
 from cogs.render import safe
 from cogs.shots.answer import ProgressAnswer
-from cogs.shots.buttons import CancelButton, RerollButton, TryAgainButton, queued_answer
+from cogs.shots.buttons import CancelButton, ConsentView, RerollButton, TryAgainButton, queued_answer
 from cogs.shots.publisher import NO_PINGS, DiscordTakePublisher
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class ShotCog(commands.Cog):
         auto_reroll="Re-roll once automatically if the face drifts from the anchor (default: the channel's)",
         continue_="In a scene: start from the last frame of the previous shot's kept take",
         end="A picture the shot must end on (PNG, JPEG or WebP)",
+        start="Start from this cast member's anchor (default: the main character)",
     )
     @app_commands.rename(continue_="continue")
     async def shot(
@@ -76,6 +77,7 @@ class ShotCog(commands.Cog):
         auto_reroll: bool | None = None,
         continue_: bool = False,
         end: discord.Attachment | None = None,
+        start: str | None = None,
     ) -> None:
         """Queue a shot; its progress message is the answer (or, when queueing is slow, a post the answer links)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
@@ -92,12 +94,33 @@ class ShotCog(commands.Cog):
             negative_prompt=negative_prompt,
             upload_limit_bytes=interaction.filesize_limit,
             auto_reroll=auto_reroll,
+            start=start,
         )
         end_upload = (
             Upload(url=end.url, filename=end.filename, content_type=end.content_type, size=end.size)
             if end
             else None
         )
+        try:
+            await self.shots.preflight(request)
+        except NeedsConsent as exc:
+            view = ConsentView(self, request, continue_, end_upload)
+            await interaction.response.send_message(
+                f"{exc.message}\nGo on without? Nothing is held until you press it.",
+                view=view,
+                ephemeral=True,
+            )
+            return
+        await self.shoot(interaction, request, continue_, end_upload)
+
+    async def shoot(
+        self,
+        interaction: discord.Interaction[AnchorshotBot],
+        request: TakeRequest,
+        continue_: bool,
+        end_upload: Upload | None,
+    ) -> None:
+        """Queue the shot, answering with its progress message (or a deferral and a link, when slow)."""
         answer = ProgressAnswer(interaction, self.publisher)
         work = asyncio.ensure_future(
             self.bot.services.scenes.shoot(
@@ -112,6 +135,12 @@ class ShotCog(commands.Cog):
                 await interaction.edit_original_response(content=f"{queued_answer(shot)}{where}")
             except discord.HTTPException:  # the deferral itself came too late: the progress post says it all
                 log.info("could not answer /shot for take %d; its progress message is posted", shot.id)
+
+    @shot.autocomplete("start")
+    async def _starts(
+        self, interaction: discord.Interaction[AnchorshotBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await cast_choices(self.bot, interaction, current)
 
     @shot.autocomplete("duration")
     async def _durations(

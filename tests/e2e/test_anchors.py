@@ -178,11 +178,14 @@ async def test_awkward_images_are_normalised(bot, runner, fake_discord, make, ex
 
 
 async def test_anchor_name_with_everyone_pings_nobody(bot, runner, fake_discord):
+    """A name is a cast name (letters, digits, spaces, - and _): "@everyone" is refused, quoted without a ping."""
     reply = await set_anchor(fake_discord, samples.portrait_png(), name="@everyone @here")
-    assert not reply["_pinged"]
+    assert not reply["_pinged"] and "letters, digits" in text_of(reply)
+    assert await runner.services.db.fetchall("SELECT * FROM anchor_versions") == []
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
     it = await fake_discord.slash("anchor history")
     listing = await it.wait_reply()
-    assert not listing["_pinged"] and "@\u200beveryone" in text_of(listing)
+    assert not listing["_pinged"] and "Mara" in text_of(listing)
 
 
 @pytest.mark.parametrize(("size", "shape"), [((1550, 500), "3.1:1"), ((400, 1200), "1:3")])

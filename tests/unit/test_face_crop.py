@@ -4,7 +4,6 @@ and always makes a start image fal accepts; plus hostile boxes, shapes, sizes, m
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -133,12 +132,9 @@ def test_a_tiny_face_in_a_large_photo_is_upscaled_to_the_minimum() -> None:
 def test_a_24_megapixel_photo_is_decoded_reduced_and_scaled_to_the_largest_side() -> None:
     source = gradient((4100, 6200))
     data = jpeg(source)
-    started = time.perf_counter()
     crop = start_image(face_crop(data, None))  # a 4100 px square: the JPEG is decoded at half size
-    took = time.perf_counter() - started
     assert crop.size == (FACE_CROP_MAX_SIDE, FACE_CROP_MAX_SIDE)
     assert mean_difference(crop, source.crop((0, 17, 4100, 4117))) < 3  # centred in the top 4133 px
-    assert took < 10, took  # ≈ 0.3 s on the dev machine; a full decode of 25 MP would be slower, not wrong
 
 
 def test_a_face_box_larger_than_the_image_takes_all_of_it() -> None:

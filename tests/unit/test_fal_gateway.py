@@ -19,6 +19,7 @@ from bot.fal.gateway import CancelOutcome, FalGateway
 from bot.fal.models import model
 from tests.fakes import fal_schema
 from tests.fakes.fal_fake import FakeFal, Outcome
+from tests.fakes.media_samples import speech_wav
 
 V3 = "fal-ai/kling-video/v3/pro/image-to-video"
 V3_STD = "fal-ai/kling-video/v3/standard/image-to-video"
@@ -435,7 +436,7 @@ async def test_seedream_edit_and_angles_need_and_use_the_reference(fal, gw, anch
 
 
 async def test_create_voice_returns_a_voice_id(fal, gw):
-    sample = await gw.upload(b"RIFF....WAVEfmt ", "audio/wav", "voice.wav")
+    sample = await gw.upload(speech_wav(10), "audio/wav", "voice.wav")
     with pytest.raises(GenerationError) as err:
         await gw.submit(VOICE, {"voice_url": fal.base_url + "/cdn/files/nope.wav"})
     assert err.value.field == "voice_url"
