@@ -1,0 +1,344 @@
+"""Issue #17 end to end: a cast of named characters and their voices, through the fake Discord and the fake fal
+(which checks every submit against fal's published schema), with real face photos, real WAVs and real mp4s."""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import av
+import pytest
+from PIL import Image
+
+from bot.jobs import JobState
+from bot.media.crop import start_image_problem
+from tests import faces_samples as fs
+from tests import samples
+from tests.e2e.helpers import set_anchor, settled_totals
+from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.fal_fake import Outcome
+from tests.fakes.media_samples import speech_wav
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+KLING = "fal-ai/kling-video/v3/pro/image-to-video"
+VOICE = "fal-ai/kling-video/create-voice"
+PLAIN_S, VOICE_S = 112_000, 196_000  # Kling v3 Pro a second: sound off, sound on with a bound voice
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+async def _reply(it) -> dict:
+    return await it.wait_reply(lambda m: bool(text_of(m)))
+
+
+async def _add(fake, name: str, png: bytes, user: str = "alice") -> dict:
+    att = fake.make_attachment(f"{name}.png", png, content_type="image/png")
+    return await _reply(await fake.slash("cast add", user=user, name=name, image=att))
+
+
+async def _cast_of_two(fake) -> None:
+    """Mara (the astronaut, the channel's anchor, so its main character) and Grace (Grace Hopper), no angles."""
+    await set_anchor(fake, _png(fs.centred_portrait()), name="Mara")
+    assert "Grace joined the cast" in text_of(await _add(fake, "Grace", _png(fs.hopper_portrait())))
+
+
+def _kling(fake_fal) -> list:
+    return fake_fal.submissions_to("image-to-video")
+
+
+async def _nothing_held(runner, fake) -> None:
+    assert [j for j in await runner.services.jobs.in_states(*JobState) if j.kind == "take"] == []
+    assert await settled_totals(runner, fake) == (0, 0)
+
+
+def _face_field(message: dict) -> str | None:
+    for embed in message.get("embeds") or []:
+        for field in embed.get("fields") or []:
+            if field["name"] == "Face" and not field["value"].startswith("being checked"):
+                return str(field["value"])
+    return None
+
+
+async def test_a_two_character_shot_sends_both_as_elements_in_the_prompts_order(
+    bot, runner, fake_discord, fake_fal, tmp_path
+):
+    await _cast_of_two(fake_discord)
+    pair = fs.side_by_side(fs.centred_portrait(), fs.hopper_portrait())
+    clip = fs.write_mp4(tmp_path / "pair.mp4", fs.camera_move(pair, fs.CLIP_FRAMES, fs.CLIP_SIZE))
+    fake_fal.script(Outcome.hold(then=Outcome.complete(video=clip.read_bytes())))
+    await run_shot(fake_discord, "@grace hands Mara a cup of coffee; mara smiles at Grace")
+    [sub] = await fake_discord.wait_for(lambda: _kling(fake_fal), timeout=30)
+    progress = "\n".join(text_of(m) for m in fake_discord.channel_messages(fake_discord.channel_id))
+    assert "Grace has no angles, so a crop of the face goes along" in progress
+    assert "/anchor angles make name:Mara" in progress
+    fake_fal.release()
+    [clip_msg] = await wait_clips(fake_discord, 1)
+
+    args = sub.arguments
+    assert args["prompt"] == "@Element1 hands @Element2 a cup of coffee; @Element2 smiles at @Element1"
+    mara = await runner.services.anchors.version_of(fake_discord.channel_id, None, "Mara")
+    grace = await runner.services.anchors.version_of(fake_discord.channel_id, None, "grace")
+    stored = runner.services.anchors.image_path
+    # The start image is the main character's anchor; the elements come in the order the names first appear.
+    assert fake_fal.fetch_upload(args["start_image_url"]) == stored(mara.sha256).read_bytes()
+    first, second = args["elements"]
+    assert fake_fal.fetch_upload(first["frontal_image_url"]) == stored(grace.sha256).read_bytes()
+    assert fake_fal.fetch_upload(second["frontal_image_url"]) == stored(mara.sha256).read_bytes()
+    # Neither has angles: each element's one reference is a tight crop of its face, a valid image for fal.
+    for element in (first, second):
+        [ref] = element["reference_image_urls"]
+        with Image.open(io.BytesIO(fake_fal.fetch_upload(ref))) as crop:
+            assert start_image_problem(*crop.size) is None and crop.width < 1000
+        assert "voice_id" not in element
+    await wait_posted(runner, fake_discord, 1)
+    assert await settled_totals(runner, fake_discord) == (5 * PLAIN_S, 0)
+
+    # One verdict a character: both faces are in every frame.
+    verdict = await fake_discord.wait_for(
+        lambda: (f := _face_field(fake_discord.messages[int(clip_msg["id"])])) and f, timeout=90
+    )
+    assert verdict.startswith("face match") and "Grace " in verdict and "Mara " in verdict, verdict
+    assert verdict.index("Grace") < verdict.index("Mara")
+    take = (await runner.services.takes.in_states(JobState.POSTED))[0]
+    score = await runner.services.consistency.score_of(take.id)
+    assert score is not None and [c.name for c in score.cast] == ["Grace", "Mara"]
+    assert all(c.verdict == "match" and (c.score or 0) >= 80 for c in score.cast)
+
+
+async def test_a_re_roll_keeps_the_cast_its_versions_and_references(bot, runner, fake_discord, fake_fal):
+    await _cast_of_two(fake_discord)
+    await run_shot(fake_discord, "Mara and Grace walk")
+    [clip] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord, 1)
+    # A new portrait of Grace after the take: the re-roll still sends the version the take showed.
+    await set_anchor(fake_discord, _png(fs.badge_portrait()), name="Grace")
+    await fake_discord.react(int(clip["id"]), "\U0001f501")
+    await wait_clips(fake_discord, 2)
+    first, again = _kling(fake_fal)
+    assert again.arguments["prompt"] == first.arguments["prompt"] == "@Element1 and @Element2 walk"
+    assert [e["frontal_image_url"] for e in again.arguments["elements"]] == [
+        e["frontal_image_url"] for e in first.arguments["elements"]
+    ]
+
+
+async def test_four_characters_or_an_unknown_name_are_refused_before_anything_is_held(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    for name, shade in (("Grace", 90), ("Old Tom", 140), ("R2-D2", 200)):
+        assert "joined the cast" in text_of(await _add(fake_discord, name, samples.portrait_png(shade=shade)))
+    answer = await run_shot(fake_discord, "Mara, Grace and old tom watch R2-D2 dance")
+    assert "at most 3 cast members" in text_of(answer) and "R2-D2 did not fit" in text_of(answer)
+    answer = await run_shot(fake_discord, "Mara waves at @Nobody")
+    assert "There is no Nobody in this channel's cast" in text_of(answer)
+    # A plain word that is no cast name is just a word; @everyone is Discord's, not a name.
+    await _nothing_held(runner, fake_discord)
+    assert _kling(fake_fal) == []
+    await run_shot(fake_discord, "@everyone: the character waves at a robot")
+    await wait_clips(fake_discord, 1)
+    [sub] = _kling(fake_fal)
+    assert "elements" not in sub.arguments  # about the main character alone, which has no angles: as before
+
+
+async def test_cast_list_main_and_remove(bot, runner, fake_discord, fake_fal):
+    await _cast_of_two(fake_discord)
+    reply = await _reply(await fake_discord.slash("cast list"))
+    text = text_of(reply)
+    assert "Mara** (main)" in text and "Grace" in text and "0 angles" in text and "no voice" in text
+    [sheet] = [f for f in reply["_files"] if f.filename == "cast.png"]
+    with Image.open(io.BytesIO(sheet.data)) as img:
+        assert img.format == "PNG" and img.width > img.height  # two tiles side by side
+
+    dup = await _add(fake_discord, "mara", samples.portrait_png(shade=50))
+    assert "already in this channel's cast" in text_of(dup)
+    bad = await _add(fake_discord, "Mara<3", samples.portrait_png(shade=50))
+    assert "letters, digits, spaces" in text_of(bad)
+    bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    refused = await _reply(await fake_discord.slash("cast remove", user=bob, name="Grace"))
+    assert "Manage Messages" in text_of(refused)
+
+    refused = await _reply(await fake_discord.slash("cast remove", name="Mara"))
+    assert "main character" in text_of(refused)
+    assert "main character now" in text_of(await _reply(await fake_discord.slash("cast main", name="grace")))
+    assert "left this channel's cast" in text_of(
+        await _reply(await fake_discord.slash("cast remove", name="Mara"))
+    )
+    cast = await runner.services.anchors.cast.members(fake_discord.channel_id)
+    assert [(c.name, c.is_main) for c in cast] == [("Grace", True)]
+    # Shots start from the new main character; Mara's versions stay in the history.
+    await run_shot(fake_discord, "a quiet moment")
+    await wait_clips(fake_discord, 1)
+    grace = await runner.services.anchors.version_of(fake_discord.channel_id, None, "Grace")
+    [sub] = _kling(fake_fal)
+    stored = runner.services.anchors.image_path(grace.sha256).read_bytes()
+    assert fake_fal.fetch_upload(sub.arguments["start_image_url"]) == stored
+    history = text_of(await _reply(await fake_discord.slash("anchor history")))
+    assert "Mara" in history and "Grace" in history
+    refused = text_of(await run_shot(fake_discord, "Mara returns"))  # a plain word now: no longer in the cast
+    assert "There is no" not in refused
+
+
+async def test_anchor_commands_act_on_a_named_character(bot, runner, fake_discord, fake_fal):
+    await _cast_of_two(fake_discord)
+    reply = await set_anchor(fake_discord, _png(fs.badge_portrait()), name="grace")
+    assert "Anchor set" in text_of(reply)
+    grace = await runner.services.anchors.version_of(fake_discord.channel_id, None, "Grace")
+    mara = await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert grace.version == 3 and grace.name == "Grace" and mara.name == "Mara" and mara.version == 1
+    shown = text_of(await _reply(await fake_discord.slash("anchor show", name="Grace")))
+    assert "version 3" in shown
+    refused = text_of(await _reply(await fake_discord.slash("anchor use", version=1, name="Grace")))
+    assert "Mara's anchor, not Grace's" in refused
+    assert "again" in text_of(await _reply(await fake_discord.slash("anchor use", version=2)))
+    grace = await runner.services.anchors.version_of(fake_discord.channel_id, None, "Grace")
+    assert grace.version == 2  # v2 is Grace's: it went back to Grace, the main character kept v1
+    unknown = await set_anchor(fake_discord, samples.portrait_png(), name="Zed")
+    assert "There is no Zed" in text_of(unknown) and "/cast add" in text_of(unknown)
+    it = await fake_discord.autocomplete("anchor show", "name", "gr")
+    assert [c["value"] for c in it] == ["Grace"]
+
+
+def _wav(seconds: float) -> bytes:
+    return speech_wav(seconds)
+
+
+async def _voice_set(fake, name: str, data: bytes, filename: str = "sample.wav", user: str = "alice") -> dict:
+    att = fake.make_attachment(filename, data, content_type="audio/wav")
+    return await _reply(await fake.slash("voice set", user=user, name=name, sample=att))
+
+
+async def _voiced(runner, character_name: str, fake):
+    character = await runner.services.anchors.cast.find(fake.channel_id, None, character_name)
+    return await runner.services.voices.get(character.id)
+
+
+async def test_voice_set_makes_one_voice_charged_once_and_shows_it(bot, runner, fake_discord, fake_fal):
+    await _cast_of_two(fake_discord)
+    answer = await _voice_set(fake_discord, "mara", _wav(10))
+    assert "On its way" in text_of(answer)
+    ready = await fake_discord.wait_for(
+        lambda: [
+            m
+            for m in fake_discord.channel_messages(fake_discord.channel_id)
+            if "has a voice now" in text_of(m)
+        ],
+        timeout=30,
+    )
+    assert len(ready) == 1 and "Mara has a voice now" in text_of(ready[0]) and not ready[0]["_pinged"]
+    [sub] = fake_fal.submissions_to("create-voice")
+    sample = fake_fal.fetch_upload(sub.arguments["voice_url"])
+    with wave.open(io.BytesIO(sample)) as w:
+        assert abs(w.getnframes() / w.getframerate() - 10) < 0.05
+    voice = await _voiced(runner, "Mara", fake_discord)
+    assert voice is not None and voice.voice_id in fake_fal.voice_ids and abs(voice.seconds - 10) < 0.05
+    assert await settled_totals(runner, fake_discord) == (7_000, 0)
+    budget = text_of(await _reply(await fake_discord.slash("budget")))
+    assert "voice Mara" in budget
+
+    shown = await _reply(await fake_discord.slash("voice show", name="Mara"))
+    [file] = [f for f in shown["_files"] if f.filename.endswith(".wav")]
+    assert file.data == runner.services.voices.kind.sample_path(voice.sample_sha256).read_bytes() == sample
+    listing = text_of(await _reply(await fake_discord.slash("cast list")))
+    assert "voice (10 s sample)" in listing
+    assert "has no voice now" in text_of(await _reply(await fake_discord.slash("voice clear", name="Mara")))
+    assert await _voiced(runner, "Mara", fake_discord) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "words"),
+    [
+        (lambda: speech_wav(2), "short.wav", "2.0 s"),
+        (lambda: b"hello, this is not a sound at all\n" * 40, "notes.wav", "not a sound"),
+    ],
+    ids=["2-seconds", "text-named-wav"],
+)
+async def test_a_sample_too_short_or_not_a_sound_is_refused_and_nothing_is_held(
+    bot, runner, fake_discord, fake_fal, data, filename, words
+):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    answer = await _voice_set(fake_discord, "Mara", data(), filename)
+    assert words in text_of(answer), text_of(answer)
+    assert fake_fal.submissions_to("create-voice") == []
+    assert [j for j in await runner.services.jobs.in_states(*JobState) if j.kind == "voice"] == []
+    assert await settled_totals(runner, fake_discord) == (0, 0)
+
+
+async def test_a_long_sample_is_cut_to_its_first_30_seconds(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    answer = await _voice_set(fake_discord, "Mara", _wav(40))
+    assert "40.0 s long: its first 30 s are used" in text_of(answer)
+    await fake_discord.wait_for(lambda: fake_fal.submissions_to("create-voice"), timeout=30)
+    [sub] = fake_fal.submissions_to("create-voice")
+    with av.open(io.BytesIO(fake_fal.fetch_upload(sub.arguments["voice_url"]))) as container:
+        stream = container.streams.audio[0]
+        seconds = sum(f.samples for f in container.decode(stream)) / stream.rate
+    assert abs(seconds - 30) < 0.05
+
+
+async def test_a_voiced_shot_carries_the_voice_at_the_voice_rate_and_its_re_roll_too(
+    bot, runner, fake_discord, fake_fal
+):
+    await _cast_of_two(fake_discord)
+    await _voice_set(fake_discord, "Mara", _wav(10))
+    await fake_discord.wait_for(
+        lambda: any(
+            "has a voice now" in text_of(m) for m in fake_discord.channel_messages(fake_discord.channel_id)
+        ),
+        timeout=30,
+    )
+    voice = await _voiced(runner, "Mara", fake_discord)
+    assert voice is not None
+
+    fake_fal.script(Outcome.hold())
+    await run_shot(fake_discord, 'Mara says "we leave at dawn" to Grace', audio=True)
+    [sub] = await fake_discord.wait_for(lambda: _kling(fake_fal), timeout=30)
+    assert any("voice: Mara" in text_of(m) for m in fake_discord.channel_messages(fake_discord.channel_id))
+    fake_fal.release()
+    [clip] = await wait_clips(fake_discord, 1)
+    mara_el, grace_el = sub.arguments["elements"]
+    assert mara_el["voice_id"] == voice.voice_id and "voice_id" not in grace_el
+    assert sub.arguments["prompt"] == '@Element1 says "we leave at dawn" to @Element2'
+    assert sub.arguments["generate_audio"] is True
+    await wait_posted(runner, fake_discord, 1)
+    assert await settled_totals(runner, fake_discord) == (7_000 + 5 * VOICE_S, 0)
+
+    await fake_discord.react(int(clip["id"]), "\U0001f501")
+    await wait_clips(fake_discord, 2)
+    await wait_posted(runner, fake_discord, 2)
+    again = _kling(fake_fal)[-1]
+    assert again.arguments["elements"][0]["voice_id"] == voice.voice_id
+    assert await settled_totals(runner, fake_discord) == (7_000 + 10 * VOICE_S, 0)
+
+    # Sound off: the same characters, no voice, the plain price.
+    await run_shot(fake_discord, "Mara and Grace nod")
+    await wait_clips(fake_discord, 3)
+    await wait_posted(runner, fake_discord, 3)
+    quiet = _kling(fake_fal)[-1]
+    assert all("voice_id" not in e for e in quiet.arguments["elements"])
+    assert quiet.arguments.get("generate_audio") is False
+    assert await settled_totals(runner, fake_discord) == (7_000 + 10 * VOICE_S + 5 * PLAIN_S, 0)
+
+
+async def test_an_endpoint_without_elements_says_so_before_spending_and_can_go_on_without(
+    runner, fake_discord, fake_fal
+):
+    await runner.start(fal_endpoint="fal-ai/kling-video/v2.5-turbo/pro/image-to-video")
+    await _cast_of_two(fake_discord)
+    answer = await run_shot(fake_discord, "Mara and Grace talk")
+    assert "takes no characters as references" in text_of(answer) and "Go on without" in str(answer)
+    await _nothing_held(runner, fake_discord)
+    [button] = [b for row in answer["components"] for b in row["components"]]
+    bob = fake_discord.add_member("bob")
+    refused = await _reply(await fake_discord.click(int(answer["id"]), button["custom_id"], user=bob))
+    assert "Only the member who asked" in text_of(refused)
+    await fake_discord.click(int(answer["id"]), button["custom_id"])
+    await wait_clips(fake_discord, 1)
+    [sub] = _kling(fake_fal)
+    assert "elements" not in sub.arguments and sub.arguments["prompt"] == "Mara and Grace talk"
+    assert len(clip_messages(fake_discord)) == 1
