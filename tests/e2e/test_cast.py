@@ -342,3 +342,28 @@ async def test_an_endpoint_without_elements_says_so_before_spending_and_can_go_o
     [sub] = _kling(fake_fal)
     assert "elements" not in sub.arguments and sub.arguments["prompt"] == "Mara and Grace talk"
     assert len(clip_messages(fake_discord)) == 1
+
+
+async def test_a_thread_uses_its_parents_cast_and_its_own_characters_shadow_it(
+    bot, runner, fake_discord, fake_fal
+):
+    await _cast_of_two(fake_discord)
+    thread = fake_discord.add_thread(fake_discord.channel_id, "takes")
+    await fake_discord.wait_for(lambda: bot.get_channel(thread) is not None)
+    choices = await fake_discord.autocomplete("shot", "start", "", channel_id=thread, prompt="x")
+    assert [c["value"] for c in choices] == ["Mara", "Grace"]
+    # A thread's own Grace (a new portrait) shadows the parent's; Mara is still the parent's main character.
+    att = fake_discord.make_attachment("g.png", _png(fs.badge_portrait()), content_type="image/png")
+    it = await fake_discord.slash("cast add", channel_id=thread, name="Grace", image=att)
+    assert "joined the cast" in text_of(await _reply(it))
+    await run_shot(fake_discord, "Grace waves", channel_id=thread, start="grace")
+    await fake_discord.wait_for(lambda: _kling(fake_fal), timeout=30)
+    [sub] = _kling(fake_fal)
+    own = await runner.services.anchors.version_of(thread, fake_discord.channel_id, "Grace")
+    parent_grace = await runner.services.anchors.version_of(fake_discord.channel_id, None, "Grace")
+    assert own.id != parent_grace.id and own.channel_id == thread
+    stored = runner.services.anchors.image_path(own.sha256).read_bytes()
+    assert fake_fal.fetch_upload(sub.arguments["start_image_url"]) == stored
+    assert "elements" not in sub.arguments  # about its start character alone, no angles, no voice
+    main = await runner.services.anchors.resolve(thread, fake_discord.channel_id)
+    assert main.name == "Mara"

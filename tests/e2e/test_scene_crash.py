@@ -140,3 +140,38 @@ async def _keep(fake, db, take_id: int) -> None:
         return
     it = await fake.click(int(message_id), f"scene:keep:{take_id}")
     await _reply(it)
+
+
+async def test_sigkill_between_create_voice_and_its_result_makes_one_voice_charged_once(
+    bot_process, fake_discord, fake_fal
+):
+    """Issue #17: the bot is killed after fal accepted the create-voice job and before its result; after the
+    restart it polls the same request (never a second create-voice), stores one voice and charges it once."""
+    from tests.fakes.media_samples import speech_wav
+
+    fake_fal.default = Outcome.hold()
+    await _ready(bot_process, fake_discord)
+    db = bot_process.data_dir / "anchorshot.sqlite3"
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    att = fake_discord.make_attachment("mara.wav", speech_wav(8), content_type="audio/wav")
+    await _reply(await fake_discord.slash("voice set", name="Mara", sample=att))
+    submitted = "SELECT COUNT(*) FROM jobs WHERE kind='voice' AND request_id IS NOT NULL"
+    assert await _until(lambda: _query(db, submitted)[0][0] == 1, 30)
+    bot_process.kill()
+    fake_fal.release()
+    await _ready(bot_process, fake_discord)
+    ready = lambda: [
+        m for m in fake_discord.channel_messages(fake_discord.channel_id) if "has a voice now" in text_of(m)
+    ]  # noqa: E731
+    await fake_discord.wait_for(ready, 60)
+    await asyncio.sleep(1.0)  # give a duplicate every chance to appear
+    bot_process.stop()
+
+    assert len(ready()) == 1 and len(fake_fal.submissions_to("create-voice")) == 1
+    [(voice_id,)] = _query(db, "SELECT voice_id FROM voices")
+    assert voice_id in fake_fal.voice_ids
+    captured, delivered = _ledger_matches_delivery(db)
+    assert captured == delivered and [amount for key, amount in captured if key.startswith("voice:")] == [
+        7_000
+    ]
+    assert _query(db, "SELECT COUNT(*) FROM holds WHERE state='held'")[0][0] == 0
