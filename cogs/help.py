@@ -23,7 +23,9 @@ WORKFLOW = (
     "3. You are pinged when it is ready. You pay only for a clip that is posted; a failed one costs nothing.\n"
     "4. Each clip says whether the face still matches the anchor. Not happy? **Re-roll** (or react \U0001f501) "
     "makes another take of the same shot.\n"
-    "5. **/budget** shows what you have spent and what is left."
+    "5. **/budget** shows what you have spent and what is left.\n"
+    "6. Several characters? Write their names (or @Name) in the prompt: each cast member keeps their face, and "
+    "their voice when sound is on. **/cast list** shows who is in this channel's cast."
 )
 
 EVERYONE = (
@@ -31,6 +33,8 @@ EVERYONE = (
     ("/budget", "your spend and what is left"),
     ("/anchor show, /anchor history", "the anchor and its earlier versions"),
     ("/anchor settings", "this channel's settings (auto re-roll)"),
+    ("/cast list, /voice show", "the channel's characters and their voices"),
+    ("/scene start|plan|show|export", "shots grouped into a scene, exported as one video"),
     ("/status", "is the bot working"),
 )
 MODERATORS = (  # Manage Messages in this channel
@@ -38,6 +42,8 @@ MODERATORS = (  # Manage Messages in this channel
     ("/anchor generate, /anchor refine", "make anchor candidates (charged)"),
     ("/anchor angles make|add|clear", "extra views of the character (charged)"),
     ("/anchor settings auto_reroll:", "re-roll drifted takes automatically"),
+    ("/cast add|main|remove", "the channel's named characters"),
+    ("/voice set|clear", "a character's voice (charged)"),
 )
 ADMINS = (  # Manage Server
     ("/budget-admin set|default|cap|adjust|report", "limits and the spend report"),
