@@ -69,7 +69,7 @@ def frame_at(path: Path, seconds: float) -> bytes:
     with _video(path) as (container, stream):
         tb = stream.time_base
         start = stream.start_time or 0
-        target = start + int(seconds / tb) if tb else start
+        target = start + math.floor((seconds + 1e-6) / tb) if tb else start  # 1 µs: float error at a frame
         first = None
         # A container without an index may land after the target: then decode from the start.
         for seek in (target, start):

@@ -458,8 +458,10 @@ def _join_input(path: Path) -> _JoinInput:
         timing = _timing_of(container, path)
         codec = stream.codec_context
         rotation = round(first.rotation) if first is not None else 0
-        key = (codec.name, codec.width, codec.height, codec.pix_fmt, stream.sample_aspect_ratio, timing.rate)
-        return _JoinInput(path, meta, timing, (*key, bytes(codec.extradata or b""), rotation))
+        # The concat demuxer takes each file's streams by index: the video must be at the same one in every clip.
+        key = (stream.index, codec.name, codec.width, codec.height, codec.pix_fmt, stream.sample_aspect_ratio)
+        extradata = bytes(codec.extradata or b"")
+        return _JoinInput(path, meta, timing, (*key, timing.rate, extradata, rotation))
 
 
 def _join_inputs(clips: Sequence[Path]) -> list[_JoinInput]:

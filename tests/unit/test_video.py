@@ -367,6 +367,20 @@ async def test_concat_joins_takes_of_one_model_without_re_encoding_them(tmp_path
     assert abs(at_30.duration_s - 4.0) <= 0.05
 
 
+async def test_concat_re_encodes_when_a_take_is_shown_rotated(tmp_path: Path) -> None:
+    """Same encoding, but the second take carries a display rotation (a phone clip): joined as they are, it
+    would be shown unrotated; re-encoded, it is turned upright and fitted (portrait in landscape: bars)."""
+    a = indexed_clip(tmp_path / "a.mp4", frames=24, tag=0)
+    b = indexed_clip(tmp_path / "b.mp4", frames=24, tag=1, rotation=90)
+    out = tmp_path / "ab.mp4"
+    await concat([a, b], out)
+    assert _video_packets(out)[1] != _video_packets(a)[1]  # re-encoded
+    frames = await asyncio.to_thread(_frames, out)
+    assert [read_index(f) for f in frames] == [(0, n) for n in range(24)] + [(1, n) for n in range(24)]
+    upright = frames[36].to_image()
+    assert max(upright.getpixel((5, 120))) < 30 and max(upright.getpixel((314, 120))) < 30
+
+
 async def test_mux_puts_the_wav_on_the_clip_at_the_clips_length(tmp_path: Path) -> None:
     clip = _lavfi_clip(tmp_path / "v.mp4", size="320x240", rate=24, seconds=2, audio=False)
     short = _sine_wav(tmp_path / "short.wav", 1.0)
