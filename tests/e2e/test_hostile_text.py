@@ -11,7 +11,7 @@ INVISIBLE = "\u200b\u200d\u2060\ufeff\u202e"
 
 async def test_anchor_name_of_invisible_characters_is_refused(bot, runner, fake_discord):
     reply = await set_anchor(fake_discord, samples.portrait_png(), name=INVISIBLE)
-    assert "anchor name is empty" in text_of(reply)
+    assert "name is empty once invisible characters are removed" in text_of(reply)
     assert reply["_ephemeral"] and not reply.get("mentions")
     assert await runner.services.db.fetchall("SELECT * FROM anchor_versions") == []
 

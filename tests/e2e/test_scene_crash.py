@@ -160,9 +160,11 @@ async def test_sigkill_between_create_voice_and_its_result_makes_one_voice_charg
     bot_process.kill()
     fake_fal.release()
     await _ready(bot_process, fake_discord)
-    ready = lambda: [
-        m for m in fake_discord.channel_messages(fake_discord.channel_id) if "has a voice now" in text_of(m)
-    ]  # noqa: E731
+
+    def ready() -> list[dict]:
+        messages = fake_discord.channel_messages(fake_discord.channel_id)
+        return [m for m in messages if "has a voice now" in text_of(m)]
+
     await fake_discord.wait_for(ready, 60)
     await asyncio.sleep(1.0)  # give a duplicate every chance to appear
     bot_process.stop()
