@@ -101,7 +101,8 @@ async def test_an_anchor_change_is_told_to_the_channel_once(runner, fake_discord
         for m in fake_discord.channel_messages(fake_discord.channel_id)
         if "\U0001f3ad" in text_of(m)
     ]
-    assert len(lines) == 4 and "made v2 this channel's anchor" in lines[1]
+    # v2 is a new picture of the same main character, so it carries the character's name (#17)
+    assert len(lines) == 4 and "made v2 \u201cMara\u201d this channel's anchor." in lines[1]
     assert "made v1 \u201cMara\u201d this channel's anchor again" in lines[2] and "cleared" in lines[3]
 
 
@@ -195,4 +196,6 @@ async def test_anchor_use_suggests_the_channels_versions(bot, runner, fake_disco
     choices = await fake_discord.autocomplete("anchor use", "version", "")
     assert [c["value"] for c in choices] == [2, 1]
     assert choices[1]["name"].startswith("v1 \u201cMara\u201d \u00b7 3:4 \u00b7 set today")
-    assert [c["value"] for c in await fake_discord.autocomplete("anchor use", "version", "mara")] == [1]
+    # both are pictures of the channel's main character, Mara (#17): her name finds both
+    assert [c["value"] for c in await fake_discord.autocomplete("anchor use", "version", "mara")] == [2, 1]
+    assert [c["value"] for c in await fake_discord.autocomplete("anchor use", "version", "zed")] == []
