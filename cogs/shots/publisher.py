@@ -92,6 +92,21 @@ class DiscordTakePublisher:
             return (JobState.POSTED, take.clip_message_id)
         return (self._embed(take).to_dict(), take.is_final)
 
+    async def remember_shown(self) -> None:
+        """After a restart: a take already at the video service left the bot's queue before the stop, so its
+        progress message shows the one "Making the clip" text; remembered, no take spends an edit saying it again
+        (500 takes in flight: 500 edits saved). Waiting takes are not remembered: their next state is shown."""
+        at_service = (
+            JobState.SUBMITTED,
+            JobState.RUNNING,
+            JobState.COMPLETED,
+            JobState.DOWNLOADED,
+            JobState.POSTING,
+        )
+        for take in await self.bot.services.takes.in_states(*at_service):
+            if take.progress_message_id is not None:
+                self.edits.shown.setdefault(take.id, self._looks(take))
+
     async def create_progress(self, take: Take, *, look_first: bool = False) -> int:
         channel = self._channel(take)
         if look_first:  # after a crash: the message may be there already, posted after the take was queued

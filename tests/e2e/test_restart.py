@@ -77,6 +77,30 @@ async def test_sigkill_with_three_shots_at_fal_then_restart(bot_process, fake_di
     assert open_holds == 0
 
 
+async def test_a_restart_costs_no_progress_edit_for_takes_already_at_fal(bot_process, fake_discord, fake_fal):
+    """#15 (scored takes at scale): a take at fal shows "Making the clip" until its clip is posted, so after a
+    restart its progress message is edited once, to the line pointing at the clip, even when every state change
+    is shown at once (edit interval 0): no edit says "Making the clip" again."""
+    await bot_process.start()
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold(), Outcome.hold())
+    for prompt in ("first", "second"):
+        await run_shot(fake_discord, prompt)
+    await fake_discord.wait_for(lambda: _states(bot_process.data_dir) == ["running"] * 2, 30)
+    bot_process.kill()
+    since, polls = len(fake_discord.requests), fake_fal.request_counts["status"]
+    await bot_process.start(PROGRESS_EDIT_INTERVAL_S="0")
+    await fake_discord.wait_for(lambda: fake_fal.request_counts["status"] >= polls + 2, 30)  # polled again
+    fake_fal.release()
+    await wait_clips(fake_discord, 2, timeout=60)
+    progress = progress_messages(fake_discord)
+    await fake_discord.wait_for(lambda: all(is_posted_line(fake_discord.messages[int(p["id"])]) for p in progress))
+    await asyncio.sleep(0.5)  # an extra edit has every chance to appear
+    edits = fake_discord.requests_to("PATCH /channels/{channel_id}/messages/{message_id}", since=since)
+    assert sorted(r.path.rsplit("/", 1)[1] for r in edits) == sorted(p["id"] for p in progress)
+    bot_process.stop()
+
+
 async def test_restart_marks_jobs_fal_no_longer_holds_as_failed_and_refunds(
     bot_process, fake_discord, fake_fal
 ):
