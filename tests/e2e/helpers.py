@@ -22,10 +22,20 @@ async def set_anchor(
     filename: str = "anchor.png",
     **extra: object,
 ) -> dict:
-    """Run /anchor set with an upload and return the bot's reply message."""
+    """Run /anchor set with an upload and return the bot's reply message; once it is set, also wait for the
+    public line that tells the channel (it follows the reply), so a test counting requests starts after it."""
+    channel = channel_id or fake.channel_id
+    told = len(_anchor_lines(fake, channel))
     att = fake.make_attachment(filename, png, content_type="image/png")
     it = await fake.slash("anchor set", user=user, channel_id=channel_id, image=att, **extra)
-    return await original_reply(it)
+    reply = await original_reply(it)
+    if "now starts from this image" in text_of(reply):
+        await fake.wait_for(lambda: len(_anchor_lines(fake, channel)) > told, 10)
+    return reply
+
+
+def _anchor_lines(fake: FakeDiscord, channel_id: int) -> list[dict]:
+    return [m for m in fake.channel_messages(channel_id) if "\U0001f3ad" in text_of(m)]
 
 
 async def original_reply(it: FakeInteraction) -> dict:
