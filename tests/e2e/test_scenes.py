@@ -172,7 +172,8 @@ async def test_keep_by_button_and_by_reaction_replaces_and_a_strangers_keep_is_i
     await fake_discord.wait_for(lambda: "Kept" in _buttons(fake_discord.messages[int(second["id"])]))
     [shot] = await runner.services.scenes.store.shots(scene.id)
     assert shot.kept_take_id == 2
-    assert "Keep" in _buttons(fake_discord.messages[int(first["id"])])  # take 1 shows Keep again
+    # take 1 shows Keep again (its edit follows take 2's)
+    await fake_discord.wait_for(lambda: "Keep" in _buttons(fake_discord.messages[int(first["id"])]))
     refused = await _keep(fake_discord, fake_discord.messages[int(first["id"])], user=carol)
     assert refused["_ephemeral"] and "Only the member who asked for this take" in text_of(refused)
 
