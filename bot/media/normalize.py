@@ -248,7 +248,7 @@ def _decode(im: Image.Image, fmt: str, limit: int, notes: list[str]) -> _Decoded
     """Check the size, decode the first frame and turn it upright, keeping what the file says about it."""
     narrowed_16bit = _has_16bit_samples(im)  # read before load(), which empties im.tile
     _refuse_bad_size(im, limit)
-    if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
+    if _is_animated(im, fmt):
         notes.append(f"Used the first frame of the animated {_format_label(fmt)}.")
     _load_first_frame(im, fmt, limit)
     return _Decoded(
@@ -258,6 +258,18 @@ def _decode(im: Image.Image, fmt: str, limit: int, notes: list[str]) -> _Decoded
         narrowed_16bit=narrowed_16bit,
         image=_upright(im, notes),
     )
+
+
+def _is_animated(im: Image.Image, fmt: str) -> bool:
+    """Whether the file has more than one frame. Pillow finds out by reading the second frame's header, and a
+    garbled one raises whatever its parser hits (a struct.error for a GIF cut inside it): a damaged file."""
+    try:
+        return bool(getattr(im, "is_animated", False)) and getattr(im, "n_frames", 1) > 1
+    except Exception as exc:
+        raise ImageRejected(
+            f"That image is damaged or incomplete (its {_format_label(fmt)} frames can't be read); "
+            "re-export it and upload again."
+        ) from exc
 
 
 def _refuse_bad_size(im: Image.Image, limit: int) -> None:

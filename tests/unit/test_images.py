@@ -248,6 +248,17 @@ def test_truncated_png_is_refused() -> None:
         normalize_image(data[: len(data) // 3])
 
 
+def test_a_gif_cut_inside_its_second_frame_header_is_refused() -> None:
+    """Found by hypothesis (test_garbled_real_files_never_crash): Pillow reads the second frame's header to tell
+    whether a GIF is animated, and this one ends one byte into it (struct.error inside Pillow)."""
+    data = (
+        b"GIF87a\x06\x00\x05\x00\x81\x00\x00\xc8\x1e(\x00\x00\x00\x00\x00\x00\x00\x00\x00,\x00\x00\x00\x00"
+        b"\x06\x00\x05\x00\x00\x08\x0c\x00\x01\x08\x1cH\xb0\xa0\xc1\x83\x02\x03\x02\x00,;"
+    )
+    with pytest.raises(ImageRejected, match=r"damaged or incomplete \(its GIF frames can't be read\)"):
+        normalize_image(data, min_side=1)
+
+
 def test_decompression_bomb_png_is_refused_from_the_header() -> None:
     # 20000×20000 1-bit PNG: 400 megapixels in a file of a few dozen KB.
     bomb = hand_png(20000, 20000, bit_depth=1, colour_type=0, row=bytes(2500))
