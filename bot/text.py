@@ -73,3 +73,15 @@ def human_size(size: int) -> str:
             return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+_QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
+
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text` quotes someone: "…" and “…” (the words a character says, never rewritten)."""
+    return [m.span() for m in _QUOTED.finditer(text)]
+
+
+def inside(spans: list[tuple[int, int]], at: int) -> bool:
+    return any(start <= at < end for start, end in spans)

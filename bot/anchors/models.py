@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 
 from bot.errors import UserError
-from bot.text import clean_text
+from bot.text import clean_text, inside, quoted_spans
 
 COMMON_SHAPES = ("1:1", "4:5", "5:4", "3:4", "4:3", "2:3", "3:2", "9:16", "16:9", "1:2", "2:1")
 
@@ -165,29 +165,37 @@ class Named:
     unknown: tuple[str, ...]
 
 
-def _pattern(names: Iterable[str]) -> re.Pattern[str] | None:
-    parts = sorted({n for n in names if n.strip()}, key=len, reverse=True)
-    if not parts:
+def _pattern(names: Sequence[str]) -> re.Pattern[str] | None:
+    """One pattern for every name of `names` (longest first), each its own group `n<index in names>`: the group
+    that matched tells which name it was (case-insensitive matching and case-folding disagree on ı and İ)."""
+    order = sorted((i for i, n in enumerate(names) if n.strip()), key=lambda i: len(names[i]), reverse=True)
+    if not order:
         return None
-    alts = "|".join(r"\s+".join(re.escape(word) for word in n.split()) for n in parts)
-    return re.compile(rf"(?<![\w<@-])(@?)({alts})(?![\w-])", re.IGNORECASE)
+    alts = "|".join(f"(?P<n{i}>" + r"\s+".join(re.escape(w) for w in names[i].split()) + ")" for i in order)
+    return re.compile(rf"(?<![\w<@-])@?(?:{alts})(?![\w@-])", re.IGNORECASE)
+
+
+def _which(m: re.Match[str]) -> int:
+    assert m.lastgroup is not None
+    return int(m.lastgroup[1:])
 
 
 def named_in(prompt: str, cast: Sequence[str]) -> Named:
-    """Which of `cast` the prompt names, in order of first appearance, and which `@Words` are not in it."""
-    by_key = {name_key(n): n for n in cast}
+    """Which of `cast` the prompt names, in order of first appearance, and which `@Words` are not in it. Words
+    in quotes are what a character says: they name no one."""
+    quotes = quoted_spans(prompt)
     found: list[str] = []
     starts: set[int] = set()
     pattern = _pattern(cast)
     if pattern is not None:
         for m in pattern.finditer(prompt):
             starts.add(m.start())
-            name = by_key[name_key(m.group(2))]
-            if name not in found:
+            name = cast[_which(m)]
+            if not inside(quotes, m.start()) and name not in found:
                 found.append(name)
     unknown: list[str] = []
     for m in _AT_WORD.finditer(prompt):
-        if m.group(1).casefold() in _DISCORD_WORDS:
+        if m.group(1).casefold() in _DISCORD_WORDS or inside(quotes, m.start()):
             continue
         if m.start() not in starts and m.group(1) not in unknown:
             unknown.append(m.group(1))
@@ -195,9 +203,14 @@ def named_in(prompt: str, cast: Sequence[str]) -> Named:
 
 
 def element_names(prompt: str, order: Sequence[str]) -> str:
-    """The prompt with each name of `order` (as a word or `@Name`) replaced by its `@ElementN`."""
+    """The prompt with each name of `order` (as a word or `@Name`) replaced by its `@ElementN`; quoted words are
+    spoken and stay as they are."""
     pattern = _pattern(order)
     if pattern is None:
         return prompt
-    index = {name_key(n): i for i, n in enumerate(order, 1)}
-    return pattern.sub(lambda m: f"@Element{index[name_key(m.group(2))]}", prompt)
+    quotes = quoted_spans(prompt)
+
+    def tag(m: re.Match[str]) -> str:
+        return m.group(0) if inside(quotes, m.start()) else f"@Element{_which(m) + 1}"
+
+    return pattern.sub(tag, prompt)

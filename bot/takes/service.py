@@ -282,6 +282,12 @@ class TakeService:
         elif base.get("angle_shas"):
             name = base.get("anchor_name")
             args["sent_prompt"] = element_prompt(prompt, name if isinstance(name, str) else None)
+        sent = args["sent_prompt"]
+        if isinstance(sent, str) and len(sent) > MAX_PROMPT_CHARS:  # fal refuses it, and bills the refusal
+            raise UserError(
+                f"With each character written as the video model's tag (@Element1…) the prompt comes to "
+                f"{len(sent):,} characters, over the {MAX_PROMPT_CHARS:,} it takes; shorten it a little."
+            )
         if self.advise is not None:
             try:
                 args["advice"] = self.advise(prompt)

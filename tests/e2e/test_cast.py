@@ -146,6 +146,20 @@ async def test_four_characters_or_an_unknown_name_are_refused_before_anything_is
     assert "elements" not in sub.arguments  # about the main character alone, which has no angles: as before
 
 
+async def test_a_prompt_that_tags_past_fals_limit_is_refused_before_anything_is_held(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: the member's prompt is checked against 2,500 characters, but each name sent as @ElementN
+    grows it; fal refuses a longer prompt and bills the refusal, so the bot refuses it first, in words."""
+    await _cast_of_two(fake_discord)
+    prompt = ("Grace and Mara. " * 200)[:2499]
+    assert len(prompt) <= 2500
+    answer = await run_shot(fake_discord, prompt)
+    assert "over the 2,500 it takes" in text_of(answer) and answer["_ephemeral"]
+    await _nothing_held(runner, fake_discord)
+    assert _kling(fake_fal) == []
+
+
 async def test_cast_list_main_and_remove(bot, runner, fake_discord, fake_fal):
     await _cast_of_two(fake_discord)
     reply = await _reply(await fake_discord.slash("cast list"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.anchors.models import element_names, named_in
 from bot.takes.elements import element_prompt
 
 
@@ -13,3 +14,47 @@ def test_name_and_the_character_become_element1_whole_words_any_case():
     assert element_prompt("The character waves", None) == "@Element1 waves"
     assert element_prompt("the character and Dr. J.(x) meet", "Dr. J.(x)") == "@Element1 and @Element1 meet"
     assert element_prompt("a dog runs", "Mara") == "a dog runs"
+
+
+def test_at_name_becomes_element1_without_a_second_at():
+    assert element_prompt("@Mara waves at mara", "Mara") == "@Element1 waves at @Element1"
+
+
+def test_quoted_dialogue_is_never_rewritten():
+    assert (
+        element_prompt('Mara says "Mara, the character is me" and \u201cMara!\u201d', "Mara")
+        == '@Element1 says "Mara, the character is me" and \u201cMara!\u201d'
+    )
+
+
+CAST = ["Mara", "Old Tom", "Tom", "R2-D2", "Mira"]
+
+
+def test_named_in_finds_whole_names_in_order_of_first_appearance():
+    named = named_in("tom meets OLD  TOM, then @Mara and Mara again; Tomas and Maral are words", CAST)
+    assert named.names == ("Tom", "Old Tom", "Mara") and named.unknown == ()
+
+
+def test_named_in_reports_at_words_that_name_no_one_but_not_mail_mentions_or_discord_words():
+    named = named_in("@Grace and @R2-D2 write to mara@example.com; <@123> @everyone @here", CAST)
+    assert named.names == ("R2-D2",) and named.unknown == ("Grace",)
+
+
+def test_case_insensitive_matching_and_case_folding_agree_on_dotless_and_dotted_i():
+    """Found in review: `re.IGNORECASE` matches "Mıra" and "MİRA" to "Mira" where casefold() does not; the name
+    is now told by the group that matched, never looked up again."""
+    assert named_in("M\u0131ra waves, M\u0130RA too", CAST).names == ("Mira",)
+    assert element_names("M\u0131ra waves", ["Mara", "Mira"]) == "@Element2 waves"
+
+
+def test_names_in_quotes_are_spoken_not_named():
+    prompt = 'Mara says "Tom, @Grace, we leave at dawn" to Old Tom'
+    named = named_in(prompt, CAST)
+    assert named.names == ("Mara", "Old Tom") and named.unknown == ()
+    assert element_names(prompt, list(named.names)) == '@Element1 says "Tom, @Grace, we leave at dawn" to @Element2'
+
+
+def test_element_names_numbers_by_the_order_given():
+    assert element_names("@Tom hugs mara; Old Tom watches", ["Mara", "Tom", "Old Tom"]) == (
+        "@Element2 hugs @Element1; @Element3 watches"
+    )
