@@ -39,9 +39,21 @@ def export_marker(job: Job) -> str:
     return f"Scene export {job.id} \u00b7"
 
 
+MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
+
+
 def plan_text(plan: Plan, scene_name: str) -> str:
-    """A plan's public message: the numbered shots and one quote."""
-    lines = [f"{n}. {safe(s.prompt, 200)} ({s.duration_s} s)" for n, s in enumerate(plan.shots, 1)]
+    """A plan's public message: the numbered shots and one quote, within Discord's 2,000 characters (each
+    shot's prompt is shortened as much as it takes: ten long shots do not fit whole)."""
+    for width in (200, 150, 110, 80, 60, 40, 25):
+        text = _plan_text(plan, scene_name, width)
+        if len(text) <= MESSAGE_LIMIT:
+            return text
+    return text[: MESSAGE_LIMIT - 1] + "\u2026"
+
+
+def _plan_text(plan: Plan, scene_name: str, width: int) -> str:
+    lines = [f"{n}. {safe(s.prompt, width)} ({s.duration_s} s)" for n, s in enumerate(plan.shots, 1)]
     quote = f"{len(plan.shots)} shot{'s' if len(plan.shots) != 1 else ''} \u00b7 {plan.seconds} s \u00b7 {format_usd(plan.price_micros)}"
     how = (
         "\nIn one call: one clip, cut at the planned lengths into the scene's shots (the video model marks no cut "
@@ -86,7 +98,6 @@ def show_embed(report: SceneReport, verdicts: dict[int, str]) -> discord.Embed:
     embed.add_field(name="Takes tried", value=str(report.tried))
     embed.add_field(name="Kept length", value=f"{kept_s} s")
     embed.add_field(name="Spend", value=f"{format_usd(report.spend)} (re-rolls and storyboards included)")
-    embed.set_image(url="attachment://storyboard.png")
     return embed
 
 
@@ -233,8 +244,14 @@ class SceneCog(commands.Cog):
             f"{format_usd(spend)} spent"
             for s, n, spend in rows
         ]
+        shown: list[str] = []
+        for line in lines:  # newest first, as many as fit in one message
+            if sum(len(x) + 1 for x in shown) + len(line) > MESSAGE_LIMIT - 40:
+                shown.append(f"\u2026 and {len(lines) - len(shown)} older.")
+                break
+            shown.append(line)
         await interaction.response.send_message(
-            "\n".join(lines) or "No scenes in this channel yet: /scene start name:<name>.", ephemeral=True
+            "\n".join(shown) or "No scenes in this channel yet: /scene start name:<name>.", ephemeral=True
         )
 
     @scene.command(
@@ -283,8 +300,13 @@ class SceneCog(commands.Cog):
             if r.kept is not None and (words := await self.bot.services.consistency.verdict_of(r.kept.id)):
                 verdicts[r.kept.id] = words
         sheet = await self.scenes.storyboard(report)
+        embed = show_embed(report, verdicts)
+        if sheet is None:  # no shots yet: the words say so, no picture
+            await interaction.edit_original_response(embed=embed)
+            return
+        embed.set_image(url="attachment://storyboard.png")
         await interaction.edit_original_response(
-            embed=show_embed(report, verdicts),
+            embed=embed,
             attachments=[
                 discord.File(
                     io.BytesIO(sheet), filename="storyboard.png", description="The kept takes' middle frames"

@@ -255,9 +255,11 @@ class SceneService:
             reports.append(ShotReport(shot, kept, stats.get(shot.take_id) if shot.take_id else None))
         return SceneReport(scene, reports, await self.store.storyboard_spend(scene.id))
 
-    async def storyboard(self, report: SceneReport) -> bytes:
+    async def storyboard(self, report: SceneReport) -> bytes | None:
         """The kept takes' middle frames in shot order, numbered (an empty tile where nothing is kept): a PNG,
-        decoded and drawn in a worker thread."""
+        decoded and drawn in a worker thread; None for a scene with no shots yet."""
+        if not report.shots:
+            return None
         return await asyncio.to_thread(_storyboard_png, report)
 
     async def export(self, scene: Scene, *, user_id: int) -> tuple[Job, list[SceneShot]]:
@@ -508,10 +510,13 @@ def _storyboard_png(report: SceneReport) -> bytes:
     frames: list[bytes | None] = []
     for r in report.shots:
         kept = r.kept
+        frame = None
         if kept is not None and kept.clip_path and Path(kept.clip_path).is_file():
-            frames.append(frame_at(Path(kept.clip_path), kept.duration_s / 2))
-        else:
-            frames.append(None)
+            try:
+                frame = frame_at(Path(kept.clip_path), kept.duration_s / 2)
+            except Exception:  # a clip damaged on disk shows an empty tile; the rest of the report stands
+                log.warning("could not read a frame of take %d for its scene's storyboard", kept.id)
+        frames.append(frame)
     return storyboard_sheet(frames, [str(r.shot.position) for r in report.shots])
 
 

@@ -121,6 +121,23 @@ async def test_a_plan_is_quoted_and_held_all_at_once_only_on_the_planners_confir
     assert [s.prompt for s in shots] == ["she opens the door", "she looks back", "she runs"]
 
 
+async def test_ten_long_shots_fit_one_message_and_an_empty_scene_shows_without_a_picture(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: ten shots of 225 characters made a plan message over Discord's 2,000 (a 400 and an
+    incident); /scene show of a scene with no shots failed drawing an empty storyboard."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    shown = await _reply(await fake_discord.slash("scene show"))
+    assert "No shots yet" in text_of(shown) and not shown.get("attachments")
+    lines = [f"{n}: shot {n} " + "she walks slowly through the rain " * 7 for n in range(3, 13)]
+    assert all(len(line) > 220 for line in lines)
+    plan = await _reply(await fake_discord.slash("scene plan", shots="\n".join(lines)))
+    text = plan["content"]
+    assert len(text) <= 2000 and "10 shots \u00b7 75 s" in text and "10. shot 12" in text
+    assert [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+
+
 async def test_a_plan_over_budget_holds_nothing_and_an_expired_one_cannot_be_confirmed(
     bot, runner, fake_discord, fake_fal
 ):
