@@ -47,8 +47,9 @@ class TakePublisher(Protocol):
     async def post_link(self, take: Take, url: str, reason: str) -> int:
         """Post a link to the clip instead of the file; return the message id."""
 
-    async def post_storyboard(self, take: Take, clip: Path) -> int:
-        """Post a storyboard's whole clip (in reply to its plan), once; return the message id."""
+    async def post_storyboard(self, take: Take, clip: Path | None, note: str | None = None) -> int:
+        """Post a storyboard (in reply to its plan) with its whole clip, or without it (`None`, with `note`
+        saying why), once; return the message id. Raises as `post_clip` does."""
 
     async def find_storyboard(self, take: Take) -> int | None:
         """The storyboard's clip message already posted, if any."""

@@ -15,8 +15,10 @@ from typing import Any
 from bot.jobs import Fail, Job, KindBase
 from bot.media.cuts import CutPlanError, cut_async
 from bot.media.video import VideoError
-from bot.takes.kind import TakeKind, check_clip
+from bot.takes.kind import DEFAULT_UPLOAD_LIMIT, TakeKind, check_clip
 from bot.takes.models import PART_KIND, STORYBOARD_KIND, Take
+from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused
+from bot.text import human_size
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +47,35 @@ class StoryboardKind(TakeKind):
         return await self.outlet.get().find_storyboard(Take.of(job))
 
     async def deliver(self, job: Job) -> int:
+        """Post the storyboard with its whole clip when the server takes a file that large, else without it: its
+        shots follow as their own takes, each fitted to the limit as any take is, so nothing is lost."""
         take = Take.of(job)
         if not take.clip_path or not Path(take.clip_path).exists():
             raise Fail(
                 "The storyboard was made, but its file went missing from the bot's disk before it was posted."
             )
-        return await self.outlet.get().post_storyboard(take, Path(take.clip_path))
+        publisher = self.outlet.get()
+        clip = Path(take.clip_path)
+        try:
+            limit = (
+                take.upload_limit_bytes or await publisher.upload_limit(take.guild_id) or DEFAULT_UPLOAD_LIMIT
+            )
+            size = clip.stat().st_size
+            if size > limit:
+                note = f"The whole clip ({human_size(size)}) is over this server's {human_size(limit)} upload limit"
+                return await publisher.post_storyboard(take, None, f"{note}; its shots follow one by one.")
+            try:
+                return await publisher.post_storyboard(take, clip)
+            except (ClipTooLarge, CannotAttach):
+                note = "Discord would not take the whole clip here; its shots follow one by one."
+                return await publisher.post_storyboard(take, None, note)
+        except ChannelGone as exc:
+            raise self._gone(job, exc) from exc
+        except PostRefused as exc:
+            raise Fail(
+                "The storyboard was made, but Discord would not let me post it here; a moderator may check my "
+                "permissions in this channel (Send Messages, Embed Links)."
+            ) from exc
 
     async def delivered(self, job: Job) -> None:
         return None  # no re-roll reaction on a storyboard: its parts are re-rolled one by one

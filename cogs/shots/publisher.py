@@ -215,8 +215,8 @@ class DiscordTakePublisher:
         except discord.HTTPException:
             log.info("could not add the re-roll reaction to %s", take.clip_message_id)
 
-    async def post_storyboard(self, take: Take, clip: Path) -> int:
-        """A storyboard's whole clip, in reply to its plan; each shot follows as its own take (cut from it)."""
+    async def post_storyboard(self, take: Take, clip: Path | None, note: str | None = None) -> int:
+        """A storyboard (its whole clip when given), in reply to its plan; each shot follows as its own take."""
         embed = discord.Embed(
             title=f"Storyboard: {len(take.multi_prompt)} shots in one call",
             description=safe(
@@ -232,20 +232,24 @@ class DiscordTakePublisher:
             "cut points of its own): keep, re-roll or export them one by one.",
             inline=False,
         )
+        if note:
+            embed.add_field(name="The whole clip", value=safe(note, 1000), inline=False)
         embed.set_footer(text=f"{storyboard_marker(take)} {self.model_label}")
-        file = discord.File(
-            clip, filename=f"storyboard-{take.id}.mp4", description="The storyboard, in one clip"
-        )
+        attached: dict[str, Any] = {}
+        if clip is not None:
+            attached["file"] = discord.File(
+                clip, filename=f"storyboard-{take.id}.mp4", description="The storyboard, in one clip"
+            )
         try:
             message = await self._channel(take).send(
                 embed=embed,
-                file=file,
+                **attached,
                 allowed_mentions=NO_PINGS,
                 nonce=nonce(self.bot, f"b{take.id}"),
                 **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
             )
         except discord.HTTPException as exc:
-            refused = _refusal(exc, with_file=True)
+            refused = _refusal(exc, with_file=clip is not None)
             if refused is None:
                 raise
             raise refused from exc

@@ -279,6 +279,27 @@ async def test_a_storyboard_is_one_call_cut_into_its_shots_at_the_planned_length
 
 
 # Show and export -------------------------------------------------------------------------------------------------
+async def test_a_storyboard_over_the_upload_limit_is_posted_without_its_clip_and_its_shots_follow(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: a storyboard clip over the server's upload limit was retried until it gave up, so fal's
+    paid call delivered nothing and its shots were never cut. Now its message goes without the whole clip (and
+    says why), it is charged once, and its shots follow as takes, each fitted to the limit like any take."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    fake_discord.guild_filesize_limit = 60_000
+    plan = await _reply(
+        await fake_discord.slash("scene plan", shots="4s: a door\n3s: a look\n3s: a run", one_call=True)
+    )
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    await wait_posted(runner, fake_discord, 3, timeout=90)
+    [board] = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Storyboard" in text_of(m)]
+    assert not board.get("attachments") and "its shots follow one by one" in text_of(board)
+    assert len(fake_fal.submissions) == 1
+    assert await settled_totals(runner, fake_discord) == (1_120_000, 0)
+
+
 async def test_show_and_export_join_the_kept_takes_in_shot_order(
     bot, runner, fake_discord, fake_fal, tmp_path
 ):
