@@ -40,6 +40,7 @@ def export_marker(job: Job) -> str:
 
 
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
+PLAN_ANSWER_S = 2.0  # /scene plan answers at once when its checks take less; else it defers first
 
 
 def plan_text(plan: Plan, scene_name: str) -> str:
@@ -270,14 +271,23 @@ class SceneCog(commands.Cog):
         audio: bool = False,
     ) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        plan = await self.scenes.plan(
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            text=shots,
-            one_call=one_call,
-            audio=audio,
+        work = asyncio.ensure_future(
+            self.scenes.plan(
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                user_id=interaction.user.id,
+                text=shots,
+                one_call=one_call,
+                audio=audio,
+                parent_channel_id=getattr(interaction.channel, "parent_id", None),
+            )
         )
+        await asyncio.wait({work}, timeout=PLAN_ANSWER_S)
+        if (
+            not work.done()
+        ):  # each shot is checked as a /shot is: a long plan may need more than Discord's 3 s
+            await interaction.response.defer(thinking=True)
+        plan = await work
         scene = await self.scenes.scene(plan.scene_id)
         view = discord.ui.View(timeout=None)
         view.add_item(
@@ -285,9 +295,11 @@ class SceneCog(commands.Cog):
                 plan.id, price_micros=None if self.bot.services.gateway.dry_run else plan.price_micros
             )
         )
-        await interaction.response.send_message(
-            plan_text(plan, scene.name if scene else "the scene"), view=view, allowed_mentions=NO_PINGS
-        )
+        text = plan_text(plan, scene.name if scene else "the scene")
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_PINGS)
+        else:
+            await interaction.response.send_message(text, view=view, allowed_mentions=NO_PINGS)
 
     @scene.command(name="show", description="A scene's shots, kept takes, spend and a storyboard picture")
     @app_commands.describe(name="Which scene (default: the open one, else the newest)")

@@ -22,6 +22,7 @@ from bot.errors import NotAllowed, UserError
 from bot.jobs import Job, JobEngine, JobState, NewJob, Outlet, Prepared
 from bot.media.frames import frame_at, last_frame
 from bot.media.sheet import storyboard_sheet
+from bot.money import format_usd
 from bot.scenes.kind import ExportKind
 from bot.scenes.models import EXPORT_KIND, PLAN_TTL_S, Plan, Scene, SceneShot
 from bot.scenes.plan import parse_plan
@@ -294,9 +295,18 @@ class SceneService:
 
     # Plans -----------------------------------------------------------------------------------------------
     async def plan(
-        self, *, guild_id: int, channel_id: int, user_id: int, text: str, one_call: bool, audio: bool
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        text: str,
+        one_call: bool,
+        audio: bool,
+        parent_channel_id: int | None = None,
     ) -> Plan:
-        """Read and quote a plan (nothing is held or sent until Confirm)."""
+        """Read and quote a plan (nothing is held or sent until Confirm): each shot checked as a /shot is, with
+        its own characters, and priced as Confirm will hold it (a voiced character's shot at the voice rate)."""
         scene = await self.store.open_scene(channel_id)
         if scene is None:
             raise UserError("Plans are shots of a scene: start one first with /scene start name:<name>.")
@@ -307,10 +317,6 @@ class SceneService:
         if one_call and not spec.supports_multi_prompt:
             raise UserError(f"{spec.label} makes one shot a call; plan without one_call.")
         audio = audio and spec.supports_audio
-        if one_call:
-            price = self.takes.quote(sum(s.duration_s for s in shots), audio)
-        else:
-            price = sum(self.takes.quote(s.duration_s, audio) for s in shots)
         now = self.clock()
         draft = Plan(
             0,
@@ -321,14 +327,53 @@ class SceneService:
             tuple(shots),
             one_call,
             audio,
-            price,
+            0,
             now,
             now + PLAN_TTL_S,
             None,
         )
-        plan = await self.store.plan(await self.store.add_plan(draft))
+        _, price = await self._plan_args(draft, parent_channel_id, user_id, scene)
+        plan = await self.store.plan(await self.store.add_plan(replace(draft, price_micros=price)))
         assert plan is not None
         return plan
+
+    async def _plan_args(
+        self, plan: Plan, parent_channel_id: int | None, user_id: int, scene: Scene
+    ) -> tuple[list[dict[str, object]], int]:
+        """The checked arguments of a plan's takes (one a shot; one for a storyboard, its cast the characters any
+        of its shots names) and their total price."""
+
+        def request(prompt: str, duration_s: int | None) -> TakeRequest:
+            return TakeRequest(
+                guild_id=plan.guild_id,
+                channel_id=plan.channel_id,
+                parent_channel_id=parent_channel_id,
+                user_id=user_id,
+                prompt=prompt,
+                duration_s=duration_s,
+                audio=plan.audio,
+                scene_id=scene.id,
+                scene_name=scene.name,
+            )
+
+        if not plan.one_call:
+            shots = [await self.takes.request_args(request(s.prompt, s.duration_s)) for s in plan.shots]
+            return shots, sum(self.takes.prepared(a).price_micros for a in shots)
+        base = await self.takes.request_args(request("\n".join(s.prompt for s in plan.shots), None))
+        sent = [
+            [str(self.takes.shot_args(base, s.prompt, s.duration_s)["sent_prompt"] or s.prompt), s.duration_s]
+            for s in plan.shots
+        ]
+        args = {
+            **base,
+            "prompt": " | ".join(s.prompt for s in plan.shots),
+            "sent_prompt": None,
+            "duration_s": plan.seconds,
+            "multi_prompt": [[s.prompt, s.duration_s] for s in plan.shots],
+            "multi_sent": sent,
+            "plan_id": plan.id,
+        }
+        return [args], self.takes.quote(plan.seconds, plan.audio, voice=bool(base.get("voice")))
 
     async def get_plan(self, plan_id: int) -> Plan | None:
         return await self.store.plan(plan_id)
@@ -351,52 +396,32 @@ class SceneService:
         scene = await self.store.scene(plan.scene_id)
         if scene is None or not scene.open:
             raise UserError("The scene of this plan has ended; nothing was held.")
-        base = await self.takes.request_args(
-            TakeRequest(
-                guild_id=plan.guild_id,
-                channel_id=plan.channel_id,
-                parent_channel_id=parent_channel_id,
-                user_id=user_id,
-                prompt=plan.shots[0].prompt,
-                duration_s=plan.shots[0].duration_s if not plan.one_call else None,
-                audio=plan.audio,
-                scene_id=scene.id,
-                scene_name=scene.name,
+        args, price = await self._plan_args(plan, parent_channel_id, user_id, scene)
+        if price != plan.price_micros:  # the cast or a voice changed since the quote: never hold another sum
+            raise UserError(
+                f"This plan now costs {format_usd(price)}, not the {format_usd(plan.price_micros)} it was quoted "
+                "(a character or a voice changed since); nothing was held. Plan it again with /scene plan."
             )
-        )
-        new = self._plan_jobs(plan, base, message_id)
+        new = self._plan_jobs(plan, args, message_id)
         try:
             jobs = await self.engine.enqueue_all(new, within=self._confirms(plan))
         except AlreadyDone:
             raise UserError("This plan is confirmed already; its shots are on their way.") from None
         return jobs
 
-    def _plan_jobs(self, plan: Plan, base: dict[str, object], message_id: int | None) -> list[NewJob]:
+    def _plan_jobs(self, plan: Plan, args: list[dict[str, object]], message_id: int | None) -> list[NewJob]:
         where = {"guild_id": plan.guild_id, "channel_id": plan.channel_id, "user_id": plan.user_id}
         if plan.one_call:
-            args = {
-                **base,
-                "prompt": " | ".join(s.prompt for s in plan.shots),
-                "sent_prompt": None,
-                "duration_s": plan.seconds,
-                "multi_prompt": [[s.prompt, s.duration_s] for s in plan.shots],
-                "plan_id": plan.id,
-            }
             prepared = Prepared(
-                args=args,
+                args={**args[0], "plan_id": plan.id},
                 price_micros=plan.price_micros,
                 endpoint=self.takes.spec.endpoint,
                 description=f"Storyboard of {len(plan.shots)} shots",
             )
             return [NewJob(STORYBOARD_KIND, prepared, reply_to_message_id=message_id, **where)]
         return [
-            NewJob(
-                self.takes.kind.name,
-                self.takes.prepared({**base, **self.takes.shot_args(base, s.prompt, s.duration_s)}),
-                reply_to_message_id=message_id,
-                **where,
-            )
-            for s in plan.shots
+            NewJob(self.takes.kind.name, self.takes.prepared(a), reply_to_message_id=message_id, **where)
+            for a in args
         ]
 
     def _confirms(self, plan: Plan) -> Callable[[Queries, list[Job]], Awaitable[None]]:

@@ -110,7 +110,7 @@ class TakeKind(FalKind):
         arguments = self.spec.arguments(
             image_url=ref,
             prompt=None if take.multi_prompt else take.sent_prompt,
-            multi_prompt=list(take.multi_prompt) or None,
+            multi_prompt=list(take.multi_sent or take.multi_prompt) or None,
             elements=await self._elements(take, anchor),
             duration_s=take.duration_s,
             audio=take.audio,

@@ -79,6 +79,9 @@ class Take:
     multi_prompt: tuple[
         tuple[str, int], ...
     ] = ()  # a storyboard: several shots in one call (prompt, seconds)
+    multi_sent: tuple[
+        tuple[str, int], ...
+    ] = ()  # the same as sent: characters as @ElementN (empty: as typed)
     cut_from: dict[str, Any] | None = (
         None  # a storyboard part: {"path", "start_s"} of the clip it is cut from
     )
@@ -143,6 +146,7 @@ class Take:
             start_sha=a.get("start_sha"),
             end_sha=a.get("end_sha"),
             multi_prompt=tuple((str(p), int(d)) for p, d in a.get("multi_prompt") or ()),
+            multi_sent=tuple((str(p), int(d)) for p, d in a.get("multi_sent") or ()),
             cut_from=a.get("cut_from"),
             kind=job.kind,
             cast=tuple(Member.of(m) for m in a.get("cast") or ()),

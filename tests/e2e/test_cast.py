@@ -24,7 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 KLING = "fal-ai/kling-video/v3/pro/image-to-video"
 VOICE = "fal-ai/kling-video/create-voice"
-PLAIN_S, VOICE_S = 112_000, 196_000  # Kling v3 Pro a second: sound off, sound on with a bound voice
+PLAIN_S, AUDIO_S, VOICE_S = 112_000, 168_000, 196_000  # Kling v3 Pro a second: sound off, on, with a voice
 
 
 def _png(img: Image.Image) -> bytes:
@@ -381,3 +381,48 @@ async def test_a_thread_uses_its_parents_cast_and_its_own_characters_shadow_it(
     assert "elements" not in sub.arguments  # about its start character alone, no angles, no voice
     main = await runner.services.anchors.resolve(thread, fake_discord.channel_id)
     assert main.name == "Mara"
+
+
+async def test_a_plan_checks_and_prices_each_shot_with_its_own_characters(bot, runner, fake_discord, fake_fal):
+    """Found in review: a plan took its cast from its first shot only (a later @Name went unchecked and a
+    later character was sent as a plain word), and its quote ignored the voice rate while Confirm held it (a
+    storyboard held less than fal bills). Each shot is now checked and priced as a /shot is, and a storyboard's
+    shots name their characters as @ElementN in its multi_prompt."""
+    await _cast_of_two(fake_discord)
+    await _voice_set(fake_discord, "Grace", _wav(10))
+    await fake_discord.wait_for(
+        lambda: any(
+            "has a voice now" in text_of(m) for m in fake_discord.channel_messages(fake_discord.channel_id)
+        ),
+        timeout=30,
+    )
+    voice = await _voiced(runner, "Grace", fake_discord)
+    await _reply(await fake_discord.slash("scene start", name="Talk"))
+    refused = await _reply(await fake_discord.slash("scene plan", shots="Mara waves\n@Nobody sings", audio=True))
+    assert refused["_ephemeral"] and "There is no Nobody" in text_of(refused)
+
+    plan = await _reply(await fake_discord.slash("scene plan", shots="Mara waves\nGrace says hello", audio=True))
+    assert "2 shots \u00b7 10 s \u00b7 $1.82" in text_of(plan)  # 5 s with sound, 5 s with Grace's voice
+    [confirm] = [b["custom_id"] for row in plan["components"] for b in row["components"]]
+    assert "$1.82 held" in text_of(await _reply(await fake_discord.click(int(plan["id"]), confirm)))
+    await wait_posted(runner, fake_discord, 2)
+    by_prompt = {s.arguments["prompt"]: s for s in _kling(fake_fal)}
+    grace = by_prompt["@Element1 says hello"]
+    [element] = grace.arguments["elements"]
+    assert element["voice_id"] == voice.voice_id and grace.arguments["generate_audio"] is True
+    assert await settled_totals(runner, fake_discord) == (7_000 + 5 * AUDIO_S + 5 * VOICE_S, 0)
+
+    board = await _reply(
+        await fake_discord.slash("scene plan", shots="Mara waves | Grace says hello", audio=True, one_call=True)
+    )
+    assert "2 shots \u00b7 10 s \u00b7 $1.96" in text_of(board)  # one take of 10 s, at the voice rate
+    [confirm] = [b["custom_id"] for row in board["components"] for b in row["components"]]
+    await _reply(await fake_discord.click(int(board["id"]), confirm))
+    sub = await fake_discord.wait_for(
+        lambda: next((s for s in _kling(fake_fal) if "multi_prompt" in s.arguments), None), timeout=30
+    )
+    assert [p["prompt"] for p in sub.arguments["multi_prompt"]] == ["@Element1 waves", "@Element2 says hello"]
+    mara_el, grace_el = sub.arguments["elements"]
+    assert "voice_id" not in mara_el and grace_el["voice_id"] == voice.voice_id
+    await wait_posted(runner, fake_discord, 4, timeout=60)
+    assert await settled_totals(runner, fake_discord) == (7_000 + 5 * AUDIO_S + 15 * VOICE_S, 0)
