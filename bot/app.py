@@ -192,6 +192,7 @@ async def build_services(
             take_kind.clips_dir,
             retention_days=settings.clip_retention_days,
             interval_s=settings.housekeeping_interval_s,
+            keep=scenes.kept_clips,  # a scene's kept takes stay as long as the scene
         ),
         instance_id=await kv.instance_id(),
         alerts=alerts,

@@ -375,6 +375,16 @@ class SceneService:
         }
         return [args], self.takes.quote(plan.seconds, plan.audio, voice=bool(base.get("voice")))
 
+    async def kept_clips(self) -> set[Path]:
+        """The clip files of every kept take: the retention sweep leaves them (scenes are exported, continued
+        and shown from them, however old)."""
+        paths: set[Path] = set()
+        for take_id in await self.store.kept_take_ids():
+            take = await self.takes.get(take_id)
+            if take is not None and take.clip_path:
+                paths.add(Path(take.clip_path))
+        return paths
+
     async def get_plan(self, plan_id: int) -> Plan | None:
         return await self.store.plan(plan_id)
 

@@ -97,6 +97,11 @@ class SceneStore:
         )
         return [_shot(r) for r in rows]
 
+    async def kept_take_ids(self) -> list[int]:
+        """Every take kept for a shot of any scene (open or ended: a scene can be exported for good)."""
+        rows = await self.db.fetchall("SELECT kept_take_id FROM scene_shots WHERE kept_take_id IS NOT NULL")
+        return [int(r[0]) for r in rows]
+
     async def shot_of_take(self, q: Queries, root_id: int) -> SceneShot | None:
         row = await q.fetchone("SELECT * FROM scene_shots WHERE take_id=?", (root_id,))
         return _shot(row) if row else None

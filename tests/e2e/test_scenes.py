@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -193,6 +194,32 @@ async def test_keep_by_button_and_by_reaction_replaces_and_a_strangers_keep_is_i
     await fake_discord.wait_for(lambda: "Keep" in _buttons(fake_discord.messages[int(first["id"])]))
     refused = await _keep(fake_discord, fake_discord.messages[int(first["id"])], user=carol)
     assert refused["_ephemeral"] and "Only the member who asked for this take" in text_of(refused)
+
+
+async def test_kept_takes_outlive_the_clip_retention(bot, runner, fake_discord, fake_fal):
+    """Found in review: the retention sweep deleted kept clips after CLIP_RETENTION_DAYS, so an older scene could
+    no longer be exported or continued. A kept take's clip stays; others still go."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    await run_shot(fake_discord, "she waves")
+    await run_shot(fake_discord, "she leaves")
+    clips = await wait_clips(fake_discord, 2)
+    await wait_posted(runner, fake_discord, 2)
+    [kept_clip] = [c for c in clips if c["embeds"][0]["description"] == "she waves"]
+    await fake_discord.react(int(kept_clip["id"]), "\u2705")
+    scene = await runner.services.scenes.find(fake_discord.channel_id, None)
+    for _ in range(200):
+        shots = await runner.services.scenes.store.shots(scene.id)
+        if shots[0].kept_take_id is not None:
+            break
+        await asyncio.sleep(0.05)
+    kept = await runner.services.takes.get(shots[0].kept_take_id)
+    other = await runner.services.takes.get(shots[1].take_id)
+    sweeper = runner.services.sweeper
+    sweeper.clock = lambda: time.time() + sweeper.retention_s + 86400
+    deleted = await sweeper.sweep_once()
+    assert Path(kept.clip_path).is_file() and not Path(other.clip_path).exists()
+    assert Path(other.clip_path) in deleted
 
 
 # Continue and end frames ---------------------------------------------------------------------------------------
