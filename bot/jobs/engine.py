@@ -186,7 +186,11 @@ class JobEngine:
     async def _insert(self, tx: Queries, new: NewJob, now: float) -> Job:
         """One job's row and its hold (inside the caller's transaction)."""
         kind, prepared, parent_id = new.kind, new.prepared, new.parent_id
-        seq = await JobStore.next_seq(tx, parent_id, kind) if parent_id else 1
+        seq = (
+            await JobStore.next_seq(tx, parent_id, kind, numbered=prepared.series is not None)
+            if parent_id
+            else 1
+        )
         number = await self._number(tx, parent_id, new.guild_id, prepared.series)
         job_id = await JobStore.insert(
             tx,
@@ -229,10 +233,12 @@ class JobEngine:
     @staticmethod
     async def _number(tx: Queries, parent_id: int | None, guild_id: int, series: str | None) -> int | None:
         """A new job's number in its server's series (drawn in the queueing transaction: a refusal leaves no
-        gap); a child shares its parent's."""
+        gap); a child in the series (a take's re-roll) shares its parent's; a job of no series has none."""
+        if not series:
+            return None
         if parent_id:
             return await JobStore.number_of(tx, parent_id)
-        return await JobStore.next_number(tx, guild_id, series) if series else None
+        return await JobStore.next_number(tx, guild_id, series)
 
     async def get(self, job_id: int) -> Job | None:
         return await JobStore.get(self.db, job_id)

@@ -142,11 +142,14 @@ class JobStore:
         await q.execute(f"UPDATE jobs SET {sets} WHERE id=?", (*values.values(), job_id))  # noqa: S608
 
     @staticmethod
-    async def next_seq(q: Queries, parent_id: int, kind: str) -> int:
-        """The next number among the parent's family of this kind (a take's score job does not count as a take)."""
+    async def next_seq(q: Queries, parent_id: int, kind: str, *, numbered: bool = False) -> int:
+        """The next number among the parent's family: of the jobs numbered in a series (the takes of a shot,
+        whatever kind made its first: a storyboard's part too), else of this kind (a take's score job does not
+        count as a take)."""
         row = await q.fetchone(
-            "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs WHERE (id=? OR parent_id=?) AND kind=?",
-            (parent_id, parent_id, kind),
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs WHERE (id=? OR parent_id=?)"
+            " AND (CASE WHEN ? THEN number IS NOT NULL ELSE kind=? END)",
+            (parent_id, parent_id, numbered, kind),
         )
         return int(row["n"]) if row else 2
 

@@ -329,6 +329,7 @@ class TakeService:
             if original.state in (S.FAILED, S.CANCELLED):
                 raise UserError(f"{original.label} has no clip; press Try again on it for a new take.")
             raise UserError(f"{original.label} has no clip yet; re-roll it once its clip is posted.")
+        self._refuse_unmakeable(original)
         self._once_in_a_moment(take_id, user_id, automatic=auto_reroll_of is not None)
         extra: dict[str, object] = {"auto_reroll_of": auto_reroll_of} if auto_reroll_of is not None else {}
         if auto_reroll_of is not None:
@@ -342,9 +343,21 @@ class TakeService:
             raise UserError("That shot no longer exists.")
         if original.state not in (S.FAILED, S.CANCELLED):
             raise UserError(f"{original.label} did not fail; there is nothing to try again.")
+        self._refuse_unmakeable(original)
         self._once_in_a_moment(take_id, user_id)
         reply_to = original.progress_message_id or original.reply_to_message_id
         return await self._again(original, user_id, reply_to, {"retry_of": original.id}, upload_limit_bytes)
+
+    def _refuse_unmakeable(self, original: Take) -> None:
+        """A shot cut from a storyboard may be shorter than any take the model makes alone (a 2 s part): it cannot
+        be made again as a take of its own, so it is refused before anything is held."""
+        durations = self.spec.durations_s
+        if original.duration_s not in durations:
+            raise UserError(
+                f"{original.label} is {original.duration_s} s, cut from a storyboard; {self.spec.label} makes takes "
+                f"of {durations[0]} to {durations[-1]} s, so this shot can't be made again alone. Plan it again "
+                "with /shot or /scene plan."
+            )
 
     def _once_in_a_moment(self, take_id: int, user_id: int, *, automatic: bool = False) -> None:
         """The same member asking again for the same take within a few seconds counts once."""

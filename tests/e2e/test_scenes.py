@@ -14,7 +14,7 @@ from PIL import Image
 from bot.jobs import JobState
 from tests import samples
 from tests.e2e.helpers import set_anchor, settled_totals
-from tests.e2e.shots_helpers import run_shot, wait_clips, wait_posted
+from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 from tests.fakes.media_samples import indexed_clip, read_index
@@ -321,10 +321,44 @@ async def test_a_storyboard_over_the_upload_limit_is_posted_without_its_clip_and
     [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
     await _reply(await fake_discord.click(int(plan["id"]), confirm))
     await wait_posted(runner, fake_discord, 3, timeout=90)
-    [board] = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Storyboard" in text_of(m)]
+    [board] = [
+        m for m in fake_discord.channel_messages(fake_discord.channel_id) if "Storyboard" in text_of(m)
+    ]
     assert not board.get("attachments") and "its shots follow one by one" in text_of(board)
     assert len(fake_fal.submissions) == 1
     assert await settled_totals(runner, fake_discord) == (1_120_000, 0)
+
+
+async def test_a_storyboard_part_too_short_to_make_alone_is_not_re_rolled_and_a_longer_one_is_take_2(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: re-rolling a 2 s part was held, then failed at fal's door (Kling makes 3-15 s takes); and
+    a part's re-roll was numbered take 1 again."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    plan = await _reply(
+        await fake_discord.slash("scene plan", shots="2s: a door | 3s: a look", one_call=True)
+    )
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    await wait_posted(runner, fake_discord, 2, timeout=60)  # its two parts
+    spent = await settled_totals(runner, fake_discord)
+    parts = {
+        m["embeds"][0]["description"]: m
+        for m in clip_messages(fake_discord)
+        if "Storyboard" not in text_of(m)
+    }
+    short = await _reply(
+        await fake_discord.click(int(parts["a door"]["id"]), _buttons(parts["a door"])["Re-roll"])
+    )
+    assert short["_ephemeral"] and "is 2 s, cut from a storyboard" in text_of(short)
+    assert await settled_totals(runner, fake_discord) == spent and len(fake_fal.submissions) == 1
+    look = parts["a look"]
+    [reroll] = [cid for label, cid in _buttons(look).items() if label.startswith("Re-roll")]
+    answer = await _reply(await fake_discord.click(int(look["id"]), reroll))
+    assert "take 2" in text_of(answer)
+    clips = await wait_clips(fake_discord, 4)
+    assert any(c["embeds"][0]["title"].endswith("\u00b7 take 2") for c in clips)
 
 
 async def test_show_and_export_join_the_kept_takes_in_shot_order(
