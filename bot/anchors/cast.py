@@ -8,7 +8,16 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.anchors.models import AnchorVersion, CastMember, Character, ShotCast, clean_name, name_key, named_in
+from bot.anchors.models import (
+    PLACEHOLDER,
+    AnchorVersion,
+    CastMember,
+    Character,
+    ShotCast,
+    clean_name,
+    name_key,
+    named_in,
+)
 from bot.anchors.store import AnchorStore, NameTaken
 from bot.errors import NoAnchor, UserError
 
@@ -17,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_CAST = 25  # characters in one channel's cast (one contact sheet)
-PLACEHOLDER = "main"  # the name of a main character whose anchor was set without one
 
 
 def _no_one(name: str) -> UserError:

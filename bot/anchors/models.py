@@ -128,6 +128,7 @@ class ShotCast:
 # `@Element2`... in the order the names first appear.
 
 NAME_MAX = 32
+PLACEHOLDER = "main"  # the name of a main character whose anchor was set without one
 _NAME_CHARS = frozenset(" -_")
 # `@Word` where a name is expected: not an e-mail address (a word character before), not a Discord mention (`<@`).
 _DISCORD_WORDS = frozenset({"everyone", "here"})  # @everyone and @here are Discord's words, never a cast name
@@ -144,6 +145,11 @@ def clean_name(text: str) -> str:
         )
     if not any(ch.isalnum() for ch in name):
         raise UserError("A cast name needs at least one letter or digit.")
+    key = name_key(name)
+    if key in _DISCORD_WORDS or re.fullmatch(r"element[\s_-]*\d*", key):
+        raise UserError(
+            f"“{_shown(name)}” can't be a cast name: Discord or the video model uses that word; pick another."
+        )
     return name
 
 
@@ -167,12 +173,19 @@ class Named:
 
 def _pattern(names: Sequence[str]) -> re.Pattern[str] | None:
     """One pattern for every name of `names` (longest first), each its own group `n<index in names>`: the group
-    that matched tells which name it was (case-insensitive matching and case-folding disagree on ı and İ)."""
+    that matched tells which name it was (case-insensitive matching and case-folding disagree on ı and İ). A
+    character still called "main" (its anchor was set without a name) is named by `@main` only: "the main street"
+    names no one."""
     order = sorted((i for i, n in enumerate(names) if n.strip()), key=lambda i: len(names[i]), reverse=True)
     if not order:
         return None
-    alts = "|".join(f"(?P<n{i}>" + r"\s+".join(re.escape(w) for w in names[i].split()) + ")" for i in order)
-    return re.compile(rf"(?<![\w<@-])@?(?:{alts})(?![\w@-])", re.IGNORECASE)
+
+    def alt(i: int) -> str:
+        words = r"\s+".join(re.escape(w) for w in names[i].split())
+        return ("@" if name_key(names[i]) == PLACEHOLDER else "@?") + f"(?P<n{i}>{words})"
+
+    alts = "|".join(alt(i) for i in order)
+    return re.compile(rf"(?<![\w<@-])(?:{alts})(?![\w@-])", re.IGNORECASE)
 
 
 def _which(m: re.Match[str]) -> int:

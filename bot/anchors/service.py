@@ -15,9 +15,9 @@ from typing import Protocol
 
 import aiohttp
 
-from bot.anchors.cast import PLACEHOLDER, Cast
+from bot.anchors.cast import Cast
 from bot.anchors.checklist import anchor_checklist
-from bot.anchors.models import AnchorVersion, CheckItem, name_key
+from bot.anchors.models import PLACEHOLDER, AnchorVersion, CheckItem, name_key
 from bot.anchors.store import AnchorStore
 from bot.db.database import Database
 from bot.errors import ImageRejected, NoAnchor, UserError

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bot.anchors.models import element_names, named_in
+import pytest
+
+from bot.anchors.models import clean_name, element_names, named_in
+from bot.errors import UserError
 from bot.takes.elements import element_prompt
 
 
@@ -58,3 +61,17 @@ def test_element_names_numbers_by_the_order_given():
     assert element_names("@Tom hugs mara; Old Tom watches", ["Mara", "Tom", "Old Tom"]) == (
         "@Element2 hugs @Element1; @Element3 watches"
     )
+
+
+def test_a_character_still_called_main_is_named_by_at_main_only():
+    """Found in review: every channel upgraded without an anchor name has a character called "main", and "the
+    main street" made it an element."""
+    assert named_in("Grace walks down the main street", ["main", "Grace"]).names == ("Grace",)
+    assert named_in("@main and Grace talk", ["main", "Grace"]).names == ("main", "Grace")
+    assert element_names("@Main waves on the main street", ["main"]) == "@Element1 waves on the main street"
+
+
+@pytest.mark.parametrize("name", ["everyone", "Here", "Element1", "element 2", "ELEMENT"])
+def test_words_discord_or_the_model_uses_are_not_cast_names(name):
+    with pytest.raises(UserError, match="can't be a cast name"):
+        clean_name(name)
