@@ -15,10 +15,11 @@ from bot.anchors.service import Upload
 from bot.jobs import Job, JobState
 from bot.money import format_usd
 from bot.voices.models import VOICE_KIND
+from bot.voices.ports import NotPosted
 from bot.voices.service import VoiceService
 from cogs.anchors import cast_choices, manage_messages, parent_of
 from cogs.cast import REFUSAL
-from cogs.channels import channel_of, find_mine, nonce, replying
+from cogs.channels import channel_of, find_mine, is_gone, nonce, replying
 from cogs.render import COLOR_OK, safe
 
 if TYPE_CHECKING:
@@ -51,20 +52,30 @@ class DiscordVoicePublisher:
             color=COLOR_OK,
         )
         embed.set_footer(text=voice_marker(job))
-        message = await self._channel(job).send(
-            embed=embed,
-            allowed_mentions=NO_PINGS,
-            nonce=nonce(self.bot, f"v{job.id}"),
-            **replying(job.channel_id, job.guild_id, job.reply_to_message_id),
-        )
+        try:
+            message = await self._channel(job).send(
+                embed=embed,
+                allowed_mentions=NO_PINGS,
+                nonce=nonce(self.bot, f"v{job.id}"),
+                **replying(job.channel_id, job.guild_id, job.reply_to_message_id),
+            )
+        except discord.HTTPException as exc:
+            if is_gone(exc) or exc.status in (400, 403, 404):
+                raise NotPosted(f"{exc.status} {exc.code}", gone=is_gone(exc)) from exc
+            raise
         return message.id
 
     async def find_voice(self, job: Job) -> int | None:
         after = discord.Object(id=job.progress_message_id or 0)
         marker = voice_marker(job)
-        return await find_mine(
-            self.bot, self._channel(job), after, lambda footer: footer == marker, limit=HISTORY_SCAN_LIMIT
-        )
+        try:
+            return await find_mine(
+                self.bot, self._channel(job), after, lambda footer: footer == marker, limit=HISTORY_SCAN_LIMIT
+            )
+        except discord.HTTPException as exc:
+            if is_gone(exc):
+                raise NotPosted(f"{exc.status} {exc.code}", gone=True) from exc
+            raise
 
     def job_changed(self, job: Job) -> None:
         if job.kind != VOICE_KIND or job.state is not JobState.FAILED or job.progress_message_id is None:

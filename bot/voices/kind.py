@@ -5,6 +5,7 @@ then, once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,11 @@ from bot.fal.models import model
 from bot.jobs import Fail, Job, Outlet
 from bot.kinds.fal import FalKind
 from bot.voices.models import LEDGER_PREFIX, VOICE_KIND, Voice
-from bot.voices.ports import VoicePublisher
+from bot.voices.ports import NotPosted, VoicePublisher
 from bot.voices.store import VoiceStore
+
+log = logging.getLogger(__name__)
+GONE = "The voice was made, but its channel is gone (or the bot was removed from it); nothing was charged."
 
 
 class VoiceKind(FalKind):
@@ -58,9 +62,12 @@ class VoiceKind(FalKind):
         return {"voice_id": voice.voice_id}
 
     async def find_delivered(self, job: Job) -> int | None:
-        return await self.outlet.get().find_voice(job)
+        try:
+            return await self.outlet.get().find_voice(job)
+        except NotPosted as exc:
+            raise Fail(GONE) from exc
 
-    async def deliver(self, job: Job) -> int:
+    async def deliver(self, job: Job) -> int | None:
         """Store the voice with its character (once), then say so in the channel."""
         voice_id = job.outputs.get("voice_id")
         if not voice_id:
@@ -75,4 +82,11 @@ class VoiceKind(FalKind):
             set_at=job.completed_at or job.updated_at,
         )
         await self.store.put(voice, job.id)
-        return await self.outlet.get().post_voice(job)
+        try:
+            return await self.outlet.get().post_voice(job)
+        except NotPosted as exc:
+            if exc.gone:  # nobody can use a voice of a deleted channel's character: it costs nothing
+                raise Fail(GONE) from exc
+            # The voice is made and stored, and shots use it: that is what was paid for, the notice is not.
+            log.warning("voice job %d: its notice could not be posted (%s); the voice is kept", job.id, exc)
+            return None

@@ -16,7 +16,7 @@ from tests import faces_samples as fs
 from tests import samples
 from tests.e2e.helpers import set_anchor, settled_totals
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
-from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, Faults, text_of
 from tests.fakes.fal_fake import Outcome
 from tests.fakes.media_samples import speech_wav
 
@@ -383,7 +383,9 @@ async def test_a_thread_uses_its_parents_cast_and_its_own_characters_shadow_it(
     assert main.name == "Mara"
 
 
-async def test_a_plan_checks_and_prices_each_shot_with_its_own_characters(bot, runner, fake_discord, fake_fal):
+async def test_a_plan_checks_and_prices_each_shot_with_its_own_characters(
+    bot, runner, fake_discord, fake_fal
+):
     """Found in review: a plan took its cast from its first shot only (a later @Name went unchecked and a
     later character was sent as a plain word), and its quote ignored the voice rate while Confirm held it (a
     storyboard held less than fal bills). Each shot is now checked and priced as a /shot is, and a storyboard's
@@ -398,10 +400,14 @@ async def test_a_plan_checks_and_prices_each_shot_with_its_own_characters(bot, r
     )
     voice = await _voiced(runner, "Grace", fake_discord)
     await _reply(await fake_discord.slash("scene start", name="Talk"))
-    refused = await _reply(await fake_discord.slash("scene plan", shots="Mara waves\n@Nobody sings", audio=True))
+    refused = await _reply(
+        await fake_discord.slash("scene plan", shots="Mara waves\n@Nobody sings", audio=True)
+    )
     assert refused["_ephemeral"] and "There is no Nobody" in text_of(refused)
 
-    plan = await _reply(await fake_discord.slash("scene plan", shots="Mara waves\nGrace says hello", audio=True))
+    plan = await _reply(
+        await fake_discord.slash("scene plan", shots="Mara waves\nGrace says hello", audio=True)
+    )
     assert "2 shots \u00b7 10 s \u00b7 $1.82" in text_of(plan)  # 5 s with sound, 5 s with Grace's voice
     [confirm] = [b["custom_id"] for row in plan["components"] for b in row["components"]]
     assert "$1.82 held" in text_of(await _reply(await fake_discord.click(int(plan["id"]), confirm)))
@@ -413,7 +419,9 @@ async def test_a_plan_checks_and_prices_each_shot_with_its_own_characters(bot, r
     assert await settled_totals(runner, fake_discord) == (7_000 + 5 * AUDIO_S + 5 * VOICE_S, 0)
 
     board = await _reply(
-        await fake_discord.slash("scene plan", shots="Mara waves | Grace says hello", audio=True, one_call=True)
+        await fake_discord.slash(
+            "scene plan", shots="Mara waves | Grace says hello", audio=True, one_call=True
+        )
     )
     assert "2 shots \u00b7 10 s \u00b7 $1.96" in text_of(board)  # one take of 10 s, at the voice rate
     [confirm] = [b["custom_id"] for row in board["components"] for b in row["components"]]
@@ -426,3 +434,43 @@ async def test_a_plan_checks_and_prices_each_shot_with_its_own_characters(bot, r
     assert "voice_id" not in mara_el and grace_el["voice_id"] == voice.voice_id
     await wait_posted(runner, fake_discord, 4, timeout=60)
     assert await settled_totals(runner, fake_discord) == (7_000 + 5 * AUDIO_S + 15 * VOICE_S, 0)
+
+
+def _voice_job_now(runner, state=JobState.POSTED):
+    """The newest voice job, once it is in `state` (for wait_for: a coroutine is awaited there)."""
+
+    async def newest():
+        jobs = [j for j in await runner.services.jobs.in_states(*JobState) if j.kind == "voice"]
+        last = max(jobs, key=lambda j: j.id, default=None)
+        return last if last is not None and last.state is state else None
+
+    return newest()
+
+
+async def test_a_voice_whose_channel_is_deleted_costs_nothing_and_one_refused_notice_keeps_the_voice(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: a voice's notice had no answer for a deleted channel (its hold stayed and the job
+    retried for good). Deleted: the voice job ends at once, nothing charged. Notice refused for good (403): the
+    voice is made and stored, shots use it, so it is charged once; only the notice is missing."""
+    await _cast_of_two(fake_discord)
+    fake_discord.faults.fail(
+        Faults.CREATE,
+        status=403,
+        body={"code": 50013, "message": "Missing Permissions"},
+        when=lambda r: "has a voice now" in str(r.json),
+    )
+    await _voice_set(fake_discord, "Grace", _wav(10))
+    done = await fake_discord.wait_for(lambda: _voice_job_now(runner), timeout=30)
+    assert done.state is JobState.POSTED
+    assert await _voiced(runner, "Grace", fake_discord) is not None
+    assert await settled_totals(runner, fake_discord) == (7_000, 0)
+
+    fake_fal.script(Outcome.hold())
+    await _voice_set(fake_discord, "Mara", _wav(10))
+    await fake_discord.wait_for(lambda: fake_fal.submissions_to("create-voice")[-1].held, timeout=30)
+    fake_discord.delete_channel(fake_discord.channel_id)
+    fake_fal.release()
+    failed = await fake_discord.wait_for(lambda: _voice_job_now(runner, JobState.FAILED), timeout=30)
+    assert "channel is gone" in (failed.error or "")
+    assert await settled_totals(runner, fake_discord) == (7_000, 0)  # Mara's voice cost nothing
