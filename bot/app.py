@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -138,6 +139,16 @@ async def open_services(settings: Settings, *, face_pool: FacePool | None = None
         await db.close()
 
 
+def make_sweeper(settings: Settings, clips_dir: Path, scenes: SceneService) -> ClipSweeper:
+    """Old clips go after CLIP_RETENTION_DAYS; a scene's kept takes stay as long as the scene."""
+    return ClipSweeper(
+        clips_dir,
+        retention_days=settings.clip_retention_days,
+        interval_s=settings.housekeeping_interval_s,
+        keep=scenes.kept_clips,
+    )
+
+
 async def build_services(
     settings: Settings, db: Database, http: aiohttp.ClientSession, gateway: Gateway, pool: FacePool
 ) -> Services:
@@ -188,12 +199,7 @@ async def build_services(
         http=http,
         consistency=consistency,
         studio=studio,
-        sweeper=ClipSweeper(
-            take_kind.clips_dir,
-            retention_days=settings.clip_retention_days,
-            interval_s=settings.housekeeping_interval_s,
-            keep=scenes.kept_clips,  # a scene's kept takes stay as long as the scene
-        ),
+        sweeper=make_sweeper(settings, take_kind.clips_dir, scenes),
         instance_id=await kv.instance_id(),
         alerts=alerts,
         scenes=scenes,
