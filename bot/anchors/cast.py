@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.anchors.models import (
@@ -30,6 +31,14 @@ MAX_CAST = 25  # characters in one channel's cast (one contact sheet)
 
 def _no_one(name: str) -> UserError:
     return UserError(f"There is no {name} in this channel's cast; /cast list shows who is.")
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """The unnamed main character, to be called `name` once its new anchor is accepted."""
+
+    character_id: int
+    name: str
 
 
 class Cast:
@@ -115,10 +124,12 @@ class Cast:
         except NameTaken:  # added by someone else a moment ago
             raise UserError(f"{clean} is already in this channel's cast.") from None
 
-    async def target(self, channel_id: int, name: str | None) -> int | tuple[str, bool]:
+    async def target(self, channel_id: int, name: str | None) -> int | tuple[str, bool] | Renamed:
         """The character `/anchor set` acts on: `name`'s, else the main one; or (name, True) for a channel with no
         cast yet, whose first anchor makes its main character ("main" when no name is given). In a channel whose
-        cast is its main character alone, a new name renames it (as naming the channel's anchor always did)."""
+        cast is its main character alone, a new name renames it, as naming the channel's anchor always did
+        (`Renamed`: applied with the new version, so a refused image renames nothing); with two or more
+        characters an unknown name is refused (/cast add adds one)."""
         own = await self.store.cast(channel_id)
         if name is None:
             main = next((c for c in own if c.is_main), None)
@@ -130,8 +141,9 @@ class Cast:
         if not own:
             return (clean, True)
         if len(own) == 1 and own[0].is_main:  # a lone character is the channel's anchor: the name renames it
-            await self.store.rename(own[0].id, clean)
-            return own[0].id
+            return Renamed(
+                own[0].id, clean
+            )  # (applied with the new version: a refused image renames nothing)
         raise UserError(
             f"There is no {clean} in this channel's cast; /cast add name:{clean} adds a character, /cast list "
             "shows who is."

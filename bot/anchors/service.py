@@ -15,7 +15,7 @@ from typing import Protocol
 
 import aiohttp
 
-from bot.anchors.cast import Cast
+from bot.anchors.cast import Cast, Renamed
 from bot.anchors.checklist import anchor_checklist
 from bot.anchors.models import PLACEHOLDER, AnchorVersion, CheckItem, name_key
 from bot.anchors.store import AnchorStore
@@ -164,7 +164,7 @@ class AnchorService:
         user_id: int,
         data: bytes,
         name: str | None,
-        character: int | tuple[str, bool] | None = None,
+        character: int | tuple[str, bool] | Renamed | None = None,
     ) -> SetResult:
         """The intake of /anchor set for image bytes already in hand (e.g. a chosen generated candidate): a new
         version of `character` (an id, or (name, is_main) to add one), else of the character called `name`, else
@@ -173,6 +173,9 @@ class AnchorService:
             character = await self.cast.target(channel_id, name)
         img = await self.store_image(data)
         checklist = await asyncio.to_thread(anchor_checklist, img.data)
+        if isinstance(character, Renamed):  # the image is accepted: the unnamed main character takes its name
+            await self.cast.store.rename(character.character_id, character.name)
+            character = character.character_id
         label = character[0] if isinstance(character, tuple) else await self._name_of(character)
         if label == PLACEHOLDER and name is None:  # an anchor set without a name stays unnamed in its label
             label = None

@@ -474,3 +474,17 @@ async def test_a_voice_whose_channel_is_deleted_costs_nothing_and_one_refused_no
     failed = await fake_discord.wait_for(lambda: _voice_job_now(runner, JobState.FAILED), timeout=30)
     assert "channel is gone" in (failed.error or "")
     assert await settled_totals(runner, fake_discord) == (7_000, 0)  # Mara's voice cost nothing
+
+
+async def test_a_refused_image_renames_no_one(bot, runner, fake_discord, fake_fal):
+    """Found in review: /anchor set name:<new> renamed the channel's lone character before its image was
+    checked, so a refused upload still renamed it."""
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    att = fake_discord.make_attachment("grace.png", b"not an image at all", content_type="image/png")
+    refused = await _reply(await fake_discord.slash("anchor set", image=att, name="Grace"))
+    assert "not a PNG, JPEG or WebP image" in text_of(refused)
+    [only] = await runner.services.anchors.cast.members(fake_discord.channel_id, None)
+    assert only.name == "Mara"
+    await set_anchor(fake_discord, samples.portrait_png(shade=120), name="Grace")  # accepted: renamed with it
+    [only] = await runner.services.anchors.cast.members(fake_discord.channel_id, None)
+    assert only.name == "Grace"
