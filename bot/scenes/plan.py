@@ -15,8 +15,11 @@ from bot.text import clean_text
 
 MAX_SHOT_PROMPT_CHARS = 2500  # as /shot's prompt
 MULTI_PROMPT_CHARS = 512  # Kling's API reference: at most 512 characters a shot in one call
+# "4s: …", "4 s - …", "4:…" with a unit; without one ("3: …") a space must follow, so "12:30 the clock strikes"
+# and "3-4 people walk in" are prompts, not lengths.
 _LENGTH = re.compile(
-    r"^\s*(\d{1,3})\s*(?:s|sec|secs|seconds?)?\s*[:\-\u2013\u2014]\s*(.*)$", re.IGNORECASE | re.DOTALL
+    r"^\s*(\d{1,3})\s*(?:(?:s|sec|secs|seconds?)\s*[:\-\u2013\u2014]|[:\-\u2013\u2014](?=\s|$))\s*(.*)$",
+    re.IGNORECASE | re.DOTALL,
 )
 
 

@@ -70,3 +70,19 @@ def test_any_text_is_a_plan_or_a_polite_refusal(text):
         assert exc.message
         return
     assert 1 <= len(shots) <= 10 and all(s.prompt.strip() and s.duration_s in V3 for s in shots)
+
+
+def test_a_number_that_starts_a_prompt_is_not_a_length():
+    """Found in review: "12:30 the clock strikes" was a 12 s shot of "30 the clock strikes" and "3-4 people walk
+    in" a 3 s one. A length needs its unit ("4s:"), or a space after its separator ("3: she looks")."""
+    read = parse_plan(
+        "12:30 the clock strikes\n3-4 people walk in\n4s:she opens the door\n3: she looks back",
+        default_s=5,
+        durations_s=range(3, 16),
+    )
+    assert [(s.prompt, s.duration_s) for s in read] == [
+        ("12:30 the clock strikes", 5),
+        ("3-4 people walk in", 5),
+        ("she opens the door", 4),
+        ("she looks back", 3),
+    ]
