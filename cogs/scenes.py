@@ -41,6 +41,7 @@ def export_marker(job: Job) -> str:
 
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
 PLAN_ANSWER_S = 2.0  # /scene plan answers at once when its checks take less; else it defers first
+EXPIRY_CHECK_S = 1.0  # how often an open plan's expiry is looked at (the service's clock decides)
 
 
 def plan_text(plan: Plan, scene_name: str) -> str:
@@ -186,6 +187,7 @@ class SceneCog(commands.Cog):
         self.bot = bot
         self.publisher = DiscordScenePublisher(bot)
         self._detach: list[Callable[[], None]] = []
+        self._expiries: set[asyncio.Task[None]] = set()
 
     @property
     def scenes(self) -> SceneService:
@@ -202,6 +204,35 @@ class SceneCog(commands.Cog):
         for detach in self._detach:
             detach()
         self.bot.remove_dynamic_items(KeepButton, ContinueButton, ConfirmButton)
+        for task in list(self._expiries):
+            task.cancel()
+
+    def _expire_later(self, interaction: discord.Interaction[AnchorshotBot], plan_id: int) -> None:
+        """When the plan expires unconfirmed, its button says so (an edit through the command's token, which
+        outlives the plan's 10 minutes); a click on it before that edit is refused privately all the same."""
+        task = asyncio.create_task(self._expire(interaction, plan_id), name=f"plan-expiry-{plan_id}")
+        self._expiries.add(task)
+        task.add_done_callback(self._expiries.discard)
+
+    async def _expire(self, interaction: discord.Interaction[AnchorshotBot], plan_id: int) -> None:
+        plan = await self.scenes.get_plan(plan_id)
+        if plan is None:
+            return
+        while (left := plan.expires_at - self.scenes.clock()) > 0:  # noqa: ASYNC110 (the clock is injectable)
+            await asyncio.sleep(min(left, EXPIRY_CHECK_S))
+        plan = await self.scenes.get_plan(plan_id)
+        if plan is None or plan.confirmed_at is not None:
+            return
+        expired = discord.ui.View(timeout=None)
+        expired.add_item(
+            discord.ui.Button(
+                label="Expired: plan it again", style=discord.ButtonStyle.secondary, disabled=True
+            )
+        )
+        try:
+            await interaction.edit_original_response(view=expired)
+        except discord.HTTPException:
+            log.info("could not mark plan %d expired on its message", plan_id)
 
     @scene.command(
         name="start", description="Open a scene in this channel: every /shot here is its next shot"
@@ -300,6 +331,7 @@ class SceneCog(commands.Cog):
             await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_PINGS)
         else:
             await interaction.response.send_message(text, view=view, allowed_mentions=NO_PINGS)
+        self._expire_later(interaction, plan.id)
 
     @scene.command(name="show", description="A scene's shots, kept takes, spend and a storyboard picture")
     @app_commands.describe(name="Which scene (default: the open one, else the newest)")

@@ -159,6 +159,10 @@ async def test_a_plan_over_budget_holds_nothing_and_an_expired_one_cannot_be_con
     runner.services.scenes.clock = lambda: later  # ten minutes and more
     expired = await _reply(await fake_discord.click(int(plan["id"]), confirm))
     assert "expired" in text_of(expired) and fake_fal.submissions == []
+    # and the button says so: the plan's message is edited once it expires
+    await fake_discord.wait_for(
+        lambda: list(_buttons(fake_discord.messages[int(plan["id"])])) == ["Expired: plan it again"], timeout=5
+    )
 
 
 # Keep ------------------------------------------------------------------------------------------------------------
