@@ -97,7 +97,8 @@ class CastCog(commands.Cog):
         sheet = await asyncio.to_thread(cast_sheet, tiles)
         embed = discord.Embed(title="Cast", description="\n".join(lines)[:4000], color=COLOR_INFO)
         embed.set_image(url="attachment://cast.png")
-        embed.set_footer(text="Name characters in a prompt (Mara or @Mara); at most 3 a shot.")
+        most = self.bot.services.settings.cast_per_shot
+        embed.set_footer(text=f"Name characters in a prompt (Mara or @Mara); at most {most} a shot.")
         file = discord.File(io.BytesIO(sheet.data), filename="cast.png", description="The cast, main first")
         await interaction.edit_original_response(embed=embed, attachments=[file])
 

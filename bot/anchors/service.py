@@ -143,11 +143,13 @@ class AnchorService:
         await self._write_image(img)
         return img
 
-    async def store_frame(self, data: bytes) -> str:
+    async def store_frame(self, data: bytes, *, uploaded: bool = False) -> str:
         """Store a frame a shot starts or ends on (a take's last frame, an uploaded end frame): normalised like an
-        anchor, then fitted to the video model's start-image limits; return its hash."""
-        # A take's frame may be smaller than an upload must be (a 320×240 clip): the fit below upscales it.
-        img = await asyncio.to_thread(partial(normalize_image, data, min_side=FRAME_MIN_SIDE))
+        anchor, then fitted to the video model's start-image limits; return its hash. An upload passes the
+        anchor's intake as it is (its smallest side too); a take's own frame may be smaller (a 320×240 clip) and
+        the fit below upscales it."""
+        min_side = {} if uploaded else {"min_side": FRAME_MIN_SIDE}
+        img = await asyncio.to_thread(partial(normalize_image, data, **min_side))
         fitted = await asyncio.to_thread(fit_start_image, img.data, None, START_IMAGE_LIMITS)
         if fitted is not img.data:
             w, h = image_size(fitted)

@@ -172,7 +172,7 @@ class SceneService:
             notes.extend(note)
         if end_upload is not None:
             data = await self.anchors.fetch_upload(end_upload)
-            req = replace(req, end_sha=await self.anchors.store_frame(data))
+            req = replace(req, end_sha=await self.anchors.store_frame(data, uploaded=True))
         if scene is None:
             return await self.takes.request(req, announce=announce), notes
         req = replace(req, scene_id=scene.id, scene_name=scene.name, notes=(*req.notes, *notes))

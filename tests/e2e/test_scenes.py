@@ -263,6 +263,11 @@ async def test_end_lands_the_shot_on_an_uploaded_frame(bot, runner, fake_discord
     [sub] = fake_fal.submissions
     sent = Image.open(io.BytesIO(fake_fal.fetch_upload(sub.arguments["end_image_url"]))).convert("RGB")
     assert _close(np.asarray(sent), np.asarray(Image.open(io.BytesIO(end)).convert("RGB")))
+    # An end frame passes the anchor's intake (found in review: a 100×130 upload was taken and upscaled).
+    tiny = fake_discord.make_attachment("tiny.png", samples.portrait_png((100, 130)), content_type="image/png")
+    refused = await _reply(await fake_discord.slash("shot", prompt="she turns back", end=tiny))
+    assert refused["_ephemeral"] and "at least 300 px" in text_of(refused)
+    assert len(fake_fal.submissions) == 1
 
 
 # Storyboard ------------------------------------------------------------------------------------------------------
