@@ -465,11 +465,25 @@ class SceneService:
 
     # Storyboard parts ------------------------------------------------------------------------------------
     def job_changed(self, job: Job) -> None:
-        """An engine subscriber: a storyboard just posted is cut into its shots' first takes."""
-        if job.kind == STORYBOARD_KIND and job.state is JobState.POSTED:
+        """An engine subscriber: a storyboard just posted is cut into its shots' first takes; one that failed or
+        was cancelled leaves no shot of it behind (they would wait for parts for good)."""
+        if job.kind != STORYBOARD_KIND:
+            return
+        if job.state is JobState.POSTED:
             task = asyncio.create_task(self._parts_quietly(job.id), name=f"parts-of-{job.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        elif job.state in (JobState.FAILED, JobState.CANCELLED):
+            task = asyncio.create_task(self._drop_quietly(job.id), name=f"drop-shots-of-{job.id}")
+        else:
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drop_quietly(self, storyboard_id: int) -> None:
+        try:
+            if n := await self.store.drop_reserved(storyboard_id):
+                log.info("storyboard %d ended without its clip: %d planned shot(s) removed", storyboard_id, n)
+        except Exception:
+            log.exception("could not remove the shots of storyboard %d", storyboard_id)
 
     async def _parts_quietly(self, storyboard_id: int) -> None:
         try:
@@ -517,11 +531,15 @@ class SceneService:
         return queued
 
     async def sweep(self) -> int:
-        """Parts a restart skipped (between a storyboard's posting and its parts being queued)."""
+        """Parts a restart skipped (between a storyboard's posting and its parts being queued), and the shots of
+        storyboards that ended without a clip while nothing listened."""
         queued = 0
         for job in await self.engine.in_states(JobState.POSTED):
             if job.kind == STORYBOARD_KIND:
                 queued += await self.make_parts(job.id)
+        for job in await self.engine.in_states(JobState.FAILED, JobState.CANCELLED):
+            if job.kind == STORYBOARD_KIND:
+                await self.store.drop_reserved(job.id)
         return queued
 
     def start_background(self) -> None:

@@ -112,6 +112,13 @@ class SceneStore:
         )
         return [_shot(r) for r in rows]
 
+    async def drop_reserved(self, storyboard_id: int) -> int:
+        """Remove a storyboard's shots that were never cut (it failed or was cancelled); returns how many."""
+        return await self.db.changed(
+            "DELETE FROM scene_shots WHERE storyboard_id=? AND take_id IS NULL AND kept_take_id IS NULL",
+            (storyboard_id,),
+        )
+
     async def shot(self, shot_id: int) -> SceneShot | None:
         row = await self.db.fetchone("SELECT * FROM scene_shots WHERE id=?", (shot_id,))
         return _shot(row) if row else None

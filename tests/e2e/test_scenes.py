@@ -370,6 +370,25 @@ async def test_a_storyboard_part_too_short_to_make_alone_is_not_re_rolled_and_a_
     assert any(c["embeds"][0]["title"].endswith("\u00b7 take 2") for c in clips)
 
 
+async def test_a_failed_storyboard_leaves_no_shot_waiting_for_its_parts(bot, runner, fake_discord, fake_fal):
+    """Found in review: its planned shots stayed "being cut" for good. Now they go with it (nothing charged)."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    fake_fal.script(Outcome.result_gone())
+    plan = await _reply(await fake_discord.slash("scene plan", shots="4s: a door | 3s: a look", one_call=True))
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    scene = await runner.services.scenes.find(fake_discord.channel_id, None)
+
+    async def no_shots() -> bool:
+        return await runner.services.scenes.store.shots(scene.id) == []
+
+    await fake_discord.wait_for(no_shots, timeout=30)
+    assert await settled_totals(runner, fake_discord) == (0, 0)
+    shown = await _reply(await fake_discord.slash("scene show"))
+    assert "No shots yet" in text_of(shown)
+
+
 async def test_show_and_export_join_the_kept_takes_in_shot_order(
     bot, runner, fake_discord, fake_fal, tmp_path
 ):
