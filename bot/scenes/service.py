@@ -343,7 +343,7 @@ class SceneService:
         """The checked arguments of a plan's takes (one a shot; one for a storyboard, its cast the characters any
         of its shots names) and their total price."""
 
-        def request(prompt: str, duration_s: int | None) -> TakeRequest:
+        def request(prompt: str, duration_s: int | None, cast_text: str | None = None) -> TakeRequest:
             return TakeRequest(
                 guild_id=plan.guild_id,
                 channel_id=plan.channel_id,
@@ -354,12 +354,16 @@ class SceneService:
                 audio=plan.audio,
                 scene_id=scene.id,
                 scene_name=scene.name,
+                cast_text=cast_text,
             )
 
         if not plan.one_call:
             shots = [await self.takes.request_args(request(s.prompt, s.duration_s)) for s in plan.shots]
             return shots, sum(self.takes.prepared(a).price_micros for a in shots)
-        base = await self.takes.request_args(request("\n".join(s.prompt for s in plan.shots), None))
+        every = "\n".join(
+            s.prompt for s in plan.shots
+        )  # the storyboard's cast: whoever any of its shots names
+        base = await self.takes.request_args(request(plan.shots[0].prompt, None, cast_text=every))
         sent = [
             [str(self.takes.shot_args(base, s.prompt, s.duration_s)["sent_prompt"] or s.prompt), s.duration_s]
             for s in plan.shots

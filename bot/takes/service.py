@@ -75,6 +75,9 @@ class TakeRequest:
         None  # the cast member whose anchor the shot starts from (default: the main character)
     )
     plain: bool = False  # go on without what the endpoint cannot send (characters as elements, voices)
+    cast_text: str | None = (
+        None  # the text whose names are the cast (a storyboard: all its shots), else the prompt
+    )
 
 
 Announce = Callable[[Take], Awaitable[int]]  # posts a take's progress message, returns its id
@@ -202,7 +205,11 @@ class TakeService:
         their angles or face crops and voices), the scene."""
         prompt, duration, aspect, audio, negative = self._validate(req)
         shot = await self.anchors.cast.for_shot(
-            req.channel_id, req.parent_channel_id, prompt, start=req.start, limit=self.max_cast
+            req.channel_id,
+            req.parent_channel_id,
+            req.cast_text or prompt,
+            start=req.start,
+            limit=self.max_cast,
         )
         anchor = shot.start.version
         args: dict[str, object] = {

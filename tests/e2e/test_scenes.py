@@ -370,6 +370,17 @@ async def test_a_storyboard_part_too_short_to_make_alone_is_not_re_rolled_and_a_
     assert any(c["embeds"][0]["title"].endswith("\u00b7 take 2") for c in clips)
 
 
+async def test_a_storyboard_of_six_long_shots_is_quoted(bot, runner, fake_discord, fake_fal):
+    """Its characters are read from all its shots (2,700 characters together), while each shot stays within
+    its own limit: no "prompt too long" for the whole."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    lines = [f"2s: shot {n} " + "she walks slowly through the rain " * 13 for n in range(1, 7)]
+    assert sum(len(x) for x in lines) > 2500 and all(len(x) < 512 for x in lines)
+    plan = await _reply(await fake_discord.slash("scene plan", shots="\n".join(lines), one_call=True))
+    assert "6 shots \u00b7 12 s" in plan["content"] and not plan["_ephemeral"]
+
+
 async def test_a_failed_storyboard_leaves_no_shot_waiting_for_its_parts(bot, runner, fake_discord, fake_fal):
     """Found in review: its planned shots stayed "being cut" for good. Now they go with it (nothing charged)."""
     await set_anchor(fake_discord, samples.portrait_png())
