@@ -313,10 +313,9 @@ class SceneCog(commands.Cog):
                 parent_channel_id=getattr(interaction.channel, "parent_id", None),
             )
         )
+        # Each shot is checked as a /shot is: a long plan may need more than Discord's 3 s to answer.
         await asyncio.wait({work}, timeout=PLAN_ANSWER_S)
-        if (
-            not work.done()
-        ):  # each shot is checked as a /shot is: a long plan may need more than Discord's 3 s
+        if not work.done():
             await interaction.response.defer(thinking=True)
         plan = await work
         scene = await self.scenes.scene(plan.scene_id)
