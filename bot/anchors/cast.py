@@ -35,7 +35,7 @@ def _no_one(name: str) -> UserError:
 
 @dataclass(frozen=True)
 class Renamed:
-    """The unnamed main character, to be called `name` once its new anchor is accepted."""
+    """The channel's lone (main) character, to be called `name` once its new anchor is accepted."""
 
     character_id: int
     name: str

@@ -175,7 +175,7 @@ class AnchorService:
             character = await self.cast.target(channel_id, name)
         img = await self.store_image(data)
         checklist = await asyncio.to_thread(anchor_checklist, img.data)
-        if isinstance(character, Renamed):  # the image is accepted: the unnamed main character takes its name
+        if isinstance(character, Renamed):  # the image is accepted: the lone character takes the new name
             await self.cast.store.rename(character.character_id, character.name)
             character = character.character_id
         label = character[0] if isinstance(character, tuple) else await self._name_of(character)
