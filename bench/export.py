@@ -42,12 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ticking import ticking  # noqa: E402
 from bot.media import cuts, frames, video  # noqa: E402
 from tests.fakes.media_samples import cache_dir, ffmpeg_exe  # noqa: E402
 
 SECONDS = 5
 FPS = 24
-TICK_S = 0.005
 IDLE_S = 8.0
 BITRATE = "14000k"
 
@@ -76,26 +76,6 @@ def take(index: int) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
-
-async def ticking(work: Callable[[], Awaitable[object]]) -> tuple[float, float, float]:
-    """(worst loop lag, median loop lag, wall time of `work`) with a task that sleeps TICK_S in a loop."""
-    lags: list[float] = []
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        while not done.is_set():
-            t = time.perf_counter()
-            await asyncio.sleep(TICK_S)
-            lags.append(time.perf_counter() - t - TICK_S)
-
-    tick = asyncio.create_task(ticker())
-    t0 = time.perf_counter()
-    await work()
-    wall = time.perf_counter() - t0
-    done.set()
-    await tick
-    return max(lags), statistics.median(lags), wall
 
 
 async def export_on_loop(takes: list[Path], out: Path) -> video.VideoInfo:

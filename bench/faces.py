@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ticking import ticking  # noqa: E402
 from bot.media import faces  # noqa: E402
 from tests import faces_samples as samples  # noqa: E402
 
@@ -38,7 +39,6 @@ CLIP_SECONDS = 5
 FPS = 24
 SIZE = (1920, 1080)
 CONCURRENT = 4
-TICK_S = 0.005
 POLL_S = 3.0  # the bot's default poll interval (FAL_POLL_INTERVAL_S); `--poll` changes it for --kind
 BASELINE_S = 5.0
 
@@ -68,26 +68,6 @@ def timed(fn: Callable[[], object], runs: int) -> list[float]:
 def warm() -> bool:
     """Load the models in a pool worker (what the bot would do when it starts the pool)."""
     return faces.face_engine_status()[0]
-
-
-async def ticking(work: Callable[[], Awaitable[object]]) -> tuple[float, float, float]:
-    """(worst loop lag, median loop lag, wall time of `work`) with a task that sleeps TICK_S in a loop."""
-    lags: list[float] = []
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        while not done.is_set():
-            t = time.perf_counter()
-            await asyncio.sleep(TICK_S)
-            lags.append(time.perf_counter() - t - TICK_S)
-
-    tick = asyncio.create_task(ticker())
-    t0 = time.perf_counter()
-    await work()
-    wall = time.perf_counter() - t0
-    done.set()
-    await tick
-    return max(lags), statistics.median(lags), wall
 
 
 async def lag_while_scoring(
