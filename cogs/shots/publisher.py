@@ -256,25 +256,16 @@ class DiscordTakePublisher:
         return message.id
 
     async def find_storyboard(self, take: Take) -> int | None:
-        start = take.reply_to_message_id or discord.utils.time_snowflake(_utc(take.created_at - 5))
-        marker = storyboard_marker(take)
-        try:
-            return await find_mine(
-                self.bot,
-                self._channel(take),
-                discord.Object(id=start),
-                lambda footer: footer.startswith(marker),
-                limit=HISTORY_SCAN_LIMIT,
-            )
-        except discord.HTTPException as exc:
-            if is_gone(exc):
-                raise ChannelGone(f"{exc.status} {exc.code}") from exc
-            raise
+        return await self._find_after(take, take.reply_to_message_id, storyboard_marker(take))
 
     async def find_posted_clip(self, take: Take) -> int | None:
         """Read forward (oldest first) from the progress message: found however busy the channel was after it."""
-        start = take.progress_message_id or discord.utils.time_snowflake(_utc(take.created_at - 5))
-        marker = clip_marker(take)
+        return await self._find_after(take, take.progress_message_id, clip_marker(take))
+
+    async def _find_after(self, take: Take, after: int | None, marker: str) -> int | None:
+        """The bot's message whose footer starts with `marker`, read forward from `after` (else from just before
+        the take was queued); ChannelGone when the channel is."""
+        start = after or discord.utils.time_snowflake(_utc(take.created_at - 5))
         try:
             return await find_mine(
                 self.bot,
