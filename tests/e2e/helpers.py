@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import sqlite3
+import time
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -72,3 +75,23 @@ async def settled_totals(runner: Any, fake: FakeDiscord, user: str | int = "alic
     uid = fake.member(user) if isinstance(user, str) else user
     view = await runner.services.budget.view(fake.guild_id, uid)
     return view.spent, view.held
+
+
+def read_db(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows from a bot's database file, read-only (the bot may be running, or killed, beside it)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+async def poll_until(predicate: Any, timeout: float) -> bool:
+    """Poll every 2 ms (the fakes live in this event loop: the bot may not even have the answer yet); whether
+    `predicate` came true within `timeout` (no error when it did not: a crash test kills at any moment)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.002)
+    return False

@@ -14,14 +14,13 @@ import contextlib
 import os
 import random
 import re
-import sqlite3
 import time
 from collections import Counter, defaultdict
 
 import pytest
 
 from tests import samples
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import poll_until, read_db, set_anchor
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
 
@@ -68,24 +67,6 @@ def _posted_markers(msg: dict) -> list[tuple[int, int]]:
 
 def _post_count(fake) -> int:
     return sum(len(_posted_markers(m)) for m in fake.channel_messages(fake.channel_id))
-
-
-async def _until(predicate, timeout: float) -> bool:
-    """Poll every 2 ms (the fakes live in this event loop: the bot may not even have the answer yet)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(0.002)
-    return False
-
-
-def _query(db, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 class Workload:
@@ -160,9 +141,9 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
             await work.act()
             await asyncio.sleep(rng.uniform(0.0, 0.2))
         if mode == "on-submit":  # right after fal accepted a job: the bot may not have its id yet
-            await _until(lambda n=submits: len(fake_fal.submissions) > n, 1.0)
+            await poll_until(lambda n=submits: len(fake_fal.submissions) > n, 1.0)
         elif mode == "on-post":  # right after Discord stored a clip: the bot may not have recorded it
-            await _until(lambda n=posts: _post_count(fake_discord) > n, 1.0)
+            await poll_until(lambda n=posts: _post_count(fake_discord) > n, 1.0)
         else:
             await asyncio.sleep(rng.uniform(0.0, 0.6))
         await asyncio.sleep(rng.choice([0.0, 0.0, rng.uniform(0.0, 0.02)]))
@@ -175,22 +156,22 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
     await _start_ready(bot_process, fake_discord)
     unfinished_sql = "SELECT id, state FROM jobs WHERE state NOT IN ('posted', 'failed', 'cancelled')"
     with contextlib.suppress(AssertionError, TimeoutError):
-        await fake_discord.wait_for(lambda: not _query(db, unfinished_sql), 90)
+        await fake_discord.wait_for(lambda: not read_db(db, unfinished_sql), 90)
     await asyncio.sleep(1.5)  # give a late duplicate every chance to appear
     bot_process.stop()
     drained = time.monotonic()
 
     report = [f"seed {SEED}, {KILLS} kills, actions {dict(work.actions)}"]
-    assert not _query(db, unfinished_sql), (
-        f"unfinished takes after the last start: {_query(db, unfinished_sql)}"
+    assert not read_db(db, unfinished_sql), (
+        f"unfinished takes after the last start: {read_db(db, unfinished_sql)}"
     )
-    shots = _query(
+    shots = read_db(
         db,
         "SELECT id, parent_id, seq, user_id, price_micros, state, request_id, result_message_id,"
         " json_extract(args, '$.prompt') FROM jobs WHERE kind='take'",
     )
     take_of = dict(
-        ((n, seq), i) for i, n, seq in _query(db, "SELECT id, number, seq FROM jobs WHERE kind='take'")
+        ((n, seq), i) for i, n, seq in read_db(db, "SELECT id, number, seq FROM jobs WHERE kind='take'")
     )
     report.append(f"{len(shots)} takes: {dict(Counter(s[5] for s in shots))}")
     assert shots, "the workload made no shots"
@@ -213,7 +194,7 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
 
     # Captured once from the right member, or released.
     ledger = defaultdict(list)
-    for job_key, kind, user_id, amount in _query(db, "SELECT job_key, kind, user_id, amount FROM ledger"):
+    for job_key, kind, user_id, amount in read_db(db, "SELECT job_key, kind, user_id, amount FROM ledger"):
         ledger[job_key].append((kind, user_id, amount))
     root_of = {s[0]: (s[1] or s[0]) for s in shots}
     for sid, root, take, user, price, state, _rid, _clip, prompt in shots:
@@ -235,11 +216,11 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
             root_of.get(clicked) == (root or sid) and member == user for clicked, member in work.rerolls
         ):
             problems.append(f"re-roll take {sid} charged to {user}, who never asked for a re-roll of #{root}")
-    held = _query(db, "SELECT job_key FROM holds WHERE state='held'")
+    held = read_db(db, "SELECT job_key FROM holds WHERE state='held'")
     if held:
         problems.append(f"holds still held: {held}")
     captured = dict(
-        _query(db, "SELECT user_id, SUM(amount) FROM ledger WHERE kind='capture' GROUP BY user_id")
+        read_db(db, "SELECT user_id, SUM(amount) FROM ledger WHERE kind='capture' GROUP BY user_id")
     )
     delivered: Counter[int] = Counter()
     for s in shots:
@@ -247,7 +228,7 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
             delivered[s[3]] += s[4]
     if captured != {u: v for u, v in delivered.items() if v}:
         problems.append(f"captures per member {captured} != delivered prices {dict(delivered)}")
-    integrity = _query(db, "PRAGMA integrity_check")
+    integrity = read_db(db, "PRAGMA integrity_check")
     if integrity != [("ok",)]:
         problems.append(f"integrity_check: {integrity}")
 

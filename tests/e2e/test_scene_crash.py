@@ -6,33 +6,14 @@ and the export are posted exactly once, and the ledger equals what was delivered
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import time
 from collections import Counter
 
 from tests import samples
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import poll_until, read_db, set_anchor
 from tests.fakes.discord import text_of
 from tests.fakes.fal_fake import Outcome
 
 BOT_ENV = {"FAL_POLL_INTERVAL_S": "0.05", "LOG_LEVEL": "INFO", "GUILD_READY_TIMEOUT_S": "0.05"}
-
-
-def _query(db, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
-async def _until(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(0.002)
-    return False
 
 
 async def _ready(bot_process, fake) -> None:
@@ -66,8 +47,8 @@ def _posted_files(fake, suffix: str) -> Counter[str]:
 
 
 def _ledger_matches_delivery(db) -> tuple[list, list]:
-    captured = _query(db, "SELECT job_key, amount FROM ledger WHERE kind='capture' ORDER BY job_key")
-    delivered = _query(
+    captured = read_db(db, "SELECT job_key, amount FROM ledger WHERE kind='capture' ORDER BY job_key")
+    delivered = read_db(
         db,
         "SELECT ledger_key, price_micros FROM jobs WHERE state='posted' AND price_micros > 0 ORDER BY ledger_key",
     )
@@ -84,37 +65,37 @@ async def test_sigkill_through_a_scene_loses_nothing_and_charges_once(bot_proces
     # Killed between a plan and its Confirm: nothing held; the plan still works after the restart.
     plan = await _reply(await fake_discord.slash("scene plan", shots="3s: one | 4s: two | 3s: three"))
     bot_process.kill()
-    assert _query(db, "SELECT COUNT(*) FROM holds")[0][0] == 0 and fake_fal.submissions == []
+    assert read_db(db, "SELECT COUNT(*) FROM holds")[0][0] == 0 and fake_fal.submissions == []
     await _ready(bot_process, fake_discord)
 
     # Killed while the confirmed plan is being queued (right after the click): each shot queued exactly once.
     await fake_discord.click(int(plan["id"]), _confirm_id(plan))
-    await _until(
-        lambda: _query(db, "SELECT COUNT(*) FROM scene_plans WHERE confirmed_at IS NOT NULL")[0][0], 10
+    await poll_until(
+        lambda: read_db(db, "SELECT COUNT(*) FROM scene_plans WHERE confirmed_at IS NOT NULL")[0][0], 10
     )
     bot_process.kill()
     await _ready(bot_process, fake_discord)
     await fake_discord.wait_for(lambda: sum(_posted_files(fake_discord, ".mp4").values()) >= 3, 60)
-    shots = _query(db, "SELECT position, take_id FROM scene_shots ORDER BY position")
+    shots = read_db(db, "SELECT position, take_id FROM scene_shots ORDER BY position")
     assert [p for p, _ in shots] == [1, 2, 3] and all(t for _, t in shots)
-    assert _query(db, "SELECT COUNT(*) FROM jobs WHERE kind='take'")[0][0] == 3
+    assert read_db(db, "SELECT COUNT(*) FROM jobs WHERE kind='take'")[0][0] == 3
 
     # Killed while the storyboard's clip is being cut: its parts are cut and posted once each after the restart.
     board = await _reply(await fake_discord.slash("scene plan", shots="2s: four | 2s: five", one_call=True))
     await fake_discord.click(int(board["id"]), _confirm_id(board))
     cutting = "SELECT COUNT(*) FROM jobs WHERE kind='storyboard' AND state IN ('completed', 'downloaded')"
-    await _until(lambda: _query(db, cutting)[0][0], 60)
+    await poll_until(lambda: read_db(db, cutting)[0][0], 60)
     bot_process.kill()
     await _ready(bot_process, fake_discord)
     parts = "SELECT COUNT(*) FROM jobs WHERE kind='part' AND state='posted'"
-    await fake_discord.wait_for(lambda: _query(db, parts)[0][0] == 2, 60)
+    await fake_discord.wait_for(lambda: read_db(db, parts)[0][0] == 2, 60)
 
     # Keep a take of every shot, export, and kill during the export: it is finished and posted once.
-    for (take_id,) in _query(db, "SELECT id FROM jobs WHERE kind IN ('take', 'part')"):
+    for (take_id,) in read_db(db, "SELECT id FROM jobs WHERE kind IN ('take', 'part')"):
         await _keep(fake_discord, db, take_id)
     await _reply(await fake_discord.slash("scene export"))
     running = "SELECT COUNT(*) FROM jobs WHERE kind='scene_export' AND state IN ('running', 'completed')"
-    await _until(lambda: _query(db, running)[0][0], 30)
+    await poll_until(lambda: read_db(db, running)[0][0], 30)
     bot_process.kill()
     await _ready(bot_process, fake_discord)
     await fake_discord.wait_for(lambda: _posted_files(fake_discord, ".mp4").get(_export_name(db)) == 1, 90)
@@ -125,17 +106,17 @@ async def test_sigkill_through_a_scene_loses_nothing_and_charges_once(bot_proces
     assert all(n == 1 for n in posted.values()), posted  # every clip, the storyboard and the export: once
     captured, delivered = _ledger_matches_delivery(db)
     assert captured == delivered, (captured, delivered)  # charged once, exactly what was delivered
-    assert _query(db, "SELECT COUNT(*) FROM holds WHERE state='held'")[0][0] == 0
-    assert _query(db, "PRAGMA integrity_check") == [("ok",)]
+    assert read_db(db, "SELECT COUNT(*) FROM holds WHERE state='held'")[0][0] == 0
+    assert read_db(db, "PRAGMA integrity_check") == [("ok",)]
 
 
 def _export_name(db) -> str:
-    [(scene_id,)] = _query(db, "SELECT id FROM scenes")
+    [(scene_id,)] = read_db(db, "SELECT id FROM scenes")
     return f"scene-{scene_id}.mp4"
 
 
 async def _keep(fake, db, take_id: int) -> None:
-    [(message_id,)] = _query(db, "SELECT result_message_id FROM jobs WHERE id=?", (take_id,))
+    [(message_id,)] = read_db(db, "SELECT result_message_id FROM jobs WHERE id=?", (take_id,))
     if message_id is None:
         return
     it = await fake.click(int(message_id), f"scene:keep:{take_id}")
@@ -156,7 +137,7 @@ async def test_sigkill_between_create_voice_and_its_result_makes_one_voice_charg
     att = fake_discord.make_attachment("mara.wav", speech_wav(8), content_type="audio/wav")
     await _reply(await fake_discord.slash("voice set", name="Mara", sample=att))
     submitted = "SELECT COUNT(*) FROM jobs WHERE kind='voice' AND request_id IS NOT NULL"
-    assert await _until(lambda: _query(db, submitted)[0][0] == 1, 30)
+    assert await poll_until(lambda: read_db(db, submitted)[0][0] == 1, 30)
     bot_process.kill()
     fake_fal.release()
     await _ready(bot_process, fake_discord)
@@ -170,10 +151,10 @@ async def test_sigkill_between_create_voice_and_its_result_makes_one_voice_charg
     bot_process.stop()
 
     assert len(ready()) == 1 and len(fake_fal.submissions_to("create-voice")) == 1
-    [(voice_id,)] = _query(db, "SELECT voice_id FROM voices")
+    [(voice_id,)] = read_db(db, "SELECT voice_id FROM voices")
     assert voice_id in fake_fal.voice_ids
     captured, delivered = _ledger_matches_delivery(db)
     assert captured == delivered and [amount for key, amount in captured if key.startswith("voice:")] == [
         7_000
     ]
-    assert _query(db, "SELECT COUNT(*) FROM holds WHERE state='held'")[0][0] == 0
+    assert read_db(db, "SELECT COUNT(*) FROM holds WHERE state='held'")[0][0] == 0
