@@ -541,9 +541,7 @@ class SceneService:
         for job in await self.engine.in_states(JobState.POSTED):
             if job.kind == STORYBOARD_KIND:
                 queued += await self.make_parts(job.id)
-        for job in await self.engine.in_states(JobState.FAILED, JobState.CANCELLED):
-            if job.kind == STORYBOARD_KIND:
-                await self.store.drop_reserved(job.id)
+        await self.store.drop_reserved_of_ended()
         return queued
 
     def start_background(self) -> None:

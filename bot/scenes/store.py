@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.db import Database, Queries, Row
+from bot.jobs import JobState
 from bot.scenes.models import Plan, PlannedShot, Scene, SceneShot
 
 
@@ -117,6 +118,14 @@ class SceneStore:
         return await self.db.changed(
             "DELETE FROM scene_shots WHERE storyboard_id=? AND take_id IS NULL AND kept_take_id IS NULL",
             (storyboard_id,),
+        )
+
+    async def drop_reserved_of_ended(self) -> int:
+        """`drop_reserved` for every storyboard that failed or was cancelled (one statement, at start-up)."""
+        return await self.db.changed(
+            "DELETE FROM scene_shots WHERE take_id IS NULL AND kept_take_id IS NULL AND storyboard_id IN"
+            " (SELECT id FROM jobs WHERE state IN (?, ?))",
+            (str(JobState.FAILED), str(JobState.CANCELLED)),
         )
 
     async def shot(self, shot_id: int) -> SceneShot | None:

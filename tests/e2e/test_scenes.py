@@ -161,7 +161,8 @@ async def test_a_plan_over_budget_holds_nothing_and_an_expired_one_cannot_be_con
     assert "expired" in text_of(expired) and fake_fal.submissions == []
     # and the button says so: the plan's message is edited once it expires
     await fake_discord.wait_for(
-        lambda: list(_buttons(fake_discord.messages[int(plan["id"])])) == ["Expired: plan it again"], timeout=5
+        lambda: list(_buttons(fake_discord.messages[int(plan["id"])])) == ["Expired: plan it again"],
+        timeout=5,
     )
 
 
@@ -264,7 +265,9 @@ async def test_end_lands_the_shot_on_an_uploaded_frame(bot, runner, fake_discord
     sent = Image.open(io.BytesIO(fake_fal.fetch_upload(sub.arguments["end_image_url"]))).convert("RGB")
     assert _close(np.asarray(sent), np.asarray(Image.open(io.BytesIO(end)).convert("RGB")))
     # An end frame passes the anchor's intake (found in review: a 100×130 upload was taken and upscaled).
-    tiny = fake_discord.make_attachment("tiny.png", samples.portrait_png((100, 130)), content_type="image/png")
+    tiny = fake_discord.make_attachment(
+        "tiny.png", samples.portrait_png((100, 130)), content_type="image/png"
+    )
     refused = await _reply(await fake_discord.slash("shot", prompt="she turns back", end=tiny))
     assert refused["_ephemeral"] and "at least 300 px" in text_of(refused)
     assert len(fake_fal.submissions) == 1
@@ -386,7 +389,9 @@ async def test_a_failed_storyboard_leaves_no_shot_waiting_for_its_parts(bot, run
     await set_anchor(fake_discord, samples.portrait_png())
     await _start(fake_discord)
     fake_fal.script(Outcome.result_gone())
-    plan = await _reply(await fake_discord.slash("scene plan", shots="4s: a door | 3s: a look", one_call=True))
+    plan = await _reply(
+        await fake_discord.slash("scene plan", shots="4s: a door | 3s: a look", one_call=True)
+    )
     [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
     await _reply(await fake_discord.click(int(plan["id"]), confirm))
     scene = await runner.services.scenes.find(fake_discord.channel_id, None)
@@ -398,6 +403,24 @@ async def test_a_failed_storyboard_leaves_no_shot_waiting_for_its_parts(bot, run
     assert await settled_totals(runner, fake_discord) == (0, 0)
     shown = await _reply(await fake_discord.slash("scene show"))
     assert "No shots yet" in text_of(shown)
+
+    # One that fails while nothing listens (as across a restart) is cleared by the start-up sweep.
+    runner.services.jobs.unsubscribe(runner.services.scenes)
+    fake_fal.script(Outcome.result_gone())
+    plan = await _reply(
+        await fake_discord.slash("scene plan", shots="4s: a door | 3s: a look", one_call=True)
+    )
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    await _reply(await fake_discord.click(int(plan["id"]), confirm))
+
+    async def board_failed() -> bool:
+        jobs = await runner.services.jobs.in_states(JobState.FAILED)
+        return sum(j.kind == "storyboard" for j in jobs) == 2
+
+    await fake_discord.wait_for(board_failed, timeout=30)
+    assert len(await runner.services.scenes.store.shots(scene.id)) == 2
+    await runner.services.scenes.sweep()
+    assert await no_shots()
 
 
 async def test_show_and_export_join_the_kept_takes_in_shot_order(
