@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     discord_token: SecretStr = Field(default=SecretStr(""))
     fal_key: SecretStr = Field(default=SecretStr(""))
     data_dir: Path = Path("./data")
+    # postgresql://user:password@host:port/db selects PostgreSQL (several bot processes on one store, issue #18);
+    # unset keeps the SQLite file in DATA_DIR. A secret: the URL may hold a password.
+    database_url: SecretStr = Field(default=SecretStr(""))
     default_budget_usd: Decimal = Field(default=Decimal("10"), ge=0)
     budget_period: BudgetPeriod = BudgetPeriod.MONTH
     max_budget_usd: Decimal = Field(default=Decimal("10000"), gt=0)
@@ -109,6 +112,20 @@ class Settings(BaseSettings):
             endpoint_spec(value)
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
+        return value
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL when DATABASE_URL names one, else None (the SQLite file)."""
+        url = self.database_url.get_secret_value().strip()
+        return url or None
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL (leave it unset for the SQLite file)")
         return value
 
     @property
