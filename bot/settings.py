@@ -9,9 +9,10 @@ import re
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 
@@ -98,10 +99,48 @@ class Settings(BaseSettings):
     # How long discord.py waits for more servers after the last one arrives before the bot is ready.
     guild_ready_timeout_s: float = Field(default=2.0, ge=0)
 
-    @field_validator("command_guild_id", "alert_channel_id", mode="before")
+    # Sharding (issue #18). Unset: one plain gateway connection (Discord allows it up to 2,500 servers). SHARD_COUNT:
+    # the total number of shards over every process; SHARD_IDS: the shards this process runs (all when unset), as
+    # "0,1", "0 1" or "[0, 1]". A guild's events go to shard (guild_id >> 22) % SHARD_COUNT.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
+
+    @field_validator("command_guild_id", "alert_channel_id", "shard_count", mode="before")
     @classmethod
     def _empty_guild_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: object) -> object:
+        """SHARD_IDS from the environment: "0,1", "0 1" or JSON "[0,1]"; an empty string (or list) is unset."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [value]
+        if not isinstance(value, str):
+            return value or None
+        text = value.strip()
+        if text.startswith("["):
+            text = text[1:-1] if text.endswith("]") else text
+        parts = [p for p in text.replace(",", " ").split() if p]
+        if not all(p.lstrip("-").isdigit() for p in parts):
+            raise ValueError(f"{value!r} is not a list of shard numbers (write it as 0,1 or 0 1)")
+        return [int(p) for p in parts] or None
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_within_count(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if value is None or "shard_count" not in info.data:
+            return value  # unset, or SHARD_COUNT is invalid itself (that error is reported)
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError("set SHARD_COUNT too: the total number of shards over every process")
+        bad = sorted({i for i in value if not 0 <= i < count})
+        if bad:
+            raise ValueError(f"shard {bad[0]} is not one of 0..{count - 1} (SHARD_COUNT is {count})")
+        twice = sorted({i for i in value if value.count(i) > 1})
+        if twice:
+            raise ValueError(f"shard {twice[0]} is listed twice")
+        return sorted(value)
 
     @field_validator("fal_endpoint")
     @classmethod
@@ -127,6 +166,11 @@ class Settings(BaseSettings):
         if url and not url.startswith(("postgresql://", "postgres://")):
             raise ValueError("DATABASE_URL must be a postgresql:// URL (leave it unset for the SQLite file)")
         return value
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the gateway part runs as shards (SHARD_COUNT set); else one plain connection."""
+        return self.shard_count is not None
 
     @property
     def database_path(self) -> Path:

@@ -63,3 +63,67 @@ def test_env_file_is_read(tmp_path, monkeypatch):
     s = Settings()
     assert s.fal_key.get_secret_value() == "from-dotenv"
     assert s.default_budget_usd == 25
+
+
+# ---------------------------------------------------------------- sharding (issue #18)
+
+
+def _shards(monkeypatch, **env: str) -> Settings:
+    """Settings read from these environment variables (SHARD_*), nothing else."""
+    for key in ("SHARD_COUNT", "SHARD_IDS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return load_settings(_env_file=None)
+
+
+def test_unset_shards_mean_one_plain_connection(monkeypatch):
+    s = _shards(monkeypatch)
+    assert s.shard_count is None and s.shard_ids is None and not s.sharded
+    s = _shards(monkeypatch, SHARD_COUNT="", SHARD_IDS="")  # empty strings, as compose files write them
+    assert s.shard_count is None and s.shard_ids is None and not s.sharded
+
+
+@pytest.mark.parametrize("written", ["0,1", "0 1", " 1, 0 ", "[0,1]", "[0, 1]", "1\t0"])
+def test_shard_ids_are_read_in_every_spelling(monkeypatch, written):
+    s = _shards(monkeypatch, SHARD_COUNT="4", SHARD_IDS=written)
+    assert s.shard_count == 4 and s.shard_ids == [0, 1] and s.sharded
+
+
+def test_one_shard_id_and_all_shards(monkeypatch):
+    assert _shards(monkeypatch, SHARD_COUNT="2", SHARD_IDS="1").shard_ids == [1]
+    assert _shards(monkeypatch, SHARD_COUNT="2", SHARD_IDS="[1]").shard_ids == [1]
+    every = _shards(monkeypatch, SHARD_COUNT="3")  # no SHARD_IDS: this process runs all three
+    assert every.shard_count == 3 and every.shard_ids is None and every.sharded
+    assert _shards(monkeypatch, SHARD_COUNT="2", SHARD_IDS="[]").shard_ids is None
+    assert Settings(_env_file=None, shard_count=2, shard_ids=[1]).shard_ids == [
+        1
+    ]  # keywords, as tests pass them
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"SHARD_IDS": "0,1"}, "SHARD_IDS: Value error, set SHARD_COUNT too"),
+        ({"SHARD_COUNT": "", "SHARD_IDS": "0"}, "SHARD_IDS: Value error, set SHARD_COUNT too"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "shard 2 is not one of 0..1 (SHARD_COUNT is 2)"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "-1"}, "shard -1 is not one of 0..1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1,1"}, "shard 1 is listed twice"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "'one' is not a list of shard numbers"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "[0,1"}, "is not a list of shard numbers"),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT: Input should be greater than or equal to 1"),
+        ({"SHARD_COUNT": "two"}, "SHARD_COUNT: Input should be a valid integer"),
+    ],
+)
+def test_bad_shard_settings_are_one_readable_line(monkeypatch, env, words):
+    with pytest.raises(ConfigError) as err:
+        _shards(monkeypatch, **env)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_bad_shard_count_is_not_also_reported_as_missing(monkeypatch):
+    with pytest.raises(ConfigError) as err:
+        _shards(monkeypatch, SHARD_COUNT="0", SHARD_IDS="0")
+    assert "SHARD_COUNT: Input should be greater" in str(err.value) and "set SHARD_COUNT too" not in str(
+        err.value
+    )
