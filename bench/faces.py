@@ -190,10 +190,10 @@ async def kind_round(clip: Path, anchor: bytes, tmp: Path) -> tuple[float, float
     from bot.consistency.kind import FaceScoreKind
     from bot.consistency.pool import FacePool
     from bot.consistency.service import ConsistencyService
-    from bot.db import Database
+    from bot.db import SqliteDatabase
     from bot.jobs import EngineConfig, JobEngine, JobState, Prepared
 
-    db = Database(tmp / f"bench-{time.monotonic_ns()}.sqlite3")
+    db = SqliteDatabase(tmp / f"bench-{time.monotonic_ns()}.sqlite3")
     await db.open()
     engine = JobEngine(
         db, ledger=_NoLedger(), backend="bench", charge=False, config=EngineConfig(poll_interval_s=POLL_S)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.anchors.checklist import anchor_checklist  # noqa: E402
 from bot.budget.service import BudgetService  # noqa: E402
-from bot.db.database import Database  # noqa: E402
+from bot.db.database import SqliteDatabase  # noqa: E402
 from bot.media import crop, video  # noqa: E402
 from bot.media.normalize import normalize_image  # noqa: E402
 from bot.settings import BudgetPeriod  # noqa: E402
@@ -67,7 +67,7 @@ def report(name: str, samples: list[float], unit: str = "ms", scale: float = 100
 
 
 async def bench_ledger(tmp: Path, n: int) -> None:
-    db = Database(tmp / "bench.sqlite3")
+    db = SqliteDatabase(tmp / "bench.sqlite3")
     await db.open()
     budget = BudgetService(
         db, default_limit_micros=10**12, period=BudgetPeriod.MONTH, max_limit_micros=10**13

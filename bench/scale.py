@@ -973,12 +973,12 @@ async def bench_ledger(work: Path, members: int, rounds: int, per_member_limit: 
     the same schema and the same statements (bot/budget/store.py's). Each member's limit is `per_member_limit`
     holds; every member asks for more, so zero overspend is checked on the way."""
     from bot.budget.service import BudgetService
-    from bot.db import Database
+    from bot.db import SqliteDatabase
     from bot.errors import UserError
     from bot.settings import BudgetPeriod
 
     amount = 560_000
-    db = Database(work / "ledger.sqlite3")
+    db = SqliteDatabase(work / "ledger.sqlite3")
     await db.open()
     budget = BudgetService(
         db, default_limit_micros=amount * per_member_limit, period=BudgetPeriod.MONTH, max_limit_micros=10**13
@@ -1007,7 +1007,7 @@ async def bench_ledger(work: Path, members: int, rounds: int, per_member_limit: 
 
     # floor: the same statements in plain sqlite3, one BEGIN IMMEDIATE transaction per hold
     floor_path = work / "ledger-floor.sqlite3"
-    fdb = Database(floor_path)
+    fdb = SqliteDatabase(floor_path)
     await fdb.open()
     await fdb.close()
     conn = sqlite3.connect(floor_path, isolation_level=None)

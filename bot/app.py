@@ -24,7 +24,7 @@ from bot.consistency.advice import prompt_advice
 from bot.consistency.kind import FaceScoreKind
 from bot.consistency.pool import FacePool
 from bot.consistency.service import ConsistencyService, ScoreSettings
-from bot.db.database import Database
+from bot.db import Database, open_database
 from bot.db.kv import KeyValueStore
 from bot.fal import models as fal_models
 from bot.fal.dryrun import DryRunGateway
@@ -120,7 +120,7 @@ async def open_services(settings: Settings, *, face_pool: FacePool | None = None
     `face_pool`: a face worker pool to use instead of a new one (tests share one across bots)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     fal_models.configure(settings.fal_model_ids)
-    db = Database(settings.database_path)
+    db = open_database(settings.postgres_url, settings.database_path)
     await db.open()
     http = aiohttp.ClientSession()
     gateway = make_gateway(settings, http)

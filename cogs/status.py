@@ -80,7 +80,7 @@ class StatusCog(commands.Cog):
             backend=services.gateway.name,
             waiting=waiting,
             in_flight=in_flight,
-            db_bytes=services.db.size_bytes(),
+            db_bytes=await services.db.size_bytes(),
             latency_ms=self.bot.latency * 1000,
         )
         used = await self._disk_used()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from sqlite3 import IntegrityError
-
 from bot.anchors.models import AnchorVersion, Character, ImageRow, name_key
-from bot.db import Database, Queries, Row
+from bot.db import Database, IntegrityError, Queries, Row
 
 
 class NameTaken(Exception):
@@ -66,7 +64,7 @@ class AnchorStore:
                 (channel_id,),
             )
             version = int(row["v"]) if row else 1
-            version_id = await conn.execute(
+            version_id = await conn.insert(
                 "INSERT INTO anchor_versions(guild_id, channel_id, version, sha256, name, set_by, set_at,"
                 " width, height, source_format, character_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -93,7 +91,7 @@ class AnchorStore:
         conn: Queries, guild_id: int, channel_id: int, name: str, is_main: bool, by: int, now: float
     ) -> int:
         try:
-            return await conn.execute(
+            return await conn.insert(
                 "INSERT INTO characters(guild_id, channel_id, name, name_key, is_main, added_by, added_at)"
                 " VALUES (?,?,?,?,?,?,?)",
                 (guild_id, channel_id, name, name_key(name), int(is_main), by, now),
@@ -187,7 +185,8 @@ class AnchorStore:
     ) -> bool:
         """Record a content-addressed image once; True if it was not known before."""
         inserted = await conn.changed(
-            "INSERT OR IGNORE INTO images(sha256, width, height, size_bytes, created_at) VALUES (?,?,?,?,?)",
+            "INSERT INTO images(sha256, width, height, size_bytes, created_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT (sha256) DO NOTHING",
             (sha256, width, height, size_bytes, now),
         )
         return inserted == 1
@@ -210,6 +209,7 @@ class AnchorStore:
 
     async def put_derived(self, source_sha256: str, ratio: str, derived_sha256: str) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO derived_images(source_sha256, ratio, derived_sha256) VALUES (?,?,?)",
+            "INSERT INTO derived_images(source_sha256, ratio, derived_sha256) VALUES (?,?,?)"
+            " ON CONFLICT (source_sha256, ratio) DO UPDATE SET derived_sha256 = excluded.derived_sha256",
             (source_sha256, ratio, derived_sha256),
         )

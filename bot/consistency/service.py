@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from bot.consistency.pool import FacePool
 from bot.consistency.ports import ScorePublisher
 from bot.consistency.store import ConsistencyStore
 from bot.consistency.wording import anchor_face_checks, stored_verdict_text
-from bot.db import Database
+from bot.db import Database, IntegrityError
 from bot.jobs import Job, JobEngine, JobState, Outlet, Prepared
 from bot.media import faces
 from bot.takes.models import TAKE_KINDS, Take
@@ -210,7 +209,7 @@ class ConsistencyService:
                 parent_id=take.id,
                 reply_to_message_id=take.clip_message_id,
             )
-        except sqlite3.IntegrityError:  # queued meanwhile by another caller: one score per take
+        except IntegrityError:  # queued meanwhile by another caller: one score per take
             return None
         job = await self.engine.set_messages(job, progress_message_id=take.clip_message_id)
         self.engine.wake()
@@ -333,7 +332,7 @@ class ConsistencyService:
             return found
         try:
             return await self.takes.reroll(take.id, user_id=take.user_id, auto_reroll_of=take.id)
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             found = await self.takes.get(await ConsistencyStore.auto_reroll_of(self.db, take.id) or 0)
             assert found is not None
             return found

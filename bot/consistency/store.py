@@ -73,9 +73,13 @@ class ConsistencyStore:
     # Scores ----------------------------------------------------------------------------------------------
     async def put_score(self, s: StoredScore, now: float) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO take_scores(take_id, anchor_version_id, verdict, score, median_distance,"
+            "INSERT INTO take_scores(take_id, anchor_version_id, verdict, score, median_distance,"
             " frames_sampled, frames_with_face, frames_matching, threshold, scored_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (take_id) DO UPDATE SET"
+            " anchor_version_id = excluded.anchor_version_id, verdict = excluded.verdict, score = excluded.score,"
+            " median_distance = excluded.median_distance, frames_sampled = excluded.frames_sampled,"
+            " frames_with_face = excluded.frames_with_face, frames_matching = excluded.frames_matching,"
+            " threshold = excluded.threshold, scored_at = excluded.scored_at",
             (
                 s.take_id,
                 s.anchor_version_id,
@@ -94,8 +98,11 @@ class ConsistencyStore:
         async with self.db.transaction() as conn:
             for c in scores:
                 await conn.execute(
-                    "INSERT OR REPLACE INTO take_cast_scores(take_id, character_id, position, verdict, score,"
-                    " frames_sampled, frames_matching, scored_at) VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO take_cast_scores(take_id, character_id, position, verdict, score,"
+                    " frames_sampled, frames_matching, scored_at) VALUES (?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT (take_id, character_id) DO UPDATE SET position = excluded.position,"
+                    " verdict = excluded.verdict, score = excluded.score, frames_sampled = excluded.frames_sampled,"
+                    " frames_matching = excluded.frames_matching, scored_at = excluded.scored_at",
                     (
                         take_id,
                         c.character_id,

@@ -1,5 +1,38 @@
-"""Storage: one SQLite database, its migrations, and the query interface every store uses."""
+"""Storage: the database (SQLite by default, PostgreSQL with DATABASE_URL), its migrations, and the query
+interface every store uses."""
 
-from bot.db.database import BodySuspended, Database, Params, Queries, Row, ThreadTx, Tx
+from pathlib import Path
 
-__all__ = ["BodySuspended", "Database", "Params", "Queries", "Row", "ThreadTx", "Tx"]
+from bot.db.database import (
+    BodySuspended,
+    Database,
+    IntegrityError,
+    Params,
+    Queries,
+    Row,
+    SqliteDatabase,
+    ThreadTx,
+    Tx,
+)
+
+__all__ = [
+    "BodySuspended",
+    "Database",
+    "IntegrityError",
+    "Params",
+    "Queries",
+    "Row",
+    "SqliteDatabase",
+    "ThreadTx",
+    "Tx",
+    "open_database",
+]
+
+
+def open_database(url: str | None, path: Path) -> Database:
+    """The database to open: PostgreSQL at `url` when one is given, else the SQLite file at `path`."""
+    if url:
+        from bot.db.postgres import PostgresDatabase
+
+        return PostgresDatabase(url)
+    return SqliteDatabase(path)

@@ -18,30 +18,53 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 import aiosqlite
+import asyncpg
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Params = Sequence[Any] | dict[str, Any]
+# A constraint refused a write, in either backend (`except IntegrityError:`); the transaction is rolled back.
+IntegrityError = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 Row = aiosqlite.Row
 T = TypeVar("T")
 
 
 class Queries(Protocol):
-    """What a store needs to run SQL: `Database` (autocommit) and `Tx` (one open transaction) both have it."""
+    """What a store needs to run SQL: `Database` (autocommit) and `Tx` (one open transaction) both have it.
+
+    `insert` runs an INSERT into a table with an `id` column and returns the new row's id (SQLite's lastrowid,
+    PostgreSQL's `RETURNING id`); `execute`'s own return value is SQLite's lastrowid and 0 on PostgreSQL."""
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
     async def execute(self, sql: str, params: Params = ()) -> int: ...
     async def changed(self, sql: str, params: Params = ()) -> int: ...
+    async def insert(self, sql: str, params: Params = ()) -> int: ...
+
+
+class Database(Queries, Protocol):
+    """A store's database, whichever backend: `SqliteDatabase` (the file, the default) or `PostgresDatabase`
+    (`bot/db/postgres.py`, DATABASE_URL). Plain statements autocommit; `run` and `transaction` are one write
+    transaction (writes are serialised in both backends); `snapshot` reads several statements from one state."""
+
+    dialect: str
+
+    async def open(self, *, up_to: int | None = None) -> None: ...
+    async def close(self) -> None: ...
+    async def schema_version(self) -> int: ...
+    def transaction(self) -> AbstractAsyncContextManager[Queries]: ...
+    def snapshot(self) -> AbstractAsyncContextManager[Queries]: ...
+    async def run(self, body: Callable[[Queries], Coroutine[Any, Any, T]]) -> T: ...
+    async def size_bytes(self) -> int: ...
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -107,6 +130,10 @@ class Tx:
         count: int = await _on_thread(self._conn, _changed, self._conn._conn, sql, params)
         return count
 
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        """Run one INSERT; return the new row's id."""
+        return await self.execute(sql, params)
+
 
 class ThreadTx:
     """Statements inside one open transaction, run directly on the writer's thread (see `Database.run`).
@@ -129,6 +156,9 @@ class ThreadTx:
 
     async def changed(self, sql: str, params: Params = ()) -> int:
         return _changed(self._conn, sql, params)
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        return _execute(self._conn, sql, params)
 
 
 class BodySuspended(RuntimeError):
@@ -170,8 +200,10 @@ def _one_statement(
     return result
 
 
-class Database:
+class SqliteDatabase:
     """The application's SQLite database: one writer connection, one read-only connection (WAL)."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path, *, migrations: Sequence[tuple[int, str, str]] | None = None) -> None:
         self.path = path
@@ -179,6 +211,7 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()  # a snapshot's open read transaction, and `read`'s own
 
     async def open(self, *, up_to: int | None = None) -> None:
         """Open (creating if needed) and migrate to the newest schema, or to `up_to` (tests build old files)."""
@@ -208,7 +241,7 @@ class Database:
             await self._conn.close()
             self._conn = None
 
-    async def __aenter__(self) -> Database:
+    async def __aenter__(self) -> SqliteDatabase:
         await self.open()
         return self
 
@@ -301,6 +334,18 @@ class Database:
             result: T = await _on_thread(self.conn, _run_in_writer, self.conn._conn, body)
             return result
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Tx]:
+        """Reads from one snapshot: a read transaction on the read-only connection (one thread hop a statement;
+        the hot paths pass one function to `read` instead)."""
+        async with self._read_lock:
+            reader = self.reader
+            await reader.execute("BEGIN")
+            try:
+                yield Tx(reader)
+            finally:
+                await reader.execute("COMMIT")
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run one query on the read-only connection (the last committed state) and return its first row."""
         row: Row | None = await _on_thread(self.reader, _fetchone, self.reader._conn, sql, params)
@@ -314,8 +359,9 @@ class Database:
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` on the read-only connection's thread, in one round trip: for a read of several
         statements (begin a transaction in `fn` to read them from one snapshot). `fn` must only read."""
-        result: T = await _on_thread(self.reader, fn, self.reader._conn, *args)
-        return result
+        async with self._read_lock:
+            result: T = await _on_thread(self.reader, fn, self.reader._conn, *args)
+            return result
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction (one thread round trip); return lastrowid."""
@@ -329,7 +375,11 @@ class Database:
             count: int = await _on_thread(self.conn, _one_statement, self.conn._conn, _changed, sql, params)
             return count
 
-    def size_bytes(self) -> int:
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        """Run one INSERT in its own transaction; return the new row's id."""
+        return await self.execute(sql, params)
+
+    async def size_bytes(self) -> int:
         """Return the size of the database file plus its WAL."""
         total = 0
         for suffix in ("", "-wal"):

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
-from bot.db import Database, Queries, Row
+from bot.db import Database, Queries, Row, SqliteDatabase
 from bot.jobs.models import Job
 from bot.jobs.states import IN_FLIGHT, JobState
 
@@ -23,7 +23,7 @@ def _job(row: Row) -> Job:
     dataclass's __init__ (which sets every field through object.__setattr__) and without a lookup by name per
     column (a linear search in sqlite3.Row): 14 us a row instead of 31 (bench/README.md, issue #15). The poller and
     the scheduler read hundreds of rows a pass."""
-    keys = row.keys()
+    keys = list(row.keys())  # a list from sqlite3.Row, an iterator from asyncpg's Record
     if keys == _COLUMNS:  # SELECT * on the table: its columns are the fields, in order
         values = dict(zip(_COLUMNS, row, strict=True))
     else:
@@ -79,6 +79,23 @@ def _due_rows(
     return [Due(i, k, _STATES.get(s) or JobState(s), rows.get(i)) for i, k, s in light]
 
 
+async def _due_rows_async(
+    q: Queries, marks: str, params: tuple[object, ...], busy: frozenset[int]
+) -> list[Due]:
+    """`_due_rows` for a backend without a reader thread (PostgreSQL): the same reads, from one snapshot."""
+    light = await q.fetchall(
+        f"SELECT id, kind, state FROM jobs WHERE state IN ({marks}) AND next_attempt_at <= ? ORDER BY id",  # noqa: S608
+        params,
+    )
+    need = [r[0] for r in light if r[0] not in busy]
+    rows: dict[int, Row] = {}
+    for i in range(0, len(need), _IN_CHUNK):
+        chunk = need[i : i + _IN_CHUNK]
+        sql = f"SELECT * FROM jobs WHERE id IN ({', '.join('?' for _ in chunk)})"  # noqa: S608
+        rows.update((r[0], r) for r in await q.fetchall(sql, chunk))
+    return [Due(i, k, _STATES.get(s) or JobState(s), rows.get(i)) for i, k, s in light]
+
+
 def _in_flight_sql(kinds: Iterable[str]) -> tuple[str, tuple[object, ...]]:
     marks, names = _marks(IN_FLIGHT)
     kinds = tuple(kinds)
@@ -128,7 +145,7 @@ class JobStore:
         values = _encode(values)
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        return await q.execute(f"INSERT INTO jobs({cols}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
+        return await q.insert(f"INSERT INTO jobs({cols}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
 
     @staticmethod
     async def get(q: Queries, job_id: int) -> Job | None:
@@ -189,8 +206,11 @@ class JobStore:
         With 500 face scores waiting for the one face worker (RUNNING, each with its step running), a pass read
         and decoded 500 rows every poll interval for the minutes they take: about 18 ms of CPU; now 1 ms."""
         marks, names = _marks(states)
-        rows: list[Due] = await db.read(_due_rows, marks, (*names, due_by), frozenset(busy))
-        return rows
+        if isinstance(db, SqliteDatabase):
+            rows: list[Due] = await db.read(_due_rows, marks, (*names, due_by), frozenset(busy))
+            return rows
+        async with db.snapshot() as q:
+            return await _due_rows_async(q, marks, (*names, due_by), frozenset(busy))
 
     @staticmethod
     async def in_states(q: Queries, states: Iterable[JobState], *, due_by: float | None = None) -> list[Job]:
@@ -216,7 +236,14 @@ class JobStore:
         """What a scheduler pass reads, in one round trip and one snapshot: `in_flight_counts` and the waiting jobs
         (by id). The scheduler runs after every job that ends or is queued; two reads a pass were two trips."""
         sql, params = _in_flight_sql(kinds)
-        counts, waiting = await db.read(_queue_rows, sql, params, str(JobState.WAITING))
+        if isinstance(db, SqliteDatabase):
+            counts, waiting = await db.read(_queue_rows, sql, params, str(JobState.WAITING))
+        else:
+            async with db.snapshot() as q:
+                counts = await q.fetchall(sql, params)
+                waiting = await q.fetchall(
+                    "SELECT * FROM jobs WHERE state = ? ORDER BY id", (str(JobState.WAITING),)
+                )
         per_user = {int(user): int(n) for user, n in counts}
         return sum(per_user.values()), per_user, [_job(r) for r in waiting]
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.anchors.service import AnchorService, Upload
-from bot.db import Database, Queries
+from bot.db import Database, IntegrityError, Queries
 from bot.errors import NotAllowed, UserError
 from bot.jobs import Job, JobEngine, JobState, NewJob, Outlet, Prepared
 from bot.media.frames import frame_at, last_frame
@@ -102,7 +101,7 @@ class SceneService:
             scene_id = await self.store.start(
                 guild_id=guild_id, channel_id=channel_id, name=clean, user_id=user_id, now=self.clock()
             )
-        except sqlite3.IntegrityError:  # started meanwhile by someone else
+        except IntegrityError:  # started meanwhile by someone else
             return await self.start(guild_id=guild_id, channel_id=channel_id, user_id=user_id, name=name)
         scene = await self.store.scene(scene_id)
         assert scene is not None

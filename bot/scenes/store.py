@@ -77,7 +77,7 @@ class SceneStore:
 
     async def start(self, *, guild_id: int, channel_id: int, name: str, user_id: int, now: float) -> int:
         """A new open scene (the unique index refuses a second open one in the channel)."""
-        return await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO scenes(guild_id, channel_id, name, started_by, started_at) VALUES (?,?,?,?,?)",
             (guild_id, channel_id, name, user_id, now),
         )
@@ -206,7 +206,7 @@ class SceneStore:
 
     # Plans -----------------------------------------------------------------------------------------------
     async def add_plan(self, plan: Plan) -> int:
-        return await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO scene_plans(scene_id, guild_id, channel_id, user_id, shots, one_call, audio, price_micros,"
             " created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bot.db import Database
+from bot.db import SqliteDatabase
 from bot.jobs import JobState
 from bot.media.normalize import normalize_image
 from tests import faces_samples as fs
@@ -40,7 +40,7 @@ async def _old_database(data_dir: Path, guild_id: int, channel_id: int, user_id:
     """Schema 10 with what the bot before the cast wrote: two anchor versions of one channel (v1 unnamed, v2
     "Mara" current), a third channel-less one elsewhere named with characters no cast name takes, a posted take
     of v2 with its clip and its face score."""
-    old = Database(data_dir / "anchorshot.sqlite3")
+    old = SqliteDatabase(data_dir / "anchorshot.sqlite3")
     await old.open(up_to=10)
     media = data_dir / "media"
     rows = [

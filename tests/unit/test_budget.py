@@ -9,7 +9,7 @@ import pytest
 
 from bot.budget.periods import period_end, period_key
 from bot.budget.service import BudgetService
-from bot.db.database import Database
+from bot.db.database import SqliteDatabase
 from bot.errors import BudgetExceeded, UserError
 from bot.money import format_usd, usd_to_micros
 from bot.settings import BudgetPeriod
@@ -30,7 +30,7 @@ class Clock:
 
 @pytest.fixture
 async def db(tmp_path):
-    database = Database(tmp_path / "ledger.sqlite3")
+    database = SqliteDatabase(tmp_path / "ledger.sqlite3")
     await database.open()
     yield database
     await database.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.db import Database, Queries
+from bot.db import Queries, SqliteDatabase
 from bot.jobs import (
     FINAL,
     EngineConfig,
@@ -134,7 +134,7 @@ class RemoteKind(KindBase):
 
 @pytest.fixture
 async def db(tmp_path):
-    database = Database(tmp_path / "jobs.db")
+    database = SqliteDatabase(tmp_path / "jobs.db")
     await database.open()
     yield database
     await database.close()

@@ -7,12 +7,12 @@ import sqlite3
 
 import pytest
 
-from bot.db.database import BodySuspended, Database, Queries, migration_files
+from bot.db.database import BodySuspended, Queries, SqliteDatabase, migration_files
 from bot.db.kv import KeyValueStore
 
 
 async def test_fresh_file_ends_at_newest_schema_with_wal_and_foreign_keys(tmp_path):
-    db = Database(tmp_path / "a.sqlite3")
+    db = SqliteDatabase(tmp_path / "a.sqlite3")
     await db.open()
     try:
         assert await db.schema_version() == len(migration_files())
@@ -24,7 +24,7 @@ async def test_fresh_file_ends_at_newest_schema_with_wal_and_foreign_keys(tmp_pa
 
 async def test_old_schema_migrates_and_keeps_its_data(tmp_path):
     path = tmp_path / "old.sqlite3"
-    old = Database(path)
+    old = SqliteDatabase(path)
     await old.open(up_to=1)
     await KeyValueStore(old).set("command_sync_hash", "abc")
     assert await old.schema_version() == 1
@@ -34,7 +34,7 @@ async def test_old_schema_migrates_and_keeps_its_data(tmp_path):
     }
     assert "shots" not in tables
 
-    new = Database(path)
+    new = SqliteDatabase(path)
     await new.open()
     try:
         assert await new.schema_version() == len(migration_files())
@@ -43,7 +43,7 @@ async def test_old_schema_migrates_and_keeps_its_data(tmp_path):
     finally:
         await new.close()
     # Opening again applies nothing and loses nothing.
-    again = Database(path)
+    again = SqliteDatabase(path)
     await again.open()
     try:
         row = await again.fetchone("SELECT cap_micros FROM guild_budgets WHERE guild_id=1")
@@ -55,7 +55,7 @@ async def test_old_schema_migrates_and_keeps_its_data(tmp_path):
 
 
 async def test_failed_transaction_rolls_back(tmp_path):
-    db = Database(tmp_path / "t.sqlite3")
+    db = SqliteDatabase(tmp_path / "t.sqlite3")
     await db.open()
     try:
         try:
@@ -71,7 +71,7 @@ async def test_failed_transaction_rolls_back(tmp_path):
 
 async def test_reads_are_served_while_a_write_transaction_is_open(tmp_path):
     """`/status` and friends read from the read-only connection: they never wait behind an open transaction."""
-    db = Database(tmp_path / "r.sqlite3")
+    db = SqliteDatabase(tmp_path / "r.sqlite3")
     await db.open()
     try:
         await KeyValueStore(db).set("x", "old")
@@ -99,7 +99,7 @@ async def test_reads_are_served_while_a_write_transaction_is_open(tmp_path):
 
 
 async def test_run_is_one_transaction_that_rolls_back_and_refuses_other_awaits(tmp_path):
-    db = Database(tmp_path / "w.sqlite3")
+    db = SqliteDatabase(tmp_path / "w.sqlite3")
     await db.open()
     try:
 
@@ -157,13 +157,13 @@ _REBUILD_PARENT = (
 
 async def test_a_migration_can_rebuild_a_table_that_others_reference(tmp_path):
     path = tmp_path / "rebuild.sqlite3"
-    old = Database(path, migrations=_PARENT_CHILD)
+    old = SqliteDatabase(path, migrations=_PARENT_CHILD)
     await old.open()
     await old.execute("INSERT INTO parent(id, name) VALUES (1, 'a')")
     await old.execute("INSERT INTO child(id, parent_id) VALUES (10, 1)")
     await old.close()
 
-    new = Database(path, migrations=[*_PARENT_CHILD, _REBUILD_PARENT])
+    new = SqliteDatabase(path, migrations=[*_PARENT_CHILD, _REBUILD_PARENT])
     await new.open()
     try:
         assert await new.schema_version() == 3
@@ -179,14 +179,14 @@ async def test_a_migration_can_rebuild_a_table_that_others_reference(tmp_path):
 
 async def test_a_migration_that_breaks_a_foreign_key_is_rolled_back(tmp_path):
     path = tmp_path / "broken.sqlite3"
-    old = Database(path, migrations=_PARENT_CHILD)
+    old = SqliteDatabase(path, migrations=_PARENT_CHILD)
     await old.open()
     await old.execute("INSERT INTO parent(id, name) VALUES (1, 'a')")
     await old.execute("INSERT INTO child(id, parent_id) VALUES (10, 1)")
     await old.close()
 
     drops_the_parent_row = (3, "0003_lose_rows.sql", "DELETE FROM parent;")
-    new = Database(path, migrations=[*_PARENT_CHILD, drops_the_parent_row])
+    new = SqliteDatabase(path, migrations=[*_PARENT_CHILD, drops_the_parent_row])
     try:
         await new.open()
         raise AssertionError("the migration should have been refused")
@@ -209,7 +209,7 @@ async def test_a_jobs_row_decodes_to_the_job_its_columns_make(tmp_path):
     from bot.jobs.states import JobState
     from bot.jobs.store import JobStore, _job
 
-    db = Database(tmp_path / "j.sqlite3")
+    db = SqliteDatabase(tmp_path / "j.sqlite3")
     await db.open()
     try:
         await db.execute(
@@ -253,7 +253,7 @@ async def test_a_jobs_row_decodes_to_the_job_its_columns_make(tmp_path):
 
 
 async def test_read_runs_several_statements_on_the_reader_in_one_round_trip(tmp_path):
-    db = Database(tmp_path / "r.sqlite3")
+    db = SqliteDatabase(tmp_path / "r.sqlite3")
     await db.open()
     try:
         await db.execute("CREATE TABLE t(x INTEGER)")

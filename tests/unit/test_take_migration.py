@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from bot.budget.service import BudgetService
-from bot.db import Database
+from bot.db import SqliteDatabase
 from bot.jobs import JobState
 from bot.jobs.store import JobStore
 from bot.takes.models import Take
@@ -117,7 +117,7 @@ ROWS = [
 
 async def test_shots_made_by_the_old_code_move_into_jobs_with_nothing_lost(tmp_path):
     path = tmp_path / "old.sqlite3"
-    old = Database(path)
+    old = SqliteDatabase(path)
     await old.open(up_to=4)
     await old.execute(
         "INSERT INTO images(sha256, width, height, size_bytes, created_at) VALUES ('ab', 600, 800, 1000, 0)"
@@ -136,7 +136,7 @@ async def test_shots_made_by_the_old_code_move_into_jobs_with_nothing_lost(tmp_p
     )
     await old.close()
 
-    new = Database(path)
+    new = SqliteDatabase(path)
     await new.open()
     try:
         tables = {
