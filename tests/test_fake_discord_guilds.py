@@ -504,3 +504,20 @@ async def test_two_bots_one_shard_each_see_only_their_guilds_and_events(fake):
     async with running(fake, bot1b):
         assert [s.shard for s in fake.sessions] == [(1, 2)]  # the others closed with 1000
         assert {g.id for g in bot1b.guilds} == {odd.guild_id, late.guild_id}
+
+
+async def test_an_interaction_in_a_shard_no_process_runs_goes_to_no_one(fake):
+    """Discord sends a guild's INTERACTION_CREATE on the guild's shard only; nobody runs shard 0 here, so a command
+    in the default guild reaches no bot and is never answered (the member sees "did not respond")."""
+    odd = fake.add_guild("Odd", shard=(1, 2))
+    fake.undelivered_ok = True
+    async with running(fake, ShardedBot(shard_ids=[1], shard_count=2)) as bot:
+        assert [s.shard for s in fake.sessions] == [(1, 2)] and [g.id for g in bot.guilds] == [odd.guild_id]
+        lost = await asyncio.wait_for(fake.slash("where"), 2)  # no 10 s wait for a shard-0 session
+        await asyncio.sleep(0.3)
+        assert not lost.acknowledged and bot.probe.interactions == []
+        assert str(lost.id) not in [d.get("id") for t, d in fake.gateway_events if t == "INTERACTION_CREATE"]
+        # the shard it runs is served as before
+        inter = await fake.slash("where", channel_id=odd.channel_id)
+        assert (await inter.wait_message()).text == f"guild {odd.guild_id}"
+        assert [i.id for i in bot.probe.interactions] == [inter.id]

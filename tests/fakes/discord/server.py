@@ -153,7 +153,8 @@ class FakeDiscord(
       ``guilds``, ``default_guild``, ``guild(id)``, ``guild_of(channel_id)``, ``join_guild()``;
     * shards (gateway.py): ``recommended_shards`` (GET /gateway/bot), ``sessions`` (one
       ``GatewaySession`` per IDENTIFY: ``.shard``, ``.events``, ``.guild_ids``), ``session_for(guild)``,
-      ``guilds_of_shard(k, n)``, ``snowflake_in_shard(k, n)``.
+      ``guilds_of_shard(k, n)``, ``snowflake_in_shard(k, n)``; ``undelivered_ok`` (an interaction in a
+      guild whose shard no session runs goes to no one, instead of failing the test).
     """
 
     def __init__(self, *, app_id: int = 1000000000000000001, guild_id: int = 1574537586855116802) -> None:
