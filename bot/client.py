@@ -129,7 +129,20 @@ async def handle_interaction_error(interaction: discord.Interaction[Any], error:
 
 
 class AnchorshotBot(commands.Bot):
-    """The bot; receives its services through the constructor."""
+    """The bot; receives its services through the constructor.
+
+    Unsharded (no SHARD_COUNT) it is a plain `commands.Bot` on one gateway connection, as before issue #18. With
+    SHARD_COUNT set, `AnchorshotBot(services)` builds a `ShardedAnchorshotBot` instead (an `AutoShardedBot` over
+    SHARD_IDS), the way `pathlib.Path()` builds a `PosixPath`: every caller builds the bot one way, and the settings
+    alone choose. `is_ready()` and `latency` mean the same to both (a sharded bot is ready once all its shards are,
+    and averages their latencies); /status asks the connection of its own guild through `gateway_latency` and
+    `shard_words`.
+    """
+
+    def __new__(cls, services: Services, **options: Any) -> AnchorshotBot:
+        if cls is AnchorshotBot and services.settings.sharded:
+            cls = ShardedAnchorshotBot
+        return super().__new__(cls)
 
     def __init__(self, services: Services, **options: Any) -> None:
         # The bot never joins voice: discord.py's start-up warnings that voice libraries are missing are noise.
@@ -150,9 +163,23 @@ class AnchorshotBot(commands.Bot):
         self.synced: str | None = None  # "global", "guild:<id>" or None (no sync needed)
         self._heartbeat: asyncio.Task[None] | None = None
 
+    def gateway_words(self) -> str:
+        """The gateway connections this process runs, for the log."""
+        return "one gateway connection (not sharded)"
+
+    def shard_words(self, guild_id: int | None) -> str | None:
+        """Which shard serves `guild_id`, for /status; None when the bot is not sharded."""
+        return None
+
+    def gateway_latency(self, guild_id: int | None) -> float:
+        """Seconds between a heartbeat and its acknowledgement on the connection that serves `guild_id`
+        (NaN before the first)."""
+        return self.latency
+
     async def setup_hook(self) -> None:
         """Load the cogs (they attach the chat side of every kind), sync commands when needed, then start the
         services' background work: the job engine starts only once every kind's chat side is attached."""
+        log.info("gateway: this process runs %s", self.gateway_words())
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -209,3 +236,37 @@ class AnchorshotBot(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("connected as %s (%s) to %d guild(s)", self.user, self.user.id, len(self.guilds))
+
+
+class ShardedAnchorshotBot(AnchorshotBot, commands.AutoShardedBot):
+    """The bot as an `AutoShardedBot` over SHARD_IDS (all of 0..SHARD_COUNT-1 when unset): one gateway connection
+    a shard, in this process. Built by `AnchorshotBot(services)` when SHARD_COUNT is set; the count is always given,
+    so discord.py connects to DISCORD_GATEWAY_URL's gateway without asking GET /gateway/bot."""
+
+    def __init__(self, services: Services, **options: Any) -> None:
+        settings = services.settings
+        options.setdefault("shard_count", settings.shard_count)
+        if settings.shard_ids is not None:
+            options.setdefault("shard_ids", list(settings.shard_ids))
+        super().__init__(services, **options)
+
+    def _my_shards(self) -> list[int]:
+        assert self.shard_count is not None
+        return list(self.shard_ids) if self.shard_ids is not None else list(range(self.shard_count))
+
+    def gateway_words(self) -> str:
+        shards = self._my_shards()
+        noun = "shard" if len(shards) == 1 else "shards"
+        return f"{noun} {', '.join(map(str, shards))} of {self.shard_count}"
+
+    def _shard_of(self, guild_id: int | None) -> int:
+        """Discord's routing (gateway docs, Sharding): a guild's events come on (guild_id >> 22) % count, DMs on 0."""
+        assert self.shard_count is not None
+        return 0 if guild_id is None else (guild_id >> 22) % self.shard_count
+
+    def shard_words(self, guild_id: int | None) -> str | None:
+        return f"{self._shard_of(guild_id)} of {self.shard_count}; this process runs {self.gateway_words()}"
+
+    def gateway_latency(self, guild_id: int | None) -> float:
+        shard = self.get_shard(self._shard_of(guild_id))  # None: a shard another process runs
+        return shard.latency if shard is not None else self.latency

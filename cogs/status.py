@@ -81,8 +81,11 @@ class StatusCog(commands.Cog):
             waiting=waiting,
             in_flight=in_flight,
             db_bytes=await services.db.size_bytes(),
-            latency_ms=self.bot.latency * 1000,
+            latency_ms=self.bot.gateway_latency(interaction.guild_id) * 1000,
         )
+        shard = self.bot.shard_words(interaction.guild_id)
+        if shard is not None:
+            embed.add_field(name="Shard", value=shard)
         used = await self._disk_used()
         embed.add_field(name="Disk used", value=f"{human_size(used)} (database and media)")
         embed.add_field(name="Face checks", value=services.consistency.status_words()[:1024], inline=False)
