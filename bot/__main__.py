@@ -18,6 +18,13 @@ from bot.settings import Settings, load_settings
 
 log = logging.getLogger("bot")
 
+# Gateway close codes a setting fixes (Discord's gateway close event codes), as one line each.
+SHARD_CLOSES = {
+    4010: "Discord refused the shard (close code 4010, invalid shard): check SHARD_COUNT and SHARD_IDS.",
+    4011: "Discord requires sharding for this many servers (close code 4011): set SHARD_COUNT "
+    "(a shard serves at most 2,500 servers).",
+}
+
 
 def _point_at_fakes(settings: Settings) -> None:
     """Use other Discord and fal hosts (the subprocess tests point these at local fakes)."""
@@ -162,6 +169,11 @@ def main(argv: list[str] | None = None) -> None:
         print(
             "anchorshot: Discord refused the gateway intents; check the Bot page's intents.", file=sys.stderr
         )
+        raise SystemExit(2) from None
+    except discord.ConnectionClosed as exc:
+        if exc.code not in SHARD_CLOSES:
+            raise
+        print(f"anchorshot: {SHARD_CLOSES[exc.code]}", file=sys.stderr)
         raise SystemExit(2) from None
     except aiohttp.ClientConnectionError as exc:
         print(

@@ -127,3 +127,28 @@ def test_a_bad_shard_count_is_not_also_reported_as_missing(monkeypatch):
     assert "SHARD_COUNT: Input should be greater" in str(err.value) and "set SHARD_COUNT too" not in str(
         err.value
     )
+
+
+@pytest.mark.parametrize(("code", "words"), [(4011, "set SHARD_COUNT"), (4010, "check SHARD_COUNT and SHARD_IDS")])
+def test_a_gateway_close_that_sharding_fixes_is_one_line(tmp_path, monkeypatch, capsys, code, words):
+    import discord
+
+    import bot.__main__ as entry
+    from tests.conftest import TEST_TOKEN
+
+    class Socket:
+        close_code = code
+
+    async def closed(settings: Settings, token: str) -> None:
+        raise discord.ConnectionClosed(Socket(), shard_id=None)  # type: ignore[arg-type]
+
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DISCORD_TOKEN", TEST_TOKEN)
+    monkeypatch.setattr(entry, "run", closed)
+    monkeypatch.setattr(entry, "setup_logging", lambda level: None)
+    with pytest.raises(SystemExit) as exit_:
+        entry.main([])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err and f"close code {code}" in err
