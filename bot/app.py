@@ -100,6 +100,8 @@ def engine_config(settings: Settings) -> EngineConfig:
         step_timeout_s=settings.step_timeout_s,
         backoff_base_s=settings.retry_backoff_base_s,
         backoff_cap_s=settings.retry_backoff_cap_s,
+        # One SQLite file has one process; on PostgreSQL every process works the queue, each job under a lease.
+        lease_s=settings.job_lease_s if settings.postgres_url else None,
     )
 
 

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     local_job_concurrency: int = Field(default=2, ge=1)  # CPU jobs (re-encode, scoring, export) at once
     step_timeout_s: float = Field(default=60.0, gt=0)  # one poll or one post
     delivery_give_up_s: float = Field(default=300.0, gt=0)  # a clip that cannot be posted gives up after this
+    # PostgreSQL only: how long a job stays with a process that stops renewing it (it died) before another takes
+    # it over. Renewed every third of it; longer than any pause of a live process, short enough not to keep
+    # members waiting.
+    job_lease_s: float = Field(default=30.0, ge=3)
     retry_backoff_base_s: float = Field(default=2.0, gt=0)  # first wait after a transient error, doubling
     retry_backoff_cap_s: float = Field(default=60.0, gt=0)
     # Face consistency (issue #12). A frame matches the anchor below this embedding distance: dlib's documented

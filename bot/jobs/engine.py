@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +67,10 @@ class EngineConfig:
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 60.0
     progress_grace_s: float = 30.0  # a new job waits this long at most for its progress message
+    # Several processes on one queue (PostgreSQL, issue #18): a job's steps run only in the process holding its
+    # lease, renewed every third of this; a process that dies leaves its jobs to the others once it runs out.
+    # None: one process alone (the SQLite file), no leases taken.
+    lease_s: float | None = None
 
 
 class JobNotFound(Exception):
@@ -108,6 +115,9 @@ class JobEngine:
         self._deliver_sem = asyncio.Semaphore(self.config.delivery_concurrency)
         self._local_sem = asyncio.Semaphore(self.config.local_concurrency)
         self._pool = ThreadPoolExecutor(max_workers=self.config.local_concurrency, thread_name_prefix="job")
+        # This process's name on its leases, and the leases it holds (job id -> until, as last written).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._held: dict[int, float] = {}
 
     # Kinds and lifecycle ---------------------------------------------------------------------------------
     def register(self, kind: LocalKind | RemoteKind) -> None:
@@ -133,6 +143,8 @@ class JobEngine:
             asyncio.create_task(self._scheduler_loop(), name="jobs-scheduler"),
             asyncio.create_task(self._poller_loop(), name="jobs-poller"),
         ]
+        if self.config.lease_s is not None:
+            self._loops.append(asyncio.create_task(self._lease_loop(), name="jobs-leases"))
 
     async def stop(self) -> None:
         tasks = self._loops + list(self._active.values())
@@ -144,6 +156,11 @@ class JobEngine:
             for task in stuck:
                 log.warning("job task %s did not stop within %.0f s", task.get_name(), STOP_TIMEOUT_S)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.config.lease_s is not None and self._held:
+            self._held = {}
+            with contextlib.suppress(Exception):  # the database may be gone already: the leases then run out
+                released = await JobStore.release_leases(self.db, self.owner)
+                log.info("released %d job leases for the other processes", released)
 
     def wake(self) -> None:
         self._wake.set()
@@ -296,12 +313,37 @@ class JobEngine:
 
     async def _move(self, job: Job, state: JobState, **values: object) -> Job | None:
         """Move `job` to `state` if the table allows it from where it is now; settle a final state's hold."""
+        return await self._moved(job, state, values, admit=False)
+
+    async def _admit(self, job: Job, state: JobState, **values: object) -> Job | None:
+        """`_move` a job out of the queue (with leases: only while the limits, counted over every process,
+        allow one more; else it stays queued)."""
+        return await self._moved(job, state, values, admit=True)
+
+    async def _moved(
+        self, job: Job, state: JobState, values: dict[str, object], *, admit: bool
+    ) -> Job | None:
+        """With leases, a step's move is made only while this process holds the job's lease."""
         now = self.clock()
+        fenced = self.config.lease_s is not None and job.id in self._active
+        admit = admit and self.config.lease_s is not None
 
         async def body(tx: Queries) -> Job | None:
             current = await JobStore.state_of(tx, job.id)  # (state, ledger key): the row is not decoded
             if current is None or current[0] not in sources(state):
                 return None
+            if fenced and await JobStore.lease_owner(tx, job.id) != self.owner:
+                return None  # another process took this job over: its steps are theirs now
+            if admit and not await JobStore.admits(
+                tx,
+                self.kinds,
+                job.user_id,
+                max_global=self.config.max_global,
+                max_per_user=self.config.max_per_user,
+            ):
+                return (
+                    None  # the other processes filled the limits since the scheduler's read: it stays queued
+                )
             await JobStore.update(tx, job.id, {**values, "state": state, "updated_at": now})
             if state in SETTLEMENT:
                 await self.ledger.tx_settle(tx, current[1], SETTLEMENT[state])
@@ -405,7 +447,9 @@ class JobEngine:
             try:
                 read_at = time.monotonic()
                 polls: list[Job | None] = []
-                due_jobs = await JobStore.due(self.db, steps, due_by=self.clock(), busy=list(self._active))
+                due_jobs = await JobStore.due(
+                    self.db, steps, due_by=self.clock(), busy=list(self._active), free_for=self._lease_owner()
+                )
                 for due in due_jobs:
                     if due.kind not in self.kinds:
                         continue
@@ -439,6 +483,49 @@ class JobEngine:
                 log.exception("poller pass failed")
             await asyncio.sleep(max(0.05, self.config.poll_interval_s - (time.monotonic() - started)))
 
+    # Leases (several processes on one queue) ---------------------------------------------------------------
+    def _lease_owner(self) -> str | None:
+        return self.owner if self.config.lease_s is not None else None
+
+    async def _hold_lease(self, job_id: int) -> bool:
+        """Take the job's lease for this process (a step is about to run); True at once without leases, or while
+        a lease this process holds has more than half its time left."""
+        lease_s = self.config.lease_s
+        if lease_s is None:
+            return True
+        now = self.clock()
+        if self._held.get(job_id, 0.0) - now > lease_s / 2:
+            return True
+        if not await JobStore.claim(self.db, job_id, self.owner, until=now + lease_s, now=now):
+            self._held.pop(job_id, None)
+            return False
+        self._held[job_id] = now + lease_s
+        return True
+
+    async def _lease_loop(self) -> None:
+        """Renew this process's leases every third of their length; a step whose lease was taken over (this
+        process stalled past it) is stopped, as its moves would be refused anyway."""
+        assert self.config.lease_s is not None
+        while True:
+            await asyncio.sleep(self.config.lease_s / 3)
+            try:
+                until = self.clock() + self.config.lease_s
+                kept = await JobStore.renew(self.db, self.owner, until=until)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing job leases failed")
+                continue
+            for job_id in set(self._held) - kept:
+                self._held.pop(job_id, None)
+                task = self._active.get(job_id)
+                if task is not None and not task.done():
+                    log.warning(
+                        "job %d: its lease was taken over by another process; stopping its step", job_id
+                    )
+                    task.cancel()
+            self._held.update(dict.fromkeys(kept, until))
+
     def _stale(self, job_id: int, read_at: float) -> bool:
         """A row read at `read_at` is stale: its job has a step running, or its last step ended since the read."""
         return job_id in self._active or self._step_ended.get(job_id, 0.0) >= read_at
@@ -461,6 +548,8 @@ class JobEngine:
     async def _guard(self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
         self._moved_to.pop(job.id, None)
         try:
+            if not await self._hold_lease(job.id):
+                return  # another process holds this job: its steps run there
             await step(job)
         except asyncio.CancelledError:
             raise
@@ -487,7 +576,7 @@ class JobEngine:
 
     async def _submit(self, job: Job) -> None:
         kind = self._remote(job)
-        moved = await self._move(job, S.SUBMITTING, queue_position=None)
+        moved = await self._admit(job, S.SUBMITTING, queue_position=None)
         if moved is None:
             return
         deadline = moved.created_at + self.config.job_timeout_s
@@ -524,7 +613,7 @@ class JobEngine:
 
     async def _run_local(self, job: Job) -> None:
         kind = cast(LocalKind, self.kinds[job.kind])
-        moved = job if job.state is S.RUNNING else await self._move(job, S.RUNNING, started_at=self.clock())
+        moved = job if job.state is S.RUNNING else await self._admit(job, S.RUNNING, started_at=self.clock())
         if moved is None:
             return
         try:

@@ -39,6 +39,8 @@ class Job:
     finished_at: float | None
     updated_at: float
     number: int | None = None  # its number in a per-server series (a take's shot number), shared by re-rolls
+    lease_owner: str | None = None  # the process whose steps move it (several processes on one queue, #18)
+    lease_until: float | None = None  # when that lease runs out unless renewed
 
     @property
     def root_id(self) -> int:

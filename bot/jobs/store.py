@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 from bot.db import Database, Queries, Row, SqliteDatabase
 from bot.jobs.models import Job
-from bot.jobs.states import IN_FLIGHT, JobState
+from bot.jobs.states import IN_FLIGHT, UNFINISHED, JobState
 
 _COLUMNS = [f.name for f in fields(Job)]
 _JSON = ("args", "outputs")
@@ -59,15 +59,12 @@ _IN_CHUNK = 500  # ids per `id IN (...)` (SQLite allows 32766 variables)
 
 
 def _due_rows(
-    conn: sqlite3.Connection, marks: str, params: tuple[object, ...], busy: frozenset[int]
+    conn: sqlite3.Connection, where: str, params: tuple[object, ...], busy: frozenset[int]
 ) -> list[Due]:
     """On the reader's thread, from one snapshot: id, kind, state of every due job; whole rows only for the others."""
     conn.execute("BEGIN")
     try:
-        light = conn.execute(
-            f"SELECT id, kind, state FROM jobs WHERE state IN ({marks}) AND next_attempt_at <= ? ORDER BY id",  # noqa: S608
-            params,
-        ).fetchall()
+        light = conn.execute(f"SELECT id, kind, state FROM jobs WHERE {where} ORDER BY id", params).fetchall()  # noqa: S608
         need = [r[0] for r in light if r[0] not in busy]
         rows: dict[int, Row] = {}
         for i in range(0, len(need), _IN_CHUNK):
@@ -80,13 +77,10 @@ def _due_rows(
 
 
 async def _due_rows_async(
-    q: Queries, marks: str, params: tuple[object, ...], busy: frozenset[int]
+    q: Queries, where: str, params: tuple[object, ...], busy: frozenset[int]
 ) -> list[Due]:
     """`_due_rows` for a backend without a reader thread (PostgreSQL): the same reads, from one snapshot."""
-    light = await q.fetchall(
-        f"SELECT id, kind, state FROM jobs WHERE state IN ({marks}) AND next_attempt_at <= ? ORDER BY id",  # noqa: S608
-        params,
-    )
+    light = await q.fetchall(f"SELECT id, kind, state FROM jobs WHERE {where} ORDER BY id", params)  # noqa: S608
     need = [r[0] for r in light if r[0] not in busy]
     rows: dict[int, Row] = {}
     for i in range(0, len(need), _IN_CHUNK):
@@ -198,7 +192,12 @@ class JobStore:
 
     @staticmethod
     async def due(
-        db: Database, states: Iterable[JobState], *, due_by: float, busy: Iterable[int] = ()
+        db: Database,
+        states: Iterable[JobState],
+        *,
+        due_by: float,
+        busy: Iterable[int] = (),
+        free_for: str | None = None,
     ) -> list[Due]:
         """The jobs in these states whose next attempt is due by `due_by`, by id (one read, one snapshot); the
         rows of `busy` jobs (a step running) are not read at all, the others are decoded only when asked.
@@ -206,11 +205,16 @@ class JobStore:
         With 500 face scores waiting for the one face worker (RUNNING, each with its step running), a pass read
         and decoded 500 rows every poll interval for the minutes they take: about 18 ms of CPU; now 1 ms."""
         marks, names = _marks(states)
+        where = f"state IN ({marks}) AND next_attempt_at <= ?"
+        params: tuple[object, ...] = (*names, due_by)
+        if free_for is not None:  # not leased by another process (or its lease ran out)
+            where += " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)"
+            params = (*params, free_for, due_by)
         if isinstance(db, SqliteDatabase):
-            rows: list[Due] = await db.read(_due_rows, marks, (*names, due_by), frozenset(busy))
+            rows: list[Due] = await db.read(_due_rows, where, params, frozenset(busy))
             return rows
         async with db.snapshot() as q:
-            return await _due_rows_async(q, marks, (*names, due_by), frozenset(busy))
+            return await _due_rows_async(q, where, params, frozenset(busy))
 
     @staticmethod
     async def in_states(q: Queries, states: Iterable[JobState], *, due_by: float | None = None) -> list[Job]:
@@ -246,6 +250,51 @@ class JobStore:
                 )
         per_user = {int(user): int(n) for user, n in counts}
         return sum(per_user.values()), per_user, [_job(r) for r in waiting]
+
+    # Leases (several processes on one queue, issue #18) -----------------------------------------------------
+    @staticmethod
+    async def claim(q: Queries, job_id: int, owner: str, *, until: float, now: float) -> bool:
+        """Take (or renew) a job's lease unless another process holds one that has not run out."""
+        return (
+            await q.changed(
+                "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id = ?"
+                " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+                (owner, until, job_id, owner, now),
+            )
+            == 1
+        )
+
+    @staticmethod
+    async def renew(q: Queries, owner: str, *, until: float) -> set[int]:
+        """Renew every lease `owner` holds on an unfinished job; return those jobs' ids (a lease taken over by
+        another process is not among them)."""
+        marks, names = _marks(UNFINISHED)
+        rows = await q.fetchall(
+            f"UPDATE jobs SET lease_until = ? WHERE lease_owner = ? AND state IN ({marks}) RETURNING id",  # noqa: S608
+            (until, owner, *names),
+        )
+        return {int(r[0]) for r in rows}
+
+    @staticmethod
+    async def release_leases(q: Queries, owner: str) -> int:
+        """Give up every lease `owner` holds (a clean stop: another process may go on at once)."""
+        return await q.changed(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (owner,)
+        )
+
+    @staticmethod
+    async def lease_owner(q: Queries, job_id: int) -> str | None:
+        row = await q.fetchone("SELECT lease_owner FROM jobs WHERE id = ?", (job_id,))
+        return row[0] if row else None
+
+    @staticmethod
+    async def admits(
+        q: Queries, kinds: Iterable[str], user_id: int, *, max_global: int, max_per_user: int
+    ) -> bool:
+        """Whether one more job of `user_id` fits the in-flight limits, counted over every process's jobs."""
+        sql, params = _in_flight_sql(kinds)
+        per_user = {int(r[0]): int(r[1]) for r in await q.fetchall(sql, params)}
+        return sum(per_user.values()) < max_global and per_user.get(user_id, 0) < max_per_user
 
     @staticmethod
     async def state_counts(q: Queries, kind: str | None = None) -> dict[JobState, int]:
