@@ -135,7 +135,7 @@ class LedgerStore:
             "   UNION ALL"
             "   SELECT user_id, amount, 'hold' AS kind, 'h' AS src FROM holds"
             "     WHERE guild_id=:g AND period=:p AND state='held'"
-            " ) GROUP BY user_id ORDER BY spent DESC, user_id",
+            " ) AS spend GROUP BY user_id ORDER BY spent DESC, user_id",
             {"g": guild_id, "p": period},
         )
         return [(r["user_id"], r["spent"], r["held"], r["charges"]) for r in rows]

@@ -36,38 +36,54 @@ WRITE_LOCK = 0x616E6368  # the advisory lock every write transaction holds ("anc
 BASELINE = (
     11  # the SQLite migration the PostgreSQL baseline schema equals (migrations/postgres/0011_baseline.sql)
 )
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?")
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::|\?|:[A-Za-z_][A-Za-z0-9_]*")
 _PG_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def to_postgres(sql: str) -> str:
-    """The statement with SQLite's `?` placeholders numbered as PostgreSQL's `$n` (quoted text left alone)."""
+def to_postgres(sql: str) -> tuple[str, tuple[str, ...]]:
+    """The statement with SQLite's placeholders as PostgreSQL's `$n` (quoted text, comments and `::` casts left
+    alone): `?` numbered in order, each `:name` one number wherever it recurs. Returns the text and the names in
+    number order (empty for `?` placeholders)."""
     count = 0
+    names: dict[str, int] = {}
 
     def number(match: re.Match[str]) -> str:
         nonlocal count
-        if match.group(0) != "?":
-            return match.group(0)
-        count += 1
-        return f"${count}"
+        part = match.group(0)
+        if part == "?":
+            count += 1
+            return f"${count}"
+        if part.startswith(":") and part != "::":
+            if part[1:] not in names:
+                count += 1
+                names[part[1:]] = count
+            return f"${names[part[1:]]}"
+        return part
 
-    return _TOKENS.sub(number, sql)
+    text = _TOKENS.sub(number, sql)
+    if names and len(names) != count:
+        raise ValueError("a statement mixes ? and :name parameters")
+    return text, tuple(names)
 
 
-_translated: dict[str, str] = {}
+_translated: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
-def _sql(sql: str) -> str:
+def _statement(sql: str, params: Params) -> tuple[str, Sequence[Any]]:
+    """The PostgreSQL text of `sql` (cached) and its arguments in `$n` order."""
     found = _translated.get(sql)
     if found is None:
         found = _translated[sql] = to_postgres(sql)
-    return found
-
-
-def _args(params: Params) -> Sequence[Any]:
+    text, names = found
     if isinstance(params, dict):
-        raise TypeError("the PostgreSQL backend takes positional (?) parameters only")
-    return params
+        return text, [params[n] for n in names]
+    return text, params
+
+
+def _flat(sql: str, params: Params) -> list[Any]:
+    """[text, arg1, arg2, ...]: what asyncpg's calls take, spread."""
+    text, args = _statement(sql, params)
+    return [text, *args]
 
 
 def _numeric(text: str) -> int | float:
@@ -87,26 +103,26 @@ class PgQueries:
         self._conn = conn
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = await self._conn.fetchrow(_sql(sql), *_args(params))
+        row: Row | None = await self._conn.fetchrow(*_flat(sql, params))
         return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        rows: list[Row] = await self._conn.fetch(_sql(sql), *_args(params))
+        rows: list[Row] = await self._conn.fetch(*_flat(sql, params))
         return rows
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement. There is no `lastrowid` in PostgreSQL: an INSERT that needs its id says
         `RETURNING id` and is fetched (the same text runs on SQLite)."""
-        await self._conn.execute(_sql(sql), *_args(params))
+        await self._conn.execute(*_flat(sql, params))
         return 0
 
     async def changed(self, sql: str, params: Params = ()) -> int:
-        status = await self._conn.execute(_sql(sql), *_args(params))
+        status = await self._conn.execute(*_flat(sql, params))
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def insert(self, sql: str, params: Params = ()) -> int:
-        new_id = await self._conn.fetchval(_sql(sql + " RETURNING id"), *_args(params))
+        new_id = await self._conn.fetchval(*_flat(sql + " RETURNING id", params))
         return int(new_id)
 
 
@@ -205,11 +221,11 @@ class PostgresDatabase:
             yield PgQueries(conn)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = await self.pool.fetchrow(_sql(sql), *_args(params))
+        row: Row | None = await self.pool.fetchrow(*_flat(sql, params))
         return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        rows: list[Row] = await self.pool.fetch(_sql(sql), *_args(params))
+        rows: list[Row] = await self.pool.fetch(*_flat(sql, params))
         return rows
 
     async def execute(self, sql: str, params: Params = ()) -> int:

@@ -9,7 +9,6 @@ import pytest
 
 from bot.budget.periods import period_end, period_key
 from bot.budget.service import BudgetService
-from bot.db.database import SqliteDatabase
 from bot.errors import BudgetExceeded, UserError
 from bot.money import format_usd, usd_to_micros
 from bot.settings import BudgetPeriod
@@ -29,11 +28,9 @@ class Clock:
 
 
 @pytest.fixture
-async def db(tmp_path):
-    database = SqliteDatabase(tmp_path / "ledger.sqlite3")
-    await database.open()
-    yield database
-    await database.close()
+async def db(database):
+    """The test's database: the SQLite file and, marked `postgres`, a PostgreSQL database (tests/backends.py)."""
+    return database
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.db import Queries, SqliteDatabase
+from bot.db import Queries
 from bot.jobs import (
     FINAL,
     EngineConfig,
@@ -133,11 +133,9 @@ class RemoteKind(KindBase):
 
 
 @pytest.fixture
-async def db(tmp_path):
-    database = SqliteDatabase(tmp_path / "jobs.db")
-    await database.open()
-    yield database
-    await database.close()
+async def db(database):
+    """The test's database: the SQLite file and, marked `postgres`, a PostgreSQL database (tests/backends.py)."""
+    return database
 
 
 @pytest.fixture
