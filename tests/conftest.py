@@ -23,6 +23,8 @@ from bot.settings import Settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.fal_fake import FakeFal
 
+pytest_plugins = ["tests.pg"]  # pg_cluster, pg_url: a throwaway PostgreSQL (tests/pg.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GfakeX.fake-token-for-tests-only_abcdefghij"
 FAL_TEST_KEY = "fal-test-key-SECRET-5f3c9a1e:7d2b8e4f6a0c1d3e5f7a9b2c4d6e8f01"
