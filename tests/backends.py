@@ -1,5 +1,6 @@
-"""Both storage backends as one fixture parameter (issue #18): a test that takes `database` (or a fixture built on
-`backend`) runs on the SQLite file and, marked `postgres`, on a fresh PostgreSQL database of its own.
+"""Both storage backends as one fixture parameter (issue #18): in a module that imports `both_backends`, a test that
+takes `database` (or the bot `runner`, or anything built on `backend`) runs on the SQLite file and, marked
+`postgres`, on a fresh PostgreSQL database of its own.
 
 The PostgreSQL variants are left out of the README's test run (`-m "not postgres"` in pyproject's addopts) and run
 by `.ci/run` as its second command (`pytest -m postgres`), on a throwaway cluster (tests/pg.py).
@@ -31,11 +32,11 @@ def database_for(url: str | None, path: Path) -> Database:
     return PostgresDatabase(url) if url else SqliteDatabase(path)
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """ "sqlite" or "postgresql" (marked `postgres`)."""
-    param: str = request.param
-    return param
+@pytest.fixture
+def backend() -> str:
+    """The storage backend of the test's database and bot: the SQLite file unless the test's module takes
+    `both_backends`."""
+    return "sqlite"
 
 
 @pytest.fixture

@@ -23,7 +23,10 @@ from bot.settings import Settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.fal_fake import FakeFal
 
-pytest_plugins = ["tests.pg"]  # pg_cluster, pg_url: a throwaway PostgreSQL (tests/pg.py)
+pytest_plugins = [
+    "tests.pg",
+    "tests.backends",
+]  # pg_cluster, pg_url (tests/pg.py); backend, database (tests/backends.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GfakeX.fake-token-for-tests-only_abcdefghij"
@@ -180,12 +183,18 @@ class BotRunner:
     """Starts and stops the real bot in this process, on a given DATA_DIR."""
 
     def __init__(
-        self, discord_fake: FakeDiscord, fal_fake: FakeFal, data_dir: Path, face_pool: FacePool | None = None
+        self,
+        discord_fake: FakeDiscord,
+        fal_fake: FakeFal,
+        data_dir: Path,
+        face_pool: FacePool | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.discord = discord_fake
         self.fal = fal_fake
         self.data_dir = data_dir
         self.face_pool = face_pool
+        self.database_url = database_url  # None: the SQLite file in data_dir
         self.bot: AnchorshotBot | None = None
         self.services: Services | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -196,6 +205,7 @@ class BotRunner:
             "discord_token": TEST_TOKEN,
             "fal_key": FAL_TEST_KEY if fal else "",
             "data_dir": self.data_dir,
+            "database_url": self.database_url or "",
             "fal_poll_interval_s": 0.05,
             "progress_edit_interval_s": 0.0,
             "notice_ttl_s": 1.0,  # public notices delete themselves quickly in tests
@@ -240,8 +250,8 @@ class BotRunner:
 
 
 @pytest.fixture
-async def runner(fake_discord, fake_fal, tmp_path, face_pool) -> AsyncIterator[BotRunner]:
-    r = BotRunner(fake_discord, fake_fal, tmp_path / "data", face_pool)
+async def runner(fake_discord, fake_fal, tmp_path, face_pool, database_url) -> AsyncIterator[BotRunner]:
+    r = BotRunner(fake_discord, fake_fal, tmp_path / "data", face_pool, database_url)
     yield r
     await r.stop()
     assert_no_secrets(scan_tree_for_secrets(r.data_dir))

@@ -162,12 +162,12 @@ class AnchorStore:
     ) -> tuple[list[AnchorVersion], int]:
         """Return one page of versions (of the channel, or of one character), newest first, and the total count."""
         rows = await self.db.fetchall(
-            "SELECT * FROM anchor_versions WHERE channel_id=? AND (? IS NULL OR character_id=?)"
+            "SELECT * FROM anchor_versions WHERE channel_id=? AND (CAST(? AS BIGINT) IS NULL OR character_id=?)"
             " ORDER BY version DESC LIMIT ? OFFSET ?",
             (channel_id, character_id, character_id, limit, offset),
         )
         total = await self.db.fetchone(
-            "SELECT COUNT(*) AS n FROM anchor_versions WHERE channel_id=? AND (? IS NULL OR character_id=?)",
+            "SELECT COUNT(*) AS n FROM anchor_versions WHERE channel_id=? AND (CAST(? AS BIGINT) IS NULL OR character_id=?)",
             (channel_id, character_id, character_id),
         )
         return [_version(r) for r in rows], int(total["n"]) if total else 0

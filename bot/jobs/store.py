@@ -169,7 +169,7 @@ class JobStore:
         """The next number of the server's series (call inside the transaction that queues the job)."""
         [row] = await q.fetchall(  # all rows read: the statement is finished before the transaction goes on
             "INSERT INTO counters(guild_id, series, value) VALUES (?, ?, 1)"
-            " ON CONFLICT(guild_id, series) DO UPDATE SET value = value + 1 RETURNING value",
+            " ON CONFLICT(guild_id, series) DO UPDATE SET value = counters.value + 1 RETURNING value",
             (guild_id, series),
         )
         return int(row["value"])

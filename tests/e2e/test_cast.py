@@ -14,6 +14,7 @@ from bot.jobs import JobState
 from bot.media.crop import start_image_problem
 from tests import faces_samples as fs
 from tests import samples
+from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
 from tests.e2e.helpers import set_anchor, settled_totals
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, Faults, text_of

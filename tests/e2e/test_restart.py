@@ -94,7 +94,9 @@ async def test_a_restart_costs_no_progress_edit_for_takes_already_at_fal(bot_pro
     fake_fal.release()
     await wait_clips(fake_discord, 2, timeout=60)
     progress = progress_messages(fake_discord)
-    await fake_discord.wait_for(lambda: all(is_posted_line(fake_discord.messages[int(p["id"])]) for p in progress))
+    await fake_discord.wait_for(
+        lambda: all(is_posted_line(fake_discord.messages[int(p["id"])]) for p in progress)
+    )
     await asyncio.sleep(0.5)  # an extra edit has every chance to appear
     edits = fake_discord.requests_to("PATCH /channels/{channel_id}/messages/{message_id}", since=since)
     assert sorted(r.path.rsplit("/", 1)[1] for r in edits) == sorted(p["id"] for p in progress)

@@ -10,6 +10,7 @@ import pytest
 
 from bot.jobs import JobState
 from tests import samples
+from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
 from tests.e2e.helpers import original_reply, set_anchor, settled_totals
 from tests.e2e.shots_helpers import (
     clip_messages,

@@ -13,6 +13,7 @@ from bot.errors import UserError
 from bot.jobs import JobState
 from bot.studio.service import ANCHOR_RULES, EXPIRY_S
 from tests import samples
+from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
 from tests.e2e.helpers import original_reply, set_anchor, settled_totals
 from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of

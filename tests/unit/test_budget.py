@@ -12,6 +12,7 @@ from bot.budget.service import BudgetService
 from bot.errors import BudgetExceeded, UserError
 from bot.money import format_usd, usd_to_micros
 from bot.settings import BudgetPeriod
+from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
 
 G, ALICE, BOB = 1, 10, 20
 

@@ -54,7 +54,10 @@ def test_names_in_quotes_are_spoken_not_named():
     prompt = 'Mara says "Tom, @Grace, we leave at dawn" to Old Tom'
     named = named_in(prompt, CAST)
     assert named.names == ("Mara", "Old Tom") and named.unknown == ()
-    assert element_names(prompt, list(named.names)) == '@Element1 says "Tom, @Grace, we leave at dawn" to @Element2'
+    assert (
+        element_names(prompt, list(named.names))
+        == '@Element1 says "Tom, @Grace, we leave at dawn" to @Element2'
+    )
 
 
 def test_element_names_numbers_by_the_order_given():

@@ -34,6 +34,7 @@ from bot.jobs import (
 )
 from bot.jobs.kinds import DONE, QUEUED, STARTED
 from bot.jobs.states import TRANSITIONS, sources
+from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
 
 ROOT = Path(__file__).resolve().parents[2]
 S = JobState
