@@ -1,0 +1,160 @@
+"""Two real bot processes on one PostgreSQL (issue #18): shards 0 and 1 of 2, each with a server of its own
+shard, work one job queue. 200 takes are asked for in both servers; one process is SIGKILLed in the middle and not
+restarted. The survivor takes over the dead process's jobs once their leases run out: every take is posted exactly
+once, sent to fal once, captured once, and the ledger's totals equal the prices of what was delivered.
+
+`PROCESS_TAKES` (default 200) sets the number of takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections import Counter
+
+import asyncpg
+import pytest
+
+from tests import samples
+from tests.conftest import BotProcess
+from tests.e2e.helpers import original_reply, poll_until, set_anchor
+from tests.fakes.discord import FakeDiscord, shard_of, text_of
+from tests.fakes.fal_fake import FakeFal, Outcome
+
+pytestmark = pytest.mark.postgres
+
+TAKES = int(os.environ.get("PROCESS_TAKES", "200"))
+MEMBERS = ("alice", "bob", "carol", "dave")
+LEASE_S = 3
+FOOTER = re.compile(r"^Shot (\d+) \u00b7 take (\d+) \u00b7 ")
+ENV = {
+    "SHARD_COUNT": "2",
+    "JOB_LEASE_S": str(LEASE_S),
+    "FAL_POLL_INTERVAL_S": "0.1",
+    "DEFAULT_BUDGET_USD": "1000",
+    "MAX_SHOTS_PER_USER": "12",
+    "MAX_SHOTS_GLOBAL": "40",
+    "LOG_LEVEL": "INFO",
+    "GUILD_READY_TIMEOUT_S": "0.05",
+}
+
+
+def _clips(fake: FakeDiscord, channel_id: int) -> list[tuple[int, int]]:
+    """(shot number, take) of every clip posted in the channel, one entry per post."""
+    found = []
+    for message in fake.channel_messages(channel_id):
+        for embed in message.get("embeds") or []:
+            match = FOOTER.match((embed.get("footer") or {}).get("text") or "")
+            if match and message.get("attachments"):
+                found.append((int(match[1]), int(match[2])))
+    return found
+
+
+async def _ask(fake: FakeDiscord, channel_id: int, n: int) -> None:
+    """`n` /shot commands in the channel, from the members in turn, each answered."""
+    for i in range(n):
+        it = await fake.slash(
+            "shot", user=MEMBERS[i % len(MEMBERS)], channel_id=channel_id, prompt=f"take {i}"
+        )
+        reply = await original_reply(it)
+        assert "Status" in text_of(reply), text_of(reply)  # its progress message: queued, not refused
+
+
+async def _start(proc: BotProcess, shard: int, url: str) -> None:
+    await proc.start(DATABASE_URL=url, SHARD_IDS=str(shard), **ENV)
+    await poll_until(lambda: "connected as" in proc.log_path.read_text(), 60)
+
+
+async def test_two_processes_one_queue_and_a_sigkill_lose_nothing_and_charge_once(
+    fake_discord: FakeDiscord, fake_fal: FakeFal, tmp_path, pg_url
+):
+    fake_fal.default = Outcome.complete(queued_polls=2, progress_polls=4)
+    for name in MEMBERS[1:]:
+        fake_discord.add_member(name)
+    odd = fake_discord.add_guild("Odd shard", shard=(1, 2), members=MEMBERS)
+    channels = {0: fake_discord.channel_id, 1: odd.channel_id}
+    assert shard_of(fake_discord.guild_id, 2) == 0 and shard_of(odd.guild_id, 2) == 1
+    data = tmp_path / "data"  # one DATA_DIR: the media folder every process mounts
+    procs = {s: BotProcess(fake_discord, fake_fal, data, tmp_path / f"bot-{s}.log") for s in (0, 1)}
+    try:
+        await asyncio.gather(*(_start(p, s, pg_url) for s, p in procs.items()))
+        for channel, admin in ((channels[0], "alice"), (channels[1], "odd-shard-owner")):
+            done = await set_anchor(fake_discord, samples.portrait_png(), channel_id=channel, user=admin)
+            assert "now starts from this image" in text_of(done), text_of(done)
+        # Every command is asked (and answered by its shard's process) before the kill: a command in the dead
+        # shard's server would reach no one afterwards, as on Discord.
+        await asyncio.gather(*(_ask(fake_discord, c, TAKES // 2) for c in channels.values()))
+        assert await poll_until(lambda: _posted(fake_discord, channels) >= TAKES // 4, 120)
+        assert procs[0].proc is not None
+        procs[0].kill()  # in the middle, while it holds jobs in flight; never restarted
+        orphans = await _leased_by(pg_url, procs[0].proc.pid)
+        assert await _wait_final(pg_url, 240), "takes still unfinished"
+        await _check(pg_url, fake_discord, fake_fal, channels)
+        assert orphans > 0, "the killed process held no unfinished job: nothing was taken over"
+        assert "connected as" in procs[1].log_path.read_text() and procs[1].proc.poll() is None
+    finally:
+        for p in procs.values():
+            p.stop()
+
+
+def _posted(fake: FakeDiscord, channels: dict[int, int]) -> int:
+    return sum(len(_clips(fake, c)) for c in channels.values())
+
+
+async def _rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _leased_by(url: str, pid: int) -> int:
+    """Unfinished jobs whose lease the process `pid` held (its owner name is host:pid:random)."""
+    [row] = await _rows(
+        url,
+        "SELECT COUNT(*) FROM jobs WHERE lease_owner LIKE $1 AND state NOT IN ('posted', 'failed', 'cancelled')",
+        f"%:{pid}:%",
+    )
+    return int(row[0])
+
+
+async def _wait_final(url: str, timeout: float) -> bool:
+    end = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < end:
+        [row] = await _rows(
+            url, "SELECT COUNT(*) FROM jobs WHERE state NOT IN ('posted', 'failed', 'cancelled')"
+        )
+        if row[0] == 0:
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+async def _check(url: str, fake: FakeDiscord, fal: FakeFal, channels: dict[int, int]) -> None:
+    takes = await _rows(
+        url, "SELECT id, guild_id, number, seq, state, price_micros, ledger_key FROM jobs WHERE kind = 'take'"
+    )
+    assert len(takes) == TAKES
+    assert Counter(t["state"] for t in takes) == {"posted": TAKES}
+    # Posted exactly once each: one clip per (server, shot, take) in its channel.
+    for channel in channels.values():
+        clips = Counter(_clips(fake, channel))
+        assert len(clips) == TAKES // 2 and set(clips.values()) == {1}, clips.most_common(3)
+    # Sent to fal once each.
+    sent = Counter(sub.request_id for sub in fal.submissions_to("kling"))
+    assert len(sent) == TAKES and set(sent.values()) == {1}
+    # Captured once each; nothing held; the ledger's totals equal what was delivered.
+    holds = await _rows(url, "SELECT state, COUNT(*) AS n, SUM(amount) AS total FROM holds GROUP BY state")
+    assert {h["state"]: h["n"] for h in holds} == {"captured": TAKES}
+    ledger = await _rows(url, "SELECT kind, COUNT(*) AS n, SUM(amount) AS total FROM ledger GROUP BY kind")
+    by_kind = {r["kind"]: (r["n"], int(r["total"])) for r in ledger}
+    delivered = sum(t["price_micros"] for t in takes)
+    assert by_kind["capture"] == (TAKES, delivered)
+    assert by_kind["hold"] == (TAKES, delivered) and "release" not in by_kind
+    [dupes] = await _rows(
+        url,
+        "SELECT COUNT(*) FROM (SELECT job_key FROM ledger WHERE kind = 'capture' GROUP BY job_key HAVING COUNT(*) > 1) AS d",
+    )
+    assert dupes[0] == 0
