@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import aiohttp
 import discord
@@ -63,25 +64,33 @@ async def run(settings: Settings, token: str) -> None:
 
 
 USAGE = """usage: anchorshot                      run the bot
-       anchorshot backup PATH [--force]  copy the database (safe while the bot runs)
-       anchorshot restore PATH [--force] replace the database by a backup (stop the bot first)
-       anchorshot check                  check the database's integrity
-       anchorshot health                 exit 0 while the running bot is connected (the container's HEALTHCHECK)"""
+       anchorshot backup PATH [--force]  copy the SQLite database (safe while the bot runs)
+       anchorshot restore PATH [--force] replace the SQLite database by a backup (stop the bot first)
+       anchorshot check                  check the SQLite database's integrity
+       anchorshot migrate-to-postgres [DATABASE_URL]
+                                         copy the SQLite database in DATA_DIR into an empty PostgreSQL
+                                         database and check the copy (stop the bot first; the URL defaults
+                                         to DATABASE_URL)
+       anchorshot health                 exit 0 while the running bot is connected (the container's HEALTHCHECK)
+With DATABASE_URL set, back PostgreSQL up with pg_dump and restore it with pg_restore instead."""
+
+SQLITE_COMMANDS = ("backup", "restore", "check")
+MIGRATE = "migrate-to-postgres"
 
 
 def _maintenance(args: list[str]) -> int:
-    """`backup`, `restore` and `check`: one line on stdout (or stderr on failure); return the exit code."""
-    from bot.db.backup import backup, integrity_problem, restore
-
+    """The maintenance commands: one line on stdout each step (or stderr on failure); return the exit code."""
     command, rest = args[0], args[1:]
-    force = "--force" in rest
-    paths = [a for a in rest if a != "--force"]
     if command in ("-h", "--help", "help"):
         print(USAGE)
         return 0
-    if command == "health" and not paths:
+    if command == "health" and not rest:
         return _health()
-    if command not in ("backup", "restore", "check") or any(p.startswith("-") for p in paths):
+    if command == MIGRATE and len(rest) <= 1 and not any(a.startswith("-") for a in rest):
+        return _migrate(rest[0] if rest else None)
+    force = "--force" in rest
+    paths = [a for a in rest if a != "--force"]
+    if command not in SQLITE_COMMANDS or any(p.startswith("-") for p in paths):
         print(USAGE, file=sys.stderr)
         return 2
     if (command == "check") != (len(paths) == 0) or len(paths) > 1:
@@ -89,30 +98,61 @@ def _maintenance(args: list[str]) -> int:
         return 2
     try:
         settings = load_settings()
-        database = settings.database_path
-        if command == "backup":
-            from pathlib import Path
-
-            size = backup(database, Path(paths[0]), force=force)
-            print(f"anchorshot: backed up {database} to {paths[0]} ({size:,} bytes, integrity ok)")
-        elif command == "restore":
-            from pathlib import Path
-
-            kept = restore(Path(paths[0]), database, force=force)
-            where = f"; the old file is kept as {kept}" if kept else ""
-            print(f"anchorshot: restored {database} from {paths[0]}{where}")
-        else:
-            if not database.exists():
-                raise ConfigError(f"there is no database at {database} (check DATA_DIR)")
-            problem = integrity_problem(database, full=True)
-            if problem is not None:
-                print(f"anchorshot: {database} is damaged: {problem}", file=sys.stderr)
-                return 2
-            print(f"anchorshot: {database} integrity ok")
+        if settings.postgres_url:
+            print(
+                f"anchorshot: `{command}` works on the SQLite file, but DATABASE_URL selects PostgreSQL: use "
+                "pg_dump and pg_restore for it (and copy the media folder).",
+                file=sys.stderr,
+            )
+            return 2
+        _sqlite_maintenance(command, settings.database_path, paths, force)
     except ConfigError as exc:
         print(f"anchorshot: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _sqlite_maintenance(command: str, database: Path, paths: list[str], force: bool) -> None:
+    """`backup`, `restore` and `check` of the SQLite file: one line on stdout; ConfigError on failure."""
+    from bot.db.backup import backup, integrity_problem, restore
+
+    if command == "backup":
+        size = backup(database, Path(paths[0]), force=force)
+        print(f"anchorshot: backed up {database} to {paths[0]} ({size:,} bytes, integrity ok)")
+    elif command == "restore":
+        kept = restore(Path(paths[0]), database, force=force)
+        where = f"; the old file is kept as {kept}" if kept else ""
+        print(f"anchorshot: restored {database} from {paths[0]}{where}")
+    else:
+        if not database.exists():
+            raise ConfigError(f"there is no database at {database} (check DATA_DIR)")
+        problem = integrity_problem(database, full=True)
+        if problem is not None:
+            raise ConfigError(f"{database} is damaged: {problem}")
+        print(f"anchorshot: {database} integrity ok")
+
+
+def _migrate(url: str | None) -> int:
+    """`migrate-to-postgres [URL]`: 0 when the copy is made and checked, 1 when a check differs (nothing is
+    kept), 2 when it was refused (one line on stderr; the URL's password is never printed)."""
+    from bot.db.migrate import migrate_to_postgres
+
+    try:
+        settings = load_settings()
+        url = url or settings.postgres_url
+        if not url or not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "migrate-to-postgres needs a postgresql:// URL, as its argument or in DATABASE_URL"
+            )
+        done = asyncio.run(migrate_to_postgres(settings.database_path, url, settings.media_dir, _say))
+    except ConfigError as exc:
+        print(f"anchorshot: {exc}", file=sys.stderr)
+        return 2
+    return 0 if done else 1
+
+
+def _say(line: str) -> None:
+    print(f"anchorshot: {line}", flush=True)
 
 
 def _health() -> int:
@@ -152,7 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = load_settings()
         token = settings.check_token()
-        check_database(settings.database_path)
+        if not settings.postgres_url:  # the SQLite file's start-up check; PostgreSQL checks its own pages
+            check_database(settings.database_path)
     except ConfigError as exc:
         print(f"anchorshot: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
