@@ -266,12 +266,25 @@ async def bot(runner) -> AnchorshotBot:
 class BotProcess:
     """`python -m bot` as a subprocess, pointed at the fakes through its settings."""
 
-    def __init__(self, discord_fake: FakeDiscord, fal_fake: FakeFal, data_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        discord_fake: FakeDiscord,
+        fal_fake: FakeFal,
+        data_dir: Path,
+        log_path: Path,
+        database_url: str | None = None,
+    ) -> None:
         self.discord = discord_fake
         self.fal = fal_fake
         self.data_dir = data_dir
         self.log_path = log_path
+        self.database_url = database_url  # None: the SQLite file in data_dir
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def database(self) -> Path | str:
+        """Where tests read the bot's rows (`tests.e2e.helpers.read_db`): the PostgreSQL URL or the SQLite file."""
+        return self.database_url or self.data_dir / "anchorshot.sqlite3"
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "FAL_"))}
@@ -280,6 +293,7 @@ class BotProcess:
                 "DISCORD_TOKEN": TEST_TOKEN,
                 "FAL_KEY": FAL_TEST_KEY,
                 "DATA_DIR": str(self.data_dir),
+                "DATABASE_URL": self.database_url or "",
                 "DISCORD_API_BASE": f"{self.discord.base_url}/api/v10",
                 "DISCORD_GATEWAY_URL": self.discord.base_url.replace("http://", "ws://") + "/",
                 "FAL_QUEUE_URL": f"{self.fal.base_url}/queue/",
@@ -325,8 +339,9 @@ class BotProcess:
 
 
 @pytest.fixture
-async def bot_process(fake_discord, fake_fal, tmp_path) -> AsyncIterator[BotProcess]:
-    proc = BotProcess(fake_discord, fake_fal, tmp_path / "data", tmp_path / "bot.log")
+async def bot_process(fake_discord, fake_fal, tmp_path, database_url) -> AsyncIterator[BotProcess]:
+    proc = BotProcess(fake_discord, fake_fal, tmp_path / "data", tmp_path / "bot.log", database_url)
+
     yield proc
     proc.stop()
     output = proc.log_path.read_bytes() if proc.log_path.exists() else b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import sqlite3
@@ -10,8 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from PIL import Image
 
+from bot.db.postgres import to_postgres
 from bot.jobs import JobState
 from tests.fakes.discord import FakeDiscord, FakeInteraction, text_of
 
@@ -77,13 +80,26 @@ async def settled_totals(runner: Any, fake: FakeDiscord, user: str | int = "alic
     return view.spent, view.held
 
 
-def read_db(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    """Rows from a bot's database file, read-only (the bot may be running, or killed, beside it)."""
+def read_db(db: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows from a bot's database, read-only (the bot may be running, or killed, beside it): its SQLite file, or
+    a PostgreSQL URL (the same SQL text, with `?` placeholders, as the stores write it)."""
+    if isinstance(db, str):
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop: callers may be in one
+            return pool.submit(asyncio.run, _read_postgres(db, sql, params)).result(timeout=30)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+async def _read_postgres(url: str, sql: str, params: tuple) -> list[tuple]:
+    text, _names = to_postgres(sql)
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await conn.fetch(text, *params)]
+    finally:
+        await conn.close()
 
 
 async def poll_until(predicate: Any, timeout: float) -> bool:
