@@ -61,9 +61,10 @@ async def _ask(fake: FakeDiscord, channel_id: int, n: int) -> None:
         assert "Status" in text_of(reply), text_of(reply)  # its progress message: queued, not refused
 
 
-async def _start(proc: BotProcess, shard: int, url: str) -> None:
-    await proc.start(DATABASE_URL=url, SHARD_IDS=str(shard), **ENV)
-    await poll_until(lambda: "connected as" in proc.log_path.read_text(), 60)
+async def _start(proc: BotProcess, shard: int, url: str, env: dict[str, str] = ENV) -> None:
+    before = proc.log_path.read_text().count("connected as") if proc.log_path.exists() else 0
+    await proc.start(DATABASE_URL=url, SHARD_IDS=str(shard), **env)
+    assert await poll_until(lambda: proc.log_path.read_text().count("connected as") > before, 60)
 
 
 async def test_two_processes_one_queue_and_a_sigkill_lose_nothing_and_charge_once(
@@ -158,3 +159,57 @@ async def _check(url: str, fake: FakeDiscord, fal: FakeFal, channels: dict[int, 
         "SELECT COUNT(*) FROM (SELECT job_key FROM ledger WHERE kind = 'capture' GROUP BY job_key HAVING COUNT(*) > 1) AS d",
     )
     assert dupes[0] == 0
+
+
+async def test_a_rolling_restart_hands_jobs_over_and_buttons_work_whichever_process_runs_the_job(
+    fake_discord: FakeDiscord, fake_fal: FakeFal, tmp_path, pg_url
+):
+    """Shard 0's process takes a /shot; stopped cleanly (SIGTERM) it releases its lease and shard 1's process goes
+    on with the job at once; shard 0's process, restarted, receives the Cancel click for it: fal confirms the cancel,
+    the hold is released, and the process that runs the job posts nothing."""
+    fake_fal.script(Outcome.hold())
+    fake_discord.add_guild("Odd shard", shard=(1, 2))
+    data = tmp_path / "data"
+    procs = {s: BotProcess(fake_discord, fake_fal, data, tmp_path / f"bot-{s}.log") for s in (0, 1)}
+    env = {**ENV, "JOB_LEASE_S": "600"}  # a handover that waited for the lease to run out would time out here
+    try:
+        await _start(procs[0], 0, pg_url, env)
+        await set_anchor(fake_discord, samples.portrait_png())
+        it = await fake_discord.slash("shot", user="alice", prompt="handed over")
+        progress = await original_reply(it)
+        assert await poll_until(lambda: fake_fal.submissions and fake_fal.submissions[0].held, 30)
+        assert procs[0].proc is not None and await _owner_pid(pg_url) == procs[0].proc.pid
+        await _start(procs[1], 1, pg_url, env)
+        procs[0].stop()  # a clean stop: its leases are released
+        assert procs[1].proc is not None
+        assert await _wait_owner(pg_url, procs[1].proc.pid, 30), "shard 1's process did not take the job on"
+        await _start(procs[0], 0, pg_url, env)
+        custom_id = progress["components"][0]["components"][0]["custom_id"]
+        assert custom_id.startswith("shot:cancel:")
+        click = await fake_discord.click(int(progress["id"]), custom_id)  # reaches shard 0's process
+        assert "cancelled" in text_of(await original_reply(click))
+        assert fake_fal.submissions[0].cancelled
+        [[state, hold]] = await _rows(
+            pg_url, "SELECT j.state, h.state FROM jobs j JOIN holds h ON h.job_key = j.ledger_key"
+        )
+        assert (state, hold) == ("cancelled", "released")
+        fake_fal.release()
+        await asyncio.sleep(2)  # every chance for the job's process to (wrongly) post it
+        assert _clips(fake_discord, fake_discord.channel_id) == []
+    finally:
+        for p in procs.values():
+            p.stop()
+
+
+async def _owner_pid(url: str) -> int | None:
+    [row] = await _rows(url, "SELECT lease_owner FROM jobs WHERE kind = 'take'")
+    return int(row[0].split(":")[-2]) if row[0] else None
+
+
+async def _wait_owner(url: str, pid: int, timeout: float) -> bool:
+    end = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < end:
+        if await _owner_pid(url) == pid:
+            return True
+        await asyncio.sleep(0.1)
+    return False
