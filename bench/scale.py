@@ -1,6 +1,7 @@
 """Scale bench (issues #10, #15): N takes in flight, measured end to end against floors measured in the same run.
 
 Run: .venv/bin/python bench/scale.py [--takes 500] [--quick]
+     .venv/bin/python bench/scale.py --database auto|postgresql://... [--processes 2] [--baseline SQLITE.json]
 
 The bot runs as `python -m bot` (through bench/looplag.py, which adds an event-loop lag probe) against the fake
 Discord and the fake fal on 127.0.0.1, and is driven ONLY through their protocols: slash commands over the fake
@@ -22,7 +23,15 @@ so the bench keeps working when the take engine changes. Phases, in order:
 
 Bot CPU is utime + stime of the bot's own process (/proc/<pid>/stat); the face worker, its child, is read from its
 own /proc entry. The lag probe is paused while the clips are scored (see bench/looplag.py). `--profile DIR` runs
-py-spy on the bot in each phase (bench/profile_top.py reads the files).
+py-spy on the bot in each phase (bench/profile_top.py reads the files; one file per process with several).
+
+PostgreSQL (issue #18): `--database auto` starts a throwaway cluster (tests/pg.py), `--database URL` uses that server;
+each run gets a fresh database (bench/scale_pg.py). `--processes N` starts N bot processes as shards 0..N-1 of N on
+it, with a guild on each shard (the channels spread over them, every member in each, the storm's commands alternating
+over them); the restart kills and starts them all. Bot CPU is then the sum over the N processes (and their face
+workers, each process's own); the server's CPU is reported beside it when it runs on this machine. The ledger is
+BudgetService on PostgresDatabase against plain asyncpg, 50 members at once and one at a time. `--baseline` names a
+SQLite run's JSON to compare CPU per take with (issue #18: within 1.5x).
 
 Prints a table (ratios first) and writes it as JSON to bench/results/scale-<date>.json. Timing is never asserted.
 """
@@ -51,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests import faces_samples  # noqa: E402
-from tests.fakes.discord import DEFAULT_MEMBER_PERMS, FakeDiscord, text_of  # noqa: E402
+from tests.fakes.discord import DEFAULT_MEMBER_PERMS, FakeDiscord, shard_of, text_of  # noqa: E402
 from tests.fakes.fal_fake import FakeFal, Outcome  # noqa: E402
 
 TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GfakeX.fake-token-for-tests-only_abcdefghij"
@@ -104,8 +113,27 @@ GOALS = {
 }
 
 
-HIGHER_IS_BETTER = {"ledger_holds_per_s"}
-RATIO_GOALS = {"cpu_per_take_ms": 5.0}  # met when bot / floor is at most this (issue #15)
+# On PostgreSQL (issue #18), after the figures above: the ledger one hold at a time, and the server's CPU.
+PG_FIGURES: dict[str, tuple[str, str]] = {
+    "ledger_seq_holds_per_s": ("ledger holds/s, one at a time", ">= 2000, zero overspend"),
+    "db_cpu_per_take_ms": ("PostgreSQL server CPU per take, to its verdict (ms)", "-"),
+    "db_cpu_per_take_to_post_ms": ("  the same, to its clip (ms)", "-"),
+}
+# With --baseline (a SQLite run's JSON): CPU per take against that run's (the floor column).
+BASELINE_FIGURES: dict[str, tuple[str, str]] = {
+    "cpu_vs_sqlite_ms": ("bot CPU per take to its verdict, vs SQLite run (ms)", "<= 1.5x SQLite (#18)"),
+    "cpu_to_post_vs_sqlite_ms": ("  the same, to its clip, vs SQLite run (ms)", "<= 1.5x SQLite (#18)"),
+    "cpu_with_db_to_post_vs_sqlite_ms": ("  bot + PostgreSQL, to its clip, vs SQLite (ms)", "-"),
+}
+GOALS["ledger_seq_holds_per_s"] = lambda v: v >= 2000
+
+HIGHER_IS_BETTER = {"ledger_holds_per_s", "ledger_seq_holds_per_s"}
+RATIO_GOALS = {  # met when bot / floor is at most this
+    "cpu_per_take_ms": 5.0,  # issue #15
+    "cpu_vs_sqlite_ms": 1.5,  # issue #18
+    "cpu_to_post_vs_sqlite_ms": 1.5,
+}
+LABELS = {**FIGURES, **PG_FIGURES, **BASELINE_FIGURES}
 
 
 class StampedList(list):
@@ -121,6 +149,14 @@ class StampedList(list):
 
     def stamp(self, item: Any) -> float:
         return self.stamps[id(item)]
+
+
+def scale_pg() -> Any:
+    """bench/scale_pg.py (PostgreSQL: asyncpg, tests/pg.py), imported only when a run uses it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import scale_pg as module
+
+    return module
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -159,16 +195,18 @@ def face_workers_cpu(pid: int) -> dict[int, float]:
     return out
 
 
-def lag_between(path: Path, t0: float, t1: float) -> float | None:
-    """The worst event-loop lag the probe saw in windows ending within [t0, t1 + one window]."""
-    if not path.exists():
-        return None
+def lag_between(path: Path | list[Path], t0: float, t1: float) -> float | None:
+    """The worst event-loop lag the probe saw in windows ending within [t0, t1 + one window] (of any of the
+    processes, given a list of their probes' files)."""
     worst = None
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(ValueError):
-            rec = json.loads(line)
-            if t0 <= rec["t"] <= t1 + 0.3:
-                worst = max(worst or 0.0, rec["max"])
+    for p in path if isinstance(path, list) else [path]:
+        if not p.exists():
+            continue
+        for line in p.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                rec = json.loads(line)
+                if t0 <= rec["t"] <= t1 + 0.3:
+                    worst = max(worst or 0.0, rec["max"])
     return worst
 
 
@@ -203,6 +241,12 @@ class Child:
     def cpu(self) -> float:
         return proc_cpu_s(self.pid)
 
+    def dead(self) -> str | None:
+        """What the child said before it exited, or None while it runs."""
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"{self.name} exited: {self.log.read_text()[-3000:]}"
+        return None
+
     def pause_probe(self) -> None:
         """Stop bench/looplag.py's probe in the child (SIGUSR1) until resume_probe (SIGUSR2)."""
         assert self.proc is not None
@@ -227,6 +271,69 @@ class Child:
                 self.proc.wait(5)
 
 
+class Bots:
+    """The bot: one process, or N processes (shards 0..N-1 of N on one PostgreSQL database), measured as one. CPU
+    is the sum over the processes; a probe's lag the worst of theirs; the restart kills and starts them all."""
+
+    def __init__(self, children: list[Child]) -> None:
+        self.children = children
+        self.name = children[0].name if len(children) == 1 else f"{len(children)} bot processes"
+
+    def spawn(self) -> None:
+        for child in self.children:
+            child.spawn()
+
+    @property
+    def spawned_at(self) -> float:
+        return min(child.spawned_at for child in self.children)
+
+    @property
+    def pid(self) -> int:
+        return self.children[0].pid
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for child in self.children]
+
+    @property
+    def lag(self) -> list[Path]:
+        return [child.lag for child in self.children]
+
+    def cpu(self) -> float:
+        return sum(child.cpu() for child in self.children)
+
+    def cpu_each(self) -> list[float]:
+        return [child.cpu() for child in self.children]
+
+    def face_workers_cpu(self) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for pid in self.pids:
+            out.update(face_workers_cpu(pid))
+        return out
+
+    def dead(self) -> str | None:
+        for child in self.children:
+            if (said := child.dead()) is not None:
+                return said
+        return None
+
+    def pause_probe(self) -> None:
+        for child in self.children:
+            child.pause_probe()
+
+    def resume_probe(self) -> None:
+        for child in self.children:
+            child.resume_probe()
+
+    def kill(self) -> None:
+        for child in self.children:
+            child.kill()
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+
+
 def threads_cpu(pid: int) -> dict[int, float]:
     """OS thread id -> utime + stime of each thread of `pid` (/proc/<pid>/task)."""
     out = {}
@@ -246,64 +353,78 @@ class Profile:
     """py-spy on the bot for one phase at a time (--profile DIR): `py-spy record -r 100 -f raw --threads
     --nonblocking` (idle samples off, py-spy's default), one collapsed-stacks file per phase; and each thread's
     exact CPU in the phase from /proc/<pid>/task, named by `py-spy dump` (<phase>.threads.json). py-spy's own
-    samples count a thread waiting for the GIL as busy; the /proc figures do not."""
+    samples count a thread waiting for the GIL as busy; the /proc figures do not. With several bot processes, one
+    py-spy each: <phase>.p<k>.txt for process k."""
 
     def __init__(self, out_dir: Path | None) -> None:
         self.out_dir = out_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.phase: tuple[int, str, dict[int, float]] | None = None
+        # one per process: (py-spy, pid, file stem, the process's threads' CPU at the start)
+        self.spies: list[tuple[subprocess.Popen[bytes], int, str, dict[int, float]]] = []
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self, pid: int, phase: str) -> None:
+    def start(self, pid: int | list[int], phase: str) -> None:
         if self.out_dir is None:
             return
         self.stop()
+        pids = pid if isinstance(pid, list) else [pid]
         spy = Path(sys.executable).with_name("py-spy")
-        command = [str(spy), "record", "-p", str(pid), "-r", "100", "-f", "raw", "--threads", "--nonblocking"]
-        log = (self.out_dir / f"{phase}.log").open("wb")
-        self.phase = (pid, phase, threads_cpu(pid))
-        self.proc = subprocess.Popen(  # noqa: ASYNC220
-            [*command, "-o", str(self.out_dir / f"{phase}.txt")], stdout=log, stderr=subprocess.STDOUT
-        )
+        for k, one in enumerate(pids):
+            stem = phase if len(pids) == 1 else f"{phase}.p{k}"
+            command = [
+                str(spy),
+                "record",
+                "-p",
+                str(one),
+                "-r",
+                "100",
+                "-f",
+                "raw",
+                "--threads",
+                "--nonblocking",
+            ]
+            log = (self.out_dir / f"{stem}.log").open("wb")
+            before = threads_cpu(one)
+            proc = subprocess.Popen(  # noqa: ASYNC220
+                [*command, "-o", str(self.out_dir / f"{stem}.txt")], stdout=log, stderr=subprocess.STDOUT
+            )
+            self.spies.append((proc, one, stem, before))
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.phase is not None and self.out_dir is not None:
-            pid, phase, before = self.phase
-            with contextlib.suppress(OSError):
-                after = threads_cpu(pid)
-                spy = Path(sys.executable).with_name("py-spy")
-                dump = subprocess.run(  # noqa: ASYNC221
-                    [str(spy), "dump", "-p", str(pid), "--nonblocking"],
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                ).stdout
-                names = {
-                    int(m[1]): m[2] for m in re.finditer(r'^Thread (\d+) \([^)]*\): "(.*)"$', dump, re.M)
-                }
-                cpu = {
-                    f"{names.get(tid, '?')} [{tid}]": round(v - before.get(tid, 0.0), 3)
-                    for tid, v in after.items()
-                }
-                (self.out_dir / f"{phase}.threads.json").write_text(
-                    json.dumps(dict(sorted(cpu.items(), key=lambda kv: -kv[1])), indent=1) + "\n"
-                )
-            self.phase = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+        spies, self.spies = self.spies, []
+        for proc, pid, stem, before in spies:
+            if self.out_dir is not None:
+                with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                    after = threads_cpu(pid)
+                    spy = Path(sys.executable).with_name("py-spy")
+                    dump = subprocess.run(  # noqa: ASYNC221
+                        [str(spy), "dump", "-p", str(pid), "--nonblocking"],
+                        capture_output=True,
+                        text=True,
+                        timeout=60,
+                    ).stdout
+                    names = {
+                        int(m[1]): m[2] for m in re.finditer(r'^Thread (\d+) \([^)]*\): "(.*)"$', dump, re.M)
+                    }
+                    cpu = {
+                        f"{names.get(tid, '?')} [{tid}]": round(v - before.get(tid, 0.0), 3)
+                        for tid, v in after.items()
+                    }
+                    (self.out_dir / f"{stem}.threads.json").write_text(
+                        json.dumps(dict(sorted(cpu.items(), key=lambda kv: -kv[1])), indent=1) + "\n"
+                    )
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
 
 
 def child_env(discord: FakeDiscord, fal: FakeFal, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "FAL_", "MAX_SHOTS"))}
+    own = ("DISCORD_", "FAL_", "MAX_SHOTS", "DATABASE_URL", "SHARD_", "JOB_LEASE_S")  # the bench sets these
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     env.update(
         {
             "DISCORD_TOKEN": TOKEN,
@@ -322,21 +443,24 @@ def child_env(discord: FakeDiscord, fal: FakeFal, data_dir: Path, **extra: str) 
 
 
 async def wait_until(
-    pred: Any, timeout: float, what: str, child: Child | None = None, every: float = 0.05
+    pred: Any, timeout: float, what: str, child: Child | Bots | None = None, every: float = 0.05
 ) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
-        if child is not None and child.proc is not None and child.proc.poll() is not None:
-            raise RuntimeError(f"{child.name} exited: {child.log.read_text()[-3000:]}")
+        if child is not None and (said := child.dead()) is not None:
+            raise RuntimeError(said)
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(every)
 
 
-async def start_child(discord: FakeDiscord, child: Child, commands: set[str]) -> None:
+async def start_child(discord: FakeDiscord, child: Child | Bots, commands: set[str]) -> None:
     identified = discord.identify_count
     child.spawn()
-    await wait_until(lambda: discord.identify_count > identified, 60, f"{child.name} to connect", child)
+    shards = len(child.children) if isinstance(child, Bots) else 1
+    await wait_until(
+        lambda: discord.identify_count >= identified + shards, 60, f"{child.name} to connect", child
+    )
 
     def synced() -> bool:
         names = {c["name"] for cmds in discord.synced_commands.values() for c in cmds}
@@ -367,11 +491,18 @@ def p99(values: list[float]) -> float:
 
 
 async def storm(
-    discord: FakeDiscord, user: int, count: int, rate: float, stop: Any = None, min_count: int = 0
+    discord: FakeDiscord,
+    user: int,
+    count: int,
+    rate: float,
+    stop: Any = None,
+    min_count: int = 0,
+    channels: list[int] | None = None,
 ) -> dict:
     """Fire up to `count` commands at `rate` a second (or until `stop()` is true, after at least `min_count`),
     alternating /status and the no-DB /anchor clear; answer latency as the fake sees it: dispatch -> first
-    callback."""
+    callback. `channels`: each pair of commands in the next of them (one per shard's guild), else all in the
+    default channel."""
     t0 = time.monotonic()
     tasks = []
     for i in range(count):
@@ -379,7 +510,8 @@ async def storm(
             break
         await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
         cmd = "status" if i % 2 == 0 else "anchor clear"
-        tasks.append(asyncio.create_task(discord.slash(cmd, user=user)))
+        where = {} if channels is None else {"channel_id": channels[(i // 2) % len(channels)]}
+        tasks.append(asyncio.create_task(discord.slash(cmd, user=user, **where)))
     inters = await asyncio.gather(*tasks)
     fired = [(i.command, i) for i in inters]
     t1 = time.monotonic()
@@ -419,13 +551,16 @@ async def storm(
     }
 
 
-def lag_phases(path: Path, phases: dict[str, tuple[float, float]]) -> dict[str, dict[str, float | None]]:
-    """Worst and 99th-percentile loop lag (over 0.25 s windows) the probe saw in each phase."""
+def lag_phases(
+    path: Path | list[Path], phases: dict[str, tuple[float, float]]
+) -> dict[str, dict[str, float | None]]:
+    """Worst and 99th-percentile loop lag (over 0.25 s windows) the probe saw in each phase (in any process)."""
     recs = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                recs.append(json.loads(line))
+    for p in path if isinstance(path, list) else [path]:
+        if p.exists():
+            for line in p.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    recs.append(json.loads(line))
     out: dict[str, dict[str, float | None]] = {}
     for name, (a, b) in phases.items():
         maxima = [r["max"] for r in recs if a <= r["t"] <= b + 0.3]
@@ -551,8 +686,21 @@ def classify_discord(req: Any) -> str:
     return "other"
 
 
-async def run_takes(args: argparse.Namespace, work: Path) -> dict:
+def shard_guilds(discord: FakeDiscord, shards: int) -> list[Any]:
+    """One guild per shard of `shards` (the default guild on its own, the others added with every user so far as
+    members and a new owner each), in shard order."""
+    by_shard = {shard_of(discord.guild_id, shards): discord.default_guild}
+    for k in range(shards):
+        if k not in by_shard:
+            by_shard[k] = discord.add_guild(f"bench-shard-{k}", shard=(k, shards))
+    return [by_shard[k] for k in range(shards)]
+
+
+async def run_takes(args: argparse.Namespace, work: Path, pg: tuple[Any, str] | None = None) -> dict:
+    """Phases A-F. `pg`: (bench/scale_pg.py's Server, the URL of this run's fresh database) to run the bot on
+    PostgreSQL, else SQLite in its data folder."""
     n = args.takes
+    procs = args.processes
     discord = FakeDiscord()
     await discord.start()
     discord.requests = StampedList(discord.requests)
@@ -566,11 +714,26 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
     members = [
         discord.add_member(f"member{i}", permissions=DEFAULT_MEMBER_PERMS) for i in range(args.members)
     ]
-    channels = [discord.channel_id] + [
-        discord.add_text_channel(f"takes-{i}") for i in range(args.channels - 1)
-    ]
-    prober = discord.add_member("prober", permissions=DEFAULT_MEMBER_PERMS)  # no Manage Messages
-    res: dict[str, Any] = {"takes": n, "members": args.members, "channels": args.channels}
+    storm_channels: list[int] | None = None  # one process: every storm command in the default channel
+    admin_of: dict[int, int] = {}  # channel -> who sets its anchor, when not the default guild's alice
+    if procs == 1:
+        channels = [discord.channel_id] + [
+            discord.add_text_channel(f"takes-{i}") for i in range(args.channels - 1)
+        ]
+        prober = discord.add_member("prober", permissions=DEFAULT_MEMBER_PERMS)  # no Manage Messages
+    else:
+        # A guild on each shard, the channels spread over them (take i in channel i % channels: the takes split
+        # evenly over the shards); every member (and the prober, without Manage Messages) in every guild.
+        prober = discord.add_member("prober", permissions=DEFAULT_MEMBER_PERMS)
+        guilds = shard_guilds(discord, procs)
+        channels = []
+        for i in range(args.channels):
+            g = guilds[i % procs]
+            channels.append(g.channel_id if i < procs else g.add_text_channel(f"takes-{i}"))
+            if g is not discord.default_guild:
+                admin_of[channels[-1]] = g.owner_id
+        storm_channels = [g.channel_id for g in guilds]
+    res: dict[str, Any] = {"takes": n, "members": args.members, "channels": args.channels, "processes": procs}
     children: list[Child] = []
     profile = Profile(args.profile)
     try:
@@ -581,7 +744,7 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
         children.append(floor)
         await start_child(discord, floor, {"status", "anchor"})
         await asyncio.sleep(1.0)
-        s = await storm(discord, prober, args.commands, args.rate)
+        s = await storm(discord, prober, args.commands, args.rate, channels=storm_channels)
         s["probe_worst_s"] = lag_between(floor.lag, s["t0"], s["t1"])
         floor.stop()
         res["floor_storm"] = {k: v for k, v in s.items() if k != "ids"}
@@ -598,11 +761,28 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
             DEFAULT_BUDGET_USD="1000000",
             MAX_BUDGET_USD="100000000",
             FAL_POLL_INTERVAL_S=str(args.poll),
+            **({"DATABASE_URL": pg[1]} if pg is not None else {}),
+            **({"JOB_LEASE_S": str(args.lease)} if args.lease else {}),
         )
-        bot = Child("bot", ["-m", "bot"], env, work)
-        children.append(bot)
+        if procs == 1:
+            bot = Bots([Child("bot", ["-m", "bot"], env, work)])
+        else:
+            shard_env = {"SHARD_COUNT": str(procs)}
+            bot = Bots(
+                [
+                    Child(f"bot-{k}", ["-m", "bot"], {**env, **shard_env, "SHARD_IDS": str(k)}, work)
+                    for k in range(procs)
+                ]
+            )
+        children.extend(bot.children)
         await start_child(discord, bot, {"shot", "status", "anchor"})
-        await wait_until(lambda: discord.connected.is_set(), 30, "the bot to be ready", bot)
+        if procs == 1:
+            await wait_until(lambda: discord.connected.is_set(), 30, "the bot to be ready", bot)
+        else:
+            await wait_until(
+                lambda: sum(1 for x in discord.sessions if x.connected) >= procs, 30, "every shard ready", bot
+            )
+        server_cpu = pg[0].server_cpu if pg is not None else (lambda: None)
         await asyncio.sleep(1.0)
         buf = io.BytesIO()
         faces_samples.centred_portrait().save(buf, format="PNG")
@@ -611,14 +791,15 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
         # A real portrait, set like a member does: its face is what every take is scored on.
         for cid in channels:
             att = discord.make_attachment("anchor.png", buf.getvalue(), content_type="image/png")
-            inter = await discord.slash("anchor set", channel_id=cid, image=att)
+            who = {"user": admin_of[cid]} if cid in admin_of else {}
+            inter = await discord.slash("anchor set", channel_id=cid, image=att, **who)
             reply = await inter.wait_reply(lambda m: bool(text_of(m)), timeout=120)
             if "One face" not in text_of(reply):
                 raise RuntimeError(f"the anchor's face was not found: {text_of(reply)[:500]}")
         # The bot's CPU with nothing to do (engine passes, gateway heartbeat), with the lag probe's 100 wake-ups a
         # second and with the probe paused: the probe is the bench's instrument, not the bot's work.
         idle_s = 1.0 if args.quick else 5.0
-        profile.start(bot.pid, "0-idle")
+        profile.start(bot.pids, "0-idle")
         cpu_idle0 = bot.cpu()
         await asyncio.sleep(idle_s)
         cpu_idle1 = bot.cpu()
@@ -634,8 +815,8 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
             f"({res['bot_idle_cpu_ms_per_s_probe_paused']:.1f} with the lag probe paused); sending takes",
             flush=True,
         )
-        profile.start(bot.pid, "1-submit")
-        cpu0, t_first = bot.cpu(), time.monotonic()
+        profile.start(bot.pids, "1-submit")
+        cpu0, t_first, srv0 = bot.cpu(), time.monotonic(), server_cpu()
         shots: dict[int, Any] = {}
 
         async def fire(i: int) -> None:
@@ -665,7 +846,7 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
             return len(subs) >= n and all(s.status_times for s in subs)
 
         await wait_until(at_fal, args.timeout, f"{n} takes at fal, each polled", bot)
-        t_a, cpu_a, pt_a = time.monotonic(), bot.cpu(), time.process_time()
+        t_a, cpu_a, pt_a, srv_a = time.monotonic(), bot.cpu(), time.process_time(), server_cpu()
         profile.stop()
         cbs = callback_times(discord)
         shot_lat = [cbs[i.id] - i.dispatched_at if i.id in cbs else float("inf") for i in shots.values()]
@@ -675,17 +856,17 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
         print(f"{n} takes at fal after {t_a - t_first:.1f} s; storm", flush=True)
 
         # C. storm while N are in flight
-        s = await storm(discord, prober, args.commands, args.rate)
+        s = await storm(discord, prober, args.commands, args.rate, channels=storm_channels)
         s["probe_worst_s"] = lag_between(bot.lag, s["t0"], s["t1"])
-        t_b, cpu_b, pt_b = time.monotonic(), bot.cpu(), time.process_time()
-        profile.start(bot.pid, "2-in-flight")
+        t_b, cpu_b, pt_b, srv_b = time.monotonic(), bot.cpu(), time.process_time(), server_cpu()
+        profile.start(bot.pids, "2-in-flight")
         storm_ids = s.pop("ids")
         res["bot_storm"] = s
         print(f"bot storm: {s}", flush=True)
 
         # D. restart
         await asyncio.sleep(args.poll * 1.5)  # every take has been polled since the storm
-        t_kill, cpu_kill = time.monotonic(), bot.cpu()
+        t_kill, cpu_kill, srv_kill = time.monotonic(), bot.cpu(), server_cpu()
         profile.stop()
         bot.kill()
         await asyncio.sleep(0.5)
@@ -698,29 +879,38 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
             "every take polled after the restart",
             bot,
         )
-        t_c = time.monotonic()
+        t_c, srv_c = time.monotonic(), server_cpu()
         cpu_c = bot.cpu()
-        workers_c = face_workers_cpu(bot.pid)
+        workers_c = bot.face_workers_cpu()
         res["restart_s"] = t_c - spawned
         print(f"restart: all polled after {res['restart_s']:.2f} s", flush=True)
 
         # E. release all together
         # ... with the same command storm going on until the last clip is posted (at least 2 s of it)
         all_posted = False
-        profile.start(bot.pid, "3-delivery")
+        profile.start(bot.pids, "3-delivery")
         pt_rel = time.process_time()
         fal.release()
         t_rel = min(s.released_at for s in subs if s.released_at is not None)
         delivery_storm = asyncio.create_task(
-            storm(discord, prober, 10**6, args.rate, stop=lambda: all_posted, min_count=int(2 * args.rate))
+            storm(
+                discord,
+                prober,
+                10**6,
+                args.rate,
+                stop=lambda: all_posted,
+                min_count=int(2 * args.rate),
+                channels=storm_channels,
+            )
         )
         await wait_until(lambda: len(clip_posts(discord)) >= n, args.timeout, "every clip posted", bot)
         all_posted = True
-        t_d, cpu_d, pt_d = time.monotonic(), bot.cpu(), time.process_time()
+        t_d, cpu_d, pt_d, srv_d = time.monotonic(), bot.cpu(), time.process_time(), server_cpu()
+        res["cpu_per_process_to_last_post_s"] = bot.cpu_each()  # since the restart
         # Scoring takes minutes with nothing else going on: the lag probe (12-14 ms of the bot's CPU a second on
         # this VM) is paused for it, so the bot is not charged for the instrument (loop stalls are not a figure here).
         bot.pause_probe()
-        profile.start(bot.pid, "4-scoring")
+        profile.start(bot.pids, "4-scoring")
         print(f"all {n} clips posted {t_d - t_rel:.1f} s after release; waiting for the verdicts", flush=True)
         verdicts = VerdictWatch(discord, channels, clip_posts(discord))
         # One niced worker scores the clips one after another (about 1.3 s of CPU each for the face clip).
@@ -731,8 +921,8 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
             bot,
             every=0.25,
         )
-        t_v, cpu_v = time.monotonic(), bot.cpu()
-        workers_v = face_workers_cpu(bot.pid)
+        t_v, cpu_v, srv_v = time.monotonic(), bot.cpu(), server_cpu()
+        workers_v = bot.face_workers_cpu()
         profile.stop()
         print(f"all {n} verdicts shown {t_v - t_d:.1f} s after the last clip", flush=True)
         # How busy this process (both fakes and the commands) was: near 1.0 would make the fakes the bottleneck.
@@ -795,6 +985,25 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
         scoring = cpu_v - cpu_d  # last clip -> last verdict (no commands then)
         res["cpu_per_take_ms"] = (busy + scoring) / n * 1000  # issue #15: to the last verdict
         res["cpu_per_command_ms"] = per_command * 1000
+        if srv0 is not None:
+            # The same windows for the PostgreSQL server (the storm's commands taken off the same way).
+            assert None not in (srv_a, srv_b, srv_kill, srv_c, srv_d, srv_v)
+            srv_quiet = (srv_kill - srv_b) / max(1e-9, t_kill - t_b)
+            srv_command = max(0.0, (srv_b - srv_a) - srv_quiet * (t_b - t_a)) / max(1, s["commands"])
+            srv_busy = (
+                (srv_a - srv0) + (srv_kill - srv_b) + max(0.0, (srv_d - srv_c) - srv_command * ds["commands"])
+            )
+            res["db_cpu_per_take_to_post_ms"] = srv_busy / n * 1000
+            res["db_cpu_per_take_ms"] = (srv_busy + srv_v - srv_d) / n * 1000
+            res["db_cpu_per_command_ms"] = srv_command * 1000
+            res["db_cpu_windows_s"] = {
+                "submit": srv_a - srv0,
+                "storm": srv_b - srv_a,
+                "in_flight_quiet": srv_kill - srv_b,
+                "restart_kill_to_all_polled": srv_c - srv_kill,
+                "release_to_last_post_with_commands": srv_d - srv_c,
+                "last_post_to_last_verdict": srv_v - srv_d,
+            }
         res["cpu_windows_s"] = {
             "submit": cpu_a - cpu0,
             "storm": cpu_b - cpu_a,
@@ -863,7 +1072,10 @@ async def run_takes(args: argparse.Namespace, work: Path) -> dict:
         res["fal_errors"] = list(fal.errors)
         res["discord_server_errors"] = list(discord.server_errors)
         bot.stop()
-        res["scores"] = bot_scores(data / "anchorshot.sqlite3")
+        if pg is not None:
+            res["scores"] = await scale_pg().bot_scores(pg[1])
+        else:
+            res["scores"] = bot_scores(data / "anchorshot.sqlite3")
         res["unscored_takes"] = n - min(
             res["verdicts_shown"],
             res["scores"]["face_score_jobs"].get("posted", 0),
@@ -1068,7 +1280,9 @@ async def bench_reencode(work: Path, repeat: int) -> dict | None:
 # ------------------------------------------------------------------------------------------- table
 
 
-def build_table(res: dict) -> list[dict]:
+def build_table(res: dict, baseline: dict[str, float] | None = None) -> list[dict]:
+    """The figures against their floors; on PostgreSQL PG_FIGURES follow, and with a SQLite baseline
+    BASELINE_FIGURES."""
     t, ld, re_ = res["takes"], res["ledger"], res.get("reencode")
     fs, bs = t["floor_storm"], t["bot_storm"]
     rows: dict[str, tuple[Any, Any]] = {
@@ -1096,9 +1310,21 @@ def build_table(res: dict) -> list[dict]:
         "restart_s": (t["restart_s"], t["floor_restart_s"]),
         "reencode_x_length": ((re_["wall_s"] / re_["clip_s"], 1.0) if re_ else (None, 1.0)),
     }
+    if "seq_holds_per_s" in ld:  # PostgreSQL
+        rows["ledger_seq_holds_per_s"] = (ld["seq_holds_per_s"], ld["floor_seq_holds_per_s"])
+        rows["db_cpu_per_take_ms"] = (t.get("db_cpu_per_take_ms"), None)
+        rows["db_cpu_per_take_to_post_ms"] = (t.get("db_cpu_per_take_to_post_ms"), None)
+    if baseline is not None:
+        rows["cpu_vs_sqlite_ms"] = (t["cpu_per_take_ms"], baseline["cpu_per_take_ms"])
+        rows["cpu_to_post_vs_sqlite_ms"] = (t["cpu_per_take_to_post_ms"], baseline["cpu_per_take_to_post_ms"])
+        with_db = t.get("db_cpu_per_take_to_post_ms")
+        rows["cpu_with_db_to_post_vs_sqlite_ms"] = (
+            t["cpu_per_take_to_post_ms"] + with_db if with_db is not None else None,
+            baseline["cpu_per_take_to_post_ms"],
+        )
     table = []
     for key, (bot, floor) in rows.items():
-        label, goal = FIGURES[key]
+        label, goal = LABELS[key]
         ratio = None
         if isinstance(bot, int | float) and isinstance(floor, int | float) and floor and bot != float("inf"):
             ratio = floor / bot if key in HIGHER_IS_BETTER else bot / floor  # times the floor's cost
@@ -1109,6 +1335,8 @@ def build_table(res: dict) -> list[dict]:
             met = ratio <= RATIO_GOALS[key] if ratio is not None else None
         if key == "ledger_holds_per_s" and met is not None:
             met = met and ld["overspent_members"] == 0
+        if key == "ledger_seq_holds_per_s" and met is not None:
+            met = met and ld["seq_overspent_members"] == 0
         if key == "reencode_x_length" and met is not None and re_:
             met = met and all(p == 1 for p in re_["passes"])
         table.append(
@@ -1162,7 +1390,10 @@ def median_table(tables: list[list[dict]]) -> list[dict]:
         mets = [r["met"] for r in rows if r["met"] is not None]
         bot = med("bot")
         met = GOALS[first["figure"]](bot) if first["figure"] in GOALS and bot is not None else None
-        if first["figure"] in ("ledger_holds_per_s", "reencode_x_length") and met is not None:
+        if (
+            first["figure"] in ("ledger_holds_per_s", "ledger_seq_holds_per_s", "reencode_x_length")
+            and met is not None
+        ):
             met = met and all(mets)  # zero overspend / one pass in every run
         floor = med("floor")
         if first["figure"].startswith("completed_to_fetch") and bot is not None and floor:
@@ -1184,20 +1415,39 @@ def median_table(tables: list[list[dict]]) -> list[dict]:
     return out
 
 
-async def one_run(args: argparse.Namespace) -> dict:
+async def one_run(args: argparse.Namespace, server: Any = None) -> dict:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as d:
         work = Path(d)
         res: dict[str, Any] = {"load_before": os.getloadavg(), "poll_s": args.poll}
-        res["takes"] = await run_takes(args, work)
-        res["ledger"] = await bench_ledger(work, 50, args.ledger_rounds, args.ledger_rounds)
+        if server is None:
+            res["takes"] = await run_takes(args, work)
+            res["ledger"] = await bench_ledger(work, 50, args.ledger_rounds, args.ledger_rounds)
+        else:
+            url = await server.fresh_database()
+            try:
+                res["takes"] = await run_takes(args, work, (server, url))
+            finally:
+                await server.drop(url)
+            res["ledger"] = await scale_pg().bench_ledger(server, 50, args.ledger_rounds)
         print(f"ledger: {res['ledger']}", flush=True)
         res["reencode"] = await bench_reencode(work, args.reencode_repeat)
         print(f"re-encode: {res['reencode']}", flush=True)
     res["load_after"] = os.getloadavg()
     res["wall_s"] = time.time() - started
-    res["table"] = build_table(res)
+    res["table"] = build_table(res, baseline_cpu(args.baseline))
     return res
+
+
+def baseline_cpu(path: Path | None) -> dict[str, float] | None:
+    """CPU per take of a SQLite run (its JSON's median table): the figures issue #18 compares with."""
+    if path is None:
+        return None
+    rows = {row["figure"]: row for row in json.loads(path.read_text())["table"]}
+    return {
+        "cpu_per_take_ms": rows["cpu_per_take_ms"]["bot"],
+        "cpu_per_take_to_post_ms": rows["cpu_per_take_to_post_ms"]["bot"],
+    }
 
 
 async def main_async(args: argparse.Namespace) -> dict:
@@ -1208,12 +1458,22 @@ async def main_async(args: argparse.Namespace) -> dict:
         "python": sys.version.split()[0],
         "runs": [],
     }
-    for k in range(args.runs):
-        if args.runs > 1:
-            print(f"--- run {k + 1} of {args.runs}", flush=True)
-        run_res = await one_run(args)
-        res["runs"].append(run_res)
-        print_table(run_res["table"])
+    server = None
+    if args.database:
+        server = scale_pg().Server(args.database)
+        await server.start()
+        res["database"] = server.describe()
+        print(f"database: {res['database']}", flush=True)
+    try:
+        for k in range(args.runs):
+            if args.runs > 1:
+                print(f"--- run {k + 1} of {args.runs}", flush=True)
+            run_res = await one_run(args, server)
+            res["runs"].append(run_res)
+            print_table(run_res["table"])
+    finally:
+        if server is not None:
+            server.stop()
     res["table"] = median_table([r["table"] for r in res["runs"]])
     return res
 
@@ -1243,6 +1503,25 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--reencode-repeat", type=int, help="re-encode runs (0: skip; default 3, quick 1)")
     p.add_argument("--floor-repeat", type=int, help="runs of each HTTP floor (default 3, quick 1)")
     p.add_argument("--runs", type=int, default=1, help="repeat the whole run; the table gives medians")
+    p.add_argument(
+        "--database",
+        metavar="auto|URL",
+        help="run the bot on PostgreSQL (issue #18): 'auto' starts a throwaway cluster (tests/pg.py), a "
+        "postgresql:// URL uses that server (its user may CREATE DATABASE); a fresh database each run. "
+        "Default: SQLite in the bot's data folder",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="bot processes, as shards 0..N-1 of N, a guild on each (needs --database; default 1, unsharded)",
+    )
+    p.add_argument("--lease", type=float, help="JOB_LEASE_S for the bot (default: the bot's, 30 s)")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="a SQLite run's JSON: CPU per take is compared with its (issue #18: within 1.5x)",
+    )
     p.add_argument("--out", type=Path, help="JSON file (default bench/results/scale-<date>.json)")
     p.add_argument(
         "--profile",
@@ -1251,6 +1530,12 @@ def main(argv: list[str] | None = None) -> dict:
         "timings taken with it are not comparable",
     )
     args = p.parse_args(argv)
+    if args.processes < 1:
+        p.error("--processes must be at least 1")
+    if args.processes > 1 and not args.database:
+        p.error("several processes need --database: the SQLite file is one process's")
+    if args.processes > args.channels:
+        p.error("--channels must be at least --processes (a channel in each shard's guild)")
     q = args.quick
     args.commands = args.commands or (40 if q else 1000)
     args.poll = args.poll or (1.0 if q else 3.0)
