@@ -14,9 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +32,7 @@ from bot.jobs.kinds import (
     Retry,
     StepError,
 )
+from bot.jobs.leases import Leases
 from bot.jobs.models import Job, NewJob, Prepared
 from bot.jobs.states import (
     AT_BACKEND,
@@ -115,9 +113,8 @@ class JobEngine:
         self._deliver_sem = asyncio.Semaphore(self.config.delivery_concurrency)
         self._local_sem = asyncio.Semaphore(self.config.local_concurrency)
         self._pool = ThreadPoolExecutor(max_workers=self.config.local_concurrency, thread_name_prefix="job")
-        # This process's name on its leases, and the leases it holds (job id -> until, as last written).
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._held: dict[int, float] = {}
+        # Several processes on one queue: this process's leases on jobs (None: one process alone, no leases).
+        self.leases = Leases(db, self.config.lease_s, clock) if self.config.lease_s is not None else None
 
     # Kinds and lifecycle ---------------------------------------------------------------------------------
     def register(self, kind: LocalKind | RemoteKind) -> None:
@@ -143,8 +140,8 @@ class JobEngine:
             asyncio.create_task(self._scheduler_loop(), name="jobs-scheduler"),
             asyncio.create_task(self._poller_loop(), name="jobs-poller"),
         ]
-        if self.config.lease_s is not None:
-            self._loops.append(asyncio.create_task(self._lease_loop(), name="jobs-leases"))
+        if self.leases is not None:
+            self._loops.append(asyncio.create_task(self._lease_loop(self.leases), name="jobs-leases"))
 
     async def stop(self) -> None:
         tasks = self._loops + list(self._active.values())
@@ -156,11 +153,8 @@ class JobEngine:
             for task in stuck:
                 log.warning("job task %s did not stop within %.0f s", task.get_name(), STOP_TIMEOUT_S)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        if self.config.lease_s is not None and self._held:
-            self._held = {}
-            with contextlib.suppress(Exception):  # the database may be gone already: the leases then run out
-                released = await JobStore.release_leases(self.db, self.owner)
-                log.info("released %d job leases for the other processes", released)
+        if self.leases is not None:
+            await self.leases.release_all()
 
     def wake(self) -> None:
         self._wake.set()
@@ -325,14 +319,14 @@ class JobEngine:
     ) -> Job | None:
         """With leases, a step's move is made only while this process holds the job's lease."""
         now = self.clock()
-        fenced = self.config.lease_s is not None and job.id in self._active
-        admit = admit and self.config.lease_s is not None
+        leases = self.leases if job.id in self._active else None  # a step's move is fenced on its lease
+        admit = admit and self.leases is not None
 
         async def body(tx: Queries) -> Job | None:
             current = await JobStore.state_of(tx, job.id)  # (state, ledger key): the row is not decoded
             if current is None or current[0] not in sources(state):
                 return None
-            if fenced and await JobStore.lease_owner(tx, job.id) != self.owner:
+            if leases is not None and not await leases.owns(tx, job.id):
                 return None  # another process took this job over: its steps are theirs now
             if admit and not await JobStore.admits(
                 tx,
@@ -448,7 +442,11 @@ class JobEngine:
                 read_at = time.monotonic()
                 polls: list[Job | None] = []
                 due_jobs = await JobStore.due(
-                    self.db, steps, due_by=self.clock(), busy=list(self._active), free_for=self._lease_owner()
+                    self.db,
+                    steps,
+                    due_by=self.clock(),
+                    busy=list(self._active),
+                    free_for=self.leases.owner if self.leases else None,
                 )
                 for due in due_jobs:
                     if due.kind not in self.kinds:
@@ -484,47 +482,23 @@ class JobEngine:
             await asyncio.sleep(max(0.05, self.config.poll_interval_s - (time.monotonic() - started)))
 
     # Leases (several processes on one queue) ---------------------------------------------------------------
-    def _lease_owner(self) -> str | None:
-        return self.owner if self.config.lease_s is not None else None
-
-    async def _hold_lease(self, job_id: int) -> bool:
-        """Take the job's lease for this process (a step is about to run); True at once without leases, or while
-        a lease this process holds has more than half its time left."""
-        lease_s = self.config.lease_s
-        if lease_s is None:
-            return True
-        now = self.clock()
-        if self._held.get(job_id, 0.0) - now > lease_s / 2:
-            return True
-        if not await JobStore.claim(self.db, job_id, self.owner, until=now + lease_s, now=now):
-            self._held.pop(job_id, None)
-            return False
-        self._held[job_id] = now + lease_s
-        return True
-
-    async def _lease_loop(self) -> None:
-        """Renew this process's leases every third of their length; a step whose lease was taken over (this
-        process stalled past it) is stopped, as its moves would be refused anyway."""
-        assert self.config.lease_s is not None
+    async def _lease_loop(self, leases: Leases) -> None:
+        """Renew this process's leases every third of their length; a step whose lease was lost (this process
+        stalled past it and another took the job over) is stopped: its moves would be refused anyway."""
         while True:
-            await asyncio.sleep(self.config.lease_s / 3)
+            await asyncio.sleep(leases.lease_s / 3)
             try:
-                until = self.clock() + self.config.lease_s
-                kept = await JobStore.renew(self.db, self.owner, until=until)
+                lost = await leases.renew()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("renewing job leases failed")
                 continue
-            for job_id in set(self._held) - kept:
-                self._held.pop(job_id, None)
+            for job_id in lost:
                 task = self._active.get(job_id)
                 if task is not None and not task.done():
-                    log.warning(
-                        "job %d: its lease was taken over by another process; stopping its step", job_id
-                    )
+                    log.warning("job %d: another process holds its lease now; stopping its step here", job_id)
                     task.cancel()
-            self._held.update(dict.fromkeys(kept, until))
 
     def _stale(self, job_id: int, read_at: float) -> bool:
         """A row read at `read_at` is stale: its job has a step running, or its last step ended since the read."""
@@ -548,7 +522,7 @@ class JobEngine:
     async def _guard(self, job: Job, step: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
         self._moved_to.pop(job.id, None)
         try:
-            if not await self._hold_lease(job.id):
+            if self.leases is not None and not await self.leases.hold(job.id):
                 return  # another process holds this job: its steps run there
             await step(job)
         except asyncio.CancelledError:

@@ -276,6 +276,19 @@ class JobStore:
         return {int(r[0]) for r in rows}
 
     @staticmethod
+    async def taken_from(q: Queries, owner: str, job_ids: Iterable[int]) -> set[int]:
+        """Which of these jobs another process holds now (a job that ended is not among them)."""
+        ids = list(job_ids)
+        if not ids:
+            return set()
+        marks = ", ".join("?" for _ in ids)
+        rows = await q.fetchall(
+            f"SELECT id FROM jobs WHERE id IN ({marks}) AND lease_owner IS NOT NULL AND lease_owner <> ?",  # noqa: S608
+            (*ids, owner),
+        )
+        return {int(r[0]) for r in rows}
+
+    @staticmethod
     async def release_leases(q: Queries, owner: str) -> int:
         """Give up every lease `owner` holds (a clean stop: another process may go on at once)."""
         return await q.changed(

@@ -98,6 +98,11 @@ class FalKind(KindBase):
         except GenerationError as exc:
             raise self.step_error(exc) from exc
         if status.error is not None:  # completed with an error: fal is done with it, nothing to wait for
+            if status.error.kind is FailureKind.CANCELLED and job.attempts == 0:
+                # Most likely our own Cancel, confirmed by fal a moment ago and about to be recorded (by this
+                # process or, with several, by the one that received the click): look again once before calling
+                # it fal's doing, so the take ends as cancelled by its requester rather than as a failure.
+                raise Retry(f"fal says the {self.noun} was stopped; looking once more")
             await self.on_refused(job, status.error)
             error = self.step_error(status.error)
             raise error if isinstance(error, Fail) else Fail(self.explain(status.error.kind))
