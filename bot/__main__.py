@@ -164,7 +164,7 @@ def _health() -> int:
     except ConfigError as exc:
         print(f"anchorshot: {exc}", file=sys.stderr)
         return 2
-    problem = health_problem(heartbeat_path(settings.data_dir))
+    problem = health_problem(heartbeat_path(settings.data_dir, settings.shard_ids))
     if problem is not None:
         print(f"anchorshot: unhealthy: {problem}", file=sys.stderr)
         return 1

@@ -191,7 +191,7 @@ class AnchorshotBot(commands.Bot):
         self.services.start()
         self._heartbeat = asyncio.create_task(
             heartbeat.beat(
-                heartbeat.heartbeat_path(self.services.settings.data_dir),
+                heartbeat.heartbeat_path(self.services.settings.data_dir, self.services.settings.shard_ids),
                 lambda: self.is_ready() and not self.is_closed(),
             ),
             name="heartbeat",

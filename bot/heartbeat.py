@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -16,9 +16,13 @@ INTERVAL_S = 30.0
 MAX_AGE_S = 120.0  # four missed beats: the bot is stuck or disconnected
 
 
-def heartbeat_path(data_dir: Path) -> Path:
-    """Where the heartbeat of the bot using `data_dir` lives."""
-    return data_dir / HEARTBEAT_NAME
+def heartbeat_path(data_dir: Path, shard_ids: Sequence[int] | None = None) -> Path:
+    """Where the heartbeat of the bot using `data_dir` lives: one file per process when processes running
+    different shards share the folder (`heartbeat-shards-0-1`), so one connected process never answers for
+    another's health."""
+    if not shard_ids:
+        return data_dir / HEARTBEAT_NAME
+    return data_dir / f"{HEARTBEAT_NAME}-shards-{'-'.join(str(i) for i in sorted(shard_ids))}"
 
 
 def _touch(path: Path) -> None:

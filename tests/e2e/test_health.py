@@ -11,9 +11,10 @@ from bot.heartbeat import MAX_AGE_S, health_problem, heartbeat_path
 from tests.conftest import ROOT
 
 
-def _health(data_dir) -> subprocess.CompletedProcess[str]:
+def _health(data_dir, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "FAL_"))}
     env["DATA_DIR"] = str(data_dir)
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "bot", "health"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
@@ -44,3 +45,15 @@ def test_health_problem_reads_the_age_of_the_file(tmp_path):
     now = path.stat().st_mtime
     assert health_problem(path, now=now + MAX_AGE_S - 1) is None
     assert "old" in (health_problem(path, now=now + MAX_AGE_S + 1) or "")
+
+
+async def test_processes_of_different_shards_sharing_a_data_dir_each_answer_for_themselves(runner, fake_discord):
+    """SHARD_IDS=1 beats in its own file: the health of shard 0's process (never started) is not its own."""
+    fake_discord.add_guild("Odd shard", shard=(1, 2))
+    await runner.start(shard_count=2, shard_ids=[1])
+    mine = heartbeat_path(runner.data_dir, [1])
+    await fake_discord.wait_for(mine.exists, timeout=10)
+    assert mine != heartbeat_path(runner.data_dir, [0]) != heartbeat_path(runner.data_dir)
+    assert _health(runner.data_dir, SHARD_COUNT="2", SHARD_IDS="1").returncode == 0
+    other = _health(runner.data_dir, SHARD_COUNT="2", SHARD_IDS="0")
+    assert other.returncode == 1 and "has not connected" in other.stderr
