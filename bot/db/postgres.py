@@ -200,14 +200,17 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[PgQueries]:
         """One write transaction (under the write lock): commit on success, roll back on any error."""
         async with self.pool.acquire() as conn:
-            await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
-            try:
+            try:  # waiting for the lock is where a cancel usually lands: inside, so it is rolled back too
+                await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                 yield PgQueries(conn)
             except BaseException:
-                await conn.execute("ROLLBACK")
+                await _roll_back(conn)
                 raise
-            else:
+            try:
                 await conn.execute("COMMIT")
+            except BaseException:
+                conn.terminate()  # cancelled in the middle of COMMIT: whether it landed, the server decides
+                raise
 
     async def run(self, body: Callable[[PgQueries], Coroutine[Any, Any, T]]) -> T:
         """`body(tx)` as one write transaction (SQLite runs it on its writer thread; here it is awaited)."""
@@ -244,6 +247,15 @@ class PostgresDatabase:
     async def size_bytes(self) -> int:
         row = await self.fetchone("SELECT pg_database_size(current_database()) AS n")
         return int(row["n"]) if row else 0
+
+
+async def _roll_back(conn: asyncpg.Connection) -> None:
+    """Roll back; a connection that cannot (a task cancelled in the middle of a statement) is closed instead, so
+    the pool replaces it and nothing is left half done. The caller re-raises what made it roll back."""
+    try:
+        await conn.execute("ROLLBACK")
+    except BaseException:  # noqa: BLE001 - the original error is the one that matters, and it is re-raised
+        conn.terminate()
 
 
 def _postgres_file(name: str) -> str:
