@@ -55,7 +55,7 @@ async def _ask(fake: FakeDiscord, channel_id: int, n: int) -> None:
     """`n` /shot commands in the channel, from the members in turn, each answered."""
     for i in range(n):
         it = await fake.slash(
-            "shot", user=MEMBERS[i % len(MEMBERS)], channel_id=channel_id, prompt=f"take {i}"
+            "shot", user=MEMBERS[i % len(MEMBERS)], channel_id=channel_id, prompt=f"take {channel_id}-{i}"
         )
         reply = await original_reply(it)
         assert "Status" in text_of(reply), text_of(reply)  # its progress message: queued, not refused
@@ -90,8 +90,9 @@ async def test_two_processes_one_queue_and_a_sigkill_lose_nothing_and_charge_onc
         assert procs[0].proc is not None
         procs[0].kill()  # in the middle, while it holds jobs in flight; never restarted
         orphans = await _leased_by(pg_url, procs[0].proc.pid)
+        sending = {r[0] for r in await _rows(pg_url, "SELECT id FROM jobs WHERE state = 'submitting'")}
         assert await _wait_final(pg_url, 240), "takes still unfinished"
-        await _check(pg_url, fake_discord, fake_fal, channels)
+        await _check(pg_url, fake_discord, fake_fal, channels, sending)
         assert orphans > 0, "the killed process held no unfinished job: nothing was taken over"
         assert "connected as" in procs[1].log_path.read_text() and procs[1].proc.poll() is None
     finally:
@@ -133,30 +134,40 @@ async def _wait_final(url: str, timeout: float) -> bool:
     return False
 
 
-async def _check(url: str, fake: FakeDiscord, fal: FakeFal, channels: dict[int, int]) -> None:
+async def _check(
+    url: str, fake: FakeDiscord, fal: FakeFal, channels: dict[int, int], sending: set[int]
+) -> None:
+    """Every take posted once, sent to fal once, captured once, the ledger equal to what was delivered. The one
+    exception is the window the bot cannot see into: a take the dead process was sending to fal at the kill (fal
+    may have accepted it, its request id was not yet stored). Sending it again could run it twice, so such a take
+    fails, released, never charged, as after a restart (README, "How it works")."""
     takes = await _rows(
-        url, "SELECT id, guild_id, number, seq, state, price_micros, ledger_key FROM jobs WHERE kind = 'take'"
+        url, "SELECT id, state, price_micros, ledger_key, request_id, args FROM jobs WHERE kind = 'take'"
     )
     assert len(takes) == TAKES
-    assert Counter(t["state"] for t in takes) == {"posted": TAKES}
-    # Posted exactly once each: one clip per (server, shot, take) in its channel.
-    for channel in channels.values():
-        clips = Counter(_clips(fake, channel))
-        assert len(clips) == TAKES // 2 and set(clips.values()) == {1}, clips.most_common(3)
-    # Sent to fal once each.
-    sent = Counter(sub.request_id for sub in fal.submissions_to("kling"))
-    assert len(sent) == TAKES and set(sent.values()) == {1}
-    # Captured once each; nothing held; the ledger's totals equal what was delivered.
-    holds = await _rows(url, "SELECT state, COUNT(*) AS n, SUM(amount) AS total FROM holds GROUP BY state")
-    assert {h["state"]: h["n"] for h in holds} == {"captured": TAKES}
+    failed = {t["id"] for t in takes if t["state"] == "failed"}
+    assert failed <= sending, f"failed outside the sending window: {failed - sending}"
+    posted = [t for t in takes if t["state"] == "posted"]
+    assert len(posted) + len(failed) == TAKES and len(failed) <= 5
+    # Posted exactly once each: one clip per (shot, take) in its channel.
+    clips = [Counter(_clips(fake, channel)) for channel in channels.values()]
+    assert sum(len(c) for c in clips) == len(posted) and all(set(c.values()) <= {1} for c in clips)
+    # fal ran each take at most once: one submission per prompt; each posted take's request is its own.
+    prompts = Counter(sub.arguments.get("prompt") for sub in fal.submissions_to("kling"))
+    assert set(prompts.values()) == {1} and len(prompts) <= TAKES
+    assert {t["request_id"] for t in posted} <= {sub.request_id for sub in fal.submissions_to("kling")}
+    # Captured once each, the failed ones released; nothing held; totals equal what was delivered.
+    holds = await _rows(url, "SELECT state, COUNT(*) AS n FROM holds GROUP BY state")
+    expected = {"captured": len(posted), "released": len(failed)}
+    assert {h["state"]: h["n"] for h in holds} == {k: n for k, n in expected.items() if n}
     ledger = await _rows(url, "SELECT kind, COUNT(*) AS n, SUM(amount) AS total FROM ledger GROUP BY kind")
     by_kind = {r["kind"]: (r["n"], int(r["total"])) for r in ledger}
-    delivered = sum(t["price_micros"] for t in takes)
-    assert by_kind["capture"] == (TAKES, delivered)
-    assert by_kind["hold"] == (TAKES, delivered) and "release" not in by_kind
+    delivered = sum(t["price_micros"] for t in posted)
+    assert by_kind["capture"] == (len(posted), delivered)
+    assert by_kind["hold"][0] == TAKES
     [dupes] = await _rows(
         url,
-        "SELECT COUNT(*) FROM (SELECT job_key FROM ledger WHERE kind = 'capture' GROUP BY job_key HAVING COUNT(*) > 1) AS d",
+        "SELECT COUNT(*) FROM (SELECT job_key, kind FROM ledger GROUP BY job_key, kind HAVING COUNT(*) > 1) AS d",
     )
     assert dupes[0] == 0
 
