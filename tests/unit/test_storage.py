@@ -9,6 +9,7 @@ import pytest
 
 from bot.db.database import BodySuspended, Queries, SqliteDatabase, migration_files
 from bot.db.kv import KeyValueStore
+from tests.both_backends import both_backends  # noqa: F401  (the tests that take `database`: both backends)
 
 
 async def test_fresh_file_ends_at_newest_schema_with_wal_and_foreign_keys(tmp_path):
@@ -54,48 +55,43 @@ async def test_old_schema_migrates_and_keeps_its_data(tmp_path):
         await again.close()
 
 
-async def test_failed_transaction_rolls_back(tmp_path):
-    db = SqliteDatabase(tmp_path / "t.sqlite3")
-    await db.open()
+async def test_failed_transaction_rolls_back(database):
+    db = database
     try:
-        try:
-            async with db.transaction() as conn:
-                await conn.execute("INSERT INTO kv(key, value) VALUES ('x', '1')")
-                raise RuntimeError("boom")
-        except RuntimeError:
-            pass
-        assert await KeyValueStore(db).get("x") is None
-    finally:
-        await db.close()
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO kv(key, value) VALUES ('x', '1')")
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert await KeyValueStore(db).get("x") is None
 
 
-async def test_reads_are_served_while_a_write_transaction_is_open(tmp_path):
-    """`/status` and friends read from the read-only connection: they never wait behind an open transaction."""
-    db = SqliteDatabase(tmp_path / "r.sqlite3")
-    await db.open()
-    try:
-        await KeyValueStore(db).set("x", "old")
-        inside = asyncio.Event()
-        finish = asyncio.Event()
+async def test_reads_are_served_while_a_write_transaction_is_open(database, backend):
+    """`/status` and friends never wait behind an open transaction: SQLite reads from its read-only connection,
+    PostgreSQL from another pooled connection (MVCC)."""
+    db = database
+    await KeyValueStore(db).set("x", "old")
+    inside = asyncio.Event()
+    finish = asyncio.Event()
 
-        async def writer() -> None:
-            async with db.transaction() as tx:
-                await tx.execute("UPDATE kv SET value='new' WHERE key='x'")
-                inside.set()
-                await finish.wait()
+    async def writer() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE kv SET value='new' WHERE key='x'")
+            inside.set()
+            await finish.wait()
 
-        task = asyncio.create_task(writer())
-        await inside.wait()
-        # The write lock is held and the change is not committed: the read answers at once, with the committed value.
-        assert await asyncio.wait_for(KeyValueStore(db).get("x"), timeout=5) == "old"
+    task = asyncio.create_task(writer())
+    await inside.wait()
+    # The write lock is held and the change is not committed: the read answers at once, with the committed value.
+    assert await asyncio.wait_for(KeyValueStore(db).get("x"), timeout=5) == "old"
+    if backend == "sqlite":
         assert db._lock.locked()
-        finish.set()
-        await task
-        assert await KeyValueStore(db).get("x") == "new"
+    finish.set()
+    await task
+    assert await KeyValueStore(db).get("x") == "new"
+    if backend == "sqlite":
         with pytest.raises(sqlite3.OperationalError):  # the reader cannot write, whatever it is asked
             await db.fetchone("INSERT INTO kv(key, value) VALUES ('y', '1') RETURNING key")
-    finally:
-        await db.close()
 
 
 async def test_run_is_one_transaction_that_rolls_back_and_refuses_other_awaits(tmp_path):
@@ -200,7 +196,7 @@ async def test_a_migration_that_breaks_a_foreign_key_is_rolled_back(tmp_path):
     check.close()
 
 
-async def test_a_jobs_row_decodes_to_the_job_its_columns_make(tmp_path):
+async def test_a_jobs_row_decodes_to_the_job_its_columns_make(database):
     """#15: bot/jobs/store.py builds Jobs without the dataclass's __init__; the result is the same Job."""
     import json
     from dataclasses import fields
@@ -209,47 +205,43 @@ async def test_a_jobs_row_decodes_to_the_job_its_columns_make(tmp_path):
     from bot.jobs.states import JobState
     from bot.jobs.store import JobStore, _job
 
-    db = SqliteDatabase(tmp_path / "j.sqlite3")
-    await db.open()
-    try:
-        await db.execute(
-            "INSERT INTO jobs(kind, parent_id, seq, ledger_key, guild_id, channel_id, user_id, args, outputs, state,"
-            " attempts, next_attempt_at, request_id, backend, price_micros, progress_message_id, created_at,"
-            " updated_at) VALUES ('echo', NULL, 1, 'echo:1', 5, 6, 7, ?, '', 'running', 2, 1.5, 'req', 'test', 9,"
-            " 11, 100.0, 101.0)",
-            (json.dumps({"text": "hi", "n": [1, 2]}),),
-        )
-        row = await db.fetchone("SELECT * FROM jobs WHERE id=1")
-        values = {f.name: row[f.name] for f in fields(Job)}
-        values.update(args={"text": "hi", "n": [1, 2]}, outputs={}, state=JobState.RUNNING)
-        expected = Job(**values)
-        job = _job(row)
-        assert job == expected and repr(job) == repr(expected) and type(job.state) is JobState
-        assert vars(job) == vars(expected)
-        with pytest.raises(AttributeError):
-            job.state = JobState.FAILED  # type: ignore[misc]  # still frozen
-        # A row with its columns in another order (or more of them) decodes the same.
-        other = await db.fetchone("SELECT state, 'x' AS extra, * FROM jobs WHERE id=1")
-        assert _job(other) == expected
-        assert await JobStore.get(db, 1) == expected
-        [due] = await JobStore.due(db, (JobState.RUNNING,), due_by=2.0)
-        assert (due.id, due.kind, due.state) == (1, "echo", JobState.RUNNING) and due.job() == expected
-        assert await JobStore.due(db, (JobState.RUNNING,), due_by=1.0) == []  # not due yet
-        [busy] = await JobStore.due(db, (JobState.RUNNING,), due_by=2.0, busy=[1])  # its row is not read
-        assert (busy.id, busy.kind, busy.state, busy.row) == (1, "echo", JobState.RUNNING, None)
-        assert await JobStore.state_of(db, 1) == (JobState.RUNNING, "echo:1")
-        # The scheduler's one read: the in-flight counts and the waiting jobs, as the two separate reads give them.
-        assert await JobStore.queue_view(db, ["echo"]) == (1, {7: 1}, [])
-        assert await JobStore.queue_view(db, ["other"]) == (0, {}, [])
-        await db.execute("UPDATE jobs SET state='waiting' WHERE id=1")
-        waiting = await JobStore.in_states(db, (JobState.WAITING,))
-        assert await JobStore.queue_view(db, ["echo"]) == (0, {}, waiting) and len(waiting) == 1
-        await db.execute("UPDATE jobs SET state='running' WHERE id=1")
-        # A column named twice: the first one counts (as sqlite3.Row's lookup by name); an unknown state is refused.
-        with pytest.raises(ValueError):
-            _job(await db.fetchone("SELECT 'no such state' AS state, * FROM jobs WHERE id=1"))
-    finally:
-        await db.close()
+    db = database
+    await db.execute(
+        "INSERT INTO jobs(kind, parent_id, seq, ledger_key, guild_id, channel_id, user_id, args, outputs, state,"
+        " attempts, next_attempt_at, request_id, backend, price_micros, progress_message_id, created_at,"
+        " updated_at) VALUES ('echo', NULL, 1, 'echo:1', 5, 6, 7, ?, '', 'running', 2, 1.5, 'req', 'test', 9,"
+        " 11, 100.0, 101.0)",
+        (json.dumps({"text": "hi", "n": [1, 2]}),),
+    )
+    row = await db.fetchone("SELECT * FROM jobs WHERE id=1")
+    values = {f.name: row[f.name] for f in fields(Job)}
+    values.update(args={"text": "hi", "n": [1, 2]}, outputs={}, state=JobState.RUNNING)
+    expected = Job(**values)
+    job = _job(row)
+    assert job == expected and repr(job) == repr(expected) and type(job.state) is JobState
+    assert vars(job) == vars(expected)
+    with pytest.raises(AttributeError):
+        job.state = JobState.FAILED  # type: ignore[misc]  # still frozen
+    # A row with its columns in another order (or more of them) decodes the same.
+    other = await db.fetchone("SELECT state, 'x' AS extra, * FROM jobs WHERE id=1")
+    assert _job(other) == expected
+    assert await JobStore.get(db, 1) == expected
+    [due] = await JobStore.due(db, (JobState.RUNNING,), due_by=2.0)
+    assert (due.id, due.kind, due.state) == (1, "echo", JobState.RUNNING) and due.job() == expected
+    assert await JobStore.due(db, (JobState.RUNNING,), due_by=1.0) == []  # not due yet
+    [busy] = await JobStore.due(db, (JobState.RUNNING,), due_by=2.0, busy=[1])  # its row is not read
+    assert (busy.id, busy.kind, busy.state, busy.row) == (1, "echo", JobState.RUNNING, None)
+    assert await JobStore.state_of(db, 1) == (JobState.RUNNING, "echo:1")
+    # The scheduler's one read: the in-flight counts and the waiting jobs, as the two separate reads give them.
+    assert await JobStore.queue_view(db, ["echo"]) == (1, {7: 1}, [])
+    assert await JobStore.queue_view(db, ["other"]) == (0, {}, [])
+    await db.execute("UPDATE jobs SET state='waiting' WHERE id=1")
+    waiting = await JobStore.in_states(db, (JobState.WAITING,))
+    assert await JobStore.queue_view(db, ["echo"]) == (0, {}, waiting) and len(waiting) == 1
+    await db.execute("UPDATE jobs SET state='running' WHERE id=1")
+    # A column named twice: the first one counts (as sqlite3.Row's lookup by name); an unknown state is refused.
+    with pytest.raises(ValueError):
+        _job(await db.fetchone("SELECT 'no such state' AS state, * FROM jobs WHERE id=1"))
 
 
 async def test_read_runs_several_statements_on_the_reader_in_one_round_trip(tmp_path):
