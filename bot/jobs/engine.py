@@ -328,13 +328,7 @@ class JobEngine:
                 return None
             if leases is not None and not await leases.owns(tx, job.id):
                 return None  # another process took this job over: its steps are theirs now
-            if admit and not await JobStore.admits(
-                tx,
-                self.kinds,
-                job.user_id,
-                max_global=self.config.max_global,
-                max_per_user=self.config.max_per_user,
-            ):
+            if admit and not await self._fits(tx, job):
                 return (
                     None  # the other processes filled the limits since the scheduler's read: it stays queued
                 )
@@ -350,6 +344,13 @@ class JobEngine:
             self._moved_to[job.id] = fresh.state
         self._notify(fresh)
         return fresh
+
+    async def _fits(self, tx: Queries, job: Job) -> bool:
+        """Whether one more in-flight job of its member fits the limits, counted over every process's jobs."""
+        c = self.config
+        return await JobStore.admits(
+            tx, self.kinds, job.user_id, max_global=c.max_global, max_per_user=c.max_per_user
+        )
 
     async def _finish(self, job: Job, state: JobState, *, error: str) -> Job | None:
         done = await self._move(job, state, error=error, finished_at=self.clock())
