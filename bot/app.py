@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -87,6 +88,13 @@ class Services:
         await self.scenes.stop()
 
 
+def lease_identity(settings: Settings) -> str:
+    """Where this process runs, for its job leases: the host and the shards (a run started again in the same place
+    takes its predecessor's jobs on at once instead of after JOB_LEASE_S)."""
+    shards = ",".join(str(i) for i in settings.shard_ids) if settings.shard_ids else "all"
+    return f"{socket.gethostname()}/shards-{shards}"
+
+
 def engine_config(settings: Settings) -> EngineConfig:
     return EngineConfig(
         poll_interval_s=settings.fal_poll_interval_s,
@@ -102,6 +110,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         backoff_cap_s=settings.retry_backoff_cap_s,
         # One SQLite file has one process; on PostgreSQL every process works the queue, each job under a lease.
         lease_s=settings.job_lease_s if settings.postgres_url else None,
+        lease_identity=lease_identity(settings),
     )
 
 

@@ -69,6 +69,9 @@ class EngineConfig:
     # lease, renewed every third of this; a process that dies leaves its jobs to the others once it runs out.
     # None: one process alone (the SQLite file), no leases taken.
     lease_s: float | None = None
+    lease_identity: str = (
+        ""  # this process's place (host and shards): a run started again there adopts its jobs
+    )
 
 
 class JobNotFound(Exception):
@@ -114,7 +117,11 @@ class JobEngine:
         self._local_sem = asyncio.Semaphore(self.config.local_concurrency)
         self._pool = ThreadPoolExecutor(max_workers=self.config.local_concurrency, thread_name_prefix="job")
         # Several processes on one queue: this process's leases on jobs (None: one process alone, no leases).
-        self.leases = Leases(db, self.config.lease_s, clock) if self.config.lease_s is not None else None
+        self.leases = (
+            Leases(db, self.config.lease_s, clock, self.config.lease_identity)
+            if self.config.lease_s is not None
+            else None
+        )
 
     # Kinds and lifecycle ---------------------------------------------------------------------------------
     def register(self, kind: LocalKind | RemoteKind) -> None:
@@ -437,6 +444,9 @@ class JobEngine:
             S.DOWNLOADED: self._deliver,
             S.POSTING: self._deliver,
         }
+        if self.leases is not None:  # before the first pass: an earlier run's jobs are this run's at once
+            with contextlib.suppress(Exception):  # a failure here only means waiting out those leases
+                await self.leases.adopt()
         while True:
             started = time.monotonic()
             try:

@@ -25,12 +25,26 @@ log = logging.getLogger(__name__)
 class Leases:
     """This process's leases: its name on them, and which jobs it holds until when (as last written)."""
 
-    def __init__(self, db: Database, lease_s: float, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, lease_s: float, clock: Callable[[], float], identity: str = "") -> None:
         self.db = db
         self.lease_s = lease_s
         self.clock = clock
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        # `identity` names the process's place (its host and shards): a process started again in the same place
+        # is its predecessor's successor. The pid and a random part tell the runs apart.
+        self.identity = (
+            identity or f"{socket.gethostname()}/{secrets.token_hex(3)}"
+        )  # no place given: no successor
+        self.owner = f"{self.identity}:{os.getpid()}:{secrets.token_hex(3)}"
         self._held: dict[int, float] = {}
+
+    async def adopt(self) -> int:
+        """At start: the leases an earlier run in the same place left (it crashed, or was killed) run out now,
+        rather than after their time: two live runs never share a place (one host does not run a shard twice),
+        and if they did, the fenced moves would still let only the new holder move a job."""
+        taken = await JobStore.expire_leases_of(self.db, self.identity + ":", but=self.owner)
+        if taken:
+            log.info("took over %d jobs left by an earlier run of this process (%s)", taken, self.identity)
+        return taken
 
     async def hold(self, job_id: int) -> bool:
         """Take (or keep) the job's lease before a step; False while another process holds it."""

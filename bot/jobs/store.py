@@ -289,6 +289,15 @@ class JobStore:
         return {int(r[0]) for r in rows}
 
     @staticmethod
+    async def expire_leases_of(q: Queries, prefix: str, *, but: str) -> int:
+        """End now the leases whose owner name starts with `prefix` (an earlier run of a process), but `but`'s."""
+        return await q.changed(
+            "UPDATE jobs SET lease_until = 0 WHERE lease_owner IS NOT NULL AND substr(lease_owner, 1, ?) = ?"
+            " AND lease_owner <> ?",
+            (len(prefix), prefix, but),
+        )
+
+    @staticmethod
     async def release_leases(q: Queries, owner: str) -> int:
         """Give up every lease `owner` holds (a clean stop: another process may go on at once)."""
         return await q.changed(

@@ -109,3 +109,31 @@ async def test_the_in_flight_limit_holds_over_both_engines(database):
         await a.stop()
         await b.stop()
     assert most <= 2 and ka.submits + kb.submits == 8
+
+
+async def test_a_run_started_again_in_the_same_place_takes_its_predecessors_jobs_at_once(database):
+    """A process killed and started again (same host, same shards) does not wait out its own old leases; a
+    process elsewhere still does."""
+    long = dataclasses.replace(FAST, lease_s=60, lease_identity="host-a/shards-0")
+    a, ka = _engine(database, long)
+    ka.polls["slow"] = [Poll(STARTED)] * 1000
+    job = await _queue(a, tag="slow")
+    a.start()
+    await _until(a, job.id, S.RUNNING)
+    for task in a._loops + list(a._active.values()):  # killed: nothing renews or releases
+        task.cancel()
+    await asyncio.gather(*a._loops, *a._active.values(), return_exceptions=True)
+    a._loops = []
+    elsewhere, kb = _engine(database, dataclasses.replace(long, lease_identity="host-b/shards-1"))
+    elsewhere.start()
+    await asyncio.sleep(0.3)
+    await elsewhere.stop()
+    assert kb.posts == [] and await JobStore.lease_owner(database, job.id) == a.leases.owner
+    again, kc = _engine(database, long)  # the same place, a new run
+    kc.polls["slow"] = []
+    again.start()
+    try:
+        await _until(again, job.id, S.POSTED, timeout=5)
+    finally:
+        await again.stop()
+    assert kc.posts == [job.id] and kc.submits == 0  # carried on at the backend, not sent again
