@@ -867,6 +867,8 @@ async def run_takes(args: argparse.Namespace, work: Path, pg: tuple[Any, str] | 
         # D. restart
         await asyncio.sleep(args.poll * 1.5)  # every take has been polled since the storm
         t_kill, cpu_kill, srv_kill = time.monotonic(), bot.cpu(), server_cpu()
+        # How the work split over the processes: each one's CPU at the checkpoints (reset by the restart).
+        res["cpu_per_process_s"] = {"before_restart": bot.cpu_each()}
         profile.stop()
         bot.kill()
         await asyncio.sleep(0.5)
@@ -881,6 +883,7 @@ async def run_takes(args: argparse.Namespace, work: Path, pg: tuple[Any, str] | 
         )
         t_c, srv_c = time.monotonic(), server_cpu()
         cpu_c = bot.cpu()
+        res["cpu_per_process_s"]["restart_to_all_polled"] = bot.cpu_each()
         workers_c = bot.face_workers_cpu()
         res["restart_s"] = t_c - spawned
         print(f"restart: all polled after {res['restart_s']:.2f} s", flush=True)
@@ -906,7 +909,7 @@ async def run_takes(args: argparse.Namespace, work: Path, pg: tuple[Any, str] | 
         await wait_until(lambda: len(clip_posts(discord)) >= n, args.timeout, "every clip posted", bot)
         all_posted = True
         t_d, cpu_d, pt_d, srv_d = time.monotonic(), bot.cpu(), time.process_time(), server_cpu()
-        res["cpu_per_process_to_last_post_s"] = bot.cpu_each()  # since the restart
+        res["cpu_per_process_s"]["restart_to_last_post"] = bot.cpu_each()
         # Scoring takes minutes with nothing else going on: the lag probe (12-14 ms of the bot's CPU a second on
         # this VM) is paused for it, so the bot is not charged for the instrument (loop stalls are not a figure here).
         bot.pause_probe()
@@ -922,6 +925,7 @@ async def run_takes(args: argparse.Namespace, work: Path, pg: tuple[Any, str] | 
             every=0.25,
         )
         t_v, cpu_v, srv_v = time.monotonic(), bot.cpu(), server_cpu()
+        res["cpu_per_process_s"]["restart_to_last_verdict"] = bot.cpu_each()
         workers_v = bot.face_workers_cpu()
         profile.stop()
         print(f"all {n} verdicts shown {t_v - t_d:.1f} s after the last clip", flush=True)
