@@ -37,6 +37,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pytest
@@ -387,6 +388,18 @@ async def drop_database(dsn: str, database: str) -> None:
         await conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)}{force}")
     finally:
         await conn.close()
+
+
+async def table_counts(conn: Any) -> dict[str, int]:
+    """Rows in every table of the connection's schema (schema_migrations left out), by table name."""
+    names = [
+        r[0]
+        for r in await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            " AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'"
+        )
+    ]
+    return {n: int(await conn.fetchval(f"SELECT COUNT(*) FROM {_quote_ident(n)}")) for n in names}  # noqa: S608
 
 
 # ---------------------------------------------------------------------- fixtures

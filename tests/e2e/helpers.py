@@ -52,6 +52,18 @@ async def original_reply(it: FakeInteraction) -> dict:
     return reply
 
 
+def png_bytes(img: Image.Image) -> bytes:
+    """A picture as PNG bytes, for an upload."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+async def text_reply(it: FakeInteraction) -> dict:
+    """The bot's first reply to the interaction that has text (a deferral has none)."""
+    return await it.wait_reply(lambda m: bool(text_of(m)))
+
+
 def decode_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as img:
         return img.size

@@ -15,7 +15,7 @@ from bot.media.crop import start_image_problem
 from tests import faces_samples as fs
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
-from tests.e2e.helpers import set_anchor, settled_totals
+from tests.e2e.helpers import png_bytes, set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, Faults, text_of
 from tests.fakes.fal_fake import Outcome
@@ -28,25 +28,15 @@ VOICE = "fal-ai/kling-video/create-voice"
 PLAIN_S, AUDIO_S, VOICE_S = 112_000, 168_000, 196_000  # Kling v3 Pro a second: sound off, on, with a voice
 
 
-def _png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-async def _reply(it) -> dict:
-    return await it.wait_reply(lambda m: bool(text_of(m)))
-
-
 async def _add(fake, name: str, png: bytes, user: str = "alice") -> dict:
     att = fake.make_attachment(f"{name}.png", png, content_type="image/png")
-    return await _reply(await fake.slash("cast add", user=user, name=name, image=att))
+    return await text_reply(await fake.slash("cast add", user=user, name=name, image=att))
 
 
 async def _cast_of_two(fake) -> None:
     """Mara (the astronaut, the channel's anchor, so its main character) and Grace (Grace Hopper), no angles."""
-    await set_anchor(fake, _png(fs.centred_portrait()), name="Mara")
-    assert "Grace joined the cast" in text_of(await _add(fake, "Grace", _png(fs.hopper_portrait())))
+    await set_anchor(fake, png_bytes(fs.centred_portrait()), name="Mara")
+    assert "Grace joined the cast" in text_of(await _add(fake, "Grace", png_bytes(fs.hopper_portrait())))
 
 
 def _kling(fake_fal) -> list:
@@ -118,7 +108,7 @@ async def test_a_re_roll_keeps_the_cast_its_versions_and_references(bot, runner,
     [clip] = await wait_clips(fake_discord, 1)
     await wait_posted(runner, fake_discord, 1)
     # A new portrait of Grace after the take: the re-roll still sends the version the take showed.
-    await set_anchor(fake_discord, _png(fs.badge_portrait()), name="Grace")
+    await set_anchor(fake_discord, png_bytes(fs.badge_portrait()), name="Grace")
     await fake_discord.react(int(clip["id"]), "\U0001f501")
     await wait_clips(fake_discord, 2)
     first, again = _kling(fake_fal)
@@ -163,7 +153,7 @@ async def test_a_prompt_that_tags_past_fals_limit_is_refused_before_anything_is_
 
 async def test_cast_list_main_and_remove(bot, runner, fake_discord, fake_fal):
     await _cast_of_two(fake_discord)
-    reply = await _reply(await fake_discord.slash("cast list"))
+    reply = await text_reply(await fake_discord.slash("cast list"))
     text = text_of(reply)
     assert "Mara** (main)" in text and "Grace" in text and "0 angles" in text and "no voice" in text
     [sheet] = [f for f in reply["_files"] if f.filename == "cast.png"]
@@ -175,14 +165,16 @@ async def test_cast_list_main_and_remove(bot, runner, fake_discord, fake_fal):
     bad = await _add(fake_discord, "Mara<3", samples.portrait_png(shade=50))
     assert "letters, digits, spaces" in text_of(bad)
     bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
-    refused = await _reply(await fake_discord.slash("cast remove", user=bob, name="Grace"))
+    refused = await text_reply(await fake_discord.slash("cast remove", user=bob, name="Grace"))
     assert "Manage Messages" in text_of(refused)
 
-    refused = await _reply(await fake_discord.slash("cast remove", name="Mara"))
+    refused = await text_reply(await fake_discord.slash("cast remove", name="Mara"))
     assert "main character" in text_of(refused)
-    assert "main character now" in text_of(await _reply(await fake_discord.slash("cast main", name="grace")))
+    assert "main character now" in text_of(
+        await text_reply(await fake_discord.slash("cast main", name="grace"))
+    )
     assert "left this channel's cast" in text_of(
-        await _reply(await fake_discord.slash("cast remove", name="Mara"))
+        await text_reply(await fake_discord.slash("cast remove", name="Mara"))
     )
     cast = await runner.services.anchors.cast.members(fake_discord.channel_id)
     assert [(c.name, c.is_main) for c in cast] == [("Grace", True)]
@@ -193,7 +185,7 @@ async def test_cast_list_main_and_remove(bot, runner, fake_discord, fake_fal):
     [sub] = _kling(fake_fal)
     stored = runner.services.anchors.image_path(grace.sha256).read_bytes()
     assert fake_fal.fetch_upload(sub.arguments["start_image_url"]) == stored
-    history = text_of(await _reply(await fake_discord.slash("anchor history")))
+    history = text_of(await text_reply(await fake_discord.slash("anchor history")))
     assert "Mara" in history and "Grace" in history
     refused = text_of(await run_shot(fake_discord, "Mara returns"))  # a plain word now: no longer in the cast
     assert "There is no" not in refused
@@ -201,16 +193,16 @@ async def test_cast_list_main_and_remove(bot, runner, fake_discord, fake_fal):
 
 async def test_anchor_commands_act_on_a_named_character(bot, runner, fake_discord, fake_fal):
     await _cast_of_two(fake_discord)
-    reply = await set_anchor(fake_discord, _png(fs.badge_portrait()), name="grace")
+    reply = await set_anchor(fake_discord, png_bytes(fs.badge_portrait()), name="grace")
     assert "Anchor set" in text_of(reply)
     grace = await runner.services.anchors.version_of(fake_discord.channel_id, None, "Grace")
     mara = await runner.services.anchors.resolve(fake_discord.channel_id)
     assert grace.version == 3 and grace.name == "Grace" and mara.name == "Mara" and mara.version == 1
-    shown = text_of(await _reply(await fake_discord.slash("anchor show", name="Grace")))
+    shown = text_of(await text_reply(await fake_discord.slash("anchor show", name="Grace")))
     assert "version 3" in shown
-    refused = text_of(await _reply(await fake_discord.slash("anchor use", version=1, name="Grace")))
+    refused = text_of(await text_reply(await fake_discord.slash("anchor use", version=1, name="Grace")))
     assert "Mara's anchor, not Grace's" in refused
-    assert "again" in text_of(await _reply(await fake_discord.slash("anchor use", version=2)))
+    assert "again" in text_of(await text_reply(await fake_discord.slash("anchor use", version=2)))
     grace = await runner.services.anchors.version_of(fake_discord.channel_id, None, "Grace")
     assert grace.version == 2  # v2 is Grace's: it went back to Grace, the main character kept v1
     unknown = await set_anchor(fake_discord, samples.portrait_png(), name="Zed")
@@ -225,7 +217,7 @@ def _wav(seconds: float) -> bytes:
 
 async def _voice_set(fake, name: str, data: bytes, filename: str = "sample.wav", user: str = "alice") -> dict:
     att = fake.make_attachment(filename, data, content_type="audio/wav")
-    return await _reply(await fake.slash("voice set", user=user, name=name, sample=att))
+    return await text_reply(await fake.slash("voice set", user=user, name=name, sample=att))
 
 
 async def _voiced(runner, character_name: str, fake):
@@ -253,15 +245,17 @@ async def test_voice_set_makes_one_voice_charged_once_and_shows_it(bot, runner, 
     voice = await _voiced(runner, "Mara", fake_discord)
     assert voice is not None and voice.voice_id in fake_fal.voice_ids and abs(voice.seconds - 10) < 0.05
     assert await settled_totals(runner, fake_discord) == (7_000, 0)
-    budget = text_of(await _reply(await fake_discord.slash("budget")))
+    budget = text_of(await text_reply(await fake_discord.slash("budget")))
     assert "voice Mara" in budget
 
-    shown = await _reply(await fake_discord.slash("voice show", name="Mara"))
+    shown = await text_reply(await fake_discord.slash("voice show", name="Mara"))
     [file] = [f for f in shown["_files"] if f.filename.endswith(".wav")]
     assert file.data == runner.services.voices.kind.sample_path(voice.sample_sha256).read_bytes() == sample
-    listing = text_of(await _reply(await fake_discord.slash("cast list")))
+    listing = text_of(await text_reply(await fake_discord.slash("cast list")))
     assert "voice (10 s sample)" in listing
-    assert "has no voice now" in text_of(await _reply(await fake_discord.slash("voice clear", name="Mara")))
+    assert "has no voice now" in text_of(
+        await text_reply(await fake_discord.slash("voice clear", name="Mara"))
+    )
     assert await _voiced(runner, "Mara", fake_discord) is None
 
 
@@ -350,7 +344,7 @@ async def test_an_endpoint_without_elements_says_so_before_spending_and_can_go_o
     await _nothing_held(runner, fake_discord)
     [button] = [b for row in answer["components"] for b in row["components"]]
     bob = fake_discord.add_member("bob")
-    refused = await _reply(await fake_discord.click(int(answer["id"]), button["custom_id"], user=bob))
+    refused = await text_reply(await fake_discord.click(int(answer["id"]), button["custom_id"], user=bob))
     assert "Only the member who asked" in text_of(refused)
     await fake_discord.click(int(answer["id"]), button["custom_id"])
     await wait_clips(fake_discord, 1)
@@ -368,9 +362,9 @@ async def test_a_thread_uses_its_parents_cast_and_its_own_characters_shadow_it(
     choices = await fake_discord.autocomplete("shot", "start", "", channel_id=thread, prompt="x")
     assert [c["value"] for c in choices] == ["Mara", "Grace"]
     # A thread's own Grace (a new portrait) shadows the parent's; Mara is still the parent's main character.
-    att = fake_discord.make_attachment("g.png", _png(fs.badge_portrait()), content_type="image/png")
+    att = fake_discord.make_attachment("g.png", png_bytes(fs.badge_portrait()), content_type="image/png")
     it = await fake_discord.slash("cast add", channel_id=thread, name="Grace", image=att)
-    assert "joined the cast" in text_of(await _reply(it))
+    assert "joined the cast" in text_of(await text_reply(it))
     await run_shot(fake_discord, "Grace waves", channel_id=thread, start="grace")
     await fake_discord.wait_for(lambda: _kling(fake_fal), timeout=30)
     [sub] = _kling(fake_fal)
@@ -400,18 +394,18 @@ async def test_a_plan_checks_and_prices_each_shot_with_its_own_characters(
         timeout=30,
     )
     voice = await _voiced(runner, "Grace", fake_discord)
-    await _reply(await fake_discord.slash("scene start", name="Talk"))
-    refused = await _reply(
+    await text_reply(await fake_discord.slash("scene start", name="Talk"))
+    refused = await text_reply(
         await fake_discord.slash("scene plan", shots="Mara waves\n@Nobody sings", audio=True)
     )
     assert refused["_ephemeral"] and "There is no Nobody" in text_of(refused)
 
-    plan = await _reply(
+    plan = await text_reply(
         await fake_discord.slash("scene plan", shots="Mara waves\nGrace says hello", audio=True)
     )
     assert "2 shots \u00b7 10 s \u00b7 $1.82" in text_of(plan)  # 5 s with sound, 5 s with Grace's voice
     [confirm] = [b["custom_id"] for row in plan["components"] for b in row["components"]]
-    assert "$1.82 held" in text_of(await _reply(await fake_discord.click(int(plan["id"]), confirm)))
+    assert "$1.82 held" in text_of(await text_reply(await fake_discord.click(int(plan["id"]), confirm)))
     await wait_posted(runner, fake_discord, 2)
     by_prompt = {s.arguments["prompt"]: s for s in _kling(fake_fal)}
     grace = by_prompt["@Element1 says hello"]
@@ -419,14 +413,14 @@ async def test_a_plan_checks_and_prices_each_shot_with_its_own_characters(
     assert element["voice_id"] == voice.voice_id and grace.arguments["generate_audio"] is True
     assert await settled_totals(runner, fake_discord) == (7_000 + 5 * AUDIO_S + 5 * VOICE_S, 0)
 
-    board = await _reply(
+    board = await text_reply(
         await fake_discord.slash(
             "scene plan", shots="Mara waves | Grace says hello", audio=True, one_call=True
         )
     )
     assert "2 shots \u00b7 10 s \u00b7 $1.96" in text_of(board)  # one take of 10 s, at the voice rate
     [confirm] = [b["custom_id"] for row in board["components"] for b in row["components"]]
-    await _reply(await fake_discord.click(int(board["id"]), confirm))
+    await text_reply(await fake_discord.click(int(board["id"]), confirm))
     sub = await fake_discord.wait_for(
         lambda: next((s for s in _kling(fake_fal) if "multi_prompt" in s.arguments), None), timeout=30
     )
@@ -482,7 +476,7 @@ async def test_a_refused_image_renames_no_one(bot, runner, fake_discord, fake_fa
     checked, so a refused upload still renamed it."""
     await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
     att = fake_discord.make_attachment("grace.png", b"not an image at all", content_type="image/png")
-    refused = await _reply(await fake_discord.slash("anchor set", image=att, name="Grace"))
+    refused = await text_reply(await fake_discord.slash("anchor set", image=att, name="Grace"))
     assert "not a PNG, JPEG or WebP image" in text_of(refused)
     [only] = await runner.services.anchors.cast.members(fake_discord.channel_id, None)
     assert only.name == "Mara"

@@ -4,28 +4,20 @@ takes; an old take re-rolls exactly as it was made."""
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 from pathlib import Path
-
-from PIL import Image
 
 from bot.db import SqliteDatabase
 from bot.jobs import JobState
 from bot.media.normalize import normalize_image
 from tests import faces_samples as fs
 from tests import samples
+from tests.e2e.helpers import png_bytes
 from tests.e2e.shots_helpers import wait_clips
 from tests.fakes.discord import text_of
 
 KLING = "fal-ai/kling-video/v3/pro/image-to-video"
-
-
-def _png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _store(media: Path, data: bytes) -> tuple[str, int, int, int]:
@@ -45,7 +37,7 @@ async def _old_database(data_dir: Path, guild_id: int, channel_id: int, user_id:
     media = data_dir / "media"
     rows = [
         (1, channel_id, 1, samples.portrait_png(), None),
-        (2, channel_id, 2, _png(fs.centred_portrait()), "Mara"),
+        (2, channel_id, 2, png_bytes(fs.centred_portrait()), "Mara"),
         (3, channel_id + 1, 1, samples.portrait_png(shade=90), "Zoë <the hero>"),
     ]
     for vid, channel, number, png, name in rows:

@@ -47,7 +47,9 @@ def test_health_problem_reads_the_age_of_the_file(tmp_path):
     assert "old" in (health_problem(path, now=now + MAX_AGE_S + 1) or "")
 
 
-async def test_processes_of_different_shards_sharing_a_data_dir_each_answer_for_themselves(runner, fake_discord):
+async def test_processes_of_different_shards_sharing_a_data_dir_each_answer_for_themselves(
+    runner, fake_discord
+):
     """SHARD_IDS=1 beats in its own file: the health of shard 0's process (never started) is not its own."""
     fake_discord.add_guild("Odd shard", shard=(1, 2))
     await runner.start(shard_count=2, shard_ids=[1])

@@ -6,7 +6,6 @@ that was still at fal, and makes new shots whose ids and numbers continue the co
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import re
 import sqlite3
@@ -17,29 +16,19 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from PIL import Image
 
 from bot.jobs import JobState
 from tests import faces_samples as fs
 from tests.conftest import ROOT, BotRunner
-from tests.e2e.helpers import set_anchor, settled_totals
+from tests.e2e.helpers import png_bytes, set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, MANAGE_GUILD, text_of
 from tests.fakes.fal_fake import Outcome
+from tests.pg import table_counts
 
 pytestmark = [pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PASSWORD = "pw-Sekr1t-9f2c"  # the test cluster trusts local connections: a password in the URL is ignored
-
-
-def _png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-async def _reply(it) -> dict:
-    return await it.wait_reply(lambda m: bool(text_of(m)))
 
 
 def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -84,14 +73,7 @@ def sqlite_facts(path: Path) -> tuple[dict[str, int], list[tuple], list[tuple]]:
 async def pg_facts(url: str) -> tuple[dict[str, int], list[tuple], list[tuple]]:
     conn = await asyncpg.connect(url)
     try:
-        names = [
-            r[0]
-            for r in await conn.fetch(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-                " AND table_type = 'BASE TABLE'"
-            )
-        ]
-        counts = {n: await conn.fetchval(f'SELECT COUNT(*) FROM "{n}"') for n in names}  # noqa: S608
+        counts = await table_counts(conn)
         ledger = await conn.fetch(
             "SELECT kind, COUNT(*), SUM(amount) FROM ledger GROUP BY kind ORDER BY kind"
         )
@@ -100,7 +82,6 @@ async def pg_facts(url: str) -> tuple[dict[str, int], list[tuple], list[tuple]]:
         )
     finally:
         await conn.close()
-    counts.pop("schema_migrations")
     return counts, [(k, n, int(s)) for k, n, s in ledger], [(k, n, int(s)) for k, n, s in holds]
 
 
@@ -149,18 +130,20 @@ async def _make_everything(runner, fake, fal) -> dict:
     shots, two posted /shot takes and a third still at fal (held, its money held)."""
     treasurer = fake.add_member("treasurer", permissions=DEFAULT_MEMBER_PERMS | MANAGE_GUILD)
     bob = fake.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
-    await _reply(await fake.slash("budget-admin default", user=treasurer, limit="25"))
-    await _reply(await fake.slash("budget-admin set", user=treasurer, opts={"user": bob, "limit": "$12.50"}))
-    await set_anchor(fake, _png(fs.centred_portrait()), name="Mara")
-    att = fake.make_attachment("Grace.png", _png(fs.hopper_portrait()), content_type="image/png")
+    await text_reply(await fake.slash("budget-admin default", user=treasurer, limit="25"))
+    await text_reply(
+        await fake.slash("budget-admin set", user=treasurer, opts={"user": bob, "limit": "$12.50"})
+    )
+    await set_anchor(fake, png_bytes(fs.centred_portrait()), name="Mara")
+    att = fake.make_attachment("Grace.png", png_bytes(fs.hopper_portrait()), content_type="image/png")
     assert "Grace joined the cast" in text_of(
-        await _reply(await fake.slash("cast add", name="Grace", image=att))
+        await text_reply(await fake.slash("cast add", name="Grace", image=att))
     )
 
-    await _reply(await fake.slash("scene start", name="Opening"))
-    plan = await _reply(await fake.slash("scene plan", shots="Mara opens the door | Grace waves"))
+    await text_reply(await fake.slash("scene start", name="Opening"))
+    plan = await text_reply(await fake.slash("scene plan", shots="Mara opens the door | Grace waves"))
     [confirm] = [b["custom_id"] for row in plan["components"] for b in row["components"]]
-    assert "held" in text_of(await _reply(await fake.click(int(plan["id"]), confirm)))
+    assert "held" in text_of(await text_reply(await fake.click(int(plan["id"]), confirm)))
     await wait_posted(runner, fake, 2, timeout=60)
     await run_shot(fake, "she turns to the window")
     await run_shot(fake, "he smiles", user=bob)

@@ -9,7 +9,7 @@ import asyncio
 from collections import Counter
 
 from tests import samples
-from tests.e2e.helpers import poll_until, read_db, set_anchor
+from tests.e2e.helpers import poll_until, read_db, set_anchor, text_reply
 from tests.fakes.discord import text_of
 from tests.fakes.fal_fake import Outcome
 
@@ -20,10 +20,6 @@ async def _ready(bot_process, fake) -> None:
     before = bot_process.log_path.read_text().count("connected as") if bot_process.log_path.exists() else 0
     await bot_process.start(**BOT_ENV)
     await fake.wait_for(lambda: bot_process.log_path.read_text().count("connected as") > before, 30)
-
-
-async def _reply(it) -> dict:
-    return await it.wait_reply(lambda m: bool(text_of(m)))
 
 
 def _confirm_id(message: dict) -> str:
@@ -60,10 +56,10 @@ async def test_sigkill_through_a_scene_loses_nothing_and_charges_once(bot_proces
     await _ready(bot_process, fake_discord)
     db = bot_process.data_dir / "anchorshot.sqlite3"
     await set_anchor(fake_discord, samples.portrait_png())
-    await _reply(await fake_discord.slash("scene start", name="Crash"))
+    await text_reply(await fake_discord.slash("scene start", name="Crash"))
 
     # Killed between a plan and its Confirm: nothing held; the plan still works after the restart.
-    plan = await _reply(await fake_discord.slash("scene plan", shots="3s: one | 4s: two | 3s: three"))
+    plan = await text_reply(await fake_discord.slash("scene plan", shots="3s: one | 4s: two | 3s: three"))
     bot_process.kill()
     assert read_db(db, "SELECT COUNT(*) FROM holds")[0][0] == 0 and fake_fal.submissions == []
     await _ready(bot_process, fake_discord)
@@ -81,7 +77,9 @@ async def test_sigkill_through_a_scene_loses_nothing_and_charges_once(bot_proces
     assert read_db(db, "SELECT COUNT(*) FROM jobs WHERE kind='take'")[0][0] == 3
 
     # Killed while the storyboard's clip is being cut: its parts are cut and posted once each after the restart.
-    board = await _reply(await fake_discord.slash("scene plan", shots="2s: four | 2s: five", one_call=True))
+    board = await text_reply(
+        await fake_discord.slash("scene plan", shots="2s: four | 2s: five", one_call=True)
+    )
     await fake_discord.click(int(board["id"]), _confirm_id(board))
     cutting = "SELECT COUNT(*) FROM jobs WHERE kind='storyboard' AND state IN ('completed', 'downloaded')"
     await poll_until(lambda: read_db(db, cutting)[0][0], 60)
@@ -93,7 +91,7 @@ async def test_sigkill_through_a_scene_loses_nothing_and_charges_once(bot_proces
     # Keep a take of every shot, export, and kill during the export: it is finished and posted once.
     for (take_id,) in read_db(db, "SELECT id FROM jobs WHERE kind IN ('take', 'part')"):
         await _keep(fake_discord, db, take_id)
-    await _reply(await fake_discord.slash("scene export"))
+    await text_reply(await fake_discord.slash("scene export"))
     running = "SELECT COUNT(*) FROM jobs WHERE kind='scene_export' AND state IN ('running', 'completed')"
     await poll_until(lambda: read_db(db, running)[0][0], 30)
     bot_process.kill()
@@ -120,7 +118,7 @@ async def _keep(fake, db, take_id: int) -> None:
     if message_id is None:
         return
     it = await fake.click(int(message_id), f"scene:keep:{take_id}")
-    await _reply(it)
+    await text_reply(it)
 
 
 async def test_sigkill_between_create_voice_and_its_result_makes_one_voice_charged_once(
@@ -135,7 +133,7 @@ async def test_sigkill_between_create_voice_and_its_result_makes_one_voice_charg
     db = bot_process.data_dir / "anchorshot.sqlite3"
     await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
     att = fake_discord.make_attachment("mara.wav", speech_wav(8), content_type="audio/wav")
-    await _reply(await fake_discord.slash("voice set", name="Mara", sample=att))
+    await text_reply(await fake_discord.slash("voice set", name="Mara", sample=att))
     submitted = "SELECT COUNT(*) FROM jobs WHERE kind='voice' AND request_id IS NOT NULL"
     assert await poll_until(lambda: read_db(db, submitted)[0][0] == 1, 30)
     bot_process.kill()

@@ -17,6 +17,7 @@ import bot.__main__ as entry
 import bot.db.migrate as migrate
 from bot.db import SqliteDatabase
 from bot.db.migrate import ForeignKey, MigrationRefused, Table, plan, postgres_place, scrub
+from tests.pg import table_counts
 
 PASSWORD = "pw-Sekr1t-9f2c"
 TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAwMQ.GfakeX.fake-token-for-tests-only_abcdefghij"
@@ -204,14 +205,7 @@ async def _pg(url: str, sql: str) -> object:
 async def _rows_in(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
-        names = [
-            r[0]
-            for r in await conn.fetch(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-                " AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'"
-            )
-        ]
-        return sum([await conn.fetchval(f'SELECT COUNT(*) FROM "{n}"') for n in names])  # noqa: S608
+        return sum((await table_counts(conn)).values())
     finally:
         await conn.close()
 
