@@ -168,11 +168,9 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
     assert not read_db(db, unfinished_sql), (
         f"unfinished takes after the last start: {read_db(db, unfinished_sql)}"
     )
+    # The prompt is read from the args in Python: the same on both backends.
     shots = [
-        (
-            *row[:-1],
-            json.loads(row[-1]).get("prompt"),
-        )  # the prompt from the args (read the same on both backends)
+        (*row[:-1], json.loads(row[-1]).get("prompt"))
         for row in read_db(
             db,
             "SELECT id, parent_id, seq, user_id, price_micros, state, request_id, result_message_id, args"
