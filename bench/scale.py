@@ -521,6 +521,7 @@ async def storm(
         await wait_until(lambda: ids <= set(callback_times(discord)), DEADLINE_S + 30, "answers")
     cbs = callback_times(discord)
     lat: dict[str, list[float]] = {"status": [], "anchor clear": []}
+    by_channel: dict[str, list[float]] = {}  # /status answers per channel (per shard's process with several)
     missed = unanswered = 0
     for cmd, inter in fired:
         at = cbs.get(inter.id)
@@ -531,6 +532,8 @@ async def storm(
             continue
         latency = at - inter.dispatched_at
         lat[cmd].append(latency)
+        if cmd == "status":
+            by_channel.setdefault(str(inter.channel_id), []).append(latency)
         if latency > DEADLINE_S or not inter.acknowledged:
             missed += 1
     nodb = lat["anchor clear"]
@@ -548,6 +551,12 @@ async def storm(
         "nodb_median_s": statistics.median(nodb) if nodb else None,
         "missed": missed,
         "unanswered": unanswered,
+        "status_by_channel": {
+            cid: {"worst_s": max(v), "p99_s": p99(v), "median_s": statistics.median(v)}
+            for cid, v in by_channel.items()
+        }
+        if channels is not None
+        else None,
     }
 
 
@@ -734,6 +743,8 @@ async def run_takes(args: argparse.Namespace, work: Path, pg: tuple[Any, str] | 
                 admin_of[channels[-1]] = g.owner_id
         storm_channels = [g.channel_id for g in guilds]
     res: dict[str, Any] = {"takes": n, "members": args.members, "channels": args.channels, "processes": procs}
+    if storm_channels is not None:
+        res["storm_channel_shard"] = {str(cid): k for k, cid in enumerate(storm_channels)}
     children: list[Child] = []
     profile = Profile(args.profile)
     try:
