@@ -152,7 +152,7 @@ async def _variant(server: scale_pg.Server, name: str, limit: int) -> AsyncItera
                 real = postgres.asyncpg.create_pool
 
                 def create_pool(*args: Any, **kwargs: Any) -> Any:
-                    return real(*args, reset=_no_reset, **kwargs)
+                    return real(*args, **{**kwargs, "reset": _no_reset})
 
                 postgres.asyncpg.create_pool = create_pool  # type: ignore[assignment]
                 try:

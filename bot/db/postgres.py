@@ -17,6 +17,7 @@ isolation levels. Reads take no lock and see the last committed state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -91,6 +92,14 @@ def _numeric(text: str) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool: nothing but ending a transaction left open. The
+    stores change no session state (no SET, LISTEN or cursors; the write lock ends with its transaction), so
+    asyncpg's default reset (four statements, one more round trip on every read) is not needed."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def _setup(conn: asyncpg.Connection) -> None:
     """Each pooled connection: numeric decoded as int (whole) or float, as SQLite's integers and reals."""
     await conn.set_type_codec("numeric", encoder=str, decoder=_numeric, schema="pg_catalog", format="text")
@@ -136,6 +145,9 @@ class PostgresDatabase:
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        # One write transaction of this process at a time, as SQLite's writer lock: the others wait here rather
+        # than at the database's write lock holding a pooled connection each, so reads always find one free.
+        self._writing = asyncio.Lock()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -148,7 +160,7 @@ class PostgresDatabase:
         if up_to is not None:
             raise ValueError("a PostgreSQL database starts at the baseline schema; up_to is SQLite's")
         self._pool = await asyncpg.create_pool(
-            self.url, min_size=self._min_size, max_size=self._max_size, init=_setup
+            self.url, min_size=self._min_size, max_size=self._max_size, init=_setup, reset=_reset
         )
         await self._migrate()
 
@@ -199,7 +211,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgQueries]:
         """One write transaction (under the write lock): commit on success, roll back on any error."""
-        async with self.pool.acquire() as conn:
+        async with self._writing, self.pool.acquire() as conn:
             try:  # waiting for the lock is where a cancel usually lands: inside, so it is rolled back too
                 await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                 yield PgQueries(conn)
