@@ -34,7 +34,9 @@ async def set_anchor(
     told = len(_anchor_lines(fake, channel))
     att = fake.make_attachment(filename, png, content_type="image/png")
     it = await fake.slash("anchor set", user=user, channel_id=channel_id, image=att, **extra)
-    reply = await original_reply(it)
+    # Deferred at once; the answer follows the image checks, the first of them in a new bot process loading the
+    # face models (seconds; more on a loaded machine). Discord keeps the token 15 minutes.
+    reply = await original_reply(it, timeout=30)
     if "now starts from this image" in text_of(reply):
         await fake.wait_for(lambda: len(_anchor_lines(fake, channel)) > told, 10)
     return reply
@@ -44,9 +46,9 @@ def _anchor_lines(fake: FakeDiscord, channel_id: int) -> list[dict]:
     return [m for m in fake.channel_messages(channel_id) if "\U0001f3ad" in text_of(m)]
 
 
-async def original_reply(it: FakeInteraction) -> dict:
+async def original_reply(it: FakeInteraction, timeout: float = 10.0) -> dict:
     """The bot's answer to an interaction: its original response (filled, never a followup after a defer)."""
-    reply = await it.wait_reply(lambda m: bool(text_of(m)))
+    reply = await it.wait_reply(lambda m: bool(text_of(m)), timeout=timeout)
     assert it.original is not None and it.original.id == int(reply["id"]), (it.original, reply)
     assert it.followups == [], it.followups
     return reply
