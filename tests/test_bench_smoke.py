@@ -62,6 +62,7 @@ def test_scale_bench_quick_run(tmp_path):
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(400)  # two bot processes, a cluster and every floor: about two minutes on a loaded machine
 def test_scale_bench_postgres_two_processes(tmp_path):
     reason = unavailable_reason()
     if reason is not None:
@@ -71,7 +72,7 @@ def test_scale_bench_postgres_two_processes(tmp_path):
     command = [sys.executable, str(ROOT / "bench" / "scale.py"), "--quick", "--takes", "4"]
     command += ["--processes", "2", "--database", database, "--lease", "3", "--ledger-rounds", "4"]
     command += ["--reencode-repeat", "0", "--out", str(out)]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=360)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads(out.read_text())
     (run,) = res["runs"]
