@@ -61,8 +61,9 @@ def test_scale_bench_quick_run(tmp_path):
         assert all(rows[key]["bot"] is not None for key in measured), rows
 
 
+# Two bot processes, a cluster and every floor: about two minutes on a loaded machine.
 @pytest.mark.postgres
-@pytest.mark.timeout(400)  # two bot processes, a cluster and every floor: about two minutes on a loaded machine
+@pytest.mark.timeout(400)
 def test_scale_bench_postgres_two_processes(tmp_path):
     reason = unavailable_reason()
     if reason is not None:
