@@ -8,7 +8,7 @@ asking for a quarter more, so a fifth are refused), takes the same write lock (b
 and runs the same statements; they differ in how the statements reach the server:
 
   one at a time:
-    floor          plain asyncpg, one connection: BEGIN + the lock (one round trip), 3 reads, 2 inserts, COMMIT
+    floor          plain asyncpg, one connection: BEGIN + the lock (one round trip), 1 read, 2 inserts, COMMIT
     floor+pool     the same, one pool acquire per hold (asyncpg's default release runs its reset query)
     floor+pool-reset  the same, the pool's reset a no-op (no reset query)
     one-trip       the whole hold in one round trip (a PL/pgSQL function doing the same reads and inserts)
@@ -259,7 +259,7 @@ async def round_trips(server: scale_pg.Server) -> dict:
         await db.close()
         counts["bot_hold"] = len(calls)
         counts["bot_hold_calls"] = calls  # type: ignore[assignment]
-        counts["floor_hold"] = 7  # BEGIN+lock, 3 reads, 2 inserts, COMMIT (scale_pg.floor_hold)
+        counts["floor_hold"] = 5  # BEGIN+lock, 1 read, 2 inserts, COMMIT (scale_pg.floor_hold)
     finally:
         await server.drop(url)
     return counts

@@ -1179,20 +1179,11 @@ async def floor_face(anchor_png: Path, clip: Path, repeat: int) -> dict:
 # ------------------------------------------------------------------------------------------- ledger
 
 
-HOLD_SQL = [
-    "SELECT * FROM holds WHERE job_key=?",
-    "SELECT (SELECT limit_micros FROM user_limits WHERE guild_id=:g AND user_id=:u) AS user_limit,"
-    " (SELECT default_limit_micros FROM guild_budgets WHERE guild_id=:g) AS guild_default,"
-    " (SELECT cap_micros FROM guild_budgets WHERE guild_id=:g) AS cap",
-    "SELECT (SELECT COALESCE(SUM(amount),0) FROM ledger WHERE guild_id=:g AND user_id=:u AND period=:p"
-    "   AND kind IN ('capture','adjustment')) AS spent,"
-    " (SELECT COALESCE(SUM(amount),0) FROM holds WHERE guild_id=:g AND user_id=:u AND period=:p"
-    "   AND state='held') AS held",
-    "INSERT INTO holds(job_key, guild_id, user_id, period, amount, description, state, created_at)"
-    " VALUES (?,?,?,?,?,?,'held',?)",
-    "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
-    " VALUES (?,?,?,'hold',?,?,?,?)",
-]
+def hold_sql() -> list[str]:
+    """bot/budget/store.py's statements for a hold: the one read of what it is checked against, the two inserts."""
+    from bot.budget.store import LedgerStore
+
+    return [LedgerStore._HOLD_FACTS, LedgerStore._INSERT_HOLD, LedgerStore._JOURNAL_HOLD]
 
 
 async def bench_ledger(work: Path, members: int, rounds: int, per_member_limit: int) -> dict:
@@ -1238,6 +1229,8 @@ async def bench_ledger(work: Path, members: int, rounds: int, per_member_limit: 
     await fdb.open()
     await fdb.close()
     conn = sqlite3.connect(floor_path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    statements = hold_sql()
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     limit = amount * per_member_limit
@@ -1247,14 +1240,12 @@ async def bench_ledger(work: Path, members: int, rounds: int, per_member_limit: 
         for u in range(members):
             key = f"j{u}-{r}"
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(HOLD_SQL[0], (key,)).fetchone()
-            row = conn.execute(HOLD_SQL[1], {"g": 1, "u": u}).fetchone()
-            user_limit = row[0] if row[0] is not None else limit
-            spent, held_now = conn.execute(HOLD_SQL[2], {"g": 1, "u": u, "p": period}).fetchone()
-            if amount <= user_limit - spent - held_now:
+            facts = conn.execute(statements[0], {"k": key, "g": 1, "u": u, "p": period}).fetchone()
+            user_limit = facts["user_limit"] if facts["user_limit"] is not None else limit
+            if amount <= user_limit - facts["spent"] - facts["held"]:
                 now = time.time()
-                conn.execute(HOLD_SQL[3], (key, 1, u, period, amount, "b", now))
-                conn.execute(HOLD_SQL[4], (1, u, period, amount, key, "b", now))
+                conn.execute(statements[1], (key, 1, u, period, amount, "b", now))
+                conn.execute(statements[2], (1, u, period, amount, key, "b", now))
                 fok += 1
             conn.execute("COMMIT")
     felapsed = time.perf_counter() - t1

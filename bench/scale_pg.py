@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -158,39 +159,34 @@ async def bot_scores(url: str) -> dict:
 
 WRITE_LOCK = 0x616E6368  # bot/db/postgres.py's WRITE_LOCK: the same lock, so the floor pays what the bot pays
 
-# bench/scale.py's HOLD_SQL (bot/budget/store.py's statements), in PostgreSQL's $n placeholders
-HOLD_PG = [
-    "SELECT * FROM holds WHERE job_key=$1",
-    "SELECT (SELECT limit_micros FROM user_limits WHERE guild_id=$1 AND user_id=$2) AS user_limit,"
-    " (SELECT default_limit_micros FROM guild_budgets WHERE guild_id=$1) AS guild_default,"
-    " (SELECT cap_micros FROM guild_budgets WHERE guild_id=$1) AS cap",
-    "SELECT (SELECT COALESCE(SUM(amount),0) FROM ledger WHERE guild_id=$1 AND user_id=$2 AND period=$3"
-    "   AND kind IN ('capture','adjustment')) AS spent,"
-    " (SELECT COALESCE(SUM(amount),0) FROM holds WHERE guild_id=$1 AND user_id=$2 AND period=$3"
-    "   AND state='held') AS held",
-    "INSERT INTO holds(job_key, guild_id, user_id, period, amount, description, state, created_at)"
-    " VALUES ($1,$2,$3,$4,$5,$6,'held',$7)",
-    "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
-    " VALUES ($1,$2,$3,'hold',$4,$5,$6,$7)",
-]
+
+@functools.cache
+def hold_pg() -> tuple[str, ...]:
+    """bot/budget/store.py's statements for a hold (bench/scale.py's floor runs them on SQLite) in PostgreSQL's $n
+    placeholders: the one read (its :names numbered k, g, u, p), the two inserts."""
+    from bot.budget.store import LedgerStore
+    from bot.db.postgres import to_postgres
+
+    read, names = to_postgres(LedgerStore._HOLD_FACTS)
+    assert names == ("k", "g", "u", "p"), names
+    return (read, to_postgres(LedgerStore._INSERT_HOLD)[0], to_postgres(LedgerStore._JOURNAL_HOLD)[0])
 
 
 async def floor_hold(
     conn: asyncpg.Connection, key: str, user: int, period: str, amount: int, limit: int
 ) -> bool:
-    """One hold in plain asyncpg: the write lock taken with BEGIN (one round trip), the three reads, the two inserts
-    when it fits, COMMIT; 7 round trips, as many as the bot's hold."""
+    """One hold in plain asyncpg: the write lock taken with BEGIN (one round trip), the one read, the two inserts
+    when it fits, COMMIT; 5 round trips, as many as the bot's hold."""
+    statements = hold_pg()
     await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
     try:
-        await conn.fetchrow(HOLD_PG[0], key)
-        row = await conn.fetchrow(HOLD_PG[1], 1, user)
-        user_limit = row[0] if row[0] is not None else limit
-        spent, held = await conn.fetchrow(HOLD_PG[2], 1, user, period)
-        ok = amount <= user_limit - spent - held
+        facts = await conn.fetchrow(statements[0], key, 1, user, period)
+        user_limit = facts["user_limit"] if facts["user_limit"] is not None else limit
+        ok = amount <= user_limit - facts["spent"] - facts["held"]
         if ok:
             now = time.time()
-            await conn.execute(HOLD_PG[3], key, 1, user, period, amount, "b", now)
-            await conn.execute(HOLD_PG[4], 1, user, period, amount, key, "b", now)
+            await conn.execute(statements[1], key, 1, user, period, amount, "b", now)
+            await conn.execute(statements[2], 1, user, period, amount, key, "b", now)
     except BaseException:
         await conn.execute("ROLLBACK")
         raise

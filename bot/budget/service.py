@@ -130,25 +130,23 @@ class BudgetService:
         """
         if amount < 0:
             raise ValueError("a hold cannot be negative")
-        if await LedgerStore.tx_hold_state(conn, job_key) is not None:
-            return  # the same job asked twice: one hold is enough
         period = self.current_period()
-        user_limit, guild_default, cap = await LedgerStore.tx_limits(conn, guild_id, user_id)
-        limit, _ = self._pick_limit(user_limit, guild_default, self.default_limit)
-        mine = await LedgerStore.tx_user_totals(conn, guild_id, user_id, period)
-        left = limit - mine.spent - mine.held
+        facts = await LedgerStore.tx_hold_facts(conn, job_key, guild_id, user_id, period)
+        if facts.existing is not None:
+            return  # the same job asked twice: one hold is enough
+        limit, _ = self._pick_limit(facts.user_limit, facts.guild_default, self.default_limit)
+        left = limit - facts.mine.spent - facts.mine.held
         if amount > left:
             raise BudgetExceeded(
                 f"That would cost {format_usd(amount)} but you have {format_usd(max(0, left))} left of your "
                 f"{format_usd(limit)} budget this period; ask an admin to raise it with /budget-admin set."
             )
-        if cap is not None:
-            guild = await LedgerStore.tx_guild_totals(conn, guild_id, period)
-            guild_left = cap - guild.spent - guild.held
+        if facts.cap is not None:
+            guild_left = facts.cap - facts.guild.spent - facts.guild.held
             if amount > guild_left:
                 raise BudgetExceeded(
                     f"That would cost {format_usd(amount)} but the server has {format_usd(max(0, guild_left))} left "
-                    f"of its {format_usd(cap)} cap this period; ask an admin to raise it with /budget-admin cap."
+                    f"of its {format_usd(facts.cap)} cap this period; ask an admin to raise it with /budget-admin cap."
                 )
         await LedgerStore.tx_insert_hold(
             conn,

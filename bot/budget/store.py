@@ -16,6 +16,18 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class HoldFacts:
+    """What a new hold is checked against: an earlier hold of the same job (its state), the limits, the sums."""
+
+    existing: str | None
+    user_limit: int | None
+    guild_default: int | None
+    cap: int | None
+    mine: Totals
+    guild: Totals  # zero when the guild has no cap (not summed then)
+
+
+@dataclass(frozen=True)
 class LedgerRow:
     """One journal entry."""
 
@@ -35,24 +47,14 @@ class LedgerStore:
         self.db = db
 
     # Limits -----------------------------------------------------------------------------------------------
-    _LIMITS = (
-        "SELECT (SELECT limit_micros FROM user_limits WHERE guild_id=:g AND user_id=:u) AS user_limit,"
-        " (SELECT default_limit_micros FROM guild_budgets WHERE guild_id=:g) AS guild_default,"
-        " (SELECT cap_micros FROM guild_budgets WHERE guild_id=:g) AS cap"
-    )
+    _USER_LIMIT = "(SELECT limit_micros FROM user_limits WHERE guild_id=:g AND user_id=:u)"
+    _GUILD_DEFAULT = "(SELECT default_limit_micros FROM guild_budgets WHERE guild_id=:g)"
+    _CAP = "(SELECT cap_micros FROM guild_budgets WHERE guild_id=:g)"
+    _LIMITS = f"SELECT {_USER_LIMIT} AS user_limit, {_GUILD_DEFAULT} AS guild_default, {_CAP} AS cap"
 
     async def limits(self, guild_id: int, user_id: int) -> tuple[int | None, int | None, int | None]:
         """Return (user override, guild default, guild cap)."""
         row = await self.db.fetchone(self._LIMITS, {"g": guild_id, "u": user_id})
-        assert row is not None
-        return row["user_limit"], row["guild_default"], row["cap"]
-
-    @classmethod
-    async def tx_limits(
-        cls, conn: Queries, guild_id: int, user_id: int
-    ) -> tuple[int | None, int | None, int | None]:
-        """The same, inside an open transaction."""
-        row = await conn.fetchone(cls._LIMITS, {"g": guild_id, "u": user_id})
         assert row is not None
         return row["user_limit"], row["guild_default"], row["cap"]
 
@@ -86,34 +88,20 @@ class LedgerStore:
         )
 
     # Sums -------------------------------------------------------------------------------------------------
-    _USER_TOTALS = (
-        "SELECT"
-        " (SELECT COALESCE(SUM(amount),0) FROM ledger WHERE guild_id=:g AND user_id=:u AND period=:p"
-        "   AND kind IN ('capture','adjustment')) AS spent,"
-        " (SELECT COALESCE(SUM(amount),0) FROM holds WHERE guild_id=:g AND user_id=:u AND period=:p"
-        "   AND state='held') AS held"
+    _SPENT = (
+        "(SELECT COALESCE(SUM(amount),0) FROM ledger WHERE guild_id=:g{who} AND period=:p"
+        " AND kind IN ('capture','adjustment'))"
     )
-    _GUILD_TOTALS = (
-        "SELECT"
-        " (SELECT COALESCE(SUM(amount),0) FROM ledger WHERE guild_id=:g AND period=:p"
-        "   AND kind IN ('capture','adjustment')) AS spent,"
-        " (SELECT COALESCE(SUM(amount),0) FROM holds WHERE guild_id=:g AND period=:p AND state='held') AS held"
+    _HELD = (
+        "(SELECT COALESCE(SUM(amount),0) FROM holds WHERE guild_id=:g{who} AND period=:p AND state='held')"
     )
+    _USER_SPENT, _USER_HELD = (_SPENT.format(who=" AND user_id=:u"), _HELD.format(who=" AND user_id=:u"))
+    _GUILD_SPENT, _GUILD_HELD = (_SPENT.format(who=""), _HELD.format(who=""))
+    _USER_TOTALS = f"SELECT {_USER_SPENT} AS spent, {_USER_HELD} AS held"
+    _GUILD_TOTALS = f"SELECT {_GUILD_SPENT} AS spent, {_GUILD_HELD} AS held"
 
     async def user_totals(self, guild_id: int, user_id: int, period: str) -> Totals:
         row = await self.db.fetchone(self._USER_TOTALS, {"g": guild_id, "u": user_id, "p": period})
-        assert row is not None
-        return Totals(spent=row["spent"], held=row["held"])
-
-    @classmethod
-    async def tx_user_totals(cls, conn: Queries, guild_id: int, user_id: int, period: str) -> Totals:
-        row = await conn.fetchone(cls._USER_TOTALS, {"g": guild_id, "u": user_id, "p": period})
-        assert row is not None
-        return Totals(spent=row["spent"], held=row["held"])
-
-    @classmethod
-    async def tx_guild_totals(cls, conn: Queries, guild_id: int, period: str) -> Totals:
-        row = await conn.fetchone(cls._GUILD_TOTALS, {"g": guild_id, "p": period})
         assert row is not None
         return Totals(spent=row["spent"], held=row["held"])
 
@@ -163,9 +151,44 @@ class LedgerStore:
         return [LedgerRow(**dict(r)) for r in rows]
 
     # Holds ------------------------------------------------------------------------------------------------
+    # made of the constant fragments above; every value is a parameter
+    _HOLD_FACTS = (
+        "SELECT (SELECT state FROM holds WHERE job_key=:k) AS existing,"  # noqa: S608
+        f" {_USER_LIMIT} AS user_limit, {_GUILD_DEFAULT} AS guild_default, {_CAP} AS cap,"
+        f" {_USER_SPENT} AS spent, {_USER_HELD} AS held,"
+        f" CASE WHEN {_CAP} IS NULL THEN 0 ELSE {_GUILD_SPENT} END AS guild_spent,"
+        f" CASE WHEN {_CAP} IS NULL THEN 0 ELSE {_GUILD_HELD} END AS guild_held"
+    )
+
+    @classmethod
+    async def tx_hold_facts(
+        cls, conn: Queries, job_key: str, guild_id: int, user_id: int, period: str
+    ) -> HoldFacts:
+        """Everything a new hold is checked against, in one read (a round trip each counts on PostgreSQL, where
+        the hold's transaction holds the write lock): the guild's sums only when it has a cap."""
+        row = await conn.fetchone(cls._HOLD_FACTS, {"k": job_key, "g": guild_id, "u": user_id, "p": period})
+        assert row is not None
+        return HoldFacts(
+            existing=row["existing"],
+            user_limit=row["user_limit"],
+            guild_default=row["guild_default"],
+            cap=row["cap"],
+            mine=Totals(spent=row["spent"], held=row["held"]),
+            guild=Totals(spent=row["guild_spent"], held=row["guild_held"]),
+        )
+
     @staticmethod
     async def tx_hold_state(conn: Queries, job_key: str) -> Row | None:
         return await conn.fetchone("SELECT * FROM holds WHERE job_key=?", (job_key,))
+
+    _INSERT_HOLD = (
+        "INSERT INTO holds(job_key, guild_id, user_id, period, amount, description, state, created_at)"
+        " VALUES (?,?,?,?,?,?,'held',?)"
+    )
+    _JOURNAL_HOLD = (
+        "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
+        " VALUES (?,?,?,'hold',?,?,?,?)"
+    )
 
     @staticmethod
     async def tx_insert_hold(
@@ -180,14 +203,10 @@ class LedgerStore:
         now: float,
     ) -> None:
         await conn.execute(
-            "INSERT INTO holds(job_key, guild_id, user_id, period, amount, description, state, created_at)"
-            " VALUES (?,?,?,?,?,?,'held',?)",
-            (job_key, guild_id, user_id, period, amount, description, now),
+            LedgerStore._INSERT_HOLD, (job_key, guild_id, user_id, period, amount, description, now)
         )
         await conn.execute(
-            "INSERT INTO ledger(guild_id, user_id, period, kind, amount, job_key, description, created_at)"
-            " VALUES (?,?,?,'hold',?,?,?,?)",
-            (guild_id, user_id, period, amount, job_key, description, now),
+            LedgerStore._JOURNAL_HOLD, (guild_id, user_id, period, amount, job_key, description, now)
         )
 
     @staticmethod

@@ -131,6 +131,48 @@ async def test_guild_cap_limits_the_sum_of_all_users(budget):
     assert (await budget.view(G, BOB)).remaining == 0
 
 
+class Counting:
+    """The transaction's own Queries, counting the statements sent through it (one round trip each on
+    PostgreSQL, all of them inside the write lock)."""
+
+    def __init__(self, tx) -> None:
+        self.tx, self.sent = tx, []
+
+    def __getattr__(self, name):
+        method = getattr(self.tx, name)
+
+        async def call(sql, params=()):
+            self.sent.append(sql.split()[0].upper())
+            return await method(sql, params)
+
+        return call
+
+
+async def _counted_hold(budget, db, key: str, amount: int) -> list[str]:
+    async with db.transaction() as tx:
+        counting = Counting(tx)
+        await budget.tx_hold(counting, job_key=key, guild_id=G, user_id=ALICE, amount=amount, description=key)
+    return counting.sent
+
+
+async def test_a_hold_is_one_read_and_two_writes_with_or_without_a_cap(budget, db):
+    await budget.hold(job_key="spent", guild_id=G, user_id=BOB, amount=1_000_000, description="bob's")
+    assert await budget.capture("spent")
+    assert await _counted_hold(budget, db, "a", 4_000_000) == ["SELECT", "INSERT", "INSERT"]
+    assert await _counted_hold(budget, db, "a", 4_000_000) == ["SELECT"]  # the same job again: one hold
+    await budget.set_guild_cap(G, 9_500_000)  # Bob's capture counts: 1 + 4 of 9.5 spent or held
+    assert await _counted_hold(budget, db, "b", 4_000_000) == ["SELECT", "INSERT", "INSERT"]
+    with pytest.raises(
+        BudgetExceeded, match="server"
+    ):  # 9 of 9.5 used: refused after the read, nothing written
+        await _counted_hold(budget, db, "over", 1_000_000)
+    assert await _counted_hold(budget, db, "fits", 500_000) == ["SELECT", "INSERT", "INSERT"]
+    alice = await budget.view(G, ALICE)
+    assert (alice.held, alice.spent) == (8_500_000, 0)
+    with pytest.raises(BudgetExceeded, match="server"):  # Alice has $1.50 of her own left, the server nothing
+        await _counted_hold(budget, db, "more", 100_000)
+
+
 async def test_hold_in_one_month_captured_in_the_next(budget, clock):
     clock.set(datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
     await budget.hold(job_key="late", guild_id=G, user_id=ALICE, amount=6_000_000, description="late")
