@@ -145,9 +145,12 @@ class PostgresDatabase:
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
-        # One write transaction of this process at a time, as SQLite's writer lock: the others wait here rather
-        # than at the database's write lock holding a pooled connection each, so reads always find one free.
+        # One write transaction of this process at a time, as SQLite's writer thread, on a connection of its own
+        # (taken from no pool: nothing to acquire, reset or release per transaction, its prepared statements
+        # stay warm): the other writers wait here rather than at the database's write lock holding a pooled
+        # connection each, and reads always find a pooled one free.
         self._writing = asyncio.Lock()
+        self._writer: asyncpg.Connection | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -165,6 +168,9 @@ class PostgresDatabase:
         await self._migrate()
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -211,9 +217,9 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgQueries]:
         """One write transaction (under the write lock): commit on success, roll back on any error."""
-        async with self._writing, self.pool.acquire() as conn:
-            try:  # waiting for the lock is where a cancel usually lands: inside, so it is rolled back too
-                await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+        async with self._writing:
+            conn = await self._begin()
+            try:
                 yield PgQueries(conn)
             except BaseException:
                 await _roll_back(conn)
@@ -223,6 +229,40 @@ class PostgresDatabase:
             except BaseException:
                 conn.terminate()  # cancelled in the middle of COMMIT: whether it landed, the server decides
                 raise
+
+    async def _begin(self) -> asyncpg.Connection:
+        """BEGIN and the write lock, in one round trip on the writer's connection. A connection the server closed
+        since the last transaction (a restart, a terminated backend, an idle timeout) shows here, before anything
+        of this transaction was sent: it is replaced once. Waiting for the lock is where a cancel usually lands:
+        the transaction is rolled back then too."""
+        for replace in (True, False):
+            conn = await self._write_connection()
+            try:
+                await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                return conn
+            except Exception as exc:
+                if replace and conn.is_closed():
+                    log.warning(
+                        "the database closed the write connection (%s); connecting again", type(exc).__name__
+                    )
+                    continue
+                await _roll_back(conn)
+                raise
+            except BaseException:
+                await _roll_back(conn)
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _write_connection(self) -> asyncpg.Connection:
+        """The writer's connection, connected again when the last one was closed (a transaction that could not
+        be rolled back closes it; so does a server restart, which the next transaction finds)."""
+        if self._writer is None or self._writer.is_closed():
+            if self._pool is None:
+                raise RuntimeError("database is not open")
+            conn = await asyncpg.connect(self.url)
+            await _setup(conn)
+            self._writer = conn
+        return self._writer
 
     async def run(self, body: Callable[[PgQueries], Coroutine[Any, Any, T]]) -> T:
         """`body(tx)` as one write transaction (SQLite runs it on its writer thread; here it is awaited)."""

@@ -81,3 +81,23 @@ async def test_transactions_cancelled_mid_statement_or_waiting_for_the_lock_writ
     await pg.execute("INSERT INTO kv(key, value) VALUES (?, ?)", ("k", "w"))  # the pool goes on
     assert (await pg.fetchone("SELECT value FROM kv WHERE key=?", ("k",)))["value"] == "w"
     assert not [r for r in caplog.records if "active transaction" in r.getMessage()]
+
+
+@pytest.mark.postgres
+async def test_a_write_finds_a_new_connection_when_the_server_closed_the_writers(pg):
+    """Terminated just before a write, the writer's connection is found closed either by the driver (it read the
+    server's notice) or by BEGIN (it had not yet: without a second attempt that write failed, every time in three
+    runs); either way the write lands, once."""
+    keys = []
+    for key in "abc":
+        writer = await pg.fetchone(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND query LIKE 'COMMIT%'"
+        )
+        if writer is not None:
+            await pg.fetchone(
+                "SELECT pg_terminate_backend(?)", (writer["pid"],)
+            )  # a restart, an idle timeout
+        await pg.execute("INSERT INTO kv(key, value) VALUES (?, ?)", (key, "v"))
+        keys.append(key)
+        assert [r["key"] for r in await pg.fetchall("SELECT key FROM kv ORDER BY key")] == keys
