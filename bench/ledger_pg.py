@@ -12,11 +12,10 @@ and runs the same statements; they differ in how the statements reach the server
     floor+pool     the same, one pool acquire per hold (asyncpg's default release runs its reset query)
     floor+pool-reset  the same, the pool's reset a no-op (no reset query)
     one-trip       the whole hold in one round trip (a PL/pgSQL function doing the same reads and inserts)
-    bot            BudgetService.hold on PostgresDatabase
-    bot-reset      the same, its pool's reset a no-op (asyncpg.create_pool given reset=; the bot is not changed)
+    bot            BudgetService.hold on PostgresDatabase (its writer's own connection, no pool: bot/db/postgres.py)
   50 at once (asyncio.gather, a pool of 10 connections):
     floor+pool, floor+pool+lock (an asyncio.Lock in the process before a connection is taken: one transaction
-    waits on the server's lock at a time), bot, bot+lock (the same lock around PostgresDatabase.transaction).
+    waits on the server's lock at a time, as the bot's writer does), bot.
 
 For each: holds/s (median of --repeat), this process's CPU per hold and the server's (when it runs here), and the
 round trips per hold (`round_trips`).
@@ -141,37 +140,15 @@ async def _variant(server: scale_pg.Server, name: str, limit: int) -> AsyncItera
             async def hold(k: str, u: int) -> bool:
                 return bool(await stmt.fetchval(k, u, period, AMOUNT, limit, time.time()))
 
-        elif name.startswith("bot"):
+        elif name == "bot":
             from bot.budget.service import BudgetService
             from bot.db import postgres
             from bot.errors import UserError
             from bot.settings import BudgetPeriod
 
             db = postgres.PostgresDatabase(url)
-            if "reset" in name:
-                real = postgres.asyncpg.create_pool
-
-                def create_pool(*args: Any, **kwargs: Any) -> Any:
-                    return real(*args, **{**kwargs, "reset": _no_reset})
-
-                postgres.asyncpg.create_pool = create_pool  # type: ignore[assignment]
-                try:
-                    await db.open()
-                finally:
-                    postgres.asyncpg.create_pool = real
-            else:
-                await db.open()
+            await db.open()
             closers.append(db.close)
-            if name.endswith("+lock"):
-                lock = asyncio.Lock()
-                plain = db.transaction
-
-                @contextlib.asynccontextmanager
-                async def locked() -> AsyncIterator[Any]:
-                    async with lock, plain() as tx:
-                        yield tx
-
-                db.transaction = locked  # type: ignore[method-assign]
             budget = BudgetService(
                 db, default_limit_micros=limit, period=BudgetPeriod.MONTH, max_limit_micros=10**13
             )
@@ -223,8 +200,7 @@ async def measure(server: scale_pg.Server, name: str, at_once: bool, members: in
 
 async def round_trips(server: scale_pg.Server) -> dict:
     """Round trips a hold costs: asyncpg's connection calls (fetchrow, fetch, fetchval, execute; each is one round
-    trip, a multi-statement execute included), counted by wrapping them, for the bot's hold (the pool's reset query
-    on release included) and the floor's, on the first hold of a user."""
+    trip, a multi-statement execute included), counted by wrapping them, for the bot's hold  and the floor's, on the first hold of a user."""
     from bot.budget.service import BudgetService
     from bot.db.postgres import PostgresDatabase
     from bot.settings import BudgetPeriod
@@ -284,8 +260,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         "variants": {},
     }
     print(f"database: {res['database']}", flush=True)
-    plan = [(v, False) for v in ("floor", "floor+pool", "floor+pool-reset", "one-trip", "bot", "bot-reset")]
-    plan += [(v, True) for v in ("floor+pool", "floor+pool+lock", "bot", "bot+lock")]
+    plan = [(v, False) for v in ("floor", "floor+pool", "floor+pool-reset", "one-trip", "bot")]
+    plan += [(v, True) for v in ("floor+pool", "floor+pool+lock", "bot")]
     try:
         res["round_trips"] = await round_trips(server)
         print(f"round trips per hold: {res['round_trips']}", flush=True)
