@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(settings.log_level)
     try:
         asyncio.run(run(settings, token))
+    except ConfigError as exc:  # found on the way up: the database refused (DatabaseUnavailable)
+        print(f"anchorshot: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except discord.LoginFailure:
         print(
             "anchorshot: Discord refused DISCORD_TOKEN; reset it on the Developer Portal's Bot page.",

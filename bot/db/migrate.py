@@ -25,13 +25,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
 from bot.db.backup import integrity_problem
 from bot.db.database import SqliteDatabase
-from bot.db.postgres import WRITE_LOCK, PostgresDatabase
+from bot.db.postgres import WRITE_LOCK, DatabaseUnavailable, PostgresDatabase, postgres_place
 from bot.errors import ConfigError
 from bot.money import format_usd
 
@@ -65,34 +64,6 @@ class Table:
     key: list[str]
     foreign: list[ForeignKey] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)  # copied NULL, set once their targets are copied
-
-
-# ------------------------------------------------------------------------------------------------ the URL
-
-
-def postgres_place(url: str) -> str:
-    """Where `url` points, as host:port/database: never its user or password (DATABASE_URL may hold one)."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    try:
-        host = parts.hostname or query.get("host", [""])[0] or "localhost"
-        port = parts.port or query.get("port", [""])[0] or 5432
-    except ValueError:  # a malformed port
-        host, port = parts.netloc.rpartition("@")[2] or "localhost", "?"
-    database = unquote(parts.path.lstrip("/")) or query.get("dbname", [""])[0] or "(default database)"
-    return f"{host}:{port}/{database}"
-
-
-def scrub(text: str, url: str) -> str:
-    """`text` without the URL or its password, should a driver's message quote either."""
-    parts = urlsplit(url)
-    secrets = [url, parts.netloc.rpartition("@")[0]]
-    if parts.password:
-        secrets += [parts.password, unquote(parts.password)]
-    secrets += parse_qs(parts.query).get("password", [])
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return " ".join(text.split())
 
 
 def _ident(name: str) -> str:
@@ -416,9 +387,8 @@ async def migrate_to_postgres(sqlite_path: Path, url: str, media_dir: Path, out:
     try:
         try:
             await target.open()  # creates the schema in a database with no tables
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-            problem = scrub(f"{type(exc).__name__}: {exc}", url)
-            raise MigrationRefused(f"cannot open the PostgreSQL database at {place} ({problem})") from None
+        except DatabaseUnavailable as exc:
+            raise MigrationRefused(str(exc)) from None
         pg_version = await target.schema_version()
         if pg_version != version:
             raise MigrationRefused(

@@ -25,10 +25,12 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from importlib import resources
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
 from bot.db.database import Params, Row, migration_files
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +67,36 @@ def to_postgres(sql: str) -> tuple[str, tuple[str, ...]]:
     if names and len(names) != count:
         raise ValueError("a statement mixes ? and :name parameters")
     return text, tuple(names)
+
+
+class DatabaseUnavailable(ConfigError):
+    """The database could not be opened (no server there, refused credentials, no such database): one line that
+    names where, never the URL's user or password."""
+
+
+def postgres_place(url: str) -> str:
+    """Where `url` points, as host:port/database: never its user or password (DATABASE_URL may hold one)."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    try:
+        host = parts.hostname or query.get("host", [""])[0] or "localhost"
+        port = parts.port or query.get("port", [""])[0] or 5432
+    except ValueError:  # a malformed port
+        host, port = parts.netloc.rpartition("@")[2] or "localhost", "?"
+    database = unquote(parts.path.lstrip("/")) or query.get("dbname", [""])[0] or "(default database)"
+    return f"{host}:{port}/{database}"
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` without the URL or its password, should a driver's message quote either."""
+    parts = urlsplit(url)
+    secrets = [url, parts.netloc.rpartition("@")[0]]
+    if parts.password:
+        secrets += [parts.password, unquote(parts.password)]
+    secrets += parse_qs(parts.query).get("password", [])
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return " ".join(text.split())
 
 
 _translated: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -162,9 +194,16 @@ class PostgresDatabase:
         """Connect the pool and migrate to the newest schema (`up_to` is for SQLite's old-file tests only)."""
         if up_to is not None:
             raise ValueError("a PostgreSQL database starts at the baseline schema; up_to is SQLite's")
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=self._min_size, max_size=self._max_size, init=_setup, reset=_reset
-        )
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=self._min_size, max_size=self._max_size, init=_setup, reset=_reset
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            problem = scrub(f"{type(exc).__name__}: {exc}", self.url)
+            raise DatabaseUnavailable(
+                f"cannot open the PostgreSQL database at {postgres_place(self.url)} ({problem}); check DATABASE_URL"
+                " and that the server is running"
+            ) from None
         await self._migrate()
 
     async def close(self) -> None:

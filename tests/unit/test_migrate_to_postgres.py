@@ -16,7 +16,8 @@ import pytest
 import bot.__main__ as entry
 import bot.db.migrate as migrate
 from bot.db import SqliteDatabase
-from bot.db.migrate import ForeignKey, MigrationRefused, Table, plan, postgres_place, scrub
+from bot.db.migrate import ForeignKey, MigrationRefused, Table, plan
+from bot.db.postgres import postgres_place, scrub
 from tests.pg import table_counts
 
 PASSWORD = "pw-Sekr1t-9f2c"

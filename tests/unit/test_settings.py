@@ -41,6 +41,18 @@ def test_malformed_token_exits_with_one_line(tmp_path):
     assert "hunter2" not in result.stderr
 
 
+def test_a_database_url_with_no_server_behind_it_exits_with_one_line(tmp_path):
+    from tests.conftest import TEST_TOKEN
+
+    url = "postgresql://anchor:s3cret-pw@127.0.0.1:1/anchorshot"  # port 1: nothing listens
+    result = _run_bot(tmp_path, DISCORD_TOKEN=TEST_TOKEN, DATABASE_URL=url)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("anchorshot: cannot open the PostgreSQL database at 127.0.0.1:1/anchorshot (")
+    assert "check DATABASE_URL" in lines[0] and "s3cret-pw" not in result.stderr and "anchor:" not in lines[0]
+
+
 def test_bad_setting_is_one_readable_line():
     with pytest.raises(ConfigError) as err:
         load_settings(_env_file=None, default_budget_usd="lots")
