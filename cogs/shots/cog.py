@@ -44,8 +44,6 @@ class ShotCog(commands.Cog):
             services.takes.attach(self.publisher, self.publisher.edits),
             services.consistency.attach(self.publisher),
         ]
-        # before the engine starts (setup_hook starts it once the cogs are loaded)
-        await self.publisher.remember_shown()
 
     async def cog_unload(self) -> None:
         """Detach this cog's chat side only: the engine goes on, and deliveries of takes wait for a reload."""

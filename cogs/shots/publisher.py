@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
 log = logging.getLogger(__name__)
+# past the bot's queue, before the clip is posted: the progress message shows one "Making the clip" text
+AT_SERVICE = frozenset(
+    {JobState.SUBMITTED, JobState.RUNNING, JobState.COMPLETED, JobState.DOWNLOADED, JobState.POSTING}
+)
 
 NO_PINGS = discord.AllowedMentions.none()
 HISTORY_SCAN_LIMIT = 5000  # messages read forward from a take's progress message when looking for its clip
@@ -57,7 +61,7 @@ class DiscordTakePublisher:
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
         self.edits = ProgressEdits(
-            self._show, self._looks, lambda: bot.services.settings.progress_edit_interval_s
+            self._show, self._looks, lambda: bot.services.settings.progress_edit_interval_s, self._unseen
         )
 
     @property
@@ -92,20 +96,15 @@ class DiscordTakePublisher:
             return (JobState.POSTED, take.clip_message_id)
         return (self._embed(take).to_dict(), take.is_final)
 
-    async def remember_shown(self) -> None:
-        """After a restart: a take already at the video service left the bot's queue before the stop, so its
-        progress message shows the one "Making the clip" text; remembered, no take spends an edit saying it again
-        (500 takes in flight: 500 edits saved). Waiting takes are not remembered: their next state is shown."""
-        at_service = (
-            JobState.SUBMITTED,
-            JobState.RUNNING,
-            JobState.COMPLETED,
-            JobState.DOWNLOADED,
-            JobState.POSTING,
-        )
-        for take in await self.bot.services.takes.in_states(*at_service):
-            if take.progress_message_id is not None:
-                self.edits.shown.setdefault(take.id, self._looks(take))
+    def _unseen(self, take: Take) -> Any:
+        """What the progress message of a take this process has not shown yet shows. A take already at the video
+        service left a bot's queue showing the one "Making the clip" text (this process before a restart, or
+        another process that took it there): the same look it has now, so no edit says it again (after a restart
+        with 500 takes at fal, 500 edits saved; a take moving to another process, one). Otherwise None: unknown,
+        the edit is sent."""
+        if take.state in AT_SERVICE and take.progress_message_id is not None:
+            return self._looks(take)
+        return None
 
     async def create_progress(self, take: Take, *, look_first: bool = False) -> int:
         channel = self._channel(take)
