@@ -561,34 +561,43 @@ class JobEngine:
 
     async def _submit(self, job: Job) -> None:
         kind = self._remote(job)
-        moved = await self._admit(job, S.SUBMITTING, queue_position=None)
-        if moved is None:
-            return
-        deadline = moved.created_at + self.config.job_timeout_s
-        try:
-            async with self._poll_sem:
-                request_id = await kind.submit(moved)
-        except Retry as exc:  # nothing was accepted: the same single submit, later
-            await self._retry(moved, exc.message, deadline=deadline, back_to=S.WAITING)
-            return
-        except StepError as exc:  # Fail, or Uncertain: never submitted twice blindly
-            await self._finish(moved, S.FAILED, error=exc.message)
-            return
-        except Exception:
-            log.exception("could not submit job %d", job.id)
+        # A stop can't tell whether the backend took a job it finds in SUBMITTING (it fails then: never sent twice),
+        # so a job is in SUBMITTING only while it holds a send slot, from the move to the stored request id: the
+        # jobs a stop fails are at most the slots, not every job admitted and waiting for one.
+        async with self._poll_sem:
+            moved = await self._admit(job, S.SUBMITTING, queue_position=None)
+            if moved is None:
+                return
+            sent = await self._send(kind, moved)
+            if isinstance(sent, str):
+                done = await self._move(
+                    moved,
+                    S.SUBMITTED,
+                    request_id=sent,
+                    submitted_at=self.clock(),
+                    attempts=0,
+                    next_attempt_at=0,
+                )
+                log.info("job %d submitted as %s", job.id, sent)
+                if done is None:  # it ended meanwhile (a cancel): the backend's copy goes too
+                    await kind.cancel(moved)
+                return
+        if isinstance(sent, Retry):  # nothing was accepted: the same single submit, later
+            deadline = moved.created_at + self.config.job_timeout_s
+            await self._retry(moved, sent.message, deadline=deadline, back_to=S.WAITING)
+        elif isinstance(sent, StepError):  # Fail, or Uncertain: never submitted twice blindly
+            await self._finish(moved, S.FAILED, error=sent.message)
+        else:
+            log.error("could not submit job %d", job.id, exc_info=sent)
             await self._finish(moved, S.FAILED, error=kind.failure_text(Failure.SEND_BROKE))
-            return
-        done = await self._move(
-            moved,
-            S.SUBMITTED,
-            request_id=request_id,
-            submitted_at=self.clock(),
-            attempts=0,
-            next_attempt_at=0,
-        )
-        log.info("job %d submitted as %s", job.id, request_id)
-        if done is None:
-            await kind.cancel(moved)
+
+    @staticmethod
+    async def _send(kind: RemoteKind, job: Job) -> str | Exception:
+        """The one submit: the request id, or what stopped it (handled once the slot is free again)."""
+        try:
+            return await kind.submit(job)
+        except Exception as exc:  # noqa: BLE001 - every failure is handled by the caller, by its type
+            return exc
 
     async def _recover_submit(self, job: Job) -> None:
         """Found in SUBMITTING with no task sending it: the bot stopped mid-submit, and the backend may have it."""

@@ -37,7 +37,9 @@ ENV = {
     "MAX_SHOTS_GLOBAL": "40",
     "LOG_LEVEL": "INFO",
     "GUILD_READY_TIMEOUT_S": "0.05",
+    "POLL_CONCURRENCY": "8",  # fal requests at once: a take is marked as being sent only while it holds one
 }
+SEND_SLOTS = int(ENV["POLL_CONCURRENCY"])
 
 
 def _clips(fake: FakeDiscord, channel_id: int) -> list[tuple[int, int]]:
@@ -140,7 +142,8 @@ async def _check(
     """Every take posted once, sent to fal once, captured once, the ledger equal to what was delivered. The one
     exception is the window the bot cannot see into: a take the dead process was sending to fal at the kill (fal
     may have accepted it, its request id was not yet stored). Sending it again could run it twice, so such a take
-    fails, released, never charged, as after a restart (README, "How it works")."""
+    fails, released, never charged, as after a restart (README, "How it works"). There are at most as many as the
+    process's send slots: a take waiting for a slot is still queued (with 40 admitted at once, 18 failed before)."""
     takes = await _rows(
         url, "SELECT id, state, price_micros, ledger_key, request_id, args FROM jobs WHERE kind = 'take'"
     )
@@ -148,7 +151,8 @@ async def _check(
     failed = {t["id"] for t in takes if t["state"] == "failed"}
     assert failed <= sending, f"failed outside the sending window: {failed - sending}"
     posted = [t for t in takes if t["state"] == "posted"]
-    assert len(posted) + len(failed) == TAKES and len(failed) <= 5
+    assert len(posted) + len(failed) == TAKES
+    assert len(failed) <= SEND_SLOTS, f"{len(failed)} takes failed: more than the dead process could be sending"
     # Posted exactly once each: one clip per (shot, take) in its channel.
     clips = [Counter(_clips(fake, channel)) for channel in channels.values()]
     assert sum(len(c) for c in clips) == len(posted) and all(set(c.values()) <= {1} for c in clips)

@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import re
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +254,44 @@ async def test_a_job_found_submitting_after_a_restart_is_not_submitted_again(eng
     done = await _until(engine, job.id, S.FAILED, S.POSTED)
     assert done.state is S.FAILED and kind.submits == 0
     assert engine.ledger.holds[done.ledger_key] == "released"
+
+
+class StuckSubmitKind(RemoteKind):
+    """Every submit waits until the test lets it through (a slow backend)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def submit(self, job: Job) -> str:
+        await self.gate.wait()
+        return await super().submit(job)
+
+
+async def test_only_jobs_holding_a_send_slot_are_marked_as_being_sent(db):
+    """A stop fails what it finds being sent (the backend may have it); a job still waiting for one of the send
+    slots is left in the queue, so a stop in a burst of sends costs at most the slots' jobs, not all admitted."""
+    config = EngineConfig(
+        poll_interval_s=0.02, progress_grace_s=0, max_per_user=10, max_global=10, poll_concurrency=2
+    )
+    first = JobEngine(db, ledger=FakeLedger(), backend="test", config=config)
+    stuck = StuckSubmitKind()
+    first.register(stuck)
+    first.start()
+    jobs = [await _queue(first) for _ in range(5)]
+    await asyncio.sleep(0.3)
+    states = [(await first.get(j.id)).state for j in jobs]
+    assert Counter(states) == {S.WAITING: 3, S.SUBMITTING: 2}, states
+    await first.stop()  # as a SIGKILL would leave them: the two being sent, three in the queue
+    second = JobEngine(db, ledger=FakeLedger(), backend="test", config=config)
+    again = RemoteKind()
+    second.register(again)
+    second.start()
+    try:
+        done = [await _until(second, j.id, S.FAILED, S.POSTED) for j in jobs]
+    finally:
+        await second.stop()
+    assert Counter(j.state for j in done) == {S.POSTED: 3, S.FAILED: 2} and again.submits == 3
 
 
 async def test_unconfirmed_cancel_is_refused_and_the_job_carries_on(engine):
