@@ -162,9 +162,8 @@ async def test_a_hold_is_one_read_and_two_writes_with_or_without_a_cap(budget, d
     assert await _counted_hold(budget, db, "a", 4_000_000) == ["SELECT"]  # the same job again: one hold
     await budget.set_guild_cap(G, 9_500_000)  # Bob's capture counts: 1 + 4 of 9.5 spent or held
     assert await _counted_hold(budget, db, "b", 4_000_000) == ["SELECT", "INSERT", "INSERT"]
-    with pytest.raises(
-        BudgetExceeded, match="server"
-    ):  # 9 of 9.5 used: refused after the read, nothing written
+    # 9 of 9.5 used: refused after the read, nothing written
+    with pytest.raises(BudgetExceeded, match="server"):
         await _counted_hold(budget, db, "over", 1_000_000)
     assert await _counted_hold(budget, db, "fits", 500_000) == ["SELECT", "INSERT", "INSERT"]
     alice = await budget.view(G, ALICE)

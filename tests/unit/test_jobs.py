@@ -275,13 +275,18 @@ async def test_only_jobs_holding_a_send_slot_are_marked_as_being_sent(db):
         poll_interval_s=0.02, progress_grace_s=0, max_per_user=10, max_global=10, poll_concurrency=2
     )
     first = JobEngine(db, ledger=FakeLedger(), backend="test", config=config)
-    stuck = StuckSubmitKind()
-    first.register(stuck)
+    first.register(StuckSubmitKind())
     first.start()
     jobs = [await _queue(first) for _ in range(5)]
-    await asyncio.sleep(0.3)
-    states = [(await first.get(j.id)).state for j in jobs]
-    assert Counter(states) == {S.WAITING: 3, S.SUBMITTING: 2}, states
+
+    async def states() -> Counter[JobState]:
+        return Counter([(await first.get(j.id)).state for j in jobs])
+
+    async with asyncio.timeout(10):
+        while (await states())[S.SUBMITTING] < 2:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)  # ten poll intervals: time enough for the other three to be moved, were they
+    assert await states() == {S.WAITING: 3, S.SUBMITTING: 2}
     await first.stop()  # as a SIGKILL would leave them: the two being sent, three in the queue
     second = JobEngine(db, ledger=FakeLedger(), backend="test", config=config)
     again = RemoteKind()
