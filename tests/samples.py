@@ -15,6 +15,11 @@ def _save(img: Image.Image, fmt: str, **params: object) -> bytes:
     return buf.getvalue()
 
 
+def png_bytes(img: Image.Image) -> bytes:
+    """A picture as PNG bytes, for an upload."""
+    return _save(img, "PNG")
+
+
 def portrait(size: tuple[int, int] = (768, 1024), *, shade: int = 90) -> Image.Image:
     """A centred face-like subject on a plain background."""
     img = Image.new("RGB", size, (226, 222, 215))

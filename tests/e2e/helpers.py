@@ -48,22 +48,15 @@ def _anchor_lines(fake: FakeDiscord, channel_id: int) -> list[dict]:
 
 async def original_reply(it: FakeInteraction, timeout: float = 10.0) -> dict:
     """The bot's answer to an interaction: its original response (filled, never a followup after a defer)."""
-    reply = await it.wait_reply(lambda m: bool(text_of(m)), timeout=timeout)
+    reply = await text_reply(it, timeout)
     assert it.original is not None and it.original.id == int(reply["id"]), (it.original, reply)
     assert it.followups == [], it.followups
     return reply
 
 
-def png_bytes(img: Image.Image) -> bytes:
-    """A picture as PNG bytes, for an upload."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-async def text_reply(it: FakeInteraction) -> dict:
+async def text_reply(it: FakeInteraction, timeout: float = 10.0) -> dict:
     """The bot's first reply to the interaction that has text (a deferral has none)."""
-    return await it.wait_reply(lambda m: bool(text_of(m)))
+    return await it.wait_reply(lambda m: bool(text_of(m)), timeout=timeout)
 
 
 def decode_size(data: bytes) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from bot.jobs import Failure, Job, JobEngine, JobState, KindBase, Outlet, Prepar
 from bot.kinds.fal import FalKind
 from bot.text import clean_text
 from tests import samples
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import set_anchor, text_reply
 from tests.e2e.shots_helpers import run_shot, wait_posted
 from tests.fakes.discord import text_of
 
@@ -146,7 +146,7 @@ async def test_a_new_local_kind_and_a_new_remote_kind_need_only_four_things(runn
 
     await runner.start(prepare=prepare)
     it = await fake_discord.slash("shout", text="hello there")
-    assert "queued" in text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    assert "queued" in text_of(await text_reply(it))
     await fake_discord.wait_for(
         lambda: any(
             text_of(m) == "HELLO THERE!" for m in fake_discord.channel_messages(fake_discord.channel_id)
@@ -154,7 +154,7 @@ async def test_a_new_local_kind_and_a_new_remote_kind_need_only_four_things(runn
         timeout=15,
     )
     it = await fake_discord.slash("picture", prompt="a lighthouse at dusk")
-    assert "queued" in text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    assert "queued" in text_of(await text_reply(it))
     [posted] = await fake_discord.wait_for(
         lambda: [
             m for m in fake_discord.channel_messages(fake_discord.channel_id) if "lighthouse" in text_of(m)

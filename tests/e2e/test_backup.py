@@ -9,7 +9,7 @@ import sys
 
 from tests import samples
 from tests.conftest import ROOT
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import set_anchor, text_reply
 from tests.e2e.shots_helpers import run_shot, wait_clips
 from tests.fakes.discord import text_of
 
@@ -91,10 +91,10 @@ async def test_backup_while_running_then_damaged_start_then_restore(bot_process,
 
     await bot_process.start()
     it = await fake_discord.slash("budget")
-    reply = await it.wait_reply(lambda m: bool(text_of(m)))
+    reply = await text_reply(it)
     assert "$0.56" in text_of(reply) and reply["_ephemeral"]
     it = await fake_discord.slash("anchor show")
-    assert "Mara" in text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    assert "Mara" in text_of(await text_reply(it))
     await run_shot(fake_discord, "after the restore")
     await wait_clips(fake_discord, 2)
 

@@ -15,7 +15,7 @@ from bot.media.crop import start_image_problem
 from tests import faces_samples as fs
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
-from tests.e2e.helpers import png_bytes, set_anchor, settled_totals, text_reply
+from tests.e2e.helpers import set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, Faults, text_of
 from tests.fakes.fal_fake import Outcome
@@ -35,8 +35,10 @@ async def _add(fake, name: str, png: bytes, user: str = "alice") -> dict:
 
 async def _cast_of_two(fake) -> None:
     """Mara (the astronaut, the channel's anchor, so its main character) and Grace (Grace Hopper), no angles."""
-    await set_anchor(fake, png_bytes(fs.centred_portrait()), name="Mara")
-    assert "Grace joined the cast" in text_of(await _add(fake, "Grace", png_bytes(fs.hopper_portrait())))
+    await set_anchor(fake, samples.png_bytes(fs.centred_portrait()), name="Mara")
+    assert "Grace joined the cast" in text_of(
+        await _add(fake, "Grace", samples.png_bytes(fs.hopper_portrait()))
+    )
 
 
 def _kling(fake_fal) -> list:
@@ -108,7 +110,7 @@ async def test_a_re_roll_keeps_the_cast_its_versions_and_references(bot, runner,
     [clip] = await wait_clips(fake_discord, 1)
     await wait_posted(runner, fake_discord, 1)
     # A new portrait of Grace after the take: the re-roll still sends the version the take showed.
-    await set_anchor(fake_discord, png_bytes(fs.badge_portrait()), name="Grace")
+    await set_anchor(fake_discord, samples.png_bytes(fs.badge_portrait()), name="Grace")
     await fake_discord.react(int(clip["id"]), "\U0001f501")
     await wait_clips(fake_discord, 2)
     first, again = _kling(fake_fal)
@@ -193,7 +195,7 @@ async def test_cast_list_main_and_remove(bot, runner, fake_discord, fake_fal):
 
 async def test_anchor_commands_act_on_a_named_character(bot, runner, fake_discord, fake_fal):
     await _cast_of_two(fake_discord)
-    reply = await set_anchor(fake_discord, png_bytes(fs.badge_portrait()), name="grace")
+    reply = await set_anchor(fake_discord, samples.png_bytes(fs.badge_portrait()), name="grace")
     assert "Anchor set" in text_of(reply)
     grace = await runner.services.anchors.version_of(fake_discord.channel_id, None, "Grace")
     mara = await runner.services.anchors.resolve(fake_discord.channel_id)
@@ -362,7 +364,9 @@ async def test_a_thread_uses_its_parents_cast_and_its_own_characters_shadow_it(
     choices = await fake_discord.autocomplete("shot", "start", "", channel_id=thread, prompt="x")
     assert [c["value"] for c in choices] == ["Mara", "Grace"]
     # A thread's own Grace (a new portrait) shadows the parent's; Mara is still the parent's main character.
-    att = fake_discord.make_attachment("g.png", png_bytes(fs.badge_portrait()), content_type="image/png")
+    att = fake_discord.make_attachment(
+        "g.png", samples.png_bytes(fs.badge_portrait()), content_type="image/png"
+    )
     it = await fake_discord.slash("cast add", channel_id=thread, name="Grace", image=att)
     assert "joined the cast" in text_of(await text_reply(it))
     await run_shot(fake_discord, "Grace waves", channel_id=thread, start="grace")

@@ -13,7 +13,7 @@ from bot.jobs import JobState
 from bot.media.normalize import normalize_image
 from tests import faces_samples as fs
 from tests import samples
-from tests.e2e.helpers import png_bytes
+from tests.e2e.helpers import text_reply
 from tests.e2e.shots_helpers import wait_clips
 from tests.fakes.discord import text_of
 
@@ -37,7 +37,7 @@ async def _old_database(data_dir: Path, guild_id: int, channel_id: int, user_id:
     media = data_dir / "media"
     rows = [
         (1, channel_id, 1, samples.portrait_png(), None),
-        (2, channel_id, 2, png_bytes(fs.centred_portrait()), "Mara"),
+        (2, channel_id, 2, samples.png_bytes(fs.centred_portrait()), "Mara"),
         (3, channel_id + 1, 1, samples.portrait_png(shade=90), "Zoë <the hero>"),
     ]
     for vid, channel, number, png, name in rows:
@@ -103,10 +103,10 @@ async def test_an_old_database_is_upgraded_in_place_and_its_takes_re_roll(runner
     assert anchor.version == 2 and anchor.character_id == cast[0].id
 
     it = await fake_discord.slash("cast list")
-    listing = text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    listing = text_of(await text_reply(it))
     assert "Mara** (main)" in listing and "1 take scored" in listing and "median face 91%" in listing
     it = await fake_discord.slash("anchor history")
-    history = text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    history = text_of(await text_reply(it))
     assert "v2" in history and "v1" in history
 
     # The old take re-rolls as it was made: the same prompt and its anchor version's image as the start.

@@ -10,7 +10,8 @@ import pytest
 
 from bot.jobs import JobState
 from tests import faces_samples as fs
-from tests.e2e.helpers import png_bytes, set_anchor, settled_totals
+from tests import samples
+from tests.e2e.helpers import set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import clip_messages, run_shot
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -48,7 +49,7 @@ async def _spent(runner, fake, user="alice"):
 
 
 async def test_anchor_set_and_show_add_face_checks_and_store_the_embedding(bot, runner, fake_discord):
-    reply = await set_anchor(fake_discord, png_bytes(fs.centred_portrait()))
+    reply = await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     text = text_of(reply)
     for title in ("One face", "Face centred", "Face size", "Eyes level"):
         assert title in text, title
@@ -57,26 +58,26 @@ async def test_anchor_set_and_show_add_face_checks_and_store_the_embedding(bot, 
     assert face.face_count == 1 and face.angle_id is None and len(face.embedding) == 512
 
     it = await fake_discord.slash("anchor show")
-    shown = text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    shown = text_of(await text_reply(it))
     assert "One face" in shown and "Face record" in shown and "No takes scored yet" in shown
 
     # Two faces of similar size: a warning on the checklist (never a refusal), and no usable embedding.
     two = fs.side_by_side(fs.centred_portrait(), fs.hopper_portrait())
-    reply = await set_anchor(fake_discord, png_bytes(two))
+    reply = await set_anchor(fake_discord, samples.png_bytes(two))
     assert "More than one face" in text_of(reply)
 
 
 async def test_status_names_the_face_engine(bot, runner, fake_discord):
     await runner.services.consistency.engine_status()
     it = await fake_discord.slash("status")
-    text = text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    text = text_of(await text_reply(it))
     assert "face checks on" in text
 
 
 async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(
     bot, runner, fake_discord, fake_fal, tmp_path
 ):
-    await set_anchor(fake_discord, png_bytes(fs.centred_portrait()))
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
     await run_shot(fake_discord, "she smiles at the camera", auto_reroll=True)
     [verdict] = await _wait_verdicts(fake_discord, 1)
@@ -105,14 +106,14 @@ async def test_clip_of_the_anchor_scores_as_a_match_and_is_recorded(
     await asyncio.sleep(1.0)
     assert len(fake_fal.submissions) == 1  # a match is never re-rolled
     it = await fake_discord.slash("anchor show")
-    shown = text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    shown = text_of(await text_reply(it))
     assert "1 takes scored" in shown and "drift rate 0%" in shown
 
 
 async def test_drifted_take_is_rerolled_once_charged_once_and_compared(
     bot, runner, fake_discord, fake_fal, tmp_path
 ):
-    await set_anchor(fake_discord, png_bytes(fs.centred_portrait()))
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     fake_fal.script(
         Outcome.complete(video=_clip(tmp_path, fs.stranger_clip, "s.mp4")),
         Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")),
@@ -143,7 +144,7 @@ async def test_drifted_take_is_rerolled_once_charged_once_and_compared(
 async def test_drift_without_budget_says_so_publicly_without_figures(
     bot, runner, fake_discord, fake_fal, tmp_path
 ):
-    await set_anchor(fake_discord, png_bytes(fs.centred_portrait()))
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     await runner.services.consistency.set_auto_reroll(fake_discord.guild_id, fake_discord.channel_id, True)
     await runner.services.budget.set_user_limit(fake_discord.guild_id, fake_discord.member("alice"), 600_000)
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.stranger_clip, "s.mp4")))
@@ -158,7 +159,7 @@ async def test_drift_without_budget_says_so_publicly_without_figures(
 
 
 async def test_faceless_clip_says_no_face_and_is_not_rerolled(bot, runner, fake_discord, fake_fal, tmp_path):
-    await set_anchor(fake_discord, png_bytes(fs.centred_portrait()))
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.faceless_clip, "c.mp4")))
     answer = await run_shot(
         fake_discord, "seen from behind, she walks away from the camera", auto_reroll=True
@@ -172,7 +173,7 @@ async def test_faceless_clip_says_no_face_and_is_not_rerolled(bot, runner, fake_
 
 async def test_sigkill_while_scoring_loses_nothing(bot_process, fake_discord, fake_fal, tmp_path):
     await bot_process.start(FACE_SCORE_FRAMES="32")
-    await set_anchor(fake_discord, png_bytes(fs.centred_portrait()))
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     long_clip = fs.write_mp4(
         tmp_path / "long.mp4", fs.camera_move(fs.centred_portrait(), 96, (1280, 720)), fps=24
     )
@@ -203,7 +204,7 @@ async def test_a_score_skipped_by_a_crash_is_queued_by_the_sweep_once(
     """The bot stopped between recording a take posted and queueing its score: the start-up sweep queues it."""
     consistency = runner.services.consistency
     runner.services.jobs.unsubscribe(consistency)  # as if the process died right after the POSTED move
-    await set_anchor(fake_discord, png_bytes(fs.centred_portrait()))
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
     await run_shot(fake_discord, "she smiles")
     await fake_discord.wait_for(lambda: clip_messages(fake_discord), timeout=30)
@@ -225,7 +226,7 @@ async def test_the_automatic_reroll_is_one_per_take_even_when_asked_again(
     bot, runner, fake_discord, fake_fal, tmp_path
 ):
     """A deliver repeated after a crash asks for the re-roll again: the same take comes back, nothing is charged twice."""
-    await set_anchor(fake_discord, png_bytes(fs.centred_portrait()))
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
     await run_shot(fake_discord, "she smiles")
     await _wait_verdicts(fake_discord, 1)
@@ -257,7 +258,7 @@ async def test_without_a_working_face_engine_everything_else_works_and_status_sa
     (broken / "dlib").mkdir(parents=True)
     (broken / "dlib" / "__init__.py").write_text('raise ImportError("simulated broken dlib build")\n')
     await bot_process.start(PYTHONPATH=str(broken))
-    reply = await set_anchor(fake_discord, png_bytes(fs.centred_portrait()), name="Mara")
+    reply = await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()), name="Mara")
     assert "Anchor set: version 1" in text_of(reply)
     fake_fal.script(Outcome.complete(video=_clip(tmp_path, fs.anchor_clip, "a.mp4")))
     await run_shot(fake_discord, "she smiles")
@@ -265,7 +266,7 @@ async def test_without_a_working_face_engine_everything_else_works_and_status_sa
 
     async def status_text() -> str:
         it = await fake_discord.slash("status")
-        return text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+        return text_of(await text_reply(it))
 
     text = ""
     for _ in range(40):  # the worker reports once it has tried to load the models

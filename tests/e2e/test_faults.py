@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 
 from bot.jobs import JobState
 from tests import faces_samples as fs
@@ -33,12 +32,6 @@ from tests.fakes.discord import (
 from tests.fakes.fal_fake import Outcome
 
 PRICE = 560_000
-
-
-def png_of(img) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 async def _totals(runner, fake, user="alice"):
@@ -275,7 +268,7 @@ async def test_a_scored_take_costs_at_most_four_discord_requests(runner, fake_di
     clip is posted; the clip (pinging its requester); the progress message's one edit to a line pointing at it;
     the verdict, one edit of the clip's embed. The bot adds no re-roll reaction of its own by default."""
     await runner.start(progress_edit_interval_s=1.0)
-    await set_anchor(fake_discord, png_of(fs.centred_portrait()))
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     fake_fal.script(
         Outcome.complete(
             queued_polls=2, progress_polls=40, video=fs.anchor_clip(tmp_path / "a.mp4").read_bytes()

@@ -19,8 +19,9 @@ import pytest
 
 from bot.jobs import JobState
 from tests import faces_samples as fs
+from tests import samples
 from tests.conftest import ROOT, BotRunner
-from tests.e2e.helpers import png_bytes, set_anchor, settled_totals, text_reply
+from tests.e2e.helpers import set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, MANAGE_GUILD, text_of
 from tests.fakes.fal_fake import Outcome
@@ -134,8 +135,8 @@ async def _make_everything(runner, fake, fal) -> dict:
     await text_reply(
         await fake.slash("budget-admin set", user=treasurer, opts={"user": bob, "limit": "$12.50"})
     )
-    await set_anchor(fake, png_bytes(fs.centred_portrait()), name="Mara")
-    att = fake.make_attachment("Grace.png", png_bytes(fs.hopper_portrait()), content_type="image/png")
+    await set_anchor(fake, samples.png_bytes(fs.centred_portrait()), name="Mara")
+    att = fake.make_attachment("Grace.png", samples.png_bytes(fs.hopper_portrait()), content_type="image/png")
     assert "Grace joined the cast" in text_of(
         await text_reply(await fake.slash("cast add", name="Grace", image=att))
     )

@@ -12,7 +12,7 @@ import secrets
 import time
 
 from tests import samples
-from tests.e2e.helpers import set_anchor
+from tests.e2e.helpers import set_anchor, text_reply
 from tests.e2e.shots_helpers import run_shot, wait_clips
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, FakeDiscord, FakeInteraction, text_of
 
@@ -106,7 +106,7 @@ async def test_every_command_is_guild_only(bot, fake_discord):
 async def test_command_from_a_dm_gets_one_polite_refusal(bot, runner, fake_discord, caplog):
     cmd = next(c for c in fake_discord.synced_commands["global"] if c["name"] == "budget")
     inter = await _dm_interaction(fake_discord, itype=2, data={"id": cmd["id"], "name": "budget", "type": 1})
-    reply = await inter.wait_reply(lambda m: bool(text_of(m)))
+    reply = await text_reply(inter)
     assert REFUSAL in text_of(reply) and reply["_ephemeral"]
     await fake_discord.wait_for(lambda: True, 0.3)
     assert len(inter.reply_messages()) == 1
@@ -128,7 +128,7 @@ async def test_button_from_a_dm_is_refused_and_changes_nothing(bot, runner, fake
         user="alice",
         message=message,
     )
-    reply = await inter.wait_reply(lambda m: bool(text_of(m)))
+    reply = await text_reply(inter)
     assert REFUSAL in text_of(reply) and reply["_ephemeral"]
     await fake_discord.wait_for(lambda: True, 0.5)
     assert len(inter.reply_messages()) == 1
@@ -168,7 +168,7 @@ async def test_reroll_button_without_budget_tells_only_the_presser(bot, runner, 
         c["custom_id"] for row in clip["components"] for c in row["components"] if "reroll" in c["custom_id"]
     )
     inter = await fake_discord.click(int(clip["id"]), custom_id, user=bob)
-    reply = await inter.wait_reply(lambda m: bool(text_of(m)))
+    reply = await text_reply(inter)
     assert reply["_ephemeral"] and "$" in text_of(reply)  # the figures, to their owner only
     public = [m for m in fake_discord.channel_messages(fake_discord.channel_id) if m["id"] not in before]
     assert all("$" not in text_of(m) for m in public), [text_of(m) for m in public]

@@ -14,7 +14,7 @@ from PIL import Image
 from bot.jobs import JobState
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
-from tests.e2e.helpers import set_anchor, settled_totals
+from tests.e2e.helpers import set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -25,7 +25,7 @@ PRICE_S = 112_000  # Kling v3 Pro, sound off, a second
 
 
 async def _reply(it) -> dict:
-    return await it.wait_reply(lambda m: bool(text_of(m)))
+    return await text_reply(it)
 
 
 async def _start(fake, name: str = "Opening", user: str | int = "alice") -> dict:
@@ -489,7 +489,7 @@ async def test_continue_on_a_kept_take_asks_for_the_next_shot_and_starts_from_it
     form = await fake_discord.submit_modal(
         it, {"What happens next": "she sits down", "Length in seconds": "4"}
     )
-    answer = await form.wait_reply(lambda m: bool(text_of(m)))
+    answer = await text_reply(form)
     assert answer["_ephemeral"] and "Shot 2 \u00b7 take 1 is on its way" in text_of(answer)
     await wait_posted(runner, fake_discord, 2)
     second = fake_fal.submissions[1]

@@ -14,7 +14,7 @@ from bot.jobs import JobState
 from bot.studio.service import ANCHOR_RULES, EXPIRY_S
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
-from tests.e2e.helpers import original_reply, set_anchor, settled_totals
+from tests.e2e.helpers import original_reply, set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -260,7 +260,7 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
     # A re-roll carries the same version and angles.
     [reroll] = [b for b in fake_discord.msg(clip["id"]).buttons if b.label.startswith("Re-roll")]
     it = await fake_discord.click(int(clip["id"]), reroll.custom_id)
-    await it.wait_reply(lambda m: bool(text_of(m)))
+    await text_reply(it)
     await wait_clips(fake_discord, 2)
     kling = [s for s in fake_fal.submissions if s.endpoint == KLING]
     assert kling[1].arguments["elements"] == kling[0].arguments["elements"]

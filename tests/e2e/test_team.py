@@ -7,7 +7,7 @@ import re
 
 from bot.jobs import JobState
 from tests import samples
-from tests.e2e.helpers import set_anchor, settled_totals
+from tests.e2e.helpers import set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import clip_messages, progress_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -21,7 +21,7 @@ async def _final(fake, message: dict, words: str, timeout: float = 30.0) -> dict
 
 async def _status(fake) -> str:
     it = await fake.slash("status")
-    return text_of(await it.wait_reply(lambda m: bool(text_of(m))))
+    return text_of(await text_reply(it))
 
 
 async def test_a_refused_key_tells_members_plainly_and_the_admins_once(
@@ -61,7 +61,7 @@ async def test_help_shows_each_member_what_they_may_use_the_anchor_and_prices(ru
     await runner.start()
     bob = fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
     it = await fake_discord.slash("help", user=bob)
-    reply = await it.wait_reply(lambda m: bool(text_of(m)))
+    reply = await text_reply(it)
     text = text_of(reply)
     assert reply["_ephemeral"] and not reply["_pinged"]
     assert "ask a moderator to run /anchor set or /anchor generate" in text  # no anchor yet: who can act
@@ -70,7 +70,7 @@ async def test_help_shows_each_member_what_they_may_use_the_anchor_and_prices(ru
 
     await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
     it = await fake_discord.slash("help")  # alice: a moderator and an admin
-    reply = await it.wait_reply(lambda m: bool(text_of(m)))
+    reply = await text_reply(it)
     text = text_of(reply)
     assert "/anchor set, /anchor use, /anchor clear" in text and "/budget-admin" in text
     assert "v1 \u201cMara\u201d" in text
@@ -118,7 +118,7 @@ async def test_try_again_on_a_failed_take_makes_one_new_take_charged_once_on_del
     buttons = [c for row in failed["components"] for c in row["components"]]
     assert [(b["label"], b["custom_id"]) for b in buttons] == [("Try again \u00b7 $0.56", "shot:retry:1")]
     it = await fake_discord.click(int(progress["id"]), "shot:retry:1", user=bob)
-    answer = await it.wait_reply(lambda m: bool(text_of(m)))
+    answer = await text_reply(it)
     assert answer[
         "_ephemeral"
     ] and "Shot 1 \u00b7 take 2 is on its way: $0.56, charged to you only if" in text_of(answer)
@@ -128,9 +128,7 @@ async def test_try_again_on_a_failed_take_makes_one_new_take_charged_once_on_del
     assert await settled_totals(runner, fake_discord, "bob") == (560_000, 0)  # charged once, on delivery
     assert await settled_totals(runner, fake_discord) == (0, 0)  # the failed take cost alice nothing
     again = await fake_discord.click(int(progress["id"]), "shot:retry:1", user=bob)
-    assert "just asked" in text_of(
-        await again.wait_reply(lambda m: bool(text_of(m)))
-    )  # a double click counts once
+    assert "just asked" in text_of(await text_reply(again))  # a double click counts once
     assert len(fake_fal.submissions) == 2
 
 

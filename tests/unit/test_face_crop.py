@@ -16,17 +16,12 @@ from bot.media import faces
 from bot.media.crop import FACE_CROP_MAX_SIDE, KLING_V3_START, face_crop, start_image_problem
 from bot.media.faces import DEFAULT_THRESHOLD, embedding_from_bytes, face_distance
 from tests import faces_samples as samples
+from tests.samples import png_bytes
 
 
 def jpeg(img: Image.Image, **params: object) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=95, **params)
-    return buf.getvalue()
-
-
-def png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
     return buf.getvalue()
 
 
@@ -152,7 +147,7 @@ BOXES = st.tuples(*[st.integers(-3000, 6000)] * 4) | st.none()
 )
 def test_any_box_on_any_shape_makes_a_start_image(size: tuple[int, int], box) -> None:
     # Empty, inverted, far-off and giant boxes; slivers of 1×1600 and 1600×1 pixels (ratio 1600:1).
-    start_image(face_crop(png(Image.new("RGB", size, (40, 120, 200))), box))
+    start_image(face_crop(png_bytes(Image.new("RGB", size, (40, 120, 200))), box))
 
 
 # --------------------------------------------------------------------------------------------- modes
@@ -167,9 +162,9 @@ def _with_transparent_corner(img: Image.Image) -> Image.Image:
 MODES = {
     "grey-jpeg": lambda img: jpeg(img.convert("L")),
     "cmyk-jpeg": lambda img: jpeg(img.convert("CMYK")),
-    "rgba-png": lambda img: png(_with_transparent_corner(img)),
-    "16-bit-grey-png": lambda img: png(Image.fromarray(np.asarray(img.convert("L"), np.uint16) * 257)),
-    "palette-png": lambda img: png(img.convert("P", palette=Image.Palette.ADAPTIVE)),
+    "rgba-png": lambda img: png_bytes(_with_transparent_corner(img)),
+    "16-bit-grey-png": lambda img: png_bytes(Image.fromarray(np.asarray(img.convert("L"), np.uint16) * 257)),
+    "palette-png": lambda img: png_bytes(img.convert("P", palette=Image.Palette.ADAPTIVE)),
 }
 
 

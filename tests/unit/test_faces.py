@@ -30,6 +30,7 @@ from bot.media.faces import (
 )
 from bot.media.normalize import normalize_image
 from tests import faces_samples as samples
+from tests.samples import png_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -224,14 +225,8 @@ def test_inputs_as_array_and_as_encoded_bytes(anchor: np.ndarray):
     img = samples.centred_portrait()
     (from_array,) = detect_faces(np.asarray(img))
     assert face_distance(from_array.embedding, anchor) < 1e-5
-    (from_png,) = detect_faces(_png(img))
+    (from_png,) = detect_faces(png_bytes(img))
     assert face_distance(from_png.embedding, anchor) < 1e-5
-
-
-def _png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
 
 
 def test_no_face_in_a_photo_without_one():
