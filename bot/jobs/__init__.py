@@ -21,10 +21,11 @@ from bot.jobs.kinds import (
 )
 from bot.jobs.models import Job, NewJob, Prepared
 from bot.jobs.outlet import NotAttached, Outlet
-from bot.jobs.states import FINAL, JobState
+from bot.jobs.states import FINAL, IN_FLIGHT, JobState
 
 __all__ = [
     "FINAL",
+    "IN_FLIGHT",
     "EngineConfig",
     "Fail",
     "Failure",

@@ -69,9 +69,8 @@ class EngineConfig:
     # lease, renewed every third of this; a process that dies leaves its jobs to the others once it runs out.
     # None: one process alone (the SQLite file), no leases taken.
     lease_s: float | None = None
-    lease_identity: str = (
-        ""  # this process's place (host and shards): a run started again there adopts its jobs
-    )
+    # this process's place (host and shards): a run started again there adopts its jobs
+    lease_identity: str = ""
 
 
 class JobNotFound(Exception):
@@ -445,8 +444,10 @@ class JobEngine:
             S.POSTING: self._deliver,
         }
         if self.leases is not None:  # before the first pass: an earlier run's jobs are this run's at once
-            with contextlib.suppress(Exception):  # a failure here only means waiting out those leases
+            try:
                 await self.leases.adopt()
+            except Exception:  # noqa: BLE001 - it only means waiting those leases out
+                log.warning("could not adopt the leases of an earlier run in this place", exc_info=True)
         while True:
             started = time.monotonic()
             try:

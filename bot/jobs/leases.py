@@ -30,10 +30,9 @@ class Leases:
         self.lease_s = lease_s
         self.clock = clock
         # `identity` names the process's place (its host and shards): a process started again in the same place
-        # is its predecessor's successor. The pid and a random part tell the runs apart.
-        self.identity = (
-            identity or f"{socket.gethostname()}/{secrets.token_hex(3)}"
-        )  # no place given: no successor
+        # is its predecessor's successor (none given: a random one, no successor). The pid and a random part tell
+        # the runs apart.
+        self.identity = identity or f"{socket.gethostname()}/{secrets.token_hex(3)}"
         self.owner = f"{self.identity}:{os.getpid()}:{secrets.token_hex(3)}"
         self._held: dict[int, float] = {}
 

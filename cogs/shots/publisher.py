@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.consistency.models import VerdictView
-from bot.jobs import JobState
+from bot.jobs import IN_FLIGHT, JobState
 from bot.takes.models import Take
 from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused
 from cogs.channels import channel_of, find_mine, is_gone, nonce, replying
@@ -34,10 +34,8 @@ if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
 log = logging.getLogger(__name__)
-# past the bot's queue, before the clip is posted: the progress message shows one "Making the clip" text
-AT_SERVICE = frozenset(
-    {JobState.SUBMITTED, JobState.RUNNING, JobState.COMPLETED, JobState.DOWNLOADED, JobState.POSTING}
-)
+# sent, not yet posted (in flight but for the send itself): the progress message shows one "Making the clip" text
+AT_SERVICE = frozenset(IN_FLIGHT) - {JobState.SUBMITTING}
 
 NO_PINGS = discord.AllowedMentions.none()
 HISTORY_SCAN_LIMIT = 5000  # messages read forward from a take's progress message when looking for its clip
