@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import time
 
@@ -876,3 +877,19 @@ async def test_an_element_voice_must_be_one_the_fake_issued(fal, client):
     [take] = fal.submissions_to("image-to-video")[-1:]
     assert take.state == "COMPLETED" and take.arguments["elements"][0]["voice_id"] == voice_id
     assert [s.state for s in fal.submissions_to("image-to-video")] == ["REJECTED", "COMPLETED"]
+
+
+async def test_settle_counts_what_a_client_sent_before_it_went_away(fal):
+    """The crash test's case: a client writes a whole submit and dies while the test's event loop is blocked
+    waiting for it; the fake has not read the request yet, and `settle()` is what makes it count."""
+    host, port = fal.base_url.removeprefix("http://").split(":")
+    body = json.dumps(ARGS).encode()
+    head = (
+        f"POST /queue/{APP} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Key k\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as sock:  # blocking: the loop does not run meanwhile
+        sock.sendall(head.encode() + body)
+    assert fal.submissions == []  # sent, but not read while the loop was blocked
+    await fal.settle()
+    assert [sub.arguments["prompt"] for sub in fal.submissions] == ["she waves"]

@@ -134,6 +134,7 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
     db = bot_process.database
 
     epochs: list[int] = []  # index of the first fal submission of each bot life
+    read_late = 0  # submissions the fake read only after their sender was killed
     for kill in range(KILLS):
         epochs.append(len(fake_fal.submissions))
         if kill:
@@ -151,6 +152,10 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
             await asyncio.sleep(rng.uniform(0.0, 0.6))
         await asyncio.sleep(rng.choice([0.0, 0.0, rng.uniform(0.0, 0.02)]))
         bot_process.kill()
+        # What the dead process had sent is read by the fake once this loop runs again: count it in this life.
+        unread = len(fake_fal.submissions)
+        await fake_fal.settle()
+        read_late += len(fake_fal.submissions) - unread
         work.actions[f"kill {mode}"] += 1
     epochs.append(len(fake_fal.submissions))
     killed_at = time.monotonic()
@@ -251,7 +256,8 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
         (other if life >= KILLS else window).append((life, sub.arguments.get("prompt")))
     report.append(
         f"fal submits {len(fake_fal.submissions)} for {len(stored)} takes at fal; "
-        f"duplicates in the crash window {len(window)}, other duplicates {len(other)}"
+        f"duplicates in the crash window {len(window)} ({read_late} read after the kill), "
+        f"other duplicates {len(other)}"
     )
     if other:
         problems.append(f"fal jobs submitted twice without a crash: {other}")

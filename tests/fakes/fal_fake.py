@@ -427,6 +427,22 @@ class FakeFal:
             await self._runner.cleanup()
             self._runner = None
 
+    async def settle(self, quiet_s: float = 0.1, timeout: float = 10.0) -> None:
+        """Return once no client connection has been open for `quiet_s`: every request a client sent before it went
+        away has then been handled (aiohttp drops a connection only after its handler ends). For a test that kills
+        a client process while its own event loop waits for the death: what the process had sent is read only when
+        the loop runs again, so count submissions after this, not right after the kill."""
+        assert self._runner is not None and self._runner.server is not None
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            if self._runner.server.connections:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                return
+        raise TimeoutError(f"fal clients still connected after {timeout} s")
+
     async def __aenter__(self) -> FakeFal:
         await self.start()
         self.install()
