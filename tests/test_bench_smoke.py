@@ -34,6 +34,7 @@ def _figures() -> list[str]:
     return list(_module().FIGURES)
 
 
+@pytest.mark.long
 def test_scale_bench_quick_run(tmp_path):
     out = tmp_path / "scale.json"
     command = [sys.executable, str(ROOT / "bench" / "scale.py"), "--quick", "--takes", "3"]
@@ -63,6 +64,7 @@ def test_scale_bench_quick_run(tmp_path):
 
 # Two bot processes, a cluster and every floor: about two minutes on a loaded machine.
 @pytest.mark.postgres
+@pytest.mark.long
 @pytest.mark.timeout(400)
 def test_scale_bench_postgres_two_processes(tmp_path):
     reason = unavailable_reason()

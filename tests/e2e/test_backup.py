@@ -7,6 +7,8 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from tests import samples
 from tests.conftest import ROOT
 from tests.e2e.helpers import set_anchor, text_reply
@@ -56,6 +58,7 @@ def _corrupt_middle(path) -> None:
     assert result != "ok"
 
 
+@pytest.mark.long
 async def test_backup_while_running_then_damaged_start_then_restore(bot_process, fake_discord, tmp_path):
     await bot_process.start()
     await set_anchor(fake_discord, samples.portrait_png(), name="Mara")

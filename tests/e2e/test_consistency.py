@@ -171,6 +171,7 @@ async def test_faceless_clip_says_no_face_and_is_not_rerolled(bot, runner, fake_
     assert len(fake_fal.submissions) == 1
 
 
+@pytest.mark.long
 async def test_sigkill_while_scoring_loses_nothing(bot_process, fake_discord, fake_fal, tmp_path):
     await bot_process.start(FACE_SCORE_FRAMES="32")
     await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))

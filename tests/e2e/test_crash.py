@@ -120,6 +120,7 @@ class Workload:
         self.actions[kind] += 1
 
 
+@pytest.mark.long
 @pytest.mark.timeout(900)
 async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_discord, fake_fal):
     rng = random.Random(SEED)

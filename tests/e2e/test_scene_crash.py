@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
+
 from tests import samples
 from tests.e2e.helpers import poll_until, read_db, set_anchor, text_reply
 from tests.fakes.discord import text_of
@@ -51,6 +53,7 @@ def _ledger_matches_delivery(db) -> tuple[list, list]:
     return captured, delivered
 
 
+@pytest.mark.long
 async def test_sigkill_through_a_scene_loses_nothing_and_charges_once(bot_process, fake_discord, fake_fal):
     fake_fal.default = Outcome.complete(queued_polls=1, progress_polls=2)
     await _ready(bot_process, fake_discord)

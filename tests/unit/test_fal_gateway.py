@@ -115,7 +115,7 @@ async def test_reset_before_fal_accepted_is_still_unknown_to_the_bot(fal, gw, an
 
 
 async def test_slow_submit_answer_is_unknown_outcome_not_a_resend(fal, anchor):
-    fal.slow_next("submit", 3.0)
+    fal.slow_next("submit", 1.5)  # past the 0.5 s answer timeout; the fake shuts down after it
     async with aiohttp.ClientSession() as session:
         gw = FalGateway("test-key", session=session, submit_timeout_s=0.5)
         with pytest.raises(GenerationError) as err:
@@ -309,7 +309,7 @@ async def test_slow_status_is_bounded_by_the_call_timeout(fal, anchor):
     async with aiohttp.ClientSession() as session:
         gw = FalGateway("test-key", session=session, call_timeout_s=0.5)
         rid = await gw.submit(V3, args(anchor))
-        fal.slow_next("status", 5.0)
+        fal.slow_next("status", 1.5)  # past the 0.5 s call timeout
         started = time.monotonic()
         with pytest.raises(GenerationError) as err:
             await gw.status(V3, rid)
