@@ -35,28 +35,19 @@ SECRETS = (TEST_TOKEN, FAL_TEST_KEY)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep compiled bytecode for this run's many interpreters. The suite starts about a hundred Pythons on the same
-    code (the xdist workers, each start of a subprocess bot, the benches' processes); with PYTHONDONTWRITEBYTECODE
-    set, as on the CI machines (and in the Dockerfile), each of them compiled every module again: collecting took
-    8.7 s of CPU a worker instead of 2.7 s, and a bot process spent a quarter of its start compiling. The bytecode
-    goes to the checkout's __pycache__ folders (ignored by git); the bot itself is not changed by this."""
-    sys.dont_write_bytecode = (
-        False  # this process and the workers: test modules (pytest's own cache) and imports
-    )
-    if not hasattr(config, "workerinput"):  # the controller, before any worker or subprocess starts
-        import compileall
-
-        for package in ("bot", "cogs", "bench", "tests"):
-            compileall.compile_dir(ROOT / package, quiet=2, workers=1)
+    """Keep bytecode for this run's many interpreters. With PYTHONDONTWRITEBYTECODE set, as on the CI machines, every
+    xdist worker rewrote and compiled every test module again (collecting took 8.7 s of CPU a worker instead of 2.7 s
+    with the bytecode kept), and so did every subprocess the tests start. It goes to the checkout's __pycache__
+    folders, which git ignores."""
+    sys.dont_write_bytecode = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests marked `long` (each takes a large part of a minute: the crash tests, the bench's smoke run) run
     first. xdist's worksteal scheduler hands each worker a run of the collection and idle workers steal from the end
     of the others' runs: long tests at the start are never left for last, and the short ones balance the tail."""
-    items.sort(
-        key=lambda item: item.get_closest_marker("long") is None
-    )  # a stable sort: the rest keep their order
+    # A stable sort: the other tests keep their order.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -263,9 +263,7 @@ async def test_random_sigkills_lose_nothing_and_charge_once(bot_process, fake_di
     if other:
         problems.append(f"fal jobs submitted twice without a crash: {other}")
     # ... and each of them is a take that failed there: sent, never stored, and never sent again.
-    unstored = Counter(
-        sub.arguments.get("prompt") for sub in fake_fal.submissions if sub.request_id not in stored
-    )
+    unstored = Counter(s.arguments.get("prompt") for s in fake_fal.submissions if s.request_id not in stored)
     failed_unstored = Counter(s[-1] for s in shots if s[5] == "failed" and not s[6])
     for prompt, count in unstored.items():
         if count > failed_unstored[prompt]:

@@ -152,9 +152,7 @@ async def _check(
     assert failed <= sending, f"failed outside the sending window: {failed - sending}"
     posted = [t for t in takes if t["state"] == "posted"]
     assert len(posted) + len(failed) == TAKES
-    assert len(failed) <= SEND_SLOTS, (
-        f"{len(failed)} takes failed: more than the dead process could be sending"
-    )
+    assert len(failed) <= SEND_SLOTS, f"{len(failed)} takes failed: more than the dead process could be sending"
     # Posted exactly once each: one clip per (shot, take) in its channel.
     clips = [Counter(_clips(fake, channel)) for channel in channels.values()]
     assert sum(len(c) for c in clips) == len(posted) and all(set(c.values()) <= {1} for c in clips)

@@ -141,9 +141,7 @@ def test_a_bad_shard_count_is_not_also_reported_as_missing(monkeypatch):
     )
 
 
-@pytest.mark.parametrize(
-    ("code", "words"), [(4011, "set SHARD_COUNT"), (4010, "check SHARD_COUNT and SHARD_IDS")]
-)
+@pytest.mark.parametrize(("code", "words"), [(4011, "set SHARD_COUNT"), (4010, "check SHARD_COUNT and SHARD_IDS")])
 def test_a_gateway_close_that_sharding_fixes_is_one_line(tmp_path, monkeypatch, capsys, code, words):
     import discord
 
