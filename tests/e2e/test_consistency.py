@@ -173,7 +173,7 @@ async def test_faceless_clip_says_no_face_and_is_not_rerolled(bot, runner, fake_
 
 @pytest.mark.long
 async def test_sigkill_while_scoring_loses_nothing(bot_process, fake_discord, fake_fal, tmp_path):
-    await bot_process.start(FACE_SCORE_FRAMES="32")
+    await bot_process.start()
     await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()))
     long_clip = fs.write_mp4(
         tmp_path / "long.mp4", fs.camera_move(fs.centred_portrait(), 96, (1280, 720)), fps=24
@@ -190,7 +190,7 @@ async def test_sigkill_while_scoring_loses_nothing(bot_process, fake_discord, fa
     await fake_discord.wait_for(lambda: score_state() == JobState.RUNNING, timeout=90)
     bot_process.kill()
     assert score_state() == JobState.RUNNING
-    await bot_process.start(FACE_SCORE_FRAMES="32")
+    await bot_process.start()
     [verdict] = await _wait_verdicts(fake_discord, 1, timeout=120)
     assert "face match" in verdict
     await fake_discord.wait_for(lambda: score_state() == JobState.POSTED, timeout=30)
