@@ -34,13 +34,13 @@ class ProgressEdits:
         show: Callable[[Take], Awaitable[None]],
         looks: Callable[[Take], Hashable | Any],
         interval_s: Callable[[], float],
-        unseen: Callable[[Take], Any],
+        shows_already: Callable[[Take], bool],
     ) -> None:
         """`show` edits a take's progress message; `looks` is what that edit would show (equal: not sent);
-        `unseen` is what a message that no edit of this process has shown yet shows (None: unknown)."""
+        `shows_already` says whether a message no edit of this process has shown yet already shows that."""
         self.show = show
         self.looks = looks
-        self.unseen = unseen
+        self.shows_already = shows_already
         self.interval_s = interval_s
         self.shown: dict[int, Any] = {}  # take id → what its progress message shows now
         self._pending: dict[int, dict[int, Take]] = {}  # channel → take id → newest state, not shown yet
@@ -88,7 +88,8 @@ class ProgressEdits:
 
     async def _edit(self, take: Take) -> None:
         looks = self.looks(take)
-        if looks == (self.shown[take.id] if take.id in self.shown else self.unseen(take)):
+        unchanged = (looks == self.shown[take.id]) if take.id in self.shown else self.shows_already(take)
+        if unchanged:
             self.shown[take.id] = looks
             return
         try:

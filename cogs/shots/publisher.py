@@ -53,13 +53,25 @@ def requester_only(take: Take) -> discord.AllowedMentions:
     )
 
 
+def shows_its_look_already(take: Take) -> bool:
+    """Whether the progress message of a take this process has not edited yet already shows what an edit would.
+    A take at the video service left a bot's queue showing the one "Making the clip" text (this process before a
+    restart, or another process that took it there), the look of every state in AT_SERVICE: no edit says it again
+    (after a restart with 500 takes at fal, 500 edits saved; a take moving to another process, one). Anything else
+    is unknown, and the edit is sent."""
+    return take.state in AT_SERVICE and take.progress_message_id is not None
+
+
 class DiscordTakePublisher:
     """Posts a take's progress message and its clip, shows the face verdict; its `edits` show the progress."""
 
     def __init__(self, bot: AnchorshotBot) -> None:
         self.bot = bot
         self.edits = ProgressEdits(
-            self._show, self._looks, lambda: bot.services.settings.progress_edit_interval_s, self._unseen
+            self._show,
+            self._looks,
+            lambda: bot.services.settings.progress_edit_interval_s,
+            shows_its_look_already,
         )
 
     @property

@@ -11,7 +11,7 @@ import pytest
 from bot.jobs import JobState
 from bot.takes.models import Take
 from cogs.shots.edits import ProgressEdits
-from cogs.shots.publisher import AT_SERVICE
+from cogs.shots.publisher import AT_SERVICE, shows_its_look_already
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,17 +32,13 @@ def _looks(take: Take) -> object:
     return "making" if take.state in AT_SERVICE else str(take.state)
 
 
-def _unseen(take: Take) -> object:
-    return _looks(take) if take.state in AT_SERVICE and take.progress_message_id is not None else None
-
-
 async def test_a_take_this_process_has_not_shown_is_edited_only_when_its_message_would_change():
     sent: list[tuple[int, JobState]] = []
 
     async def show(take: Take) -> None:
         sent.append((take.id, take.state))
 
-    edits = ProgressEdits(show, _looks, lambda: 0.01, _unseen)
+    edits = ProgressEdits(show, _looks, lambda: 0.01, shows_its_look_already)
     edits.take_changed(_take(1, JobState.RUNNING))  # queued → fal by another process: the text it shows
     edits.take_changed(_take(2, JobState.FAILED))  # ended: the message must say so
     edits.take_changed(_take(3, JobState.RUNNING, progress=None))  # no message known: posted by the edit
