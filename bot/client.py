@@ -148,8 +148,12 @@ class AnchorshotBot(commands.Bot):
         # The bot never joins voice: discord.py's start-up warnings that voice libraries are missing are noise.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
-        intents = discord.Intents.default()
-        intents.message_content = False
+        # Only what the bot reads: guilds (channels, roles and permissions) and reactions (🔁). Every slash command
+        # and button arrives as an interaction, which needs no intent; the default set would also send every member's
+        # message, edit and typing in every server, each parsed and cached by discord.py for nothing.
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_reactions = True
         options.setdefault("guild_ready_timeout", 2.0)
         super().__init__(
             command_prefix=commands.when_mentioned,

@@ -96,3 +96,15 @@ async def test_restart_on_same_data_dir_keeps_everything(runner, fake_discord):
     assert version.version == 1
     view = await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))
     assert view.limit == 42_000_000
+
+
+async def test_members_chatting_sends_the_bot_nothing_but_a_reaction_still_reaches_it(runner, fake_discord):
+    """The bot asks the gateway only for what it reads (guilds and reactions): in a server where members talk, every
+    message would otherwise reach discord.py to be parsed and cached for nothing."""
+    await runner.start()
+    before = len(fake_discord.gateway_events)
+    posted = [await fake_discord.post_as("alice", f"chatting {i}") for i in range(5)]
+    await fake_discord.react(posted[0].id, "👍", user="alice")
+    await fake_discord.wait_for(lambda: len(fake_discord.gateway_events) > before)
+    sent = [t for t, _ in fake_discord.gateway_events[before:]]
+    assert sent == ["MESSAGE_REACTION_ADD"]
