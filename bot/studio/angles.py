@@ -1,7 +1,7 @@
 """The `angles` job kind: one qwen multiple-angles call per view (¾ left, ¾ right, profile) of the anchor.
 
 The engine sends a job once and knows one request id, so this kind joins the views' ids into one ("a,b,c"); a view
-fal refuses is left out (and not charged) while the others are delivered. Download, sheet and delivery are the
+fal refuses (at the submit or in its result) is left out and not charged while the others are delivered. Download, sheet and delivery are the
 candidates kind's.
 """
 
@@ -23,6 +23,9 @@ class AnglesKind(CandidatesKind):
     noun = "set of angles"
 
     async def submit(self, job: Job) -> str:
+        """Send the views in order. When one is not accepted after others were, the set is the views fal holds: the
+        rest are neither made nor charged (`postprocess` releases their share). Cancelling the accepted ones and
+        sending the set again would make fal run a view twice whenever a cancel is not confirmed."""
         ids: list[str] = []
         try:
             ref = await self._anchor_ref(job)
@@ -30,9 +33,8 @@ class AnglesKind(CandidatesKind):
                 args = model(self.endpoint(job)).arguments(image_urls=[ref], horizontal_angle=VIEWS[view])
                 ids.append(await self.gateway.submit(self.endpoint(job), args))
         except GenerationError as exc:
-            for request_id in ids:  # all views or none: stop the ones already sent
-                await super().cancel(replace(job, request_id=request_id))
-            raise self.step_error(exc) from exc
+            if not ids:
+                raise self.step_error(exc) from exc
         self.accepted()
         return ",".join(ids)
 

@@ -289,6 +289,21 @@ async def test_dry_run_generates_real_pngs_and_charges_nothing(runner, fake_disc
     assert await totals(runner, fake_discord) == (0, 0)
 
 
+async def test_a_view_fal_did_not_accept_is_left_out_and_the_accepted_one_never_sent_again(
+    bot, runner, fake_discord, fake_fal
+):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    # view 1 accepted; view 2's submit answered 503 (nothing queued for it). Sending the set again would run view 1
+    # twice at fal whenever its cancel is not confirmed: the set is the view fal holds.
+    fake_fal.script(Outcome.complete(), Outcome.server_error(status=503, at="submit"))
+    fake_fal.refuse_next_cancel(500)
+    await slash(fake_discord, "anchor angles make", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    assert fake_fal.duplicate_runs() == [] and not any(s.cancelled for s in fake_fal.submissions)
+    assert tiles_in(sheet.files[0].data)[1] == 1 and "not charged" in sheet.all_text
+    assert await totals(runner, fake_discord) == (40_000, 0)
+
+
 async def test_a_refused_view_is_left_out_and_not_charged(bot, runner, fake_discord, fake_fal):
     await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
     fake_fal.script(Outcome.complete(), Outcome.content_policy(at="result"), Outcome.complete())
