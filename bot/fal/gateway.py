@@ -322,7 +322,12 @@ class FalGateway:
         if code >= 400:
             raise classify_http(code, body, headers)
         if not isinstance(body, dict):
-            raise GenerationError(FailureKind.BAD_OUTPUT, "fal finished but its result could not be read.")
+            # A page from a proxy in front of fal, or a cut-off answer, says nothing about the output: ask again, as
+            # for a status (fal keeps a result about an hour; the job's deadline bounds the asking). A readable
+            # result without the promised output is the model's business (`ModelSpec.outputs`: BAD_OUTPUT).
+            raise GenerationError(
+                FailureKind.SERVER, "fal's answer for the result could not be read.", status=code
+            )
         return body
 
     async def cancel(self, endpoint: str, request_id: str) -> CancelOutcome:

@@ -447,22 +447,24 @@ async def test_create_voice_returns_a_voice_id(fal, gw):
 
 
 async def test_polls_are_one_get_each_and_faults_come_out_retryable(fal, anchor):
-    """Status and result go out as one aiohttp GET each: an nginx 502 page, a 429 and a 5xx are retryable
-    answers for the engine (which waits and asks again), never a failed take."""
+    """Status and result go out as one aiohttp GET each: an nginx 502 page, a 429, a 5xx and a 200 page that is
+    not fal's JSON are retryable answers for the engine (which waits and asks again), never a failed take."""
     async with aiohttp.ClientSession() as session:
         gw = FalGateway("test-key", session=session, call_timeout_s=5)
         rid = await gw.submit(V3, args(anchor))
         fal.fail_next("status", status=502, ingress=True)
         fal.fail_next("status", status=429)
         fal.fail_next("result", status=500)
+        fal.fail_next("result", status=200, ingress=True)
         for _ in range(2):
             with pytest.raises(GenerationError) as err:
                 await gw.status(V3, rid)
             assert err.value.retryable, err.value
         assert (await gw.status(V3, rid)).state in ("queued", "running", "completed")
-        with pytest.raises(GenerationError) as err:
-            await gw.result(V3, rid)
-        assert err.value.retryable
+        for _ in range(2):
+            with pytest.raises(GenerationError) as err:
+                await gw.result(V3, rid)
+            assert err.value.retryable, err.value
         await gw.close()
 
 
