@@ -164,6 +164,7 @@ class AnchorshotBot(commands.Bot):
             **options,
         )
         self.services = services
+        self.no_reply_channels: set[int] = set()  # where Discord refused a reply: posts there are plain
         self.synced: str | None = None  # "global", "guild:<id>" or None (no sync needed)
         self._heartbeat: asyncio.Task[None] | None = None
 

@@ -21,7 +21,7 @@ from bot.scenes.models import EXPORT_KIND, Plan
 from bot.scenes.service import SceneReport, SceneService
 from bot.takes.models import STORYBOARD_KIND
 from bot.takes.ports import ClipTooLarge
-from cogs.channels import channel_of, find_mine, nonce, replying
+from cogs.channels import channel_of, find_mine, nonce, post_reply
 from cogs.render import COLOR_INFO, COLOR_OK, safe
 from cogs.scene_buttons import ConfirmButton, ContinueButton, KeepButton, keep_take
 from cogs.shots.publisher import DiscordTakePublisher
@@ -167,10 +167,13 @@ class DiscordScenePublisher:
     async def _say_failed(self, job: Job) -> None:
         what = "The storyboard" if job.kind == STORYBOARD_KIND else "The export"
         try:
-            await channel_of(self.bot, job.channel_id, job.guild_id).send(
-                f"\u274c {what} failed: {safe(job.error or 'it was not made', 900)} Nothing was charged.",
+            await post_reply(
+                self.bot,
+                job.channel_id,
+                job.guild_id,
+                job.reply_to_message_id,
+                content=f"\u274c {what} failed: {safe(job.error or 'it was not made', 900)} Nothing was charged.",
                 allowed_mentions=NO_PINGS,
-                **replying(job.channel_id, job.guild_id, job.reply_to_message_id),
             )
         except discord.HTTPException:
             log.warning("could not say that job %d failed", job.id)

@@ -22,7 +22,7 @@ from bot.jobs import Job, JobState
 from bot.money import format_usd
 from bot.studio.service import MAX_ANGLES, Expired, StudioService
 from cogs.anchors import cast_choices, manage_messages, parent_of, tell_channel
-from cogs.channels import channel_of, find_mine, nonce, replying
+from cogs.channels import channel_of, find_mine, nonce, post_reply
 from cogs.components import GuardedButton, bot_of
 from cogs.render import anchor_embed, safe
 
@@ -242,13 +242,16 @@ class DiscordSheetPublisher:
         choose = "Keep the views to add as angles" if job.args["purpose"] == "angles" else "Pick one"
         embed.add_field(name="Choose", value=f"{choose}; the buttons expire after 24 hours.", inline=False)
         embed.set_footer(text=sheet_marker(job))
-        message = await self._channel(job).send(
+        message = await post_reply(
+            self.bot,
+            job.channel_id,
+            job.guild_id,
+            job.reply_to_message_id,
             embed=embed,
             file=discord.File(Path(job.outputs["sheet"]), filename="sheet.png"),
             view=sheet_view(job),
             allowed_mentions=NO_PINGS,
             nonce=nonce(self.bot, f"s{job.id}"),
-            **replying(job.channel_id, job.guild_id, job.reply_to_message_id),
         )
         return message.id
 
@@ -269,10 +272,14 @@ class DiscordSheetPublisher:
 
     async def _say_failed(self, job: Job) -> None:
         try:
-            await self._channel(job).send(
-                f"\u274c Set {job.id} failed: {safe(job.error or 'it was not made', 900)}\nNothing was charged.",
+            await post_reply(
+                self.bot,
+                job.channel_id,
+                job.guild_id,
+                job.progress_message_id,
+                content=f"\u274c Set {job.id} failed: {safe(job.error or 'it was not made', 900)}\n"
+                "Nothing was charged.",
                 allowed_mentions=NO_PINGS,
-                **replying(job.channel_id, job.guild_id, job.progress_message_id),
             )
         except discord.HTTPException:
             log.warning("could not say that set %d failed", job.id, exc_info=True)

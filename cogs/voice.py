@@ -19,7 +19,7 @@ from bot.voices.ports import NotPosted
 from bot.voices.service import VoiceService
 from cogs.anchors import cast_choices, manage_messages, parent_of
 from cogs.cast import REFUSAL
-from cogs.channels import channel_of, find_mine, is_gone, nonce, replying
+from cogs.channels import CANNOT_REPLY, channel_of, find_mine, is_gone, nonce, post_reply
 from cogs.render import COLOR_OK, safe
 
 if TYPE_CHECKING:
@@ -53,14 +53,17 @@ class DiscordVoicePublisher:
         )
         embed.set_footer(text=voice_marker(job))
         try:
-            message = await self._channel(job).send(
+            message = await post_reply(
+                self.bot,
+                job.channel_id,
+                job.guild_id,
+                job.reply_to_message_id,
                 embed=embed,
                 allowed_mentions=NO_PINGS,
                 nonce=nonce(self.bot, f"v{job.id}"),
-                **replying(job.channel_id, job.guild_id, job.reply_to_message_id),
             )
         except discord.HTTPException as exc:
-            if is_gone(exc) or exc.status in (400, 403, 404):
+            if exc.code != CANNOT_REPLY and (is_gone(exc) or exc.status in (400, 403, 404)):
                 raise NotPosted(f"{exc.status} {exc.code}", gone=is_gone(exc)) from exc
             raise
         return message.id
@@ -86,11 +89,14 @@ class DiscordVoicePublisher:
 
     async def _say_failed(self, job: Job) -> None:
         try:
-            await self._channel(job).send(
-                f"\u274c {safe(job.args['name'], 40)}'s voice could not be made: "
+            await post_reply(
+                self.bot,
+                job.channel_id,
+                job.guild_id,
+                job.progress_message_id,
+                content=f"\u274c {safe(job.args['name'], 40)}'s voice could not be made: "
                 f"{safe(job.error or 'it failed', 900)}\nNothing was charged.",
                 allowed_mentions=NO_PINGS,
-                **replying(job.channel_id, job.guild_id, job.progress_message_id),
             )
         except discord.HTTPException:
             log.warning("could not say that voice job %d failed", job.id, exc_info=True)

@@ -13,7 +13,7 @@ from bot.consistency.models import VerdictView
 from bot.jobs import IN_FLIGHT, JobState
 from bot.takes.models import Take
 from bot.takes.ports import CannotAttach, ChannelGone, ClipTooLarge, PostRefused
-from cogs.channels import channel_of, find_mine, is_gone, nonce, replying
+from cogs.channels import CANNOT_REPLY, channel_of, find_mine, is_gone, nonce, post_reply
 from cogs.render import COLOR_OK, safe
 from cogs.scene_buttons import clip_view_for
 from cogs.shots.buttons import CancelButton, TryAgainButton, view_of
@@ -128,14 +128,16 @@ class DiscordTakePublisher:
             )
             if found is not None:
                 return found
-        message = await channel.send(
+        message = await post_reply(
+            self.bot,
+            take.channel_id,
+            take.guild_id,
+            take.reply_to_message_id,
             embed=self._embed(take),
             view=self._progress_view(take),
             allowed_mentions=NO_PINGS,
-            nonce=nonce(
-                self.bot, f"p{take.id}"
-            ),  # with enforce_nonce: a re-send within minutes is one message
-            **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
+            # with enforce_nonce: a re-send within minutes is one message
+            nonce=nonce(self.bot, f"p{take.id}"),
         )
         self.edits.shown[take.id] = self._looks(take)
         return message.id
@@ -179,13 +181,16 @@ class DiscordTakePublisher:
         face = await self.bot.services.consistency.no_score_reason(take)
         verdict = VerdictView("unchecked", (face,)) if face else None
         try:
-            message = await self._channel(take).send(
-                clip_content(take, note),
+            message = await post_reply(
+                self.bot,
+                take.channel_id,
+                take.guild_id,
+                take.reply_to_message_id,
+                content=clip_content(take, note),
                 embed=clip_embed(take, self.model_label, verdict=verdict),
                 view=clip_view_for(take, kept=False),
                 allowed_mentions=requester_only(take),
                 nonce=nonce(self.bot, f"c{take.id}"),
-                **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
                 **kwargs,
             )
         except discord.HTTPException as exc:
@@ -250,12 +255,15 @@ class DiscordTakePublisher:
                 clip, filename=f"storyboard-{take.id}.mp4", description="The storyboard, in one clip"
             )
         try:
-            message = await self._channel(take).send(
+            message = await post_reply(
+                self.bot,
+                take.channel_id,
+                take.guild_id,
+                take.reply_to_message_id,
                 embed=embed,
                 **attached,
                 allowed_mentions=NO_PINGS,
                 nonce=nonce(self.bot, f"b{take.id}"),
-                **replying(take.channel_id, take.guild_id, take.reply_to_message_id),
             )
         except discord.HTTPException as exc:
             refused = _refusal(exc, with_file=clip is not None)
@@ -305,7 +313,10 @@ class DiscordTakePublisher:
 
 
 def _refusal(exc: discord.HTTPException, *, with_file: bool) -> Exception | None:
-    """What a refused post means for the take kind; None: not a refusal (the outcome is unknown)."""
+    """What a refused post means for the take kind; None: not a refusal (the outcome is unknown), or a refused
+    reply (`post_reply` made the channel's posts plain: the engine tries the post again)."""
+    if exc.code == CANNOT_REPLY:
+        return None
     if exc.status == 413 or exc.code == 40005:
         return ClipTooLarge(str(exc))
     if is_gone(exc):

@@ -18,6 +18,8 @@ from tests.e2e.shots_helpers import (
 )
 from tests.fakes.discord import (
     ADD_REACTIONS,
+    ADMINISTRATOR,
+    ALL_PERMISSIONS,
     ATTACH_FILES,
     EMBED_LINKS,
     MANAGE_MESSAGES,
@@ -224,6 +226,38 @@ async def test_without_attach_files_the_clip_is_posted_as_a_link(bot, runner, fa
     assert (
         posted["_files"] == [] and "Attach Files" in text_of(posted) and fake_fal.base_url in text_of(posted)
     )
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+WITHOUT_HISTORY = ALL_PERMISSIONS & ~ADMINISTRATOR & ~READ_MESSAGE_HISTORY
+
+
+async def test_without_read_message_history_the_posts_are_plain_not_replies(bot, runner, fake_discord, fake_fal):
+    """Discord refuses a reply from a bot that may not read the channel's history (403 160002): where its
+    permissions say so, the progress message and the clip are posted without the reply, and the clip is paid once."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.bot_permissions = WITHOUT_HISTORY
+    await run_shot(fake_discord, "no history")
+    take = await _settled(runner)
+    assert take.state is JobState.POSTED, take.error
+    [clip] = clip_messages(fake_discord)
+    assert clip.get("message_reference") is None
+    assert fake_discord.requests_to("POST", "/channels/{channel_id}/messages", status=403) == []
+    assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+async def test_a_reply_discord_refuses_is_posted_plain_and_paid_once(bot, runner, fake_discord, fake_fal):
+    """The same when the bot's permissions changed without its knowing (a missed update): the refused reply is
+    posted again plain, once, and its channel gets no reply from then on."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.default_guild._bot_permissions = WITHOUT_HISTORY  # Discord's answer, not the bot's cache
+    await run_shot(fake_discord, "history taken away")
+    take = await _settled(runner)
+    assert take.state is JobState.POSTED, take.error
+    [clip] = clip_messages(fake_discord)
+    assert clip.get("message_reference") is None
+    refused = fake_discord.requests_to("POST", "/channels/{channel_id}/messages", status=403)
+    assert refused and {r.json.get("message_reference") is not None for r in refused} == {True}
     assert await _totals(runner, fake_discord) == (PRICE, 0)
 
 

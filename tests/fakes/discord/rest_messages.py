@@ -533,8 +533,8 @@ class MessagesMixin:
         payload = cap.json if cap.json is not None else {}
         if cap.files:
             self._require_bot(ATTACH_FILES, "ATTACH_FILES", cid)
-        if isinstance(payload, dict) and payload.get("message_reference"):
-            self._require_bot(READ_MESSAGE_HISTORY, "READ_MESSAGE_HISTORY", cid)
+        if isinstance(payload, dict) and payload.get("message_reference") and not self._bot_has(READ_MESSAGE_HISTORY, cid):
+            raise ApiError(403, 160002, "Cannot reply without permission to read message history")
         limits.validate_message_body(payload, op="create", files=cap.files)
         again = self._nonce_hit(payload)
         if again is not None:
