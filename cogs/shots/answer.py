@@ -34,10 +34,8 @@ class ProgressAnswer:
         self.answering = True
         try:
             return await self.publisher.answer_with_progress(self.interaction, take)
-        except discord.NotFound:  # 10062: the interaction expired (a stalled loop); nothing was shown
-            log.warning(
-                "/shot's interaction expired before its answer; posting take %d's progress instead", take.id
-            )
+        except discord.NotFound:  # the interaction expired (a stalled loop), or Discord kept no answer
+            log.warning("/shot's answer was not shown; posting take %d's progress instead", take.id)
             return await self.publisher.create_progress(take)
 
     async def in_time(self, work: asyncio.Future[Any]) -> None:

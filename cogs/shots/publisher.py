@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 
 from bot.consistency.models import VerdictView
@@ -144,15 +145,30 @@ class DiscordTakePublisher:
 
     async def answer_with_progress(self, interaction: discord.Interaction[Any], take: Take) -> int:
         """Answer a command with the take's progress message: one callback instead of a deferral, its answer and
-        a post. Later edits go through the channel with the bot token (an interaction token lasts 15 minutes)."""
-        response = await interaction.response.send_message(
-            embed=self._embed(take), view=self._progress_view(take), allowed_mentions=NO_PINGS
-        )
-        message_id = response.message_id
-        if message_id is None and isinstance(response.resource, discord.InteractionMessage):
-            message_id = response.resource.id
-        if message_id is None:  # Discord returns the message it made; if an answer ever lacks it, ask for it
+        a post. Later edits go through the channel with the bot token (an interaction token lasts 15 minutes).
+
+        An answer whose reply was lost (a 5xx, whose re-send is then "already acknowledged"; a dropped connection)
+        may still have been kept by Discord: the progress message is then the one it kept. Raises NotFound when
+        there is none (the caller posts the progress message instead)."""
+        try:
+            response = await interaction.response.send_message(
+                embed=self._embed(take), view=self._progress_view(take), allowed_mentions=NO_PINGS
+            )
+        except discord.NotFound:
+            raise  # 10062: the interaction expired before the answer; nothing was kept
+        except (discord.HTTPException, aiohttp.ClientError) as exc:
+            log.warning(
+                "/shot's answer for take %d got no reply (%r); asking Discord what it kept", take.id, exc
+            )
             message_id = (await interaction.original_response()).id
+        else:
+            message_id = response.message_id
+            if message_id is None and isinstance(response.resource, discord.InteractionMessage):
+                message_id = response.resource.id
+            if (
+                message_id is None
+            ):  # Discord returns the message it made; if an answer ever lacks it, ask for it
+                message_id = (await interaction.original_response()).id
         self.edits.shown[take.id] = self._looks(take)
         return message_id
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.jobs import JobState
 from tests import faces_samples as fs
 from tests import samples
@@ -337,3 +339,22 @@ async def test_a_shot_whose_interaction_expired_still_gets_one_progress_message(
     assert progress["_via"] == "channel" and clip["message_reference"]["message_id"] == progress["id"]
     assert fake_discord.requests_to(Faults.CALLBACK, status=404)
     assert await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["5xx", "dropped"])
+async def test_an_answer_discord_kept_but_did_not_confirm_is_the_progress_message(
+    bot, runner, fake_discord, fake_fal, drop
+):
+    """Discord keeps /shot's answer but its reply is lost (a 500, whose re-send is refused as already
+    acknowledged; or a dropped connection): the answer it kept is the take's progress message, edited to the end
+    and linking the clip, not a take abandoned under a message that says it is being made."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_discord.faults.store_then_fail(route=Faults.CALLBACK, status=500, drop=drop)
+    await fake_discord.slash("shot", prompt="an answer without a reply")
+    [clip] = await wait_clips(fake_discord, 1)
+    take = await _settled(runner)
+    assert take.state is JobState.POSTED, take.error
+    [progress] = progress_messages(fake_discord)
+    assert progress["_via"] != "channel" and int(progress["id"]) == take.progress_message_id
+    await fake_discord.wait_for(lambda: is_posted_line(fake_discord.messages[int(progress["id"])]))
+    assert len(fake_fal.submissions) == 1 and await _totals(runner, fake_discord) == (PRICE, 0)
