@@ -259,6 +259,22 @@ async def test_cancel(fal, client):
     assert ei.value.status_code == 404 and "NOT_FOUND" in ei.value.message
 
 
+async def test_a_job_that_finished_unasked_cannot_be_cancelled(fal, client):
+    """A job with nothing left to run is finished on fal whether or not a status request said so yet: a cancel
+    then answers ALREADY_COMPLETED (and the output is there), as it does for a job seen COMPLETED."""
+    fal.script(Outcome.hold(then=Outcome.complete(queued_polls=0, progress_polls=0)), Outcome.hold())
+    finished = await client.submit(APP, ARGS)
+    fal.release(finished.request_id)
+    with pytest.raises(fal_client.FalClientHTTPError) as ei:
+        await finished.cancel()
+    assert ei.value.status_code == 400 and "ALREADY_COMPLETED" in ei.value.message
+    assert "video" in await finished.get()
+    running = await client.submit(APP, ARGS)  # still queued and running at fal when released: cancellable
+    fal.release(running.request_id)
+    await running.cancel()
+    assert fal.submission(running.request_id).cancelled
+
+
 async def test_result_before_completion_and_unknown_ids(fal, client):
     fal.script(Outcome.hold())
     handle = await client.submit(APP, ARGS)

@@ -358,3 +358,21 @@ async def test_an_answer_discord_kept_but_did_not_confirm_is_the_progress_messag
     assert progress["_via"] != "channel" and int(progress["id"]) == take.progress_message_id
     await fake_discord.wait_for(lambda: is_posted_line(fake_discord.messages[int(progress["id"])]))
     assert len(fake_fal.submissions) == 1 and await _totals(runner, fake_discord) == (PRICE, 0)
+
+
+async def test_a_clip_fal_finished_as_its_deadline_passed_is_posted_not_thrown_away(
+    runner, fake_discord, fake_fal
+):
+    """At the deadline the bot cancels; fal answers ALREADY_COMPLETED (the clip exists and is billed): the bot
+    asks on for the result and posts it, charged once, instead of failing a take fal made."""
+    await runner.start(fal_job_timeout_s=1, retry_backoff_base_s=1.5)
+    await set_anchor(fake_discord, samples.portrait_png())
+    fake_fal.script(Outcome.hold(then=Outcome.complete(queued_polls=0, progress_polls=0)))  # done when released
+    await run_shot(fake_discord, "finished at the last moment")
+    [sub] = await fake_discord.wait_for(lambda: [s for s in fake_fal.submissions if s.held])
+    fake_fal.fail_next("status", 1, status=503)  # the poll that would see COMPLETED in time gets no answer
+    fake_fal.release(sub.request_id)
+    take = await _settled(runner)
+    assert take.state is JobState.POSTED, take.error
+    assert fake_fal.request_counts.get("cancel") and not sub.cancelled
+    assert len(clip_messages(fake_discord)) == 1 and await _totals(runner, fake_discord) == (PRICE, 0)
