@@ -75,6 +75,17 @@ def check_storyboard(shots: Sequence[PlannedShot], durations_s: Sequence[int]) -
         )
 
 
+def check_sent_shots(sent: Sequence[str]) -> None:
+    """Kling's limit on each shot of one call counts what is sent: a cast's names written as its references
+    ("Mara" -> "@Element1") can lengthen a shot typed within it."""
+    for n, prompt in enumerate(sent, 1):
+        if len(prompt) > MULTI_PROMPT_CHARS:
+            raise UserError(
+                f"Shot {n} comes to {len(prompt)} characters once the cast's names are written as the video "
+                f"model's references; in one call a shot has at most {MULTI_PROMPT_CHARS}. Shorten it."
+            )
+
+
 def _span(durations_s: Sequence[int]) -> str:
     allowed = list(durations_s)
     if allowed == list(range(allowed[0], allowed[-1] + 1)):

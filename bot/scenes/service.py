@@ -24,7 +24,7 @@ from bot.media.sheet import storyboard_sheet
 from bot.money import format_usd
 from bot.scenes.kind import ExportKind
 from bot.scenes.models import EXPORT_KIND, PLAN_TTL_S, Plan, Scene, SceneShot
-from bot.scenes.plan import parse_plan
+from bot.scenes.plan import check_sent_shots, parse_plan
 from bot.scenes.ports import ExportPublisher
 from bot.scenes.store import AlreadyDone, SceneStore, TakeStats
 from bot.takes.models import PART_KIND, STORYBOARD_KIND, Take
@@ -367,6 +367,7 @@ class SceneService:
             [str(self.takes.shot_args(base, s.prompt, s.duration_s)["sent_prompt"] or s.prompt), s.duration_s]
             for s in plan.shots
         ]
+        check_sent_shots([str(prompt) for prompt, _ in sent])
         args = {
             **base,
             "prompt": " | ".join(s.prompt for s in plan.shots),

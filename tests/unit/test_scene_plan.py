@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.errors import UserError
 from bot.scenes.models import PlannedShot
-from bot.scenes.plan import parse_plan, split_shots
+from bot.scenes.plan import check_sent_shots, parse_plan, split_shots
 
 V3 = tuple(range(3, 16))
 
@@ -86,3 +86,11 @@ def test_a_number_that_starts_a_prompt_is_not_a_length():
         ("she opens the door", 4),
         ("she looks back", 3),
     ]
+
+
+def test_a_shot_of_one_call_is_checked_as_sent_with_the_casts_references():
+    typed = ("Mara looks at Grace. " * 30)[:500]
+    sent = typed.replace("Mara", "@Element1").replace("Grace", "@Element2")
+    check_sent_shots([typed, "Grace nods"])  # as typed: within 512
+    with pytest.raises(UserError, match=r"Shot 1 comes to \d+ characters .* at most 512"):
+        check_sent_shots([sent, "@Element2 nods"])
