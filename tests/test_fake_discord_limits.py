@@ -13,6 +13,7 @@ import pytest
 from tests.fakes.discord import ApiError, CapturedFile, error_paths
 from tests.fakes.discord.limits import (
     chat_input_name_ok,
+    check_autocomplete,
     check_callback_type,
     check_followup,
     check_modal,
@@ -470,3 +471,16 @@ def test_modal_and_followup_rules():
     assert "thread_id" in paths(refused(check_followup, {"content": "x"}, {"thread_id": "1"}))
     assert "username" in paths(refused(check_followup, {"content": "x", "username": "u"}, {}))
     assert "avatar_url" in paths(refused(check_followup, {"content": "x", "avatar_url": "https://a"}, {}))
+
+
+def test_autocomplete_answer_limits():
+    check_autocomplete({"choices": [{"name": "n" * 100, "value": "v" * 100}, {"name": "five", "value": 5}]})
+    check_autocomplete({"choices": []})
+    assert "data.choices" in paths(refused(check_autocomplete, {"choices": [{"name": "n", "value": "v"}] * 26}))
+    assert "data.choices.0.name" in paths(refused(check_autocomplete, {"choices": [{"name": "", "value": "v"}]}))
+    assert "data.choices.1.name" in paths(
+        refused(check_autocomplete, {"choices": [{"name": "n", "value": 1}, {"name": "n" * 101, "value": 2}]})
+    )
+    assert "data.choices.0.value" in paths(
+        refused(check_autocomplete, {"choices": [{"name": "n", "value": "v" * 101}]})
+    )

@@ -509,6 +509,21 @@ def _type_error(message: str) -> ApiError:
     return ApiError(400, 50035, "Invalid Form Body", errs.errors)
 
 
+def check_autocomplete(data: dict[str, Any]) -> None:
+    """An autocomplete answer (type 8): at most 25 choices, each a name of 1-100 characters and a string value of
+    at most 100 (ApplicationCommandOptionStringChoice / IntegerChoice)."""
+    errs = FormErrors()
+    choices = data.get("choices")
+    if not isinstance(choices, list) or len(choices) > 25:
+        errs.add("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+        errs.raise_if_any()
+    for n, choice in enumerate(choices):
+        _bad_length(errs, f"data.choices.{n}.name", choice.get("name"), 1, 100)
+        if isinstance(choice.get("value"), str):
+            _max_len(errs, f"data.choices.{n}.value", choice["value"], 100)
+    errs.raise_if_any()
+
+
 def check_modal(data: Any) -> None:
     """receiving-and-responding.mdx Modal: custom_id 1-100, title up to 45, 1-5 components."""
     errs = FormErrors()

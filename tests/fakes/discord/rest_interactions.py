@@ -47,7 +47,6 @@ from .common import (
     ApiError,
     CapturedRequest,
     CommandHidden,
-    FormErrors,
     find_component,
     json_response,
     truthy_query,
@@ -630,11 +629,7 @@ class InteractionsMixin:
         elif rtype == 9:
             limits.check_modal(data)
         elif rtype == 8:
-            choices = data.get("choices")
-            if not isinstance(choices, list) or len(choices) > 25:
-                errs = FormErrors()
-                errs.add("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-                errs.raise_if_any()
+            limits.check_autocomplete(data)
         inter.response_type = rtype
         inter.original_message_id = message_id
         inter.responses.append({"type": rtype, "data": data})
