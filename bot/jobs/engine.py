@@ -58,7 +58,8 @@ class EngineConfig:
         1800.0  # from submit to completion at the backend, and for fetching a billed result
     )
     delivery_give_up_s: float = 300.0  # a clip that cannot be posted gives up after this
-    # past job_timeout_s, a job whose cancel the backend did not confirm is still polled this long
+    # past job_timeout_s, a job whose cancel the backend did not confirm is still polled this long (at most
+    # job_timeout_s again)
     unconfirmed_cancel_grace_s: float = 300.0
     poll_concurrency: int = 8
     delivery_concurrency: int = 4
@@ -632,12 +633,12 @@ class JobEngine:
             # Past its deadline the job is cancelled; when the backend does not confirm (it finished just now
             # and bills the output, or did not answer) the output is still asked for, for a while, so that what
             # the backend made and billed is delivered (and charged) rather than thrown away.
-            late = self.clock() > deadline + self.config.unconfirmed_cancel_grace_s
-            if late or await kind.cancel(job):
+            grace = min(self.config.unconfirmed_cancel_grace_s, self.config.job_timeout_s)
+            if self.clock() > deadline + grace or await kind.cancel(job):
                 await self._finish(job, S.FAILED, error=kind.failure_text(Failure.TIMED_OUT))
                 return
             log.warning("job %d is past its deadline and its cancel was not confirmed; asking on", job.id)
-            deadline += self.config.unconfirmed_cancel_grace_s
+            deadline += grace
         try:
             async with self._poll_sem, asyncio.timeout(self.config.step_timeout_s):
                 poll = await kind.poll(job)
