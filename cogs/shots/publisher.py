@@ -160,15 +160,12 @@ class DiscordTakePublisher:
             log.warning(
                 "/shot's answer for take %d got no reply (%r); asking Discord what it kept", take.id, exc
             )
-            message_id = (await interaction.original_response()).id
-        else:
-            message_id = response.message_id
-            if message_id is None and isinstance(response.resource, discord.InteractionMessage):
-                message_id = response.resource.id
-            if (
-                message_id is None
-            ):  # Discord returns the message it made; if an answer ever lacks it, ask for it
-                message_id = (await interaction.original_response()).id
+            answered = None
+        else:  # Discord returns the message it made; if an answer ever lacks it, ask for it
+            answered = response.message_id
+            if answered is None and isinstance(response.resource, discord.InteractionMessage):
+                answered = response.resource.id
+        message_id = answered if answered is not None else (await interaction.original_response()).id
         self.edits.shown[take.id] = self._looks(take)
         return message_id
 
