@@ -35,6 +35,7 @@ SYNC_HASH_KEY = "command_sync_hash"
 OUTSIDE_GUILD = "I only work in a server's channels, not in direct messages; use me in a server we share."
 
 NO_PINGS = discord.AllowedMentions.none()
+MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
 REFUSAL_EXTRA = "refusal"  # a command's extras key: its own sentence for a missing permission
 
 _PERMISSION_NAMES = {
@@ -47,8 +48,11 @@ async def reply_ephemeral(interaction: discord.Interaction[Any], message: str) -
     """Answer an interaction privately, whether or not it was already acknowledged.
 
     After a private "thinking" defer that nothing has filled yet, the answer edits that original response (a
-    followup right after a defer is deprecated); otherwise it is a new ephemeral message.
+    followup right after a defer is deprecated); otherwise it is a new ephemeral message. A message over Discord's
+    2,000 characters is cut (Discord would refuse it whole, and the member would get no answer at all).
     """
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 1] + "\u2026"
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)

@@ -18,6 +18,7 @@ from bot.anchors.models import (
     clean_name,
     name_key,
     named_in,
+    shown_name,
 )
 from bot.anchors.store import AnchorStore, NameTaken
 from bot.errors import NoAnchor, UserError
@@ -30,7 +31,8 @@ MAX_CAST = 25  # characters in one channel's cast (one contact sheet)
 
 
 def _no_one(name: str) -> UserError:
-    return UserError(f"There is no {name} in this channel's cast; /cast list shows who is.")
+    """The refusal for a name no one in the cast has (shortened: a member can type thousands of characters)."""
+    return UserError(f"There is no {shown_name(name)} in this channel's cast; /cast list shows who is.")
 
 
 @dataclass(frozen=True)

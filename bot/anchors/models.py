@@ -141,14 +141,14 @@ def clean_name(text: str) -> str:
     if "\n" in name or not all(ch.isalnum() or ch in _NAME_CHARS for ch in name):
         raise UserError(
             "A cast name is letters, digits, spaces, - or _ only (like Mara, Old Tom or R2-D2); "
-            f"“{_shown(name)}” has other characters."
+            f"“{shown_name(name)}” has other characters."
         )
     if not any(ch.isalnum() for ch in name):
         raise UserError("A cast name needs at least one letter or digit.")
     key = name_key(name)
     if key in _DISCORD_WORDS or re.fullmatch(r"element[\s_-]*\d*", key):
         raise UserError(
-            f"“{_shown(name)}” can't be a cast name: Discord or the video model uses that word; pick another."
+            f"“{shown_name(name)}” can't be a cast name: Discord or the video model uses that word; pick another."
         )
     return name
 
@@ -158,7 +158,8 @@ def name_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
-def _shown(text: str) -> str:
+def shown_name(text: str) -> str:
+    """A name as an answer echoes it: at most 40 characters (a member can type thousands)."""
     return text if len(text) <= 40 else text[:39] + "\u2026"
 
 

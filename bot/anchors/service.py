@@ -17,7 +17,7 @@ import aiohttp
 
 from bot.anchors.cast import Cast, Renamed
 from bot.anchors.checklist import anchor_checklist
-from bot.anchors.models import PLACEHOLDER, AnchorVersion, CheckItem, name_key
+from bot.anchors.models import PLACEHOLDER, AnchorVersion, CheckItem, name_key, shown_name
 from bot.anchors.store import AnchorStore
 from bot.db.database import Database
 from bot.errors import ImageRejected, NoAnchor, UserError
@@ -266,7 +266,9 @@ class AnchorService:
         if character is None or character.removed:
             raise UserError(f"Version {version} belongs to a character no longer in the cast.")
         if name is not None and name_key(name) != name_key(character.name):
-            raise UserError(f"Version {version} is {character.name}'s anchor, not {name.strip()}'s.")
+            raise UserError(
+                f"Version {version} is {character.name}'s anchor, not {shown_name(name.strip())}'s."
+            )
         await self.store.set_current(character.id, found.id)
         if self.faces is not None:  # a version from before face checks gets its face now
             await self.faces.anchor_checks(found)

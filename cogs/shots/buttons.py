@@ -7,6 +7,7 @@ from typing import Any
 
 import discord
 
+from bot.client import handle_interaction_error
 from bot.money import format_usd
 from bot.takes.models import Take
 from cogs.components import GuardedButton, bot_of
@@ -97,15 +98,27 @@ class ConsentView(discord.ui.View):
     def __init__(self, cog: Any, request: Any, continue_: bool, end_upload: Any) -> None:
         super().__init__(timeout=600)
         self.cog, self.request, self.continue_, self.end_upload = cog, request, continue_, end_upload
+        self.going = False  # a press is being answered: a second one at the same time queues nothing
 
     @discord.ui.button(label="Go on without", style=discord.ButtonStyle.primary)
     async def go(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        """Queue the shot plain. A refusal (no budget left, the anchor gone) is answered like any other and the
+        button stays, so the member can press it again once that is put right; it goes once the shot is queued."""
         if interaction.user.id != self.request.user_id:
             await interaction.response.send_message(
                 "Only the member who asked for this shot can.", ephemeral=True
             )
             return
+        if self.going:
+            await interaction.response.send_message("This shot is on its way already.", ephemeral=True)
+            return
+        self.going = True
+        try:
+            await self.cog.shoot(
+                interaction, dataclasses.replace(self.request, plain=True), self.continue_, self.end_upload
+            )
+        except Exception as exc:
+            self.going = False
+            await handle_interaction_error(interaction, exc)
+            return
         self.stop()
-        await self.cog.shoot(
-            interaction, dataclasses.replace(self.request, plain=True), self.continue_, self.end_upload
-        )

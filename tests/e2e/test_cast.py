@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import wave
 
 import av
@@ -213,6 +214,32 @@ async def test_anchor_commands_act_on_a_named_character(bot, runner, fake_discor
     assert [c["value"] for c in it] == ["Grace"]
 
 
+async def test_a_name_thousands_of_characters_long_is_refused_in_a_short_answer(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: an unknown name was echoed whole, so its refusal went past Discord's 2,000 characters,
+    Discord refused it and the member got no answer at all. The name is shown shortened now, wherever it is typed."""
+    await _cast_of_two(fake_discord)
+    await text_reply(await fake_discord.slash("scene start", name="Talk"))
+    long = "N" * 2100
+    answers = [
+        await text_reply(await fake_discord.slash("voice show", name=long)),
+        await text_reply(await fake_discord.slash("voice clear", name=long)),
+        await text_reply(await fake_discord.slash("anchor show", name=long)),
+        await text_reply(await fake_discord.slash("anchor use", version=1, name=long)),
+        await run_shot(fake_discord, "Mara waves", start=long),
+        await run_shot(fake_discord, f"Mara waves at @{long}"),
+        await text_reply(await fake_discord.slash("scene plan", shots=f"Mara waves\n@{long} sings")),
+    ]
+    for answer in answers:
+        text = text_of(answer)
+        assert answer["_ephemeral"] and len(text) <= 200, text
+        assert "N" * 39 + "\u2026" in text and "N" * 40 not in text, text
+        assert "There is no" in text or "Mara's anchor, not" in text, text
+    await _nothing_held(runner, fake_discord)
+    assert _kling(fake_fal) == []
+
+
 def _wav(seconds: float) -> bytes:
     return speech_wav(seconds)
 
@@ -353,6 +380,33 @@ async def test_an_endpoint_without_elements_says_so_before_spending_and_can_go_o
     [sub] = _kling(fake_fal)
     assert "elements" not in sub.arguments and sub.arguments["prompt"] == "Mara and Grace talk"
     assert len(clip_messages(fake_discord)) == 1
+
+
+async def test_go_on_without_refused_by_the_budget_says_so_and_can_be_pressed_again(
+    runner, fake_discord, fake_fal, caplog
+):
+    """Found in review: a refusal on "Go on without" (the budget spent meanwhile, the anchor gone) left the click
+    unanswered ("This interaction failed"), logged a traceback, and the button had stopped, so pressing it again
+    did nothing. The refusal is answered like any other now, and the button works once it is put right."""
+    await runner.start(fal_endpoint="fal-ai/kling-video/v2.5-turbo/pro/image-to-video")
+    await _cast_of_two(fake_discord)
+    answer = await run_shot(fake_discord, "Mara and Grace talk")
+    [button] = [b for row in answer["components"] for b in row["components"]]
+    alice = fake_discord.member("alice")
+    await runner.services.budget.set_user_limit(fake_discord.guild_id, alice, 1)
+    refused = await text_reply(await fake_discord.click(int(answer["id"]), button["custom_id"]))
+    assert refused["_ephemeral"] and "ask an admin to raise it" in text_of(refused)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    await _nothing_held(runner, fake_discord)
+
+    await runner.services.budget.set_user_limit(fake_discord.guild_id, alice, 10_000_000)
+    first = await fake_discord.click(int(answer["id"]), button["custom_id"])
+    second = await fake_discord.click(int(answer["id"]), button["custom_id"])  # while the first is queued
+    assert "on its way already" in text_of(await text_reply(second))
+    await text_reply(first)
+    await wait_clips(fake_discord, 1)
+    [sub] = _kling(fake_fal)  # one shot for two presses
+    assert "elements" not in sub.arguments and sub.arguments["prompt"] == "Mara and Grace talk"
 
 
 async def test_a_thread_uses_its_parents_cast_and_its_own_characters_shadow_it(

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from bot.errors import UserError
 from bot.jobs import JobState
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
@@ -512,6 +513,26 @@ async def test_unexpected_error_gets_an_incident_id_and_the_bot_keeps_going(
     await runner.services.db.open()
     it = await fake_discord.slash("status")
     assert "Anchorshot status" in text_of(await it.wait_reply())
+
+
+async def test_a_refusal_past_discords_2000_characters_is_cut_to_fit_not_lost(
+    bot, runner, fake_discord, monkeypatch
+):
+    """The last line of defence: a refusal longer than a message may be (user text echoed whole by a sentence
+    written later) is cut with an ellipsis, whether it answers at once or fills a deferral; Discord would refuse
+    it whole, and the member would get no answer at all."""
+    words = "That is refused: " + "x" * 2500 + " THE END"
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise UserError(words)
+
+    monkeypatch.setattr(runner.services.budget, "view", refuse)  # /budget answers at once
+    monkeypatch.setattr(runner.services.voices, "sample", refuse)  # /voice show defers first
+    for it in (await fake_discord.slash("budget"), await fake_discord.slash("voice show", name="Mara")):
+        reply = await original_reply(it)
+        text = text_of(reply)
+        assert reply["_ephemeral"] and len(text) == 2000 and text.endswith("x\u2026"), text[-20:]
+        assert text.startswith("That is refused: xxx") and "THE END" not in text
 
 
 async def test_double_click_on_reroll_button_counts_once(bot, runner, fake_discord, fake_fal):
