@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.client import handle_interaction_error
+from bot.client import MESSAGE_LIMIT, handle_interaction_error
 from bot.errors import UserError
 from bot.money import format_usd
 from bot.scenes.models import Plan
@@ -179,12 +179,20 @@ async def confirm_plan(interaction: discord.Interaction[Any], plan_id: int) -> s
     await bot.services.scenes.announce(jobs, message.id if message else None)
     if message is not None:
         try:
-            await message.edit(
-                content=message.content + f"\n\u2705 Confirmed by {interaction.user.mention}.", view=None
-            )
+            await message.edit(content=confirmed_text(message.content, interaction.user.mention), view=None)
         except discord.HTTPException:
             log.info("could not mark plan %d confirmed on its message", plan_id)
     return confirmed_words(plan)
+
+
+def confirmed_text(content: str, mention: str) -> str:
+    """The plan's message once confirmed: its text, then who confirmed it, within Discord's 2,000 characters (a
+    plan can fill them all: its end is cut to make room)."""
+    line = f"\n\u2705 Confirmed by {mention}."
+    room = MESSAGE_LIMIT - len(line)
+    if len(content) > room:
+        content = content[: room - 1] + "\u2026"
+    return content + line
 
 
 def confirmed_words(plan: Plan) -> str:

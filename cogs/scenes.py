@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -40,6 +40,7 @@ def export_marker(job: Job) -> str:
 
 
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
+DESCRIPTION_LIMIT = 4000  # an embed's description, under Discord's 4,096 (and a whole embed's 6,000)
 PLAN_ANSWER_S = 2.0  # /scene plan answers at once when its checks take less; else it defers first
 EXPIRY_CHECK_S = 1.0  # how often an open plan's expiry is looked at (the service's clock decides)
 
@@ -103,6 +104,18 @@ def show_embed(report: SceneReport, verdicts: dict[int, str]) -> discord.Embed:
     return embed
 
 
+def left_out_line(left_out: list[list[Any]], room: int) -> str:
+    """The export's "Left out (no take kept)" line: the shots without a kept take, as many as fit in `room`
+    characters, then how many more (a long scene can leave out a hundred)."""
+    head = "Left out (no take kept): "
+    shots = [f"shot {p} \u201c{safe(t, 40)}\u201d" for p, t in left_out]
+    line, shown = head + "; ".join(shots), len(shots)
+    while len(line) > room and shown > 0:
+        shown -= 1
+        line = head + "".join(f"{s}; " for s in shots[:shown]) + f"\u2026 and {len(shots) - shown} more"
+    return line if len(line) <= room else line[: max(0, room - 1)] + "\u2026"
+
+
 class DiscordScenePublisher:
     """The ExportPublisher port, and the storyboards' sink (a failed storyboard says so under its plan)."""
 
@@ -117,13 +130,10 @@ class DiscordScenePublisher:
             f"{len(a['positions'])} shot{'s' if len(a['positions']) != 1 else ''} \u00b7 {a['seconds']} s \u00b7 "
             f"{a['tried']} takes tried \u00b7 {format_usd(a['spend'])} spent",
         ]
-        if left_out:
-            lines.append(
-                "Left out (no take kept): "
-                + "; ".join(f"shot {p} \u201c{safe(t, 40)}\u201d" for p, t in left_out)
-            )
         if note:
             lines.append(note)
+        if left_out:  # as many as fit beside the other lines
+            lines.insert(1, left_out_line(left_out, DESCRIPTION_LIMIT - sum(len(x) + 1 for x in lines)))
         embed = discord.Embed(
             title=f"\U0001f3ac {safe(a['name'], 200)}, exported", description="\n".join(lines), color=COLOR_OK
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from bot.jobs import JobState
+from bot.scenes.store import SceneStore
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
 from tests.e2e.helpers import set_anchor, settled_totals, text_reply
@@ -138,6 +140,34 @@ async def test_ten_long_shots_fit_one_message_and_an_empty_scene_shows_without_a
     text = plan["content"]
     assert len(text) <= 2000 and "10 shots \u00b7 75 s" in text and "10. shot 12" in text
     assert [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+
+
+async def test_a_plan_that_fills_its_message_is_marked_confirmed_and_loses_its_button(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: Confirm added its line to a plan message already near Discord's 2,000 characters, the
+    edit was refused (400) and the plan kept a live Confirm button. The confirmed message fits now."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await runner.services.budget.set_user_limit(
+        fake_discord.guild_id, fake_discord.member("alice"), 100_000_000
+    )
+    await _start(fake_discord)
+    lines = [f"5s: shot {n} " + ("she walks slowly through the rain " * 6)[:160] for n in range(10)]
+    plan = await _reply(await fake_discord.slash("scene plan", shots="\n".join(lines)))
+    assert 2000 - 45 < len(plan["content"]) <= 2000  # no room left for "Confirmed by <@...>."
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    answer = await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    assert "held" in text_of(answer)
+
+    def confirmed() -> dict | None:
+        message = fake_discord.messages[int(plan["id"])]
+        return message if "Confirmed by" in message["content"] else None
+
+    message = await fake_discord.wait_for(confirmed, timeout=5)
+    alice = fake_discord.member("alice")
+    assert len(message["content"]) <= 2000 and message["content"].endswith(f"\u2705 Confirmed by <@{alice}>.")
+    assert message["content"].startswith(plan["content"][:1900]) and not _custom_ids(message)
+    assert not [r for r in fake_discord.requests if r.method == "PATCH" and r.status >= 400]
 
 
 async def test_a_plan_over_budget_holds_nothing_and_an_expired_one_cannot_be_confirmed(
@@ -469,6 +499,40 @@ async def test_show_and_export_join_the_kept_takes_in_shot_order(
         has_audio and abs(_duration(video) - 3.0) <= 1 / 24 + 1e-6
     )  # the sum of the kept takes (1.5 s each)
     assert await settled_totals(runner, fake_discord) == (3 * 560_000, 0)  # the export is free
+
+
+async def test_an_export_that_leaves_out_a_hundred_shots_names_what_fits_and_counts_the_rest(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: the export's "Left out" line named every shot without a kept take, so with about 80 of
+    them the embed passed Discord's 4,096 characters and the export was never posted. It names what fits now and
+    counts the rest. (The hundred shots without a take are written straight to the scene: made one by one they
+    would take minutes, and only their rows matter here.)"""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    await run_shot(fake_discord, "the one shot kept")
+    [clip] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord, 1)
+    await _keep(fake_discord, fake_discord.messages[int(clip["id"])])
+    scene = await runner.services.scenes.find(fake_discord.channel_id, None)
+    prompt = "she walks slowly through the rain and looks back at the door"
+    rows = [(None, f"{prompt} {n}", 5) for n in range(100)]
+    await SceneStore.add_shots(runner.services.db, scene.id, rows, time.time())
+
+    await _reply(await fake_discord.slash("scene export"))
+    export = await fake_discord.wait_for(
+        lambda: next(
+            (m for m in fake_discord.channel_messages(fake_discord.channel_id) if "exported" in text_of(m)),
+            None,
+        ),
+        timeout=60,
+    )
+    [embed] = export["embeds"]
+    description = embed["description"]
+    named = [int(p) for p in re.findall(r"shot (\d+) \u201c", description)]
+    [more] = re.findall(r"\u2026 and (\d+) more", description)
+    assert len(description) <= 4096 and named == list(range(2, 2 + len(named))) and len(named) > 50
+    assert len(named) + int(more) == 100 and export["_files"]
 
 
 async def _job_states(runner, kind: str) -> list[JobState]:
