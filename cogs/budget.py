@@ -25,14 +25,16 @@ REPORT_NAMES_FETCHED = 100  # members looked up by name for one report (the bot 
 
 
 async def display_names(guild: discord.Guild | None, user_ids: list[int]) -> dict[int, str]:
-    """The members' names in this server: from the cache, else asked of Discord (at most REPORT_NAMES_FETCHED);
-    a member who left shows no name."""
+    """The members' names in this server: from the cache, else asked of Discord (at most REPORT_NAMES_FETCHED
+    lookups, found or not); a member who left shows no name."""
     names: dict[int, str] = {}
     if guild is None:
         return names
+    fetched = 0  # lookups asked of Discord, found or not (members who left are looked up in vain)
     for uid in user_ids:
         member = guild.get_member(uid)
-        if member is None and len(names) < REPORT_NAMES_FETCHED:
+        if member is None and fetched < REPORT_NAMES_FETCHED:
+            fetched += 1
             try:
                 member = await guild.fetch_member(uid)
             except discord.HTTPException:

@@ -7,6 +7,8 @@ import io
 
 import pytest
 
+from bot.money import format_usd
+from cogs.budget import REPORT_NAMES_FETCHED
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, MANAGE_GUILD, CommandHidden, text_of
 
 
@@ -126,6 +128,24 @@ async def test_report_has_embed_and_csv(bot, runner, fake_discord):
     assert by_user[bob]["display_name"] == "bob"  # the member's name beside the id
     it = await fake_discord.slash("budget-admin report", period="last month")
     assert "is not a period" in text_of(await it.wait_reply())
+
+
+async def test_a_report_of_many_departed_members_asks_discord_for_at_most_the_bound(
+    bot, runner, fake_discord
+):
+    """Found in review: the bound on name lookups counted the names found, so members who had left (every lookup
+    a 404) were each looked up: 500 of them, 500 requests. It counts the lookups made now."""
+    budget, g = runner.services.budget, fake_discord.guild_id
+    departed = [900_000_000_000_000_000 + n for n in range(REPORT_NAMES_FETCHED + 50)]
+    for i, user in enumerate(departed):
+        await budget.hold(job_key=f"j{i}", guild_id=g, user_id=user, amount=10_000, description=f"Shot #{i}")
+        await budget.capture(f"j{i}")
+    mark = fake_discord.mark()
+    it = await fake_discord.slash("budget-admin report")
+    reply = await it.wait_reply(lambda m: bool(m.get("_files")))
+    assert f"Total spent {format_usd(10_000 * len(departed))}" in text_of(reply)  # made all the same
+    lookups = fake_discord.requests_to("GET", "/guilds/{guild_id}/members/{user_id}", since=mark)
+    assert len(lookups) == REPORT_NAMES_FETCHED and all(r.status == 404 for r in lookups)
 
 
 async def test_admin_adjustment_charges_and_credits(bot, runner, fake_discord):
