@@ -829,6 +829,9 @@ async def test_channel_permissions_attach_files_send_view_history(fake, bot):
     with pytest.raises(discord.Forbidden) as ei:
         await ch.send("hidden")
     assert ei.value.code == 50001
+    with pytest.raises(discord.Forbidden) as ei:  # its own message too
+        await ch.get_partial_message(m.id).edit(content="edited unseen")
+    assert ei.value.code == 50001
     fake.set_channel_permissions(fake.channel_id, "everyone")
     await ch.send("visible again")
     # interactions carry the bot's permissions in the channel

@@ -575,6 +575,8 @@ class MessagesMixin:
         return json_response(200, self._public(self._channel_msg(channel_id, message_id)))
 
     async def _h_edit_message(self, cap: CapturedRequest, channel_id: str, message_id: str) -> web.Response:
+        self._channel(channel_id)
+        self._require_view(int(channel_id))  # its own message too: a channel it cannot see is Missing Access
         msg = self._channel_msg(channel_id, message_id)
         if msg["author"]["id"] != str(self.bot_user_id):
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
