@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.anchors.models import AnchorVersion
 from bot.errors import NoAnchor
 from bot.money import format_usd
 from cogs.anchors import parent_of
@@ -82,6 +83,7 @@ class HelpCog(commands.Cog):
             name="What you can use here", value=command_lines(interaction.permissions), inline=False
         )
         files: list[discord.File] = []
+        version: AnchorVersion | None = None
         try:
             version = await services.anchors.resolve(interaction.channel_id, parent_of(interaction.channel))
             embed.add_field(
@@ -102,6 +104,8 @@ class HelpCog(commands.Cog):
                 inline=False,
             )
         embed.add_field(name="A default shot here", value=self._price_line(), inline=False)
+        if interaction.permissions.manage_messages:
+            embed.add_field(name="Anchor studio prices", value=self._studio_prices(version), inline=False)
         view = await services.budget.view(interaction.guild_id, interaction.user.id)
         embed.add_field(
             name="Your budget",
@@ -120,6 +124,13 @@ class HelpCog(commands.Cog):
         if services.gateway.dry_run:
             line += ". This bot runs a free dry run: nothing is charged."
         return line + f" \u00b7 made with {services.takes.spec.label}"
+
+    def _studio_prices(self, version: AnchorVersion | None) -> str:
+        """Each studio command's models and rates (a per-megapixel one with what a view of this anchor costs)."""
+        return "\n".join(
+            f"`{command}`: " + "; ".join(f"{label} {rate}" for label, rate in rates)
+            for command, rates in self.bot.services.studio.price_list(version)
+        )
 
 
 async def setup(bot: AnchorshotBot) -> None:

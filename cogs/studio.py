@@ -184,6 +184,8 @@ def request_text(job: Job, studio: StudioService) -> str:
     count, unit = job.args["count"], job.args["unit_micros"]
     what = {"generate": "anchor candidates", "refine": "refinements of the anchor", "angles": "angles"}
     price = f"{count} \u00d7 {format_usd(unit)} = {format_usd(count * unit)}"
+    if mp := job.args.get("megapixels"):  # a per-megapixel model: each view is billed on the anchor's size
+        price += f" at {format_usd(unit // mp)} per megapixel, {mp} MP each"
     if not studio.engine.charge:
         price = f"free (dry run; would cost {price})"
     return (

@@ -24,6 +24,18 @@ class PriceRule(StrEnum):
     PER_IMAGE = "per_image"
     PER_CALL = "per_call"
     PER_1K_CHARS = "per_1k_chars"  # of input text; every started 1,000 characters is billed whole
+    PER_MEGAPIXEL = "per_megapixel"  # of the image sent; every started megapixel is billed whole
+
+
+# fal states a rate "per megapixel" without saying how it counts them (10^6 or 2^20 pixels, fractions or whole ones).
+# A megapixel here is the smaller unit, 10^6 pixels, and every started one is billed whole, so a quote is never
+# below fal's bill whichever way fal counts: a 2048x2048 image (4.19 MP) is quoted 5 MP.
+PIXELS_PER_MEGAPIXEL = 1_000_000
+
+
+def megapixels(pixels: int) -> int:
+    """The megapixels billed for an image of `pixels` pixels: every started megapixel counts whole."""
+    return -(-pixels // PIXELS_PER_MEGAPIXEL)
 
 
 @dataclass(frozen=True)
@@ -40,10 +52,18 @@ class Pricing:
     base_seconds: int = 0
 
     def quote(
-        self, *, seconds: int = 0, audio: bool = False, images: int = 0, chars: int = 0, voice: bool = False
+        self,
+        *,
+        seconds: int = 0,
+        audio: bool = False,
+        images: int = 0,
+        chars: int = 0,
+        voice: bool = False,
+        pixels: int = 0,
     ) -> int:
-        """The exact price of one call in micro-dollars (`voice`: with audio, a bound voice speaks)."""
-        if min(seconds, images, chars) < 0:
+        """The exact price of one call in micro-dollars (`voice`: with audio, a bound voice speaks; `pixels`: width
+        times height of the image a per-megapixel model is sent)."""
+        if min(seconds, images, chars, pixels) < 0:
             raise ValueError("quantities must not be negative")
         if self.rule is PriceRule.PER_SECOND:
             rate = self.audio_micros if audio and self.audio_micros is not None else self.micros
@@ -58,6 +78,10 @@ class Pricing:
             return self.micros
         if self.rule is PriceRule.PER_1K_CHARS:
             return -(-chars // 1000) * self.micros
+        if self.rule is PriceRule.PER_MEGAPIXEL:
+            if not pixels:  # never a free call because the caller forgot the image's size
+                raise ValueError("a per-megapixel price needs the image's size in pixels")
+            return megapixels(pixels) * self.micros
         raise ValueError(f"unknown price rule {self.rule!r}")  # pragma: no cover
 
 
@@ -314,10 +338,12 @@ class ModelSpec:
             raise _bad_output("fal finished but returned no voice id.")
         return [Output("voice", voice_id=voice_id)]
 
-    def quote(self, *, seconds: int = 0, audio: bool = False, images: int = 0, chars: int = 0) -> int:
+    def quote(
+        self, *, seconds: int = 0, audio: bool = False, images: int = 0, chars: int = 0, pixels: int = 0
+    ) -> int:
         """List price of one call (overrides live in PriceTable)."""
         return self.pricing.quote(
-            seconds=seconds, audio=audio and self.supports_audio, images=images, chars=chars
+            seconds=seconds, audio=audio and self.supports_audio, images=images, chars=chars, pixels=pixels
         )
 
 
@@ -420,15 +446,15 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         35_000,
         edit=True,
     ),
-    # No list price was available offline; priced like Seedream v4.5 edit per output image ($0.04) so a quote is
-    # never below what a comparable image edit costs. Override with PRICE_OVERRIDES once fal's page is checked.
+    # fal's page (llms.txt, "Pricing"): $0.035 per megapixel. The view comes back the size of the image sent, so a
+    # call is quoted on the megapixels of that image (rounded up, see PIXELS_PER_MEGAPIXEL).
     ModelSpec(
         key="qwen-multiple-angles",
         endpoint="fal-ai/qwen-image-edit-2511-multiple-angles",
         label="Qwen Image Edit 2511 Multiple Angles",
         family="qwen_angles",
         output_kind="image",
-        pricing=Pricing(PriceRule.PER_IMAGE, 40_000),
+        pricing=Pricing(PriceRule.PER_MEGAPIXEL, 35_000),
     ),
     ModelSpec(
         key="kling-create-voice",

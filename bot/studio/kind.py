@@ -57,6 +57,8 @@ class CandidatesKind(FalKind):
         return model(self.endpoint(job)).arguments(**inputs)
 
     async def _anchor_ref(self, job: Job) -> str:
+        """The anchor version's own stored image, as fal reads it. A per-megapixel model (qwen angles) is quoted on
+        this very image's recorded size (StudioService.unit_price): send another image, and quote that one."""
         version = await self.anchors.version_by_id(job.args["anchor_version_id"])
         path = self.anchors.image_path(version.sha256)
         return await self.anchors.start_image_ref(version.sha256, path, self.gateway)

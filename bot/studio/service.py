@@ -9,13 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.anchors.models import AnchorVersion
 from bot.anchors.service import AnchorService, SetResult, Upload
 from bot.db import Database
 from bot.errors import NotAllowed, UserError
-from bot.fal.models import ModelSpec, model
+from bot.fal.models import ModelSpec, PriceRule, megapixels, model
 from bot.fal.pricing import PriceTable
 from bot.jobs import Job, JobEngine, JobState, Prepared, ProgressSink
 from bot.media.sheet import contact_sheet
+from bot.money import format_usd
 from bot.studio.kind import CandidatesKind
 from bot.studio.models import ANGLES_KIND, CANDIDATES_KIND, STUDIO_KINDS, VIEWS
 from bot.studio.ports import SheetPublisher
@@ -28,6 +30,14 @@ EXPIRY_S = 24 * 3600
 MAX_ANGLES = 3
 MAX_DESCRIPTION_CHARS = 1000
 MODELS = {"seedream-v4.5": "seedream-v4.5", "seedream-v5-lite": "seedream-v5-lite"}
+REFINE_MODEL = "seedream-v4.5-edit"
+ANGLES_MODELS = ("qwen-multiple-angles", "seedream-v4.5-edit")
+PRICED_COMMANDS = (  # what /help lists, by command
+    ("/anchor generate", tuple(MODELS.values())),
+    ("/anchor refine", (REFINE_MODEL,)),
+    ("/anchor angles make", ANGLES_MODELS),
+)
+QUOTE_ARGS = ("unit_micros", "megapixels")  # what a quote adds to a request's args (Again quotes afresh)
 ANCHOR_RULES = (
     "Head-and-shoulders portrait of {description}. Neutral expression, looking at the camera. Plain, clean, "
     "uncluttered background. Eye-level camera, subject centred in the frame. Soft, even light. Photorealistic."
@@ -99,17 +109,32 @@ class StudioService:
         return self.engine.clock()
 
     # Requests --------------------------------------------------------------------------------------------
-    def quote(self, spec: ModelSpec, count: int) -> int:
-        return self.prices.quote(spec, images=count)
+    async def unit_price(self, spec: ModelSpec, anchor_version_id: object = None) -> tuple[int, int | None]:
+        """What one image of a request costs, and the megapixels it is billed for when the model is priced per
+        megapixel (None otherwise). A per-megapixel call (a qwen view) is quoted on the image it is sent: the
+        anchor version's own stored image (kind.py `_anchor_ref`), whose size was recorded when it was stored."""
+        if self.prices.pricing(spec).rule is not PriceRule.PER_MEGAPIXEL:
+            return self.prices.quote(spec, images=1), None
+        if not isinstance(anchor_version_id, int):
+            raise ValueError(
+                f"{spec.label} is priced per megapixel of the anchor; no anchor version was given"
+            )
+        version = await self.anchors.version_by_id(anchor_version_id)
+        return self.view_price(spec, version), megapixels(version.width * version.height)
+
+    def view_price(self, spec: ModelSpec, version: AnchorVersion) -> int:
+        """One call of `spec` sent this anchor version's stored image (per megapixel, or per image)."""
+        return self.prices.quote(spec, images=1, pixels=version.width * version.height)
 
     async def _enqueue(
         self, args: dict[str, object], spec: ModelSpec, *, guild_id: int, channel_id: int, user_id: int
     ) -> Job:
         count = args["count"]
         assert isinstance(count, int)
-        unit = self.quote(spec, 1)
+        unit, mp = await self.unit_price(spec, args.get("anchor_version_id"))
+        quoted = {"unit_micros": unit} if mp is None else {"unit_micros": unit, "megapixels": mp}
         prepared = Prepared(
-            args={**args, "unit_micros": unit},
+            args={**args, **quoted},
             price_micros=unit * count,
             endpoint=spec.endpoint,
             description=f"Anchor studio: {args['purpose']} ({count} image{'s' if count > 1 else ''})",
@@ -157,7 +182,7 @@ class StudioService:
             "anchor_version_id": version.id,
             "name": version.name,
         }
-        spec = model("seedream-v4.5-edit")
+        spec = model(REFINE_MODEL)
         return await self._enqueue(args, spec, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
 
     async def make_angles(
@@ -173,8 +198,8 @@ class StudioService:
     ) -> Job:
         """Views of a character's current anchor (the main one's by default): one qwen multiple-angles call per
         view, or one Seedream edit call."""
-        if model_key not in ("qwen-multiple-angles", "seedream-v4.5-edit"):
-            raise UserError("The angles model must be qwen-multiple-angles or seedream-v4.5-edit.")
+        if model_key not in ANGLES_MODELS:
+            raise UserError(f"The angles model must be {' or '.join(ANGLES_MODELS)}.")
         version = await self.anchors.version_of(channel_id, parent_id, name)
         spec = model(model_key)
         if spec.family == "qwen_angles":
@@ -194,12 +219,29 @@ class StudioService:
         return await self._enqueue(args, spec, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
 
     async def again(self, job_id: int, *, user_id: int, can_manage: bool) -> Job:
-        """A new set from the same request (charged again, to whoever clicked)."""
+        """A new set from the same request (quoted afresh, charged again, to whoever clicked)."""
         job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
-        args = {k: v for k, v in job.args.items() if k != "unit_micros"}
+        args = {k: v for k, v in job.args.items() if k not in QUOTE_ARGS}
         return await self._enqueue(
             args, model(job.endpoint or ""), guild_id=job.guild_id, channel_id=job.channel_id, user_id=user_id
         )
+
+    def price_list(self, version: AnchorVersion | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
+        """What each studio command costs at today's prices, for /help: (command, [(model, rate)]). A rate per
+        megapixel is of the anchor image sent, a view; with `version`, what a view of that anchor costs."""
+        out = []
+        for command, keys in PRICED_COMMANDS:
+            rates = []
+            for key in keys:
+                spec = model(key)
+                rate = self.prices.rate_text(spec)
+                if self.prices.pricing(spec).rule is PriceRule.PER_MEGAPIXEL:
+                    rate += " of the anchor, a view"
+                    if version is not None:
+                        rate += f" ({format_usd(self.view_price(spec, version))} a view of this anchor)"
+                rates.append((spec.label, rate))
+            out.append((command, rates))
+        return out
 
     async def announce(self, job: Job, message_id: int) -> Job:
         """Record the request's public message (the sheet replies to it); the engine then sends the job."""

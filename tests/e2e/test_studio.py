@@ -14,7 +14,7 @@ from bot.jobs import JobState
 from bot.studio.service import ANCHOR_RULES, EXPIRY_S
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
-from tests.e2e.helpers import original_reply, set_anchor, settled_totals, text_reply
+from tests.e2e.helpers import decode_size, original_reply, set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
@@ -221,7 +221,7 @@ async def test_angles_kept_added_full_and_carried_by_every_take(bot, runner, fak
     assert [(s.endpoint, s.arguments["horizontal_angle"]) for s in qwen] == [(QWEN, 315), (QWEN, 45)]
     stored = runner.services.anchors.image_path(anchor.sha256).read_bytes()
     assert all(fake_fal.fetch_upload(s.arguments["image_urls"][0]) == stored for s in qwen)
-    assert await totals(runner, fake_discord) == (80_000, 0)
+    assert await totals(runner, fake_discord) == (70_000, 0)  # 768x1024 is 1 started megapixel: $0.035 a view
     assert "2 of 3" in text_of(await click(fake_discord, sheet, "Keep all"))
     upload = fake_discord.make_attachment(
         "side.png", samples.portrait_png(shade=90), content_type="image/png"
@@ -301,7 +301,7 @@ async def test_a_view_fal_did_not_accept_is_left_out_and_the_accepted_one_never_
     [sheet] = await wait_sheets(fake_discord)
     assert fake_fal.duplicate_runs() == [] and not any(s.cancelled for s in fake_fal.submissions)
     assert tiles_in(sheet.files[0].data)[1] == 1 and "not charged" in sheet.all_text
-    assert await totals(runner, fake_discord) == (40_000, 0)
+    assert await totals(runner, fake_discord) == (35_000, 0)  # one view of a 1-megapixel anchor
 
 
 async def test_a_refused_view_is_left_out_and_not_charged(bot, runner, fake_discord, fake_fal):
@@ -312,7 +312,7 @@ async def test_a_refused_view_is_left_out_and_not_charged(bot, runner, fake_disc
     assert len(fake_fal.submissions) == 3
     assert [_bare(b.label) for b in sheet.buttons] == ["Keep all", "Keep 1", "Keep 2", "Again"]
     assert tiles_in(sheet.files[0].data)[1] == 2 and "not charged" in sheet.all_text
-    assert await totals(runner, fake_discord) == (80_000, 0)
+    assert await totals(runner, fake_discord) == (70_000, 0)  # two views of a 1-megapixel anchor
 
 
 async def test_angles_with_seedream_edit_is_one_call(bot, runner, fake_discord, fake_fal):
@@ -380,3 +380,41 @@ async def test_status_counts_shots_not_studio_sets(bot, runner, fake_discord, fa
     fields = {f["name"]: f["value"] for f in reply["embeds"][0]["fields"]}
     assert (fields["Shots queued"], fields["Shots in flight"]) == ("0", "1"), fields
     fake_fal.release()
+
+
+async def test_angles_are_quoted_and_charged_per_megapixel_of_the_anchor_sent(
+    bot, runner, fake_discord, fake_fal
+):
+    # fal bills qwen multiple-angles $0.035 per megapixel, and a view is the size of the image it is sent: a
+    # 1536x2048 anchor (3.1 MP) is quoted 4 started megapixels, $0.14 a view, never the flat $0.04 it once was.
+    await set_anchor(fake_discord, samples.portrait_png((1536, 2048)), name="Mara")
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert (anchor.width, anchor.height) == (1536, 2048)
+    await slash(fake_discord, "anchor angles make", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    [request] = [m for m in fake_discord.msgs(author="bot") if "Prompt sent" in m.text]
+    assert "2 \u00d7 $0.14 = $0.28 at $0.035 per megapixel, 4 MP each" in request.text
+    qwen = [s for s in fake_fal.submissions if s.endpoint == QWEN]
+    assert len(qwen) == 2
+    sent = [fake_fal.fetch_upload(s.arguments["image_urls"][0]) for s in qwen]
+    assert [decode_size(data) for data in sent] == [(1536, 2048)] * 2  # the image the quote was made on
+    assert sheet.buttons[-1].label == "Again \u00b7 $0.28"
+    assert await totals(runner, fake_discord) == (280_000, 0)
+
+    await click(fake_discord, sheet, "Again")  # quoted afresh on the same anchor: the same price
+    _, second = await wait_sheets(fake_discord, 2)
+    assert second.buttons[-1].label == "Again \u00b7 $0.28"
+    assert await totals(runner, fake_discord) == (560_000, 0)
+
+    # One view refused: the set is charged for the view delivered, at its per-megapixel price.
+    fake_fal.script(Outcome.complete(), Outcome.content_policy(at="result"))
+    await slash(fake_discord, "anchor angles make", count=2)
+    await wait_sheets(fake_discord, 3)
+    assert await totals(runner, fake_discord) == (700_000, 0)
+
+    # /help lists the studio's rates for a moderator, per megapixel for qwen, with a view of this anchor's price.
+    text = text_of(await text_reply(await fake_discord.slash("help")))
+    assert "Multiple Angles $0.035 per megapixel of the anchor, a view ($0.14 a view of this anchor)" in text
+    assert "Seedream v4.5 Edit $0.04 per image" in text
+    fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
+    assert "per megapixel" not in text_of(await text_reply(await fake_discord.slash("help", user="bob")))

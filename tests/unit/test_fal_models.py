@@ -140,7 +140,7 @@ async def test_dry_run_job_survives_a_restart(tmp_path):
 # ------------------------------------------------------------------------------------ price rules
 
 from bot.fal.errors import FailureKind, GenerationError, classify_completed, classify_http  # noqa: E402
-from bot.fal.models import CATALOGUE, PriceRule, Pricing, build_catalogue, model  # noqa: E402
+from bot.fal.models import CATALOGUE, PriceRule, Pricing, build_catalogue, megapixels, model  # noqa: E402
 
 
 def test_price_rules_are_exact_integer_micros():
@@ -160,12 +160,44 @@ def test_catalogue_prices_and_overrides():
     assert model("fal-ai/bytedance/seedream/v4.5/text-to-image").quote(images=3) == 120_000
     assert model("seedream-v5-lite-edit").quote(images=2) == 70_000
     assert model("fal-ai/kling-video/create-voice").quote() == 7_000
-    assert model("qwen-multiple-angles").pricing.rule is PriceRule.PER_IMAGE
+    assert model("qwen-multiple-angles").pricing == Pricing(PriceRule.PER_MEGAPIXEL, 35_000)  # fal's page
     assert model(TURBO).quote(seconds=10, audio=True) == 700_000  # no audio on turbo
     table = PriceTable({"fal-ai/bytedance/seedream/v4.5/edit": 50_000, f"{TURBO}#base": 400_000})
     assert table.quote(model("seedream-v4.5-edit"), images=2) == 100_000
     assert table.quote(endpoint_spec(TURBO), duration_s=10) == 750_000
     assert table.quote(endpoint_spec(V3), duration_s=3, audio=True) == 504_000
+
+
+def test_per_megapixel_bills_every_started_megapixel_of_the_image_sent():
+    per_mp = Pricing(PriceRule.PER_MEGAPIXEL, 35_000)
+    sizes = [(1, 1), (1000, 1000), (1000, 1001), (768, 1024), (1536, 2048), (2048, 2048)]
+    assert [megapixels(w * h) for w, h in sizes] == [1, 1, 2, 1, 4, 5]
+    quotes = [per_mp.quote(pixels=w * h) for w, h in sizes]
+    assert quotes == [35_000, 35_000, 70_000, 35_000, 140_000, 175_000]
+    # never below fal's bill, whether fal counts 10^6 or 2^20 pixels a megapixel, in fractions or whole ones
+    for w, h in sizes:
+        assert per_mp.quote(pixels=w * h) * 10**6 >= w * h * 35_000
+    with pytest.raises(ValueError, match="size in pixels"):
+        per_mp.quote(images=1)  # a forgotten size is an error, never a free call
+    with pytest.raises(ValueError):
+        per_mp.quote(pixels=-1)
+    qwen = model("qwen-multiple-angles")
+    assert qwen.quote(pixels=2048 * 2048) == 175_000 and qwen.quote(images=1, pixels=768 * 1024) == 35_000
+
+
+def test_per_megapixel_overrides_and_rate_text():
+    qwen = model("qwen-multiple-angles")
+    listed = PriceTable({})
+    assert listed.quote(qwen, pixels=1536 * 2048) == 140_000
+    assert listed.rate_text(qwen) == "$0.035 per megapixel"
+    table = PriceTable({qwen.endpoint: 50_000, f"{qwen.endpoint}#audio": 1})  # #audio means nothing here
+    assert table.pricing(qwen) == Pricing(PriceRule.PER_MEGAPIXEL, 50_000)
+    assert table.quote(qwen, pixels=1536 * 2048) == 200_000 and table.quote(qwen, pixels=10**6) == 50_000
+    assert table.rate_text(qwen) == "$0.05 per megapixel"
+    assert listed.rate_text(model("seedream-v4.5-edit")) == "$0.04 per image"
+    assert listed.rate_text(model("kling-create-voice")) == "$0.007 a call"
+    assert listed.rate_text(endpoint_spec(V3)) == "$0.112 per second ($0.168 with sound)"
+    assert listed.rate_text(endpoint_spec(TURBO)) == "$0.35 for the first 5 s, then $0.07 per second"
 
 
 def test_model_ids_are_configurable():
