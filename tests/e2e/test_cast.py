@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import wave
 
 import av
@@ -541,3 +542,19 @@ async def test_a_refused_image_renames_no_one(bot, runner, fake_discord, fake_fa
     await set_anchor(fake_discord, samples.portrait_png(shade=120), name="Grace")  # accepted: renamed with it
     [only] = await runner.services.anchors.cast.members(fake_discord.channel_id, None)
     assert only.name == "Grace"
+
+
+async def test_a_storyboard_shot_within_512_characters_as_typed_but_not_as_sent_is_refused_before_anything(
+    bot, runner, fake_discord, fake_fal
+):
+    """Kling's 512 characters a shot of one call count what is sent: the cast's names written as @ElementN can take
+    a shot typed within them past them. The plan says so at its quote; nothing is held or sent."""
+    await _cast_of_two(fake_discord)
+    await text_reply(await fake_discord.slash("scene start", name="Talk"))
+    first = ("Mara looks at Grace. " * 30)[:500].rstrip()
+    answer = await text_reply(
+        await fake_discord.slash("scene plan", shots=f"5s: {first}\n5s: Grace nods", one_call=True)
+    )
+    assert answer["_ephemeral"] and re.search(r"Shot 1 comes to \d+ characters .* at most 512", text_of(answer))
+    await _nothing_held(runner, fake_discord)
+    assert _kling(fake_fal) == [] and fake_fal.kling_rule_breaks == []
