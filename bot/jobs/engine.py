@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from bot.db import Database, Queries
@@ -287,9 +288,13 @@ class JobEngine:
             raise JobNotFound(job_id)
         if job.state not in CANCELLABLE:
             raise NotCancellable(job)
-        if job.state in AT_BACKEND and job.request_id and not await self._remote(job).cancel(job):
+        asked = job.state in AT_BACKEND and bool(job.request_id)
+        if asked and not await self._remote(job).cancel(job):
             raise NotCancellable(job, unconfirmed=True)
-        done = await self._finish(job, S.CANCELLED, error=reason)
+        # Only from where the job was when the backend was asked (or, not asked, still is): with several processes
+        # another may send a job read here as WAITING before this move is written, and fal would keep it.
+        only_from = AT_BACKEND if asked else (job.state,)
+        done = await self._finish(job, S.CANCELLED, error=reason, only_from=only_from)
         if done is None:
             fresh = await self.get(job_id)
             raise NotCancellable(fresh or job, unconfirmed=True)
@@ -300,7 +305,7 @@ class JobEngine:
         current = await self.get(job.id)
         if current is None or current.state is not S.WAITING:
             return None
-        return await self._finish(current, S.FAILED, error=error)
+        return await self._finish(current, S.FAILED, error=error, only_from=(S.WAITING,))
 
     # Moves -----------------------------------------------------------------------------------------------
     async def _update(self, job: Job, **values: object) -> Job:
@@ -324,16 +329,23 @@ class JobEngine:
         return await self._moved(job, state, values, admit=True)
 
     async def _moved(
-        self, job: Job, state: JobState, values: dict[str, object], *, admit: bool
+        self,
+        job: Job,
+        state: JobState,
+        values: dict[str, object],
+        *,
+        admit: bool,
+        only_from: Iterable[JobState] | None = None,
     ) -> Job | None:
         """With leases, a step's move is made only while this process holds the job's lease."""
         now = self.clock()
         leases = self.leases if job.id in self._active else None  # a step's move is fenced on its lease
         admit = admit and self.leases is not None
+        allowed = set(sources(state)) if only_from is None else set(sources(state)) & set(only_from)
 
         async def body(tx: Queries) -> Job | None:
             current = await JobStore.state_of(tx, job.id)  # (state, ledger key): the row is not decoded
-            if current is None or current[0] not in sources(state):
+            if current is None or current[0] not in allowed:
                 return None
             if leases is not None and not await leases.owns(tx, job.id):
                 return None  # another process took this job over: its steps are theirs now
@@ -361,8 +373,11 @@ class JobEngine:
             tx, self.kinds, job.user_id, max_global=c.max_global, max_per_user=c.max_per_user
         )
 
-    async def _finish(self, job: Job, state: JobState, *, error: str) -> Job | None:
-        done = await self._move(job, state, error=error, finished_at=self.clock())
+    async def _finish(
+        self, job: Job, state: JobState, *, error: str, only_from: Iterable[JobState] | None = None
+    ) -> Job | None:
+        values: dict[str, object] = {"error": error, "finished_at": self.clock()}
+        done = await self._moved(job, state, values, admit=False, only_from=only_from)
         if done is not None:
             log.info("job %d %s: %s", job.id, state, error)
             self._wake.set()
@@ -583,8 +598,8 @@ class JobEngine:
                     next_attempt_at=0,
                 )
                 log.info("job %d submitted as %s", job.id, sent)
-                if done is None:  # it ended meanwhile (a cancel): the backend's copy goes too
-                    await kind.cancel(moved)
+                if done is None:  # it ended meanwhile (a cancel, a takeover): the backend's copy goes too
+                    await kind.cancel(replace(moved, request_id=sent))
                 return
         if isinstance(sent, Retry):  # nothing was accepted: the same single submit, later
             deadline = moved.created_at + self.config.job_timeout_s
@@ -707,8 +722,10 @@ class JobEngine:
                 except Fail as exc:  # e.g. the channel is gone: nothing can be posted or found there
                     await self._finish(job, S.FAILED, error=exc.message)
                     return
-                except Exception:  # cannot look: the outcome stays unknown, so the hold stays too
-                    await self._retry(job, "could not read the channel", deadline=deadline + 3600)
+                except (
+                    Exception
+                ):  # cannot look: the outcome stays unknown, so the hold stays too, however long
+                    await self._retry(job, "could not read the channel", deadline=math.inf)
                     return
                 if found is not None:
                     await self._posted(kind, job, found)
