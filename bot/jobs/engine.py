@@ -722,9 +722,8 @@ class JobEngine:
                 except Fail as exc:  # e.g. the channel is gone: nothing can be posted or found there
                     await self._finish(job, S.FAILED, error=exc.message)
                     return
-                except (
-                    Exception
-                ):  # cannot look: the outcome stays unknown, so the hold stays too, however long
+                except Exception:
+                    # cannot look: the outcome stays unknown, so the hold stays too, however long
                     await self._retry(job, "could not read the channel", deadline=math.inf)
                     return
                 if found is not None:
