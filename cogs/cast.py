@@ -14,9 +14,9 @@ from discord.ext import commands
 
 from bot.anchors.service import Upload
 from bot.client import REFUSAL_EXTRA
-from bot.media.sheet import cast_sheet
+from bot.media.sheet import MAX_CAST, cast_sheet
 from cogs.anchors import cast_choices, manage_messages, parent_of, tell_channel
-from cogs.render import COLOR_INFO, anchor_embed, safe
+from cogs.render import COLOR_INFO, DESCRIPTION_LIMIT, anchor_embed, fit_lines, safe
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -54,7 +54,7 @@ class CastCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None and interaction.channel_id is not None
         cast = self.bot.services.anchors.cast
-        clean = await cast.precheck(interaction.channel_id, name)
+        clean = await cast.precheck(interaction.channel_id, name, parent_of(interaction.channel))
         upload = Upload(
             url=image.url, filename=image.filename, content_type=image.content_type, size=image.size
         )
@@ -94,8 +94,10 @@ class CastCog(commands.Cog):
                 "(the first one is the main character every shot starts from)."
             )
             return
-        sheet = await asyncio.to_thread(cast_sheet, tiles)
-        embed = discord.Embed(title="Cast", description="\n".join(lines)[:4000], color=COLOR_INFO)
+        shown = tiles if len(tiles) <= MAX_CAST else tiles[: MAX_CAST - 1]
+        sheet = await asyncio.to_thread(cast_sheet, shown, more=len(tiles) - len(shown))
+        description = fit_lines(lines, DESCRIPTION_LIMIT, "character")
+        embed = discord.Embed(title="Cast", description=description, color=COLOR_INFO)
         embed.set_image(url="attachment://cast.png")
         most = self.bot.services.settings.cast_per_shot
         embed.set_footer(text=f"Name characters in a prompt (Mara or @Mara); at most {most} a shot.")

@@ -18,6 +18,7 @@ COLOR_OK = 0x2ECC71
 COLOR_INFO = 0x5865F2
 COLOR_WARN = 0xF1C40F
 COLOR_FAIL = 0xE74C3C
+DESCRIPTION_LIMIT = 4000  # an embed's description, under Discord's 4,096 (and a whole embed's 6,000)
 _STATUS_ICON = {"pass": "\u2705", "warn": "\u26a0\ufe0f", "info": "\u2139\ufe0f"}
 
 
@@ -25,6 +26,23 @@ def safe(text: str, limit: int = 1000) -> str:
     """Escape markdown and mentions, and shorten, so user text shows as typed and pings nobody."""
     text = escape_mentions(escape_markdown(text))
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def fit_lines(lines: list[str], room: int, noun: str) -> str:
+    """`lines` one a line, as many as fit in `room` characters, then "… and 7 more shots" for the rest (whole
+    lines only: a link is never cut in half)."""
+    shown: list[str] = []
+    used = 0
+    for n, line in enumerate(lines):
+        rest = len(lines) - n - 1
+        tail = len(f"\n\u2026 and {rest} more {noun}s") if rest else 0
+        if used + len(line) + 1 + tail > room:
+            left = len(lines) - n
+            shown.append(f"\u2026 and {left} more {noun}{'s' if left != 1 else ''}")
+            break
+        shown.append(line)
+        used += len(line) + 1
+    return "\n".join(shown)
 
 
 def ts(epoch: float, style: str = "f") -> str:

@@ -15,7 +15,7 @@ from bot.client import MESSAGE_LIMIT, handle_interaction_error
 from bot.errors import UserError
 from bot.money import format_usd
 from bot.scenes.models import Plan
-from bot.takes.models import Take
+from bot.takes.models import PART_KIND, Take
 from bot.takes.service import TakeRequest
 from cogs.components import GuardedButton, bot_of
 from cogs.shots.buttons import RerollButton, queued_answer
@@ -128,9 +128,21 @@ def scene_clip_view(take: Take, *, kept: bool, reroll: discord.ui.Item[Any]) -> 
     return view
 
 
+def reroll_price(take: Take) -> int | None:
+    """What pressing Re-roll on the take's clip is charged: the take's own price, or for a storyboard part (free
+    itself) the price of a take of its length, sound and voice, worked out when it was cut (None: it cannot be
+    re-rolled alone, or a part cut before its price was kept). None in a dry run."""
+    if take.backend == "dry-run":
+        return None
+    if take.kind == PART_KIND:
+        price = (take.cut_from or {}).get("reroll_price_micros")
+        return price if isinstance(price, int) else None
+    return take.price_micros
+
+
 def clip_view_for(take: Take, *, kept: bool) -> discord.ui.View:
     """The buttons a take's clip carries: Re-roll (with its price), and for a scene's take Keep or Kept + Continue."""
-    reroll = RerollButton(take.id, price_micros=None if take.backend == "dry-run" else take.price_micros)
+    reroll = RerollButton(take.id, price_micros=reroll_price(take))
     if take.scene_id is None:
         view = discord.ui.View(timeout=None)
         view.add_item(reroll)

@@ -18,11 +18,11 @@ from bot.errors import UserError
 from bot.jobs import Job, JobState
 from bot.money import format_usd
 from bot.scenes.models import EXPORT_KIND, Plan
-from bot.scenes.service import SceneReport, SceneService
+from bot.scenes.service import SceneReport, SceneService, ShotReport, sheet_shots
 from bot.takes.models import STORYBOARD_KIND
 from bot.takes.ports import ClipTooLarge
 from cogs.channels import channel_of, find_mine, nonce, post_reply
-from cogs.render import COLOR_INFO, COLOR_OK, safe
+from cogs.render import COLOR_INFO, COLOR_OK, DESCRIPTION_LIMIT, fit_lines, safe
 from cogs.scene_buttons import ConfirmButton, ContinueButton, KeepButton, keep_take
 from cogs.shots.publisher import DiscordTakePublisher
 
@@ -40,7 +40,6 @@ def export_marker(job: Job) -> str:
 
 
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
-DESCRIPTION_LIMIT = 4000  # an embed's description, under Discord's 4,096 (and a whole embed's 6,000)
 PLAN_ANSWER_S = 2.0  # /scene plan answers at once when its checks take less; else it defers first
 EXPIRY_CHECK_S = 1.0  # how often an open plan's expiry is looked at (the service's clock decides)
 
@@ -74,34 +73,41 @@ def _plan_text(plan: Plan, scene_name: str, width: int) -> str:
 
 
 def show_embed(report: SceneReport, verdicts: dict[int, str]) -> discord.Embed:
-    """/scene show: the shots in order with their kept takes, takes tried, seconds, spend and face verdict."""
+    """/scene show: the shots in order with their kept takes, takes tried, seconds, spend and face verdict, as many
+    as fit in the description (then how many more), within Discord's limits for a scene of any length."""
     scene = report.scene
     embed = discord.Embed(
         title=f"\U0001f3ac {safe(scene.name, 200)} ({'open' if scene.open else 'ended'})", color=COLOR_INFO
     )
-    lines = []
-    for r in report.shots:
-        shot, kept, stats = r.shot, r.kept, r.stats
-        where = "none kept"
-        if kept is not None and kept.clip_message_id:
-            url = f"https://discord.com/channels/{kept.guild_id}/{kept.channel_id}/{kept.clip_message_id}"
-            where = f"[take {kept.take} kept]({url})"
-        tried = f"{stats.tried} take{'s' if stats.tried != 1 else ''}" if stats else "being cut"
-        spent = format_usd(stats.spent) if stats else "\u2014"
-        face = f" \u00b7 {verdicts[kept.id]}" if kept is not None and kept.id in verdicts else ""
-        lines.append(
-            f"**{shot.position}.** {safe(shot.prompt, 60)}: {where} \u00b7 {tried} \u00b7 {shot.duration_s} s"
-            f" \u00b7 {spent}{face}"
-        )
-    embed.description = "\n".join(lines)[:4000] or "No shots yet: /shot (or /scene plan) adds them."
+    lines = [_shot_line(r, verdicts) for r in report.shots]
+    embed.description = (
+        fit_lines(lines, DESCRIPTION_LIMIT, "shot") or "No shots yet: /shot (or /scene plan) adds them."
+    )
     kept_s = sum(r.shot.duration_s for r in report.shots if r.kept is not None)
+    shown, more = sheet_shots(report)
+    picture = f"; the picture shows the first {len(shown)}" if more else ""
     embed.add_field(
-        name="Shots", value=f"{len(report.shots)} ({sum(1 for r in report.shots if r.kept)} kept)"
+        name="Shots", value=f"{len(report.shots)} ({sum(1 for r in report.shots if r.kept)} kept){picture}"
     )
     embed.add_field(name="Takes tried", value=str(report.tried))
     embed.add_field(name="Kept length", value=f"{kept_s} s")
     embed.add_field(name="Spend", value=f"{format_usd(report.spend)} (re-rolls and storyboards included)")
     return embed
+
+
+def _shot_line(r: ShotReport, verdicts: dict[int, str]) -> str:
+    shot, kept, stats = r.shot, r.kept, r.stats
+    where = "none kept"
+    if kept is not None and kept.clip_message_id:
+        url = f"https://discord.com/channels/{kept.guild_id}/{kept.channel_id}/{kept.clip_message_id}"
+        where = f"[take {kept.take} kept]({url})"
+    tried = f"{stats.tried} take{'s' if stats.tried != 1 else ''}" if stats else "being cut"
+    spent = format_usd(stats.spent) if stats else "\u2014"
+    face = f" \u00b7 {verdicts[kept.id]}" if kept is not None and kept.id in verdicts else ""
+    return (
+        f"**{shot.position}.** {safe(shot.prompt, 60)}: {where} \u00b7 {tried} \u00b7 {shot.duration_s} s"
+        f" \u00b7 {spent}{face}"
+    )
 
 
 def left_out_line(left_out: list[list[Any]], room: int) -> str:

@@ -90,20 +90,31 @@ class Cast:
         return CastMember(character, await self.anchors.version_by_id(character.version_id))
 
     # Changes -----------------------------------------------------------------------------------------------
-    def check_new_name(self, own: list[Character], name: str) -> str:
-        """`name` cleaned, when it can be added to a channel whose cast is `own`; else UserError."""
+    def check_new_name(self, own: list[Character], name: str, uses: list[Character] | None = None) -> str:
+        """`name` cleaned, when it can be added to a channel whose own cast is `own`; else UserError. `uses`: the
+        cast the channel uses now (`members`: a thread's own characters and its parent's; `own` when not given).
+        What is counted is the cast it will use with the new one, at most MAX_CAST (one contact sheet): a thread's
+        character of a parent's name shadows that one rather than adding to it."""
         clean = clean_name(name)
-        if any(name_key(c.name) == name_key(clean) for c in own):
+        key = name_key(clean)
+        if any(name_key(c.name) == key for c in own):
             raise UserError(
                 f"{clean} is already in this channel's cast; /anchor set name:{clean} replaces the portrait."
             )
-        if len(own) >= MAX_CAST:
-            raise UserError(f"This channel's cast is full ({MAX_CAST} characters); /cast remove makes room.")
+        others = [c for c in (own if uses is None else uses) if name_key(c.name) != key]
+        if len(others) >= MAX_CAST:
+            inherited = len(others) - len(own)
+            where = f", {inherited} of them from the parent channel" if inherited > 0 else ""
+            raise UserError(
+                f"This channel's cast is full ({MAX_CAST} characters{where}); /cast remove makes room"
+                + (" (here or in the parent channel)." if inherited > 0 else ".")
+            )
         return clean
 
-    async def precheck(self, channel_id: int, name: str) -> str:
+    async def precheck(self, channel_id: int, name: str, parent_id: int | None = None) -> str:
         """The cleaned name of a character about to be added here (before its picture is downloaded)."""
-        return self.check_new_name(await self.store.cast(channel_id), name)
+        own = await self.store.cast(channel_id)
+        return self.check_new_name(own, name, await self.members(channel_id, parent_id))
 
     async def add(
         self, *, guild_id: int, channel_id: int, parent_id: int | None, user_id: int, data: bytes, name: str
@@ -111,7 +122,7 @@ class Cast:
         """A new character with its first anchor (the same intake and checks as /anchor set). The channel's first
         character is its main one (in a thread, only when the parent has no main character either)."""
         own = await self.store.cast(channel_id)
-        clean = self.check_new_name(own, name)
+        clean = self.check_new_name(own, name, await self.members(channel_id, parent_id))
         parent_main = parent_id is not None and any(c.is_main for c in await self.store.cast(parent_id))
         is_main = not any(c.is_main for c in own) and not parent_main
         try:

@@ -190,18 +190,24 @@ def storyboard_sheet(
     tile_width: int = 384,
     gap: int = 12,
     columns: int | None = None,
+    more: int = 0,
 ) -> bytes:
     """A scene's storyboard as PNG bytes: one tile per shot in order (up to 4 in a row, else a near-square grid),
     each numbered 1..N in a white badge, top left, with its picture (the middle frame of the shot's kept take,
     scaled to fit, never cropped) or, for `None` (nothing kept), an empty grey tile saying so; `labels` (one per
-    shot) are written under the tiles. Tiles take the shape of the first picture (16:9 without any).
+    shot) are written under the tiles. Tiles take the shape of the first picture (16:9 without any). `more`: how
+    many shots follow that the sheet does not show (one last tile, unnumbered, says so; it counts towards
+    MAX_SHOTS).
 
     Blocking (decodes and encodes): call it through `asyncio.to_thread` from async code.
     """
     if not frames:
         raise ValueError("a storyboard needs at least one shot")
-    if len(frames) > MAX_SHOTS:
-        raise ValueError(f"at most {MAX_SHOTS} shots on one storyboard")
+    tiles = len(frames) + (1 if more > 0 else 0)
+    if tiles > MAX_SHOTS:
+        raise ValueError(
+            f"at most {MAX_SHOTS} tiles on one storyboard (its shots, and one saying how many more)"
+        )
     if labels is not None and len(labels) != len(frames):
         raise ValueError(f"{len(labels)} labels for {len(frames)} shots")
     tile = (tile_width, max(1, round(tile_width / _aspect(frames))))
@@ -209,8 +215,8 @@ def storyboard_sheet(
     font = ImageFont.load_default(size=font_size)
     badge_font = ImageFont.load_default(size=max(14, tile_width // 10))
     caption = 0 if labels is None else round(font_size * 1.8)
-    grid = _Grid(columns or _columns_for(len(frames)), tile, caption, gap)
-    sheet = Image.new("RGB", grid.size(len(frames)), BACKGROUND)
+    grid = _Grid(columns or _columns_for(tiles), tile, caption, gap)
+    sheet = Image.new("RGB", grid.size(tiles), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     for index, data in enumerate(frames):
         left, top = grid.origin(index)
@@ -227,9 +233,17 @@ def storyboard_sheet(
         if labels is not None:
             text = _fit_text(draw, labels[index], font, tile[0])
             draw.text((left, top + tile[1] + caption / 2), text, font=font, fill=CAPTION_TEXT, anchor="lm")
+    if more > 0:
+        left, top = grid.origin(len(frames))
+        _empty_tile(draw, (left, top, left + tile[0] - 1, top + tile[1] - 1), font, more_text(more, "shot"))
     buf = io.BytesIO()
     sheet.save(buf, "PNG")
     return buf.getvalue()
+
+
+def more_text(count: int, noun: str) -> str:
+    """What the last tile of a sheet too small for everything says: "+ 7 more shots"."""
+    return f"+ {count} more {noun}{'s' if count != 1 else ''}"
 
 
 # ----------------------------------------------------------------------------------------- cast sheets
@@ -247,24 +261,30 @@ CAPTION_FONTS = ("DejaVuSans.ttf",)
 CAST_SHEET_MAX_BYTES = 1_000_000
 
 
-def cast_sheet(members: Sequence[tuple[bytes | None, str]], *, tile: int = 256) -> ContactSheet:
+def cast_sheet(
+    members: Sequence[tuple[bytes | None, str]], *, tile: int = 256, more: int = 0
+) -> ContactSheet:
     """A channel's cast as one PNG: a square `tile` per character in the given order (up to 4 in a row, else a
     near-square grid), its picture scaled to fit (never cropped) or, for `None`, an empty grey tile, with the
-    character's name centred under it (cut with an ellipsis to the tile's width). `tiles` are the squares.
+    character's name centred under it (cut with an ellipsis to the tile's width). `tiles` are the squares. `more`:
+    how many characters follow that the sheet does not show (one last tile says so; it counts towards MAX_CAST).
 
     Names may hold any Unicode (see caption_text); letters the font has no glyph for (emoji) are drawn as boxes.
     Blocking (decodes and encodes): call it through `asyncio.to_thread` from async code.
     """
     if not members:
         raise ValueError("a cast sheet needs at least one character")
-    if len(members) > MAX_CAST:
-        raise ValueError(f"at most {MAX_CAST} characters on one cast sheet")
+    count = len(members) + (1 if more > 0 else 0)
+    if count > MAX_CAST:
+        raise ValueError(
+            f"at most {MAX_CAST} tiles on one cast sheet (its characters, and one saying how many more)"
+        )
     if tile < 32:
         raise ValueError("tiles must be at least 32 pixels")
     font_size = max(12, tile // 12)
     font = caption_font(font_size)
-    grid = _Grid(_columns_for(len(members)), (tile, tile), round(font_size * 1.8), max(8, tile // 24))
-    width, height = grid.size(len(members))
+    grid = _Grid(_columns_for(count), (tile, tile), round(font_size * 1.8), max(8, tile // 24))
+    width, height = grid.size(count)
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     tiles: list[Tile] = []
@@ -287,7 +307,10 @@ def cast_sheet(members: Sequence[tuple[bytes | None, str]], *, tile: int = 256) 
                 anchor="mm",
             )
         tiles.append(Tile(index + 1, left, top, tile, tile))
-    rows = math.ceil(len(members) / grid.columns)
+    if more > 0:
+        left, top = grid.origin(len(members))
+        _empty_tile(draw, (left, top, left + tile - 1, top + tile - 1), font, more_text(more, "character"))
+    rows = math.ceil(count / grid.columns)
     return ContactSheet(_png_within(sheet), "PNG", width, height, grid.columns, rows, tuple(tiles))
 
 

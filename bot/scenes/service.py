@@ -14,13 +14,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from bot.anchors.models import named_in
 from bot.anchors.service import AnchorService, Upload
 from bot.db import Database, IntegrityError, Queries
 from bot.errors import NotAllowed, UserError
 from bot.jobs import Job, JobEngine, JobState, NewJob, Outlet, Prepared
 from bot.media.frames import frame_at, last_frame
-from bot.media.sheet import storyboard_sheet
+from bot.media.sheet import MAX_SHOTS, storyboard_sheet
 from bot.money import format_usd
 from bot.scenes.kind import ExportKind
 from bot.scenes.models import EXPORT_KIND, PLAN_TTL_S, Plan, Scene, SceneShot
@@ -257,7 +259,8 @@ class SceneService:
 
     async def storyboard(self, report: SceneReport) -> bytes | None:
         """The kept takes' middle frames in shot order, numbered (an empty tile where nothing is kept): a PNG,
-        decoded and drawn in a worker thread; None for a scene with no shots yet."""
+        decoded and drawn in a worker thread; None for a scene with no shots yet. A scene longer than a sheet
+        shows its first shots and how many more (`sheet_shots`)."""
         if not report.shots:
             return None
         return await asyncio.to_thread(_storyboard_png, report)
@@ -376,6 +379,7 @@ class SceneService:
             "multi_prompt": [[s.prompt, s.duration_s] for s in plan.shots],
             "multi_sent": sent,
             "plan_id": plan.id,
+            "parent_channel_id": parent_channel_id,  # its parts read their own cast where it was planned
         }
         return [args], self.takes.quote(plan.seconds, plan.audio, voice=bool(base.get("voice")))
 
@@ -496,27 +500,24 @@ class SceneService:
             log.exception("could not queue the parts of storyboard %d", storyboard_id)
 
     async def make_parts(self, storyboard_id: int) -> int:
-        """Queue a posted storyboard's parts, each the first take of its reserved shot; idempotent. Returns how
+        """Queue a posted storyboard's parts, each the free first take of its reserved shot; idempotent. Returns how
         many were queued now."""
         job = await self.engine.get(storyboard_id)
         if job is None or job.state is not JobState.POSTED:
             return 0
-        board = Take.of(job)
         shots = await self.store.storyboard_shots(job.id)
         parts = list(job.outputs.get("parts") or [])
         queued = 0
         for k, (shot, path) in enumerate(zip(shots, parts, strict=False), 1):
             if shot.take_id is not None:
                 continue  # cut and queued before a restart
-            args = {
-                key: value
-                for key, value in {
-                    **job.args,
-                    **self.takes.shot_args(job.args, shot.prompt, shot.duration_s),
-                }.items()
-                if key not in ("multi_prompt", "plan_id")
+            args = await self._part_args(job, shot)
+            args["cut_from"] = {
+                "path": path,
+                "storyboard": job.id,
+                "part": k,
+                "reroll_price_micros": self._reroll_price(args),
             }
-            args["cut_from"] = {"path": path, "storyboard": board.id, "part": k}
             new = NewJob(
                 PART_KIND,
                 self.takes.prepared(args, free=True),
@@ -533,6 +534,59 @@ class SceneService:
         if queued:
             self.engine.wake()
         return queued
+
+    async def _part_args(self, board: Job, shot: SceneShot) -> dict[str, object]:
+        """A part's take arguments as a /shot of its own prompt has them, so that its re-roll is one: the characters
+        its prompt names (not the whole storyboard's), its prompt as sent numbered for them, a voice only when one
+        of them speaks; the storyboard's options, anchor and scene. Its length is the part's own (a part may be
+        shorter than any take made alone: it is asked at the default length and set after). When its prompt can no
+        longer be read so (an @Name taken out of the cast since the storyboard was confirmed, the anchor gone), the
+        storyboard's characters that it names stand in: the part the storyboard paid for is never lost."""
+        a = board.args
+        parent = a.get("parent_channel_id")
+        negative, limit, auto = a.get("negative_prompt"), a.get("upload_limit_bytes"), a.get("auto_reroll")
+        scene_id, scene_name = a.get("scene_id"), a.get("scene_name")
+        req = TakeRequest(
+            guild_id=board.guild_id,
+            channel_id=board.channel_id,
+            parent_channel_id=parent if isinstance(parent, int) else None,
+            user_id=board.user_id,
+            prompt=shot.prompt,
+            aspect_ratio=str(a.get("aspect_ratio") or "anchor"),
+            audio=bool(a.get("audio")),
+            negative_prompt=negative if isinstance(negative, str) else None,
+            upload_limit_bytes=limit if isinstance(limit, int) else None,
+            auto_reroll=auto if isinstance(auto, bool) else None,
+            scene_id=scene_id if isinstance(scene_id, int) else None,
+            scene_name=scene_name if isinstance(scene_name, str) else None,
+        )
+        try:
+            args = await self.takes.request_args(req)
+        except UserError as exc:
+            log.warning(
+                "storyboard %d, shot %d: its own cast cannot be read (%s)", board.id, shot.id, exc.message
+            )
+            args = self._named_of_board(a, shot)
+        return {**args, "duration_s": shot.duration_s}
+
+    def _named_of_board(self, board_args: dict[str, Any], shot: SceneShot) -> dict[str, object]:
+        """A part's arguments from its storyboard's: the storyboard's characters its prompt names (with their
+        versions, references and voices), a voice only when one of them has one."""
+        every = [m for m in board_args.get("cast") or [] if isinstance(m, dict)]
+        named = named_in(shot.prompt, [str(m["name"]) for m in every]).names
+        own = [m for n in named for m in every if m["name"] == n]
+        base: dict[str, object] = {k: v for k, v in board_args.items() if k not in _BOARD_ONLY}
+        if own:
+            base["cast"] = own
+            base["voice"] = bool(base.get("audio")) and any(m.get("voice_id") for m in own)
+        return {**base, **self.takes.shot_args(base, shot.prompt, shot.duration_s)}
+
+    def _reroll_price(self, args: dict[str, object]) -> int | None:
+        """What a re-roll of the part is charged (a take of its length, sound and voice), or None when it cannot
+        be re-rolled alone (shorter than any take the model makes)."""
+        if args["duration_s"] not in self.takes.spec.durations_s:
+            return None
+        return self.takes.prepared(args).price_micros
 
     async def sweep(self) -> int:
         """Parts a restart skipped (between a storyboard's posting and its parts being queued), and the shots of
@@ -561,9 +615,21 @@ class SceneService:
             task.cancel()
 
 
+def sheet_shots(report: SceneReport) -> tuple[list[ShotReport], int]:
+    """The shots a scene's storyboard picture shows, and how many it leaves out. A scene has no cap on its shots
+    and a sheet holds MAX_SHOTS tiles: a longer scene shows its first MAX_SHOTS - 1 shots (where its story starts,
+    in the order /scene show lists them) and a last tile counting the rest ("+ 107 more shots"); /scene export
+    joins every kept take all the same."""
+    if len(report.shots) <= MAX_SHOTS:
+        return list(report.shots), 0
+    shown = report.shots[: MAX_SHOTS - 1]
+    return shown, len(report.shots) - len(shown)
+
+
 def _storyboard_png(report: SceneReport) -> bytes:
+    shots, more = sheet_shots(report)
     frames: list[bytes | None] = []
-    for r in report.shots:
+    for r in shots:
         kept = r.kept
         frame = None
         if kept is not None and kept.clip_path and Path(kept.clip_path).is_file():
@@ -572,7 +638,13 @@ def _storyboard_png(report: SceneReport) -> bytes:
             except Exception:  # a clip damaged on disk shows an empty tile; the rest of the report stands
                 log.warning("could not read a frame of take %d for its scene's storyboard", kept.id)
         frames.append(frame)
-    return storyboard_sheet(frames, [str(r.shot.position) for r in report.shots])
+    return storyboard_sheet(frames, [str(r.shot.position) for r in shots], more=more)
+
+
+# What a storyboard's arguments hold for the whole call, never one of its parts.
+_BOARD_ONLY = frozenset(
+    {"cast", "voice", "multi_prompt", "multi_sent", "plan_id", "parent_channel_id", "advice", "reuploaded"}
+)
 
 
 def _fills(shot_id: int) -> Callable[[Queries, list[Job]], Awaitable[None]]:
@@ -582,4 +654,4 @@ def _fills(shot_id: int) -> Callable[[Queries, list[Job]], Awaitable[None]]:
     return within
 
 
-__all__ = ["SceneReport", "SceneService", "ShotReport"]
+__all__ = ["SceneReport", "SceneService", "ShotReport", "sheet_shots"]

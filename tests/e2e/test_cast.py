@@ -555,6 +555,59 @@ async def test_a_storyboard_shot_within_512_characters_as_typed_but_not_as_sent_
     answer = await text_reply(
         await fake_discord.slash("scene plan", shots=f"5s: {first}\n5s: Grace nods", one_call=True)
     )
-    assert answer["_ephemeral"] and re.search(r"Shot 1 comes to \d+ characters .* at most 512", text_of(answer))
+    assert answer["_ephemeral"] and re.search(
+        r"Shot 1 comes to \d+ characters .* at most 512", text_of(answer)
+    )
     await _nothing_held(runner, fake_discord)
     assert _kling(fake_fal) == [] and fake_fal.kling_rule_breaks == []
+
+
+async def test_a_threads_cast_counts_its_parents_and_its_list_shows_more_than_a_sheet_holds(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: a thread counted only its own characters against the 25 a cast may have, while it uses
+    its parent's too, so its cast passed 25 and /cast list there failed with an incident (the contact sheet holds
+    25). Adding now counts the cast the thread will use (a character shadowing a parent's of its name adds none),
+    and /cast list copes with a longer cast anyway (a parent that grows after its thread did): the sheet shows
+    the first 24 and a tile counting the rest, the list names as many as fit."""
+    cast, parent = runner.services.anchors.cast, fake_discord.channel_id
+
+    async def add_to_parent(n: int) -> None:
+        await cast.add(
+            guild_id=fake_discord.guild_id,
+            channel_id=parent,
+            parent_id=None,
+            user_id=fake_discord.member("alice"),
+            data=samples.portrait_png(shade=40 + 4 * n),
+            name=f"P{n:02d}",
+        )
+
+    for n in range(24):
+        await add_to_parent(n)
+    thread = fake_discord.add_thread(parent, "side")
+    await fake_discord.wait_for(lambda: bot.get_channel(thread) is not None)
+
+    async def add_here(name: str, shade: int) -> str:
+        att = fake_discord.make_attachment(
+            f"{name}.png", samples.portrait_png(shade=shade), content_type="image/png"
+        )
+        return text_of(
+            await text_reply(await fake_discord.slash("cast add", channel_id=thread, name=name, image=att))
+        )
+
+    assert "Tom joined the cast" in await add_here("Tom", 200)  # 24 from the parent and Tom: 25
+    full = await add_here("Ann", 210)
+    assert "cast is full (25 characters, 24 of them from the parent channel)" in full, full
+    assert "P00 joined the cast" in await add_here("P00", 220)  # shadows the parent's P00: still 25
+    assert len(await cast.members(thread, parent)) == 25
+
+    await add_to_parent(24)  # the parent grows after its thread: the thread uses 26
+    assert len(await cast.members(thread, parent)) == 26
+    answer = await text_reply(await fake_discord.slash("cast list", channel_id=thread), timeout=60)
+    assert "Something went wrong" not in text_of(answer), text_of(answer)
+    [embed] = answer["embeds"]
+    listed = re.findall(r"^\*\*(.+?)\*\*", embed["description"], flags=re.MULTILINE)
+    more = re.findall(r"^\u2026 and (\d+) more characters?$", embed["description"], flags=re.MULTILINE)
+    assert listed[:2] == ["Tom", "P00"] and len(listed) + sum(int(m) for m in more) == 26
+    [sheet] = [f for f in answer["_files"] if f.filename == "cast.png"]
+    assert Image.open(io.BytesIO(sheet.data)).format == "PNG"

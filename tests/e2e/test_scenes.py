@@ -14,13 +14,14 @@ from PIL import Image
 
 from bot.jobs import JobState
 from bot.scenes.store import SceneStore
+from tests import faces_samples as fs
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
 from tests.e2e.helpers import set_anchor, settled_totals, text_reply
 from tests.e2e.shots_helpers import clip_messages, run_shot, wait_clips, wait_posted
 from tests.fakes.discord import DEFAULT_MEMBER_PERMS, text_of
 from tests.fakes.fal_fake import Outcome
-from tests.fakes.media_samples import indexed_clip, read_index
+from tests.fakes.media_samples import indexed_clip, read_index, speech_wav
 
 KLING = "fal-ai/kling-video/v3/pro/image-to-video"
 PRICE_S = 112_000  # Kling v3 Pro, sound off, a second
@@ -560,3 +561,141 @@ async def test_continue_on_a_kept_take_asks_for_the_next_shot_and_starts_from_it
     assert second.arguments["prompt"] == "she sits down" and second.arguments["duration"] == "4"
     start = Image.open(io.BytesIO(fake_fal.fetch_upload(second.arguments["start_image_url"]))).convert("RGB")
     assert _close(np.asarray(start), _frames(clip["_files"][0].data)[-1])
+
+
+# Found in review (later) -------------------------------------------------------------------------------------------
+AUDIO_S, VOICE_S = 168_000, 196_000  # Kling v3 Pro a second: sound on, with a voice
+
+
+async def _voiced_storyboard(fake, runner) -> dict[str, dict]:
+    """Mara (the main character) and Grace (with a voice); a storyboard "Mara waves | Grace says hello" with
+    sound, posted and cut: its two parts' clip messages by prompt."""
+    await set_anchor(fake, samples.png_bytes(fs.centred_portrait()), name="Mara")
+    grace = fake.make_attachment(
+        "grace.png", samples.png_bytes(fs.hopper_portrait()), content_type="image/png"
+    )
+    assert "joined the cast" in text_of(await _reply(await fake.slash("cast add", name="Grace", image=grace)))
+    sample = fake.make_attachment("s.wav", speech_wav(10), content_type="audio/wav")
+    await _reply(await fake.slash("voice set", name="Grace", sample=sample))
+    await fake.wait_for(
+        lambda: any("has a voice now" in text_of(m) for m in fake.channel_messages(fake.channel_id)),
+        timeout=30,
+    )
+    await _start(fake, "Talk")
+    board = await _reply(
+        await fake.slash(
+            "scene plan", shots="5s: Mara waves | 5s: Grace says hello", audio=True, one_call=True
+        )
+    )
+    [confirm] = [c for c in _custom_ids(board) if c.startswith("scene:confirm:")]
+    await _reply(await fake.click(int(board["id"]), confirm))
+    await wait_posted(runner, fake, 2, timeout=60)
+    return {m["embeds"][0]["description"]: m for m in clip_messages(fake) if "Storyboard" not in text_of(m)}
+
+
+async def test_a_storyboard_parts_re_roll_shows_and_charges_a_shot_of_its_own_prompt(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: each part of a storyboard carried the whole storyboard's characters and voices, so
+    re-rolling "Mara waves" sent Grace too, with her voice, and was charged the voice rate ($0.98, not $0.84);
+    and the part's Re-roll button showed no price (the part itself is free) while a press charged the full one.
+    A part re-rolls as a /shot of its own prompt now (its characters, its @ElementN, its voice) and says what
+    that costs."""
+    parts = await _voiced_storyboard(fake_discord, runner)
+    spent, _ = await settled_totals(runner, fake_discord)
+    assert spent == 7_000 + 10 * VOICE_S  # the voice, then the storyboard: the parts are free
+    mara, grace = parts["Mara waves"], parts["Grace says hello"]
+    assert "Re-roll \u00b7 $0.84" in _buttons(mara) and "Re-roll \u00b7 $0.98" in _buttons(grace)
+
+    await _reply(await fake_discord.click(int(mara["id"]), _buttons(mara)["Re-roll \u00b7 $0.84"]))
+    await wait_posted(runner, fake_discord, 3, timeout=60)
+    again = fake_fal.submissions_to("image-to-video")[-1].arguments
+    assert again["prompt"] == "Mara waves" and "elements" not in again and again["generate_audio"] is True
+    assert await settled_totals(runner, fake_discord) == (spent + 5 * AUDIO_S, 0)
+
+    await run_shot(fake_discord, "Mara waves", audio=True)  # the same as a /shot of that prompt
+    await wait_posted(runner, fake_discord, 4, timeout=60)
+    shot = fake_fal.submissions_to("image-to-video")[-1].arguments
+    assert {k: v for k, v in shot.items() if k != "start_image_url"} == {
+        k: v for k, v in again.items() if k != "start_image_url"
+    }
+    assert await settled_totals(runner, fake_discord) == (spent + 10 * AUDIO_S, 0)
+
+    await _reply(await fake_discord.click(int(grace["id"]), _buttons(grace)["Re-roll \u00b7 $0.98"]))
+    await wait_posted(runner, fake_discord, 5, timeout=60)
+    voiced = fake_fal.submissions_to("image-to-video")[-1].arguments
+    [element] = voiced["elements"]  # Grace alone, as @Element1 (she was @Element2 of the storyboard)
+    assert voiced["prompt"] == "@Element1 says hello" and element.get("voice_id")
+    assert await settled_totals(runner, fake_discord) == (spent + 10 * AUDIO_S + 5 * VOICE_S, 0)
+
+
+async def test_show_a_scene_longer_than_a_storyboard_sheet(bot, runner, fake_discord, fake_fal):
+    """Found in review: /scene show of a scene of more than 24 shots failed with an incident (the storyboard
+    sheet holds 24 tiles, and scenes have no cap on their shots). The picture shows the first 23 shots and a tile
+    counting the rest, the list names as many as fit in the embed and counts the rest. (The shots beyond the first
+    are written straight to the scene: only their rows matter here.)"""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord, "Long")
+    await run_shot(fake_discord, "the one shot kept")
+    [clip] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord, 1)
+    await _keep(fake_discord, fake_discord.messages[int(clip["id"])])
+    scene = await runner.services.scenes.find(fake_discord.channel_id, None)
+    prompt = "she walks slowly through the rain and looks back at the door"
+    rows = [(None, f"{prompt} {n}", 5) for n in range(2, 131)]
+    await SceneStore.add_shots(runner.services.db, scene.id, rows, time.time())
+
+    shown = await text_reply(await fake_discord.slash("scene show"), timeout=30)
+    assert "Something went wrong" not in text_of(shown), text_of(shown)
+    [embed] = shown["embeds"]
+    assert "Long" in embed["title"]
+    description = embed["description"]
+    listed = [int(p) for p in re.findall(r"^\*\*(\d+)\.\*\*", description, flags=re.MULTILINE)]
+    [more] = re.findall(r"^\u2026 and (\d+) more shots$", description, flags=re.MULTILINE)
+    assert listed == list(range(1, len(listed) + 1)) and len(listed) + int(more) == 130
+    assert len(description) <= 4096 and "take 1 kept" in description
+    shots = next(f["value"] for f in embed["fields"] if f["name"] == "Shots")
+    assert shots == "130 (1 kept); the picture shows the first 23"
+    [png] = [f for f in shown["_files"] if f.filename == "storyboard.png"]
+    assert Image.open(io.BytesIO(png.data)).format == "PNG"
+
+
+async def test_a_storyboard_in_a_thread_cuts_parts_with_their_own_cast_even_after_a_character_left(
+    bot, runner, fake_discord, fake_fal
+):
+    """A part's own cast is read where the storyboard was planned (a thread uses its parent's characters), once
+    the storyboard is made; a part whose prompt can no longer be read so (its @Grace left the cast meanwhile) is
+    cut all the same, the storyboard's copy of that character standing in: nothing paid for is lost."""
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()), name="Mara")
+    grace = fake_discord.make_attachment(
+        "grace.png", samples.png_bytes(fs.hopper_portrait()), content_type="image/png"
+    )
+    assert "joined the cast" in text_of(
+        await _reply(await fake_discord.slash("cast add", name="Grace", image=grace))
+    )
+    thread = fake_discord.add_thread(fake_discord.channel_id, "takes")
+    await fake_discord.wait_for(lambda: bot.get_channel(thread) is not None)
+    await _reply(await fake_discord.slash("scene start", channel_id=thread, name="Aside"))
+    fake_fal.script(Outcome.hold())
+    board = await _reply(
+        await fake_discord.slash(
+            "scene plan", channel_id=thread, shots="5s: Mara waves | 5s: @Grace nods", one_call=True
+        )
+    )
+    [confirm] = [c for c in _custom_ids(board) if c.startswith("scene:confirm:")]
+    await _reply(await fake_discord.click(int(board["id"]), confirm))
+    await fake_discord.wait_for(lambda: fake_fal.submissions_to("image-to-video"), timeout=30)
+    assert "left" in text_of(await _reply(await fake_discord.slash("cast remove", name="Grace")))
+    fake_fal.release()
+    await wait_posted(runner, fake_discord, 2, timeout=60)
+    parts = {
+        m["embeds"][0]["description"]: m
+        for m in clip_messages(fake_discord, thread)
+        if "Storyboard" not in text_of(m)
+    }
+    for prompt, sent, elements in (("Mara waves", "Mara waves", 0), ("@Grace nods", "@Element1 nods", 1)):
+        part, before = parts[prompt], len(fake_fal.submissions)
+        await _reply(await fake_discord.click(int(part["id"]), _buttons(part)["Re-roll \u00b7 $0.56"]))
+        [again] = await fake_discord.wait_for(lambda: fake_fal.submissions[before:], timeout=30)  # noqa: B023
+        assert again.arguments["prompt"] == sent, again.arguments
+        assert len(again.arguments.get("elements") or []) == elements
