@@ -319,13 +319,23 @@ class AnchorService:
         await self.store.put_derived(version.sha256, key, sha)
         return sha, self.image_path(sha)
 
-    async def face_crop(self, version: AnchorVersion) -> str:
-        """The hash of a tight crop of the version's face (from the box found at intake; a centred crop of the
-        portrait when no face was found), fitted to the video model's image limits and cached."""
+    async def element_reference(self, version: AnchorVersion) -> tuple[str, bool]:
+        """(hash, whether it is a face crop) of the image an element carries as its reference when the character
+        has no angles: a tight crop of the version's face, fitted to the video model's limits and cached. When the
+        face checks found no one face to crop (several people of a size, or nobody) the whole anchor goes instead:
+        a guessed crop of such a picture can cut between two faces. Without face checks, a centred crop of the
+        portrait (where a portrait's face is)."""
+        if self.faces is None:
+            return await self._face_crop(version, None), True
+        box = await self.faces.face_box(version)
+        if box is None:
+            return (await self.start_image(version, _OWN_SHAPE))[0], False
+        return await self._face_crop(version, box), True
+
+    async def _face_crop(self, version: AnchorVersion, box: tuple[int, int, int, int] | None) -> str:
         cached = await self.store.derived(version.sha256, _FACE)
         if cached and self.image_path(cached).is_file():
             return cached
-        box = await self.faces.face_box(version) if self.faces is not None else None
         source = await asyncio.to_thread(self.image_path(version.sha256).read_bytes)
         data = await asyncio.to_thread(face_crop, source, box, START_IMAGE_LIMITS)
         sha = hashlib.sha256(data).hexdigest()

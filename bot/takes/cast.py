@@ -29,9 +29,10 @@ class Member:
     character_id: int
     name: str
     version_id: int
-    refs: tuple[str, ...]  # reference images: the kept angles, or a crop of the face
+    refs: tuple[str, ...]  # reference images: the kept angles, or a crop of the face, or the whole anchor
     crop: bool  # refs is the face crop (the character has no angles)
     voice_id: str | None
+    whole: bool = False  # refs is the whole anchor (no angles, and no one face in it to crop)
 
     def as_args(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class Member:
             "refs": list(self.refs),
             "crop": self.crop,
             "voice_id": self.voice_id,
+            "whole": self.whole,
         }
 
     @classmethod
@@ -52,6 +54,7 @@ class Member:
             tuple(a.get("refs") or ()),
             bool(a.get("crop")),
             a.get("voice_id"),
+            bool(a.get("whole")),
         )
 
 
@@ -92,6 +95,12 @@ def notes(members: list[Member], audio: bool) -> list[str]:
         "adds real ones)."
         for m in members
         if m.crop
+    ]
+    out += [
+        f"{m.name} has no angles and no one face stands out in the anchor, so the whole anchor goes along as the "
+        f"reference (/anchor angles make name:{m.name} adds real ones)."
+        for m in members
+        if m.whole
     ]
     voiced = [m.name for m in members if m.voice_id]
     if audio and voiced:

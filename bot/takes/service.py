@@ -272,9 +272,19 @@ class TakeService:
 
     async def _member(self, member: CastMember, voice_id: str | None) -> Member:
         angles = await self.angles.angle_shas(member.version.id) if self.angles is not None else []
-        refs = tuple(angles[:MAX_ANGLE_REFS]) or (await self.anchors.face_crop(member.version),)
+        if angles:
+            refs, crop, whole = tuple(angles[:MAX_ANGLE_REFS]), False, False
+        else:
+            ref, crop = await self.anchors.element_reference(member.version)
+            refs, whole = (ref,), not crop
         return Member(
-            member.character.id, member.name, member.version.id, refs, crop=not angles, voice_id=voice_id
+            member.character.id,
+            member.name,
+            member.version.id,
+            refs,
+            crop=crop,
+            voice_id=voice_id,
+            whole=whole,
         )
 
     def shot_args(self, base: Mapping[str, object], prompt: str, duration_s: int) -> dict[str, object]:

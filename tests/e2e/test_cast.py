@@ -14,6 +14,7 @@ from PIL import Image
 
 from bot.jobs import JobState
 from bot.media.crop import start_image_problem
+from bot.media.faces import detect_faces
 from tests import faces_samples as fs
 from tests import samples
 from tests.both_backends import both_backends  # noqa: F401  (every test here on both backends)
@@ -611,3 +612,22 @@ async def test_a_threads_cast_counts_its_parents_and_its_list_shows_more_than_a_
     assert listed[:2] == ["Tom", "P00"] and len(listed) + sum(int(m) for m in more) == 26
     [sheet] = [f for f in answer["_files"] if f.filename == "cast.png"]
     assert Image.open(io.BytesIO(sheet.data)).format == "PNG"
+
+
+async def test_a_group_anchor_without_one_face_goes_along_whole_not_as_a_crop_between_faces(
+    bot, runner, fake_discord, fake_fal
+):
+    """An anchor of two people of a size has no one face to crop: a guessed centred crop cut between the two
+    faces (dlib found none in it). The element carries the whole anchor then, and the progress message says so."""
+    group = fs.side_by_side(fs.centred_portrait(), fs.hopper_portrait())
+    await set_anchor(fake_discord, samples.png_bytes(group), name="Mara")
+    await _add(fake_discord, "Grace", samples.png_bytes(fs.hopper_portrait()))
+    await run_shot(fake_discord, "Grace hands Mara a cup of coffee")
+    [sub] = await fake_discord.wait_for(lambda: _kling(fake_fal), timeout=30)
+    mara = next(e for e in sub.arguments["elements"] if e["frontal_image_url"] == sub.arguments["start_image_url"])
+    [ref] = mara["reference_image_urls"]
+    assert fake_fal.fetch_upload(ref) == fake_fal.fetch_upload(mara["frontal_image_url"])  # the whole anchor
+    assert len(detect_faces(fake_fal.fetch_upload(ref), embeddings=False)) == 2
+    progress = "\n".join(text_of(m) for m in fake_discord.channel_messages(fake_discord.channel_id))
+    assert "Mara has no angles and no one face stands out in the anchor" in progress
+    assert "Grace has no angles, so a crop of the face goes along" in progress
