@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -122,35 +123,77 @@ class ShotCast:
 # Cast names -----------------------------------------------------------------------------------------------
 # Cast names: what a valid name is, and which cast members a prompt names (as `Mara` or `@Mara`).
 #
-# A name is 1-32 letters, digits, spaces, `-` or `_` (any script's letters), unique in a channel whatever its case.
-# In a prompt, a cast name as a whole word (any case) or after `@` names that character; an `@Word` that is no cast
-# name is refused, a plain word that is no cast name is just a word. Named characters become Kling's `@Element1`,
-# `@Element2`... in the order the names first appear.
+# A name is 1-32 letters, digits, spaces, `-` or `_` (any script's letters, with the combining marks a letter
+# carries: Devanagari and Tamil vowel signs and viramas, Thai tone marks, accents), unique in a channel whatever its
+# case. In a prompt, a cast name as a whole word (any case) or after `@` names that character; an `@Word` that is no
+# cast name is refused, a plain word that is no cast name is just a word. Named characters become Kling's
+# `@Element1`, `@Element2`... in the order the names first appear.
 
 NAME_MAX = 32
 PLACEHOLDER = "main"  # the name of a main character whose anchor was set without one
+MAX_MARKS_PER_LETTER = 4  # "क्षि" needs 1-2; Zalgo text stacks dozens
 _NAME_CHARS = frozenset(" -_")
+_NAME_MARKS = frozenset({"Mn", "Mc"})  # nonspacing and spacing combining marks
+
+
+def _mark_class() -> str:
+    """Every combining mark (Unicode category M*) as character-class ranges: `\\w` does not match them, so a word
+    is letters, digits, `_` and these. Marks live in planes 0, 1 and 14 only (about 10 ms to list, once)."""
+    ranges: list[tuple[int, int]] = []
+    for cp in (*range(0x20000), *range(0xE0000, 0xE1000)):
+        if unicodedata.category(chr(cp)).startswith("M"):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+WORD_CHARS = rf"\w{_mark_class()}"  # a character-class body: a character of a word in any script (marks too)
 # `@Word` where a name is expected: not an e-mail address (a word character before), not a Discord mention (`<@`).
 _DISCORD_WORDS = frozenset({"everyone", "here"})  # @everyone and @here are Discord's words, never a cast name
-_AT_WORD = re.compile(r"(?<![\w<@])@([^\W_][\w-]*)")
+_AT_WORD = re.compile(rf"(?<![{WORD_CHARS}<@])@([^\W_][{WORD_CHARS}-]*)")
 
 
 def clean_name(text: str) -> str:
     """A cast name as stored: invisible characters removed, spaces collapsed; UserError when it is not one."""
     name = clean_text(text, field="name", max_chars=NAME_MAX)
-    if "\n" in name or not all(ch.isalnum() or ch in _NAME_CHARS for ch in name):
+    if "\n" in name or not all(
+        ch.isalnum() or ch in _NAME_CHARS or unicodedata.category(ch) in _NAME_MARKS for ch in name
+    ):
         raise UserError(
             "A cast name is letters, digits, spaces, - or _ only (like Mara, Old Tom or R2-D2); "
             f"“{shown_name(name)}” has other characters."
         )
     if not any(ch.isalnum() for ch in name):
         raise UserError("A cast name needs at least one letter or digit.")
+    _check_marks(name)
     key = name_key(name)
     if key in _DISCORD_WORDS or re.fullmatch(r"element[\s_-]*\d*", key):
         raise UserError(
             f"“{shown_name(name)}” can't be a cast name: Discord or the video model uses that word; pick another."
         )
     return name
+
+
+def _check_marks(name: str) -> None:
+    """Refuse a combining mark that sits on no letter, and a letter carrying more than MAX_MARKS_PER_LETTER."""
+    marks, on_letter = 0, False
+    for ch in name:
+        if unicodedata.category(ch) not in _NAME_MARKS:
+            marks, on_letter = 0, ch.isalpha()
+            continue
+        marks += 1
+        if not on_letter:
+            raise UserError(
+                f"In a cast name, accents and vowel signs belong on a letter; “{shown_name(name)}” has one "
+                "on its own. Type the name again."
+            )
+        if marks > MAX_MARKS_PER_LETTER:
+            raise UserError(
+                f"A letter of a cast name may carry at most {MAX_MARKS_PER_LETTER} accents or vowel signs; "
+                f"“{shown_name(name)}” stacks more. Type the name plainly."
+            )
 
 
 def name_key(name: str) -> str:
@@ -186,7 +229,7 @@ def _pattern(names: Sequence[str]) -> re.Pattern[str] | None:
         return ("@" if name_key(names[i]) == PLACEHOLDER else "@?") + f"(?P<n{i}>{words})"
 
     alts = "|".join(alt(i) for i in order)
-    return re.compile(rf"(?<![\w<@-])(?:{alts})(?![\w@-])", re.IGNORECASE)
+    return re.compile(rf"(?<![{WORD_CHARS}<@-])(?:{alts})(?![{WORD_CHARS}@-])", re.IGNORECASE)
 
 
 def _which(m: re.Match[str]) -> int:

@@ -78,3 +78,36 @@ def test_a_character_still_called_main_is_named_by_at_main_only():
 def test_words_discord_or_the_model_uses_are_not_cast_names(name):
     with pytest.raises(UserError, match="can't be a cast name"):
         clean_name(name)
+
+
+@pytest.mark.parametrize("name", ["सीता", "राम", "ก้อง", "தமிழ்", "Zoë", "José Ñúñez"])
+def test_names_in_scripts_whose_letters_carry_combining_marks_are_cast_names(name):
+    """Found in review: Devanagari, Thai and Tamil vowel signs and viramas are combining marks, not isalnum(), and
+    every such name was refused although the rule promises any script's letters."""
+    assert clean_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("\u093e\u0940", "at least one letter"),  # vowel signs with no letter at all
+        ("R2 \u093e", "belong on a letter"),  # a mark after a space
+        ("7\u0301", "belong on a letter"),  # a mark on a digit
+        ("Ma" + "\u0316" * 5 + "ra", "at most 4"),  # five marks stacked on one letter (Zalgo)
+    ],
+)
+def test_marks_on_no_letter_and_floods_of_marks_are_refused(name, words):
+    with pytest.raises(UserError, match=words):
+        clean_name(name)
+
+
+def test_names_with_marks_are_found_as_whole_words_never_inside_other_words():
+    cast = ["राम", "सीता", "ก้อง", "தமிழ்"]
+    named = named_in("राम और सीता; रामा, कीराम, सीताजी, ก้องๆ, தமிழ்நாடு are other words", cast)
+    assert named.names == ("राम", "सीता") and named.unknown == ()
+    # A vowel sign before or after the name: it is inside another word.
+    assert named_in("रामा और कीराम, सीताजी, ก้องๆ", cast).names == ()
+    assert named_in("ก้อง waves at @தமிழ்", cast).names == ("ก้อง", "தமிழ்")
+    # `@राम`: the whole name with its vowel sign is the @word (it used to stop at the first mark: "@र").
+    assert named_in("@रामा waves", ["सीता"]).unknown == ("रामा",)
+    assert element_names("राम and सीता, रामायण", cast) == "@Element1 and @Element2, रामायण"
