@@ -23,12 +23,16 @@ from bot.db.database import Database
 from bot.errors import ImageRejected, NoAnchor, UserError
 from bot.fal.gateway import Gateway
 from bot.media.crop import KLING_V3_START, face_crop, fit_start_image, start_image_problem
-from bot.media.fetch import DownloadError, fetch_limited
-from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size
+from bot.media.faces import FaceReport
+from bot.media.fetch import DownloadError, TooLarge, fetch_limited
+from bot.media.intake import MAX_UPLOAD_BYTES, check_declared, image_size, too_large_refusal
 from bot.media.normalize import NormalizedImage, normalize_image
 
 log = logging.getLogger(__name__)
 FRAME_MIN_SIDE = 64  # a frame to start or end a shot on: smaller than this is not a picture of anyone
+# Pictures normalised at once: each may hold ~270 MB while it decodes (a 40-megapixel RGBA PNG; bench in
+# bot/media/intake.py), so N uploads at once cannot take N times that.
+INTAKE_CONCURRENCY = 2
 
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
 HISTORY_PAGE = 10
@@ -61,6 +65,13 @@ class FaceChecker(Protocol):
     async def face_box(self, version: AnchorVersion) -> tuple[int, int, int, int] | None:
         """The box of the version's face found at intake (computed when missing), None when it has none."""
 
+    async def check_angle(self, version: AnchorVersion, image: bytes) -> FaceReport | None:
+        """Hold an image offered as an angle to the version's face: UserError (nothing stored) when it shows no
+        face or another person's; None when face checks are off."""
+
+    async def save_angle_face(self, version: AnchorVersion, angle_id: int, report: FaceReport) -> None:
+        """Store the face `check_angle` found, under the angle's id."""
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -90,6 +101,7 @@ class AnchorService:
         self.upload_lifetime_s = upload_lifetime_s
         self.clock = clock
         self._upload_locks: dict[str, asyncio.Lock] = {}
+        self._intake = asyncio.Semaphore(INTAKE_CONCURRENCY)
         self.faces: FaceChecker | None = None
         self.cast = Cast(self, self.store, clock)
 
@@ -131,17 +143,34 @@ class AnchorService:
         check_declared(upload.filename, upload.content_type, upload.size)
         try:
             return await fetch_limited(self.session, upload.url, max_bytes=MAX_UPLOAD_BYTES)
+        except TooLarge as exc:  # bigger than the attachment said it was
+            raise too_large_refusal(exc.size, MAX_UPLOAD_BYTES) from None
         except DownloadError as exc:
             raise UserError(f"I could not download that attachment ({exc}); please upload it again.") from exc
 
     async def store_image(self, data: bytes) -> NormalizedImage:
-        """Validate, normalise and store an image the way anchors are stored (also used for angles)."""
-        img = await asyncio.to_thread(normalize_image, data)
+        """Validate, normalise and store an image the way anchors are stored."""
+        img = await self.prepare_image(data)
+        await self._write_image(img)
+        return img
+
+    async def prepare_image(self, data: bytes) -> NormalizedImage:
+        """Validate and normalise an image the way anchors are stored, storing nothing yet (an angle is held to
+        the anchor's face first): `write_image` stores it."""
+        img = await self._normalize(data)
         problem = start_image_problem(img.width, img.height, START_IMAGE_LIMITS)
         if problem is not None:
             raise ImageRejected(problem)
-        await self._write_image(img)
         return img
+
+    async def write_image(self, img: NormalizedImage) -> None:
+        """Store the file of an image `prepare_image` made (its row is `store.put_image`)."""
+        await self._write_image(img)
+
+    async def _normalize(self, data: bytes, **options: int) -> NormalizedImage:
+        """`normalize_image` in a worker thread, at most INTAKE_CONCURRENCY at a time."""
+        async with self._intake:
+            return await asyncio.to_thread(partial(normalize_image, data, **options))
 
     async def store_frame(self, data: bytes, *, uploaded: bool = False) -> str:
         """Store a frame a shot starts or ends on (a take's last frame, an uploaded end frame): normalised like an
@@ -149,7 +178,7 @@ class AnchorService:
         anchor's intake as it is (its smallest side too); a take's own frame may be smaller (a 320×240 clip) and
         the fit below upscales it."""
         min_side = {} if uploaded else {"min_side": FRAME_MIN_SIDE}
-        img = await asyncio.to_thread(partial(normalize_image, data, **min_side))
+        img = await self._normalize(data, **min_side)
         fitted = await asyncio.to_thread(fit_start_image, img.data, None, START_IMAGE_LIMITS)
         if fitted is not img.data:
             w, h = image_size(fitted)

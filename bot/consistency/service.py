@@ -2,6 +2,8 @@
 
 - Anchor time (`check_anchor`): `faces.face_checks` runs in the shared process pool; its checks join the anchor
   checklist and the face's embedding is stored with the version (or an angle: `angle_id`).
+- Angle time (`check_angle`, then `save_angle_face` once the angle has its id): an angle of an anchor that shows a
+  face must show one too, and the same person's (nearer than the score threshold); it is refused otherwise.
 - After a take is posted, `ensure_score` queues one `face_score` job (a LOCAL kind, parent = the take), at most one
   per take (a unique index), and `sweep` queues any a crash skipped. The score is free (price 0).
 - A drifted take with auto re-roll on is re-rolled once (a unique index on `auto_reroll_of`), charged to its
@@ -25,6 +27,7 @@ from bot.consistency.ports import ScorePublisher
 from bot.consistency.store import ConsistencyStore
 from bot.consistency.wording import anchor_face_checks, stored_verdict_text
 from bot.db import Database, IntegrityError
+from bot.errors import UserError
 from bot.jobs import Job, JobEngine, JobState, Outlet, Prepared
 from bot.media import faces
 from bot.takes.models import TAKE_KINDS, Take
@@ -48,6 +51,31 @@ def _items(checks: list[dict[str, str]]) -> list[CheckItem]:
         CheckItem(c["title"], Level.WARN if c["level"] == "fail" else Level(c["level"]), c["text"])
         for c in checks
     ]
+
+
+def _whose(version: AnchorVersion) -> str:
+    return f"{version.name}'s anchor" if version.name else "the anchor"
+
+
+def _no_face_text(report: faces.FaceReport, version: AnchorVersion) -> str:
+    if report.count > 1:
+        return (
+            f"That picture shows {report.count} faces of a size, so I can't tell which is the one in "
+            f"{_whose(version)}. Crop it to that one person and add it again; nothing changed."
+        )
+    return (
+        f"I found no face in that picture, and an angle is another view of the face in {_whose(version)}. A "
+        "three-quarter view works best (a full profile often shows too little of the face to be found); nothing "
+        "changed."
+    )
+
+
+def _stranger_text(distance: float, threshold: float, version: AnchorVersion) -> str:
+    alike, needed = faces.similarity_percent(distance), faces.similarity_percent(threshold)
+    return (
+        f"The face in that picture doesn't look like the one in {_whose(version)} ({alike}% alike; the same "
+        f"person scores over {needed}%). An angle must show the same person; nothing changed."
+    )
 
 
 class ConsistencyService:
@@ -103,6 +131,11 @@ class ConsistencyService:
         except Exception:
             log.exception("face checks of anchor version %d failed", version.id)
             return [CheckItem("Face checks", Level.INFO, "The face checks could not run on this image.")]
+        return _items(await self._put_face(version, angle_id, report))
+
+    async def _put_face(
+        self, version: AnchorVersion, angle_id: int | None, report: faces.FaceReport
+    ) -> list[dict[str, str]]:
         checks = [{"title": c.title, "level": c.level, "text": c.text} for c in anchor_face_checks(report)]
         await self.store.put_face(
             version.id,
@@ -113,7 +146,42 @@ class ConsistencyService:
             now=self.clock(),
             box=report.face.box if report.face is not None else None,
         )
-        return _items(checks)
+        return checks
+
+    async def check_angle(self, version: AnchorVersion, image: bytes) -> faces.FaceReport | None:
+        """The face of an image offered as an angle of `version`, held against the anchor's own. Raises UserError
+        (nothing is stored) when the anchor shows a face and the image shows none, or clearly another person's.
+        None when the face checks are off or could not run: the angle is taken as it is, as before them."""
+        try:
+            report = await self.pool.run(faces.face_checks, image)
+        except faces.FaceEngineUnavailable:
+            return None
+        except Exception:
+            log.exception("face checks of an angle of anchor version %d failed", version.id)
+            return None
+        anchor = await self._anchor_embedding(version)
+        if anchor is None:  # a drawing, a mask, a crowd: no one face to hold the angle to
+            return report
+        if report.embedding is None:
+            raise UserError(_no_face_text(report, version))
+        distance = faces.face_distance(
+            faces.embedding_from_bytes(report.embedding), faces.embedding_from_bytes(anchor)
+        )
+        if distance >= self.settings.threshold:
+            raise UserError(_stranger_text(distance, self.settings.threshold, version))
+        return report
+
+    async def save_angle_face(self, version: AnchorVersion, angle_id: int, report: faces.FaceReport) -> None:
+        """Store the face `check_angle` found, under the angle's id: the version's takes are scored against it."""
+        await self._put_face(version, angle_id, report)
+
+    async def _anchor_embedding(self, version: AnchorVersion) -> bytes | None:
+        """The embedding of the version's own face (found now when the version predates face checks)."""
+        stored = [f for f in await self.store.faces(version.id) if f.angle_id is None]
+        if not stored:
+            await self.anchor_checks(version)
+            stored = [f for f in await self.store.faces(version.id) if f.angle_id is None]
+        return stored[0].embedding if stored else None
 
     async def face_box(self, version: AnchorVersion) -> tuple[int, int, int, int] | None:
         """The box of the version's face found at intake (looked for now when the version predates it)."""

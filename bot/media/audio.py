@@ -34,6 +34,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from bot.media.intake import mb_figure
+
 VOICE_MIN_S = 5.0
 VOICE_MAX_S = 30.0
 MAX_SAMPLE_BYTES = 20 * 1024 * 1024
@@ -41,7 +43,13 @@ OUT_RATE_RANGE_HZ = (16_000, 48_000)  # kept as it is; any other rate is resampl
 OUT_DEFAULT_RATE_HZ = 44_100
 IN_RATE_RANGE_HZ = (8_000, 192_000)  # a sample rate outside it is not a recording of a voice
 PROMISE_SLACK_S = 0.5  # a file may hold this much less sound than it declares (encoder padding, edit lists)
-SILENCE_PEAK = 100  # of 32767 (about -50 dBFS): a sample whose loudest point is below this is silent
+# Sound is measured around its own mean, 50 ms at a time: a DC offset (a constant sample value, which a cheap
+# recorder can leave on a silent file) or a slow drift is no sound. A sample needs VOICED_MIN_S of windows at
+# VOICE_RMS or more: speech at any usable recording level is far above it (-20 to -35 dBFS), room hiss is below.
+SILENCE_PEAK = 100  # of 32767 (about -50 dBFS): a loudest point (around the mean) under it is silence
+VOICE_RMS = 150  # of 32767 (about -47 dBFS): the RMS of a 50 ms window that holds sound at a speaking level
+VOICE_WINDOW_S = 0.05
+VOICED_MIN_S = 1.0
 _ESTIMATED_FORMATS = frozenset({"mp3", "aac"})  # raw streams whose declared length FFmpeg may estimate
 _WAV_SIZE_UNKNOWN = 0xFFFF_F000  # a WAV data size at or above this is a streaming placeholder
 
@@ -115,12 +123,15 @@ def _check_size(path: Path) -> int:
     if size == 0:
         raise BadSample("That file is empty.", "empty")
     if size > MAX_SAMPLE_BYTES:
-        raise BadSample(
-            f"That file is {size / 1024 / 1024:.1f} MB; a voice sample must be at most "
-            f"{MAX_SAMPLE_BYTES // 1024 // 1024} MB.",
-            "too_large",
-        )
+        raise BadSample(too_large_text(size), "too_large")
     return size
+
+
+def too_large_text(size: int | None, max_bytes: int = MAX_SAMPLE_BYTES) -> str:
+    """What a member reads of a voice sample over `max_bytes`: `size` bytes (rounded up, so it never reads as the
+    limit), or None when all that is known is that it is over (a download stopped at the cap)."""
+    what = f"{mb_figure(size)} MB" if size is not None else f"over {mb_figure(max_bytes)} MB"
+    return f"That file is {what}; a voice sample may be {mb_figure(max_bytes)} MB at most."
 
 
 @contextmanager
@@ -238,10 +249,34 @@ def prepare_voice_sample(
         )
     if used < min_s:
         raise BadSample(f"That sample is {_length(used)} long; {_wanted(min_s, max_s)}", "too_short")
-    if int(np.abs(pcm.astype(np.int32)).max()) < SILENCE_PEAK:
-        raise BadSample(f"I hear nothing in that sample; {_wanted(min_s, max_s)}", "silent")
+    _check_heard(pcm, rate, min_s, max_s)
     sha256, size = _write_wav(dst, pcm, rate)
     return PreparedSample(dst, info.duration_s, used, more, sha256, size)
+
+
+def _sound_windows(pcm: npt.NDArray[np.int16], rate: int) -> npt.NDArray[np.float32]:
+    """`pcm` cut into VOICE_WINDOW_S windows (one a row), each around its own mean: a DC offset or a drift slower
+    than a window is no sound."""
+    n = max(1, round(rate * VOICE_WINDOW_S))
+    whole = len(pcm) // n * n
+    windows: npt.NDArray[np.float32] = pcm[:whole].astype(np.float32).reshape(-1, n)
+    windows -= windows.mean(axis=1, keepdims=True)
+    return windows
+
+
+def _check_heard(pcm: npt.NDArray[np.int16], rate: int, min_s: float, max_s: float) -> None:
+    """Refuse a sample with no sound, or with less than VOICED_MIN_S of it at a speaking level (windows whose RMS
+    reaches VOICE_RMS): something is there, but no voice anyone could hear."""
+    windows = _sound_windows(pcm, rate)
+    if not windows.size or float(np.abs(windows).max()) < SILENCE_PEAK:
+        raise BadSample(f"I hear nothing in that sample; {_wanted(min_s, max_s)}", "silent")
+    rms = np.sqrt(np.mean(np.square(windows), axis=1))
+    if int(np.count_nonzero(rms >= VOICE_RMS)) * windows.shape[1] / rate < VOICED_MIN_S:
+        raise BadSample(
+            f"That sample is too quiet: less than {VOICED_MIN_S:g} s of it is at a speaking level. Record closer "
+            f"to the microphone; {_wanted(min_s, max_s)}",
+            "too_quiet",
+        )
 
 
 def _decode_mono(

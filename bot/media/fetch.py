@@ -1,4 +1,7 @@
-"""Download a URL to memory or disk with a hard size cap, checked while the bytes arrive."""
+"""Download a URL to memory or disk with a hard size cap, checked while the bytes arrive.
+
+A body over the cap raises `TooLarge` with what was seen of its size; each caller words it for what it asked for
+(an image, a voice sample)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.errors import ImageRejected
-
 CHUNK = 64 * 1024
 
 
@@ -16,26 +17,30 @@ class DownloadError(Exception):
     """The download failed (network, HTTP status, or the server gave nothing)."""
 
 
+class TooLarge(Exception):
+    """The body is larger than `max_bytes`: `size` is its length when the server said it, else None (the download
+    stopped at the cap, so all that is known is that it is over it)."""
+
+    def __init__(self, size: int | None, max_bytes: int) -> None:
+        super().__init__(f"over {max_bytes} bytes" if size is None else f"{size} bytes, over {max_bytes}")
+        self.size = size
+        self.max_bytes = max_bytes
+
+
 async def fetch_limited(session: aiohttp.ClientSession, url: str, *, max_bytes: int) -> bytes:
-    """Fetch at most `max_bytes`; refuse (ImageRejected) as soon as the body is larger."""
+    """Fetch at most `max_bytes`; raise `TooLarge` as soon as the body is larger (DownloadError when it fails)."""
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=60)) as resp:
             if resp.status != 200:
                 raise DownloadError(f"HTTP {resp.status}")
             length = resp.content_length
             if length is not None and length > max_bytes:
-                raise ImageRejected(
-                    f"That file is {length / 1048576:.0f} MB; upload a PNG, JPEG or WebP under "
-                    f"{max_bytes // 1048576} MB."
-                )
+                raise TooLarge(length, max_bytes)
             buf = bytearray()
             async for chunk in resp.content.iter_chunked(CHUNK):
                 buf.extend(chunk)
                 if len(buf) > max_bytes:
-                    raise ImageRejected(
-                        f"That file is larger than {max_bytes // 1048576} MB; upload a PNG, JPEG or WebP under "
-                        f"{max_bytes // 1048576} MB."
-                    )
+                    raise TooLarge(None, max_bytes)
             return bytes(buf)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DownloadError(str(exc) or type(exc).__name__) from exc

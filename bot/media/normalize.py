@@ -1,14 +1,17 @@
 """Normalisation: any accepted upload becomes one clean, deterministic anchor JPEG.
 
-Refuses bombs before decoding (header size via `bot.media.intake`), decodes with Pillow, takes the first frame,
-turns it upright from its EXIF orientation, converts colour profiles, CMYK, 16-bit and alpha to 8-bit sRGB,
-scales it down, and writes a metadata-free JPEG (q95, 4:4:4) whose bytes depend only on the pixels.
+Refuses bombs before decoding (header size via `bot.media.intake`; a 16-bit picture may have fewer pixels than an
+8-bit one), decodes with Pillow, takes the first frame, shrinks a picture over twice the output size by a whole
+factor while it is still in its own mode (a JPEG is decoded at 1/2, 1/4 or 1/8 size; anything else is averaged
+over k×k blocks), turns it upright from its EXIF orientation, converts colour profiles, CMYK, 16-bit and alpha to
+8-bit sRGB, scales it down, and writes a metadata-free JPEG (q95, 4:4:4) whose bytes depend only on the pixels.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import struct
 from dataclasses import dataclass
 
@@ -16,10 +19,12 @@ from PIL import Image, ImageOps
 
 from bot.errors import ImageRejected
 from bot.media.intake import (
+    MAX_DECODED_BYTES,
     MAX_PIXELS,
     MAX_UPLOAD_BYTES,
     bomb_refusal,
     check_length,
+    depth_refusal,
     header_size,
     kind_phrase,
     pixel_limit,
@@ -27,6 +32,9 @@ from bot.media.intake import (
 )
 
 JPEG_QUALITY = 95
+# Modes whose samples Image.reduce can average (a palette index or a 1-bit pixel cannot be).
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"})
+_SHRINK_BAND_ROWS = 128  # output rows shrunk at a time
 
 
 @dataclass(frozen=True)
@@ -177,10 +185,10 @@ def normalize_image(
     _refuse_declared_bomb(data, limit)
     notes: list[str] = []
     with _open(data, fmt, limit) as im:
-        decoded = _decode(im, fmt, limit, notes)
+        decoded = _decode(im, fmt, limit, notes, max_side)
+    _refuse_too_small(decoded.full_size, min_side)
     work = _to_srgb8(decoded, notes)
-    _refuse_too_small(work, min_side)
-    work = _scale_down(work, max_side, notes)
+    work = _scale_down(work, max_side, notes, decoded.full_size)
     if decoded.metadata:
         notes.append(f"Removed photo metadata ({'/'.join(decoded.metadata)}).")
     out = encode_jpeg(work)
@@ -198,11 +206,12 @@ def normalize_image(
 class _Decoded:
     """The first frame, upright and in memory, with what was read from the file before it was closed."""
 
-    image: Image.Image
+    image: Image.Image  # already shrunk by a whole factor when the picture is over twice `max_side`
     icc: bytes | None
     source_mode: str
     narrowed_16bit: bool
     metadata: list[str]
+    full_size: tuple[int, int]  # the picture's own size, upright
 
 
 def _accepted_format(data: bytes) -> str:
@@ -244,20 +253,66 @@ def _open(data: bytes, fmt: str, limit: int) -> Image.Image:
         ) from exc
 
 
-def _decode(im: Image.Image, fmt: str, limit: int, notes: list[str]) -> _Decoded:
-    """Check the size, decode the first frame and turn it upright, keeping what the file says about it."""
+def _decode(im: Image.Image, fmt: str, limit: int, notes: list[str], max_side: int) -> _Decoded:
+    """Check the size, decode the first frame (shrunk by a whole factor when it is over twice `max_side`) and
+    turn it upright, keeping what the file says about it."""
     narrowed_16bit = _has_16bit_samples(im)  # read before load(), which empties im.tile
     _refuse_bad_size(im, limit)
-    if _is_animated(im, fmt):
+    _refuse_deep(im, narrowed_16bit)
+    # A JPEG with more than one picture is an MPO: a phone's depth or gain map, never an animation.
+    if fmt != "JPEG" and _is_animated(im, fmt):
         notes.append(f"Used the first frame of the animated {_format_label(fmt)}.")
+    full_size = im.size
+    if fmt == "JPEG":
+        _draft(im, max_side)
     _load_first_frame(im, fmt, limit)
+    shrunk = _shrink(im, max_side)
+    image = _upright(shrunk, notes)
+    turned = image.size != shrunk.size  # a quarter turn swapped the sides
     return _Decoded(
         metadata=_metadata_parts(im),
         icc=im.info.get("icc_profile"),
         source_mode=im.mode,
         narrowed_16bit=narrowed_16bit,
-        image=_upright(im, notes),
+        image=image,
+        full_size=(full_size[1], full_size[0]) if turned else full_size,
     )
+
+
+def _refuse_deep(im: Image.Image, narrowed_16bit: bool) -> None:
+    """Refuse a picture whose samples (16 bits a channel: twice an 8-bit picture's) exceed MAX_DECODED_BYTES."""
+    mode = im.mode
+    sample_bytes = 2 if narrowed_16bit or mode.startswith("I;16") else 4 if mode in ("I", "F") else 1
+    bands = 1 if mode.startswith("I;16") else len(im.getbands())
+    width, height = im.size
+    limit = MAX_DECODED_BYTES // (bands * sample_bytes)
+    if width * height > limit:
+        raise depth_refusal(width, height, 8 * sample_bytes, "A" in mode, limit)
+
+
+def _draft(im: Image.Image, max_side: int) -> None:
+    """Have a JPEG over twice `max_side` decoded at 1/2, 1/4 or 1/8 of its size (never under `max_side`)."""
+    w, h = im.size
+    if max(w, h) < 2 * max_side:
+        return
+    scale = max_side / max(w, h)
+    im.draft(im.mode, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+
+
+def _shrink(im: Image.Image, max_side: int) -> Image.Image:
+    """`im` averaged over k×k blocks (k whole, its long side still at least `max_side`), in its own mode: what
+    follows (alpha, 16-bit, colour profile, rotation) then works on a k²-times smaller picture. `im` itself when
+    it is under twice `max_side`, or its mode does not average (a palette, a colour key)."""
+    factor = max(im.size) // max_side
+    if factor < 2 or im.mode not in _REDUCIBLE_MODES or "transparency" in im.info:
+        return im
+    # In bands of whole blocks: reduce() premultiplies RGBA into a full-size copy first (160 MB at 40 MP).
+    w, h = im.size
+    out = Image.new(im.mode, (-(-w // factor), -(-h // factor)))
+    step = factor * _SHRINK_BAND_ROWS
+    for top in range(0, h, step):
+        out.paste(im.crop((0, top, w, min(h, top + step))).reduce(factor), (0, top // factor))
+    return out
 
 
 def _is_animated(im: Image.Image, fmt: str) -> bool:
@@ -334,9 +389,9 @@ def _to_srgb8(decoded: _Decoded, notes: list[str]) -> Image.Image:
     return work
 
 
-def _refuse_too_small(im: Image.Image, min_side: int) -> None:
+def _refuse_too_small(size: tuple[int, int], min_side: int) -> None:
     """Refuse a picture whose short side is under `min_side` pixels."""
-    w, h = im.size
+    w, h = size
     if min(w, h) < min_side:
         raise ImageRejected(
             f"That image is {w}×{h}; anchors need at least {min_side} px on the short side, "
@@ -344,12 +399,15 @@ def _refuse_too_small(im: Image.Image, min_side: int) -> None:
         )
 
 
-def _scale_down(im: Image.Image, max_side: int, notes: list[str]) -> Image.Image:
-    """Shrink (Lanczos) so the long side is at most `max_side`; smaller pictures are left as they are."""
-    w, h = im.size
+def _scale_down(im: Image.Image, max_side: int, notes: list[str], full_size: tuple[int, int]) -> Image.Image:
+    """Shrink (Lanczos) so the long side is at most `max_side`; smaller pictures are left as they are. `im` may
+    be already shrunk from `full_size` (the picture's own size, which the note names)."""
+    w, h = full_size
     if max(w, h) <= max_side:
         return im
     scale = max_side / max(w, h)
     new_size = (max(1, round(w * scale)), max(1, round(h * scale)))
     notes.append(f"Scaled down from {w}×{h} to {new_size[0]}×{new_size[1]}.")
+    if im.size == new_size:
+        return im
     return im.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)

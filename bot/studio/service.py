@@ -16,6 +16,7 @@ from bot.errors import NotAllowed, UserError
 from bot.fal.models import ModelSpec, PriceRule, megapixels, model
 from bot.fal.pricing import PriceTable
 from bot.jobs import Job, JobEngine, JobState, Prepared, ProgressSink
+from bot.media.faces import FaceReport
 from bot.media.sheet import contact_sheet
 from bot.money import format_usd
 from bot.studio.kind import CandidatesKind
@@ -296,33 +297,68 @@ class StudioService:
         )
 
     async def keep(self, job_id: int, ks: list[int] | None, *, user_id: int, can_manage: bool) -> Kept:
-        """Keep views ks (None: all) as angles of the version they were made from; all or nothing past 3."""
+        """Keep views ks (None: all) as angles of the version they were made from; all or nothing (past 3, or a
+        view that shows no face or someone else: the same checks as /anchor angles add)."""
         job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
         ks = ks or list(range(1, len(job.outputs["paths"]) + 1))
         datas = [await asyncio.to_thread(self._candidate, job, k) for k in ks]
-        return await self._add_angles(job.args["anchor_version_id"], datas, user_id=user_id)
+        version = await self.anchors.version_by_id(job.args["anchor_version_id"])
+        labels = [f"View {k}" for k in ks] if len(ks) > 1 else None
+        return await self._add_angles(version, datas, user_id=user_id, labels=labels)
 
-    async def _add_angles(self, version_id: int, datas: list[bytes], *, user_id: int) -> Kept:
-        shas = []
-        for data in datas:
-            img = await self.anchors.store_image(data)
+    async def _add_angles(
+        self, version: AnchorVersion, datas: list[bytes], *, user_id: int, labels: list[str] | None = None
+    ) -> Kept:
+        """Add `datas` as angles of `version`, all or none: each through the intake of /anchor set and held to the
+        anchor's face (its own face then stored under the angle's id), and never past MAX_ANGLES. `labels` name
+        the images in a refusal when there are several."""
+        if len(await self.angles.angles(version.id)) + len(datas) > MAX_ANGLES:
+            raise await self._full(version.id, len(datas))
+        images = [await self.anchors.prepare_image(data) for data in datas]
+        reports = [
+            await self._angle_face(version, img.data, labels[n] if labels else None)
+            for n, img in enumerate(images)
+        ]
+        for img in images:
+            await self.anchors.write_image(img)
             await self.anchors.store.put_image(img.sha256, img.width, img.height, len(img.data), self.clock())
-            shas.append(img.sha256)
-        if not await self.angles.add(version_id, shas, user_id=user_id, now=self.clock(), limit=MAX_ANGLES):
-            have = len(await self.angles.angles(version_id))
-            raise UserError(
-                f"The set is full: this anchor version has {have} of {MAX_ANGLES} angles, and "
-                f"{len(shas)} more would pass {MAX_ANGLES}. Nothing changed; clear it with "
-                "/anchor angles clear first."
-            )
-        return Kept(len(shas), len(await self.angles.angles(version_id)))
+        shas = [img.sha256 for img in images]
+        ids = await self.angles.add(version.id, shas, user_id=user_id, now=self.clock(), limit=MAX_ANGLES)
+        if ids is None:  # filled meanwhile
+            raise await self._full(version.id, len(datas))
+        for angle_id, report in zip(ids, reports, strict=True):
+            if report is not None and self.anchors.faces is not None:
+                await self.anchors.faces.save_angle_face(version, angle_id, report)
+        return Kept(len(shas), len(await self.angles.angles(version.id)))
+
+    async def _angle_face(self, version: AnchorVersion, image: bytes, label: str | None) -> FaceReport | None:
+        """The face of a would-be angle, held to the anchor's (None without face checks); UserError when it shows
+        no face or another person, prefixed with `label` ("View 2") when given."""
+        if self.anchors.faces is None:
+            return None
+        try:
+            return await self.anchors.faces.check_angle(version, image)
+        except UserError as exc:
+            if label is None:
+                raise
+            raise UserError(f"{label}: {exc.message}") from None
+
+    async def _full(self, version_id: int, adding: int) -> UserError:
+        have = len(await self.angles.angles(version_id))
+        return UserError(
+            f"The set is full: this anchor version has {have} of {MAX_ANGLES} angles, and "
+            f"{adding} more would pass {MAX_ANGLES}. Nothing changed; clear it with "
+            "/anchor angles clear first."
+        )
 
     async def add_angle(
         self, *, channel_id: int, parent_id: int | None, user_id: int, upload: Upload, name: str | None = None
     ) -> Kept:
+        """Add an uploaded photo as an angle of the character's current anchor (the intake of /anchor set, then
+        the face checks: it must show the anchor's person)."""
         version = await self.anchors.version_of(channel_id, parent_id, name)
         data = await self.anchors.fetch_upload(upload)
-        return await self._add_angles(version.id, [data], user_id=user_id)
+        return await self._add_angles(version, [data], user_id=user_id)
 
     async def clear_angles(self, *, channel_id: int, parent_id: int | None, name: str | None = None) -> int:
         version = await self.anchors.version_of(channel_id, parent_id, name)

@@ -15,20 +15,25 @@ class AngleStore:
         )
         return [str(r["sha256"]) for r in rows]
 
-    async def add(self, version_id: int, shas: list[str], *, user_id: int, now: float, limit: int) -> bool:
-        """Add all of `shas` or, past `limit` angles, none (False)."""
+    async def add(
+        self, version_id: int, shas: list[str], *, user_id: int, now: float, limit: int
+    ) -> list[int] | None:
+        """Add all of `shas` and return their angle ids (in order) or, past `limit` angles, add none (None)."""
+        ids: list[int] = []
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
                 "SELECT COUNT(*) AS n FROM anchor_angles WHERE version_id=?", (version_id,)
             )
             if (int(row["n"]) if row else 0) + len(shas) > limit:
-                return False
+                return None
             for sha in shas:
-                await tx.execute(
-                    "INSERT INTO anchor_angles(version_id, sha256, added_by, added_at) VALUES (?,?,?,?)",
-                    (version_id, sha, user_id, now),
+                ids.append(
+                    await tx.insert(
+                        "INSERT INTO anchor_angles(version_id, sha256, added_by, added_at) VALUES (?,?,?,?)",
+                        (version_id, sha, user_id, now),
+                    )
                 )
-        return True
+        return ids
 
     async def clear(self, version_id: int) -> int:
         async with self.db.transaction() as tx:

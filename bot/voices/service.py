@@ -21,9 +21,15 @@ from bot.fal.models import model
 from bot.fal.pricing import PriceTable
 from bot.jobs import Job, JobEngine, Prepared
 from bot.jobs.kinds import ProgressSink
-from bot.media.audio import MAX_SAMPLE_BYTES, VOICE_MAX_S, VOICE_MIN_S, BadSample, prepare_voice_sample_async
-from bot.media.fetch import DownloadError, fetch_limited
-from bot.text import human_size
+from bot.media.audio import (
+    MAX_SAMPLE_BYTES,
+    VOICE_MAX_S,
+    VOICE_MIN_S,
+    BadSample,
+    prepare_voice_sample_async,
+    too_large_text,
+)
+from bot.media.fetch import DownloadError, TooLarge, fetch_limited
 from bot.voices.kind import VoiceKind
 from bot.voices.models import CREATE_VOICE, VOICE_KIND, SampleTaken, Voice
 from bot.voices.ports import VoicePublisher
@@ -103,9 +109,7 @@ class VoiceService:
         create-voice job holding its price; the member pays only when the voice is stored."""
         character = await self.anchors.cast.find(channel_id, parent_id, name)
         if upload.size is not None and upload.size > MAX_SAMPLE_BYTES:
-            raise UserError(
-                f"That file is {human_size(upload.size)}; a voice sample may be {human_size(MAX_SAMPLE_BYTES)} at most."
-            )
+            raise UserError(too_large_text(upload.size))
         sha, taken = await self._keep_sample(upload)
         args = {
             "character_id": character.id,
@@ -129,6 +133,8 @@ class VoiceService:
         """Download, probe and re-encode the sample (never trusting its name or type); return its hash."""
         try:
             data = await fetch_limited(self.session, upload.url, max_bytes=MAX_SAMPLE_BYTES)
+        except TooLarge as exc:  # bigger than the attachment said it was
+            raise UserError(too_large_text(exc.size)) from None
         except DownloadError as exc:
             raise UserError(f"I could not download that sample ({exc}); please upload it again.") from exc
         folder = self.kind.samples_dir

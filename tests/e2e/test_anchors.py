@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -214,3 +215,102 @@ async def test_small_anchor_gives_16_9_start_image_of_at_least_300_px(bot, runne
     with Image.open(path) as img:
         assert img.size == (534, 300)
     assert (await anchors.start_image(version, "anchor"))[0] == version.sha256
+
+
+def _deep_png(side: int) -> bytes:
+    """A side×side 16-bit RGBA PNG written by hand (Pillow writes none): a ramp in every row, so it is small."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
+    row = b"\x00" + (bytes(range(256)) * (side * 8 // 256 + 1))[: side * 8]
+    comp = zlib.compressobj(1)
+    idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 16, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+async def test_a_16_bit_rgba_picture_over_its_pixel_budget_is_refused_and_changes_nothing(
+    bot, runner, fake_discord
+):
+    """Found in review: a 1.2 MB 16-bit RGBA PNG of 40 megapixels took ~1 GB of RAM to normalise. At 8 bytes a
+    pixel it may have 20 megapixels; over that it is refused before a pixel is decoded."""
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    before = await runner.services.anchors.resolve(fake_discord.channel_id)
+    reply = text_of(await set_anchor(fake_discord, _deep_png(4600), filename="deep.png"))
+    assert reply == (
+        "That image is 4600×4600 (21 megapixels) in 16-bit colour with transparency, more than the 20-megapixel "
+        "limit for 16-bit colour with transparency; upload a smaller PNG, JPEG or WebP, or save it in 8-bit colour."
+    )
+    assert await runner.services.anchors.resolve(fake_discord.channel_id) == before
+
+
+async def test_uploads_at_once_are_normalised_two_at_a_time(bot, runner, fake_discord, monkeypatch):
+    """Found in review: N uploads at once decoded in N threads at once (N × up to 1 GB). Image intake now takes
+    two at a time; the others wait their turn and are all set."""
+    import threading
+    import time
+
+    import bot.anchors.service as anchors_service
+
+    real, lock, running, most = anchors_service.normalize_image, threading.Lock(), [0], [0]
+
+    def counted(data: bytes, **options: int):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.3)  # long enough for every upload to arrive while the first ones decode
+            return real(data, **options)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(anchors_service, "normalize_image", counted)
+    threads = [fake_discord.add_thread(fake_discord.channel_id, f"take {n}") for n in range(4)]
+    await fake_discord.wait_for(lambda: all(bot.get_channel(t) is not None for t in threads))
+    replies = await asyncio.gather(
+        *(
+            set_anchor(fake_discord, samples.portrait_png(shade=40 + 40 * n), channel_id=t, name=f"M{n}")
+            for n, t in enumerate(threads)
+        )
+    )
+    assert all("Anchor set: version 1" in text_of(r) for r in replies)
+    assert most[0] == 2
+
+
+async def test_a_phone_photo_with_a_depth_map_is_set_without_an_animation_note(bot, runner, fake_discord):
+    """Found in review: every multi-picture JPEG (MPO: a phone's depth or gain map beside the photo) was reported
+    "Used the first frame of the animated JPEG." The photo is used and the map is not mentioned."""
+    from tests import faces_samples as fs
+
+    photo = fs.hopper_portrait()
+    depth = photo.convert("L").resize((220, 290)).convert("RGB")
+    buf = io.BytesIO()
+    photo.save(buf, "MPO", save_all=True, append_images=[depth], quality=95)
+    reply = text_of(await set_anchor(fake_discord, buf.getvalue(), filename="IMG_0001.jpg", name="Grace"))
+    assert "Anchor set: version 1" in reply
+    assert "animated" not in reply and "first frame" not in reply
+    version = await runner.services.anchors.resolve(fake_discord.channel_id)
+    assert (version.width, version.height, version.source_format) == (*photo.size, "JPEG")
+
+
+async def test_an_image_bigger_than_its_attachment_said_is_refused_with_its_size_rounded_up(
+    bot, runner, fake_discord
+):
+    """Found in review: the download's own refusal rounded 20.3 MB to "20 MB; ... under 20 MB". It now says what
+    intake says everywhere: the size rounded up, so it never reads as the limit."""
+    png = samples.portrait_png()
+    body = png + b"\0" * (int(20.3 * 1024 * 1024) - len(png))
+    att = fake_discord.make_attachment("big.png", body, content_type="image/png", declared_size=len(png))
+    reply = text_of(await (await fake_discord.slash("anchor set", image=att)).wait_reply())
+    assert reply == "That file is 20.3 MB; upload a PNG, JPEG or WebP under 20 MB."
+    with pytest.raises(Exception, match="no anchor"):
+        await runner.services.anchors.resolve(fake_discord.channel_id)

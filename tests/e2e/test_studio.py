@@ -418,3 +418,106 @@ async def test_angles_are_quoted_and_charged_per_megapixel_of_the_anchor_sent(
     assert "Seedream v4.5 Edit $0.04 per image" in text
     fake_discord.add_member("bob", permissions=DEFAULT_MEMBER_PERMS)
     assert "per megapixel" not in text_of(await text_reply(await fake_discord.slash("help", user="bob")))
+
+
+# -- Angles are held to the anchor's face -----------------------------------------------------------------------
+
+
+def _upload(fake, name: str, img: Image.Image) -> dict:
+    return fake.make_attachment(f"{name}.png", samples.png_bytes(img), content_type="image/png")
+
+
+async def _angle_faces(runner, version_id: int) -> list[tuple[int | None, bool]]:
+    """(angle id, has an embedding) of each face stored with the version: its own first (angle id None)."""
+    return [
+        (f.angle_id, f.embedding is not None)
+        for f in await runner.services.consistency.store.faces(version_id)
+    ]
+
+
+async def _angle_ids(runner, version_id: int) -> list[int]:
+    rows = await runner.services.db.fetchall(
+        "SELECT id FROM anchor_angles WHERE version_id=? ORDER BY id", (version_id,)
+    )
+    return [int(r["id"]) for r in rows]
+
+
+async def test_an_added_angle_must_show_the_anchors_person_and_its_face_is_stored(
+    bot, runner, fake_discord, fake_fal
+):
+    """Found in review: /anchor angles add ran no face check and stored no face, so a coffee cup, another person
+    or a two-person photo were all "Angle added". An angle is held to the anchor's face now (refused, changing
+    nothing, when it shows none or someone else) and its own face is stored under its id for the face scores."""
+    from tests import faces_samples as fs
+
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()), name="Mara")
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    group = fs.side_by_side(fs.hopper_portrait(), fs.luis_pedro().resize((440, 553)))
+    for name, img, words in (
+        ("coffee", fs.coffee(), "I found no face in that picture"),
+        ("stranger", fs.hopper_portrait(), "doesn't look like the one in Mara's anchor"),
+        ("group", group, "shows 2 faces of a size"),
+    ):
+        reply = text_of(
+            await slash(fake_discord, "anchor angles add", image=_upload(fake_discord, name, img))
+        )
+        assert words in reply and "nothing changed" in reply and "Angle added" not in reply, (name, reply)
+    assert await runner.services.studio.angle_shas(anchor.id) == []
+    assert await _angle_faces(runner, anchor.id) == [(None, True)]
+
+    # The same person from the other side is an angle, and its face is kept under the angle's id.
+    mirrored = fs.centred_portrait().transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    reply = text_of(
+        await slash(fake_discord, "anchor angles add", image=_upload(fake_discord, "other", mirrored))
+    )
+    assert reply == "Angle added: this anchor version now has 1 of 3."
+    [angle_id] = await _angle_ids(runner, anchor.id)
+    assert await _angle_faces(runner, anchor.id) == [(None, True), (angle_id, True)]
+    assert len(await runner.services.consistency.embeddings(anchor.id)) == 2  # what takes are scored against
+
+
+async def test_views_kept_from_an_angles_sheet_are_held_to_the_anchors_face_too(
+    bot, runner, fake_discord, fake_fal
+):
+    """Keep on an angles sheet goes through the same intake as /anchor angles add: a view showing someone else
+    is refused (all or nothing, naming the view), the others are kept with their faces."""
+    from tests import faces_samples as fs
+
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()), name="Mara")
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    stranger = fake_discord.make_attachment(
+        "view.png", samples.png_bytes(fs.hopper_portrait()), content_type="image/png"
+    )
+    w, h = fs.hopper_portrait().size
+    image = {"url": stranger["url"], "width": w, "height": h, "content_type": "image/png"}
+    fake_fal.script(Outcome.complete(), Outcome.complete(output={"images": [image], "seed": 7}))
+    await slash(fake_discord, "anchor angles make", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    refused = text_of(await click(fake_discord, sheet, "Keep all"))
+    assert refused.startswith(
+        "View 2: The face in that picture doesn't look like the one in Mara's anchor"
+    ), refused
+    assert await runner.services.studio.angle_shas(anchor.id) == []
+    assert "1 of 3" in text_of(await click(fake_discord, sheet, "Keep 1"))
+    [angle_id] = await _angle_ids(runner, anchor.id)
+    assert await _angle_faces(runner, anchor.id) == [(None, True), (angle_id, True)]
+
+
+async def test_without_face_checks_an_angle_is_taken_as_it_is(
+    bot, runner, fake_discord, fake_fal, monkeypatch
+):
+    """A bot whose face engine does not load (no dlib) adds angles as before face checks: nothing to hold them to."""
+    from bot.media import faces
+    from tests import faces_samples as fs
+
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()), name="Mara")
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+
+    class NoFaceEngine:  # the pool as it answers on a machine without dlib
+        async def run(self, fn, *args, **kwargs):
+            raise faces.FaceEngineUnavailable("dlib is not installed or does not load")
+
+    monkeypatch.setattr(runner.services.consistency, "pool", NoFaceEngine())
+    reply = await slash(fake_discord, "anchor angles add", image=_upload(fake_discord, "coffee", fs.coffee()))
+    assert text_of(reply) == "Angle added: this anchor version now has 1 of 3."
+    assert await _angle_faces(runner, anchor.id) == [(None, True)]  # no face stored for it

@@ -298,3 +298,50 @@ def test_a_refusal_leaves_an_earlier_sample_in_place(samples, tmp_path):
     second = prepare_voice_sample(samples["mp3"], dst)  # replaced whole, atomically
     assert hashlib.sha256(dst.read_bytes()).hexdigest() == second.sha256 != first.sha256
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short.wav", "voice.wav"]
+
+
+def _pcm_wav(pcm: np.ndarray, rate: int = 22050) -> bytes:
+    import io
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.clip(pcm, -32768, 32767).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def _speech_pcm(seconds: float) -> np.ndarray:
+    data = speech_wav(seconds)
+    return np.frombuffer(data[data.index(b"data") + 8 :], "<i2").astype(np.int32)
+
+
+@pytest.mark.parametrize(
+    "pcm",
+    [np.full(220_500, 3000), np.full(220_500, -12000), np.linspace(-3000, 3000, 220_500)],
+    ids=["dc-3000", "dc-minus-12000", "slow-drift"],
+)
+def test_a_silent_sample_with_a_dc_offset_or_a_drift_is_refused(tmp_path, pcm):
+    """Found in review: a silent recording whose samples sit at 3000 (a DC offset) passed the silence check, which
+    measured the raw peak, and was charged. Sound is measured around its mean, 50 ms at a time."""
+    err = _refused(_write(tmp_path / "dc.wav", _pcm_wav(pcm)), tmp_path / "voice.wav", "silent")
+    assert err.message == "I hear nothing in that sample; a voice needs 5 to 30 s of one person speaking."
+
+
+def test_a_sample_with_no_speaking_level_sound_is_refused_as_too_quiet(tmp_path):
+    """Speech at -55 dBFS, or one click in 10 s of silence: something, but not a voice anyone can hear."""
+    whisper = _speech_pcm(10) // 100
+    err = _refused(_write(tmp_path / "w.wav", _pcm_wav(whisper)), tmp_path / "voice.wav", "too_quiet")
+    assert err.message.startswith("That sample is too quiet: less than 1 s of it is at a speaking level.")
+    click = np.zeros(220_500, np.int32)
+    click[100_000:100_050] = 20_000
+    _refused(_write(tmp_path / "click.wav", _pcm_wav(click)), tmp_path / "voice.wav", "too_quiet")
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(1, 3000), (0.1, 0), (0.1, -2000)])
+def test_speech_over_a_dc_offset_or_recorded_quietly_is_still_a_voice(tmp_path, scale, offset):
+    pcm = (_speech_pcm(8) * scale).astype(np.int32) + offset  # 0.1: about -35 dBFS, a quiet but usable take
+    prepared = prepare_voice_sample(_write(tmp_path / "s.wav", _pcm_wav(pcm)), tmp_path / "voice.wav")
+    assert prepared.seconds_used == pytest.approx(8.0, abs=0.01)
