@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from bot.anchors.models import WORD_CHARS
 from bot.text import inside, quoted_spans
 
 ELEMENT = "@Element1"
@@ -16,7 +17,7 @@ def element_prompt(prompt: str, name: str | None) -> str:
     pattern = "|".join(re.escape(w.strip()) for w in sorted(words, key=len, reverse=True))
     quotes = quoted_spans(prompt)
     return re.sub(
-        rf"(?<![\w@])@?(?:{pattern})(?!\w)",
+        rf"(?<![{WORD_CHARS}@])@?(?:{pattern})(?![{WORD_CHARS}])",  # whole words in any script (marks too)
         lambda m: m.group(0) if inside(quotes, m.start()) else ELEMENT,
         prompt,
         flags=re.IGNORECASE,
