@@ -17,7 +17,7 @@ def test_name_and_the_character_become_element1_whole_words_any_case():
     assert element_prompt("The character waves", None) == "@Element1 waves"
     assert element_prompt("the character and Dr. J.(x) meet", "Dr. J.(x)") == "@Element1 and @Element1 meet"
     assert element_prompt("a dog runs", "Mara") == "a dog runs"
-    # a word goes on past a combining mark: "रामायण" (the epic) is not "राम" (the anchor's name) and a vowel sign
+    # a word goes on past a combining mark: "रामायण" (the epic) is not the name "राम" followed by a vowel sign
     assert element_prompt("राम पढ़ता है रामायण", "राम") == "@Element1 पढ़ता है रामायण"
 
 
