@@ -480,14 +480,7 @@ async def test_show_and_export_join_the_kept_takes_in_shot_order(
     [png] = [f for f in shown["_files"] if f.filename == "storyboard.png"]
     assert Image.open(io.BytesIO(png.data)).format == "PNG"
 
-    await _reply(await fake_discord.slash("scene export"))
-    export = await fake_discord.wait_for(
-        lambda: next(
-            (m for m in fake_discord.channel_messages(fake_discord.channel_id) if "exported" in text_of(m)),
-            None,
-        ),
-        timeout=60,
-    )
+    export = await _export(fake_discord)
     assert "shot 2 \u201csecond\u201d" in text_of(export)  # the shot with no kept take is named and left out
     video = export["_files"][0].data
     with av.open(io.BytesIO(video)) as container:
@@ -520,14 +513,7 @@ async def test_an_export_that_leaves_out_a_hundred_shots_names_what_fits_and_cou
     rows = [(None, f"{prompt} {n}", 5) for n in range(100)]
     await SceneStore.add_shots(runner.services.db, scene.id, rows, time.time())
 
-    await _reply(await fake_discord.slash("scene export"))
-    export = await fake_discord.wait_for(
-        lambda: next(
-            (m for m in fake_discord.channel_messages(fake_discord.channel_id) if "exported" in text_of(m)),
-            None,
-        ),
-        timeout=60,
-    )
+    export = await _export(fake_discord)
     [embed] = export["embeds"]
     description = embed["description"]
     named = [int(p) for p in re.findall(r"shot (\d+) \u201c", description)]
@@ -699,3 +685,15 @@ async def test_a_storyboard_in_a_thread_cuts_parts_with_their_own_cast_even_afte
         [again] = await fake_discord.wait_for(lambda: fake_fal.submissions[before:], timeout=30)  # noqa: B023
         assert again.arguments["prompt"] == sent, again.arguments
         assert len(again.arguments.get("elements") or []) == elements
+
+
+async def _export(fake_discord) -> dict:
+    """/scene export, and the message it posts once the video is joined."""
+    await _reply(await fake_discord.slash("scene export"))
+    return await fake_discord.wait_for(
+        lambda: next(
+            (m for m in fake_discord.channel_messages(fake_discord.channel_id) if "exported" in text_of(m)),
+            None,
+        ),
+        timeout=60,
+    )
