@@ -502,12 +502,7 @@ async def test_an_export_that_leaves_out_a_hundred_shots_names_what_fits_and_cou
     them the embed passed Discord's 4,096 characters and the export was never posted. It names what fits now and
     counts the rest. (The hundred shots without a take are written straight to the scene: made one by one they
     would take minutes, and only their rows matter here.)"""
-    await set_anchor(fake_discord, samples.portrait_png())
-    await _start(fake_discord)
-    await run_shot(fake_discord, "the one shot kept")
-    [clip] = await wait_clips(fake_discord, 1)
-    await wait_posted(runner, fake_discord, 1)
-    await _keep(fake_discord, fake_discord.messages[int(clip["id"])])
+    await _scene_with_one_kept_take(runner, fake_discord, "the one shot kept")
     scene = await runner.services.scenes.find(fake_discord.channel_id, None)
     prompt = "she walks slowly through the rain and looks back at the door"
     rows = [(None, f"{prompt} {n}", 5) for n in range(100)]
@@ -529,12 +524,7 @@ async def _job_states(runner, kind: str) -> list[JobState]:
 async def test_continue_on_a_kept_take_asks_for_the_next_shot_and_starts_from_its_last_frame(
     bot, runner, fake_discord, fake_fal
 ):
-    await set_anchor(fake_discord, samples.portrait_png())
-    await _start(fake_discord)
-    await run_shot(fake_discord, "she walks in")
-    [clip] = await wait_clips(fake_discord, 1)
-    await wait_posted(runner, fake_discord, 1)
-    await _keep(fake_discord, fake_discord.messages[int(clip["id"])])
+    clip = await _scene_with_one_kept_take(runner, fake_discord, "she walks in")
     kept = fake_discord.messages[int(clip["id"])]
     it = await fake_discord.click(int(clip["id"]), _buttons(kept)["Continue"])
     form = await fake_discord.submit_modal(
@@ -697,3 +687,14 @@ async def _export(fake_discord) -> dict:
         ),
         timeout=60,
     )
+
+
+async def _scene_with_one_kept_take(runner, fake_discord, prompt: str) -> dict:
+    """An anchor, an open scene and one shot made and kept: its clip message."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    await run_shot(fake_discord, prompt)
+    [clip] = await wait_clips(fake_discord, 1)
+    await wait_posted(runner, fake_discord, 1)
+    await _keep(fake_discord, fake_discord.messages[int(clip["id"])])
+    return clip
