@@ -4,6 +4,7 @@ the bot itself), (4) its cog. Both are driven end to end through the fake Discor
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import discord
@@ -165,8 +166,13 @@ async def test_a_new_local_kind_and_a_new_remote_kind_need_only_four_things(runn
     [submission] = [s for s in fake_fal.submissions if "seedream" in s.endpoint]
     assert submission.arguments["prompt"] == "a lighthouse at dusk"
     jobs = runner.services.jobs
-    done = [j for j in await jobs.in_states(JobState.POSTED) if j.kind in ("shout", "picture")]
-    assert {j.kind for j in done} == {"shout", "picture"}
+
+    async def posted_kinds() -> set[str]:  # the job is recorded posted just after its message appears
+        return {j.kind for j in await jobs.in_states(JobState.POSTED) if j.kind in ("shout", "picture")}
+
+    async with asyncio.timeout(10):
+        while await posted_kinds() != {"shout", "picture"}:
+            await asyncio.sleep(0.02)
     spent = (await runner.services.budget.view(fake_discord.guild_id, fake_discord.member("alice"))).spent
     assert spent == PriceTable({}).quote(model("seedream-v4.5"), images=1) > 0
 
