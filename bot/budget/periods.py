@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 from bot.settings import BudgetPeriod
@@ -39,9 +38,22 @@ def period_end(when: datetime, period: BudgetPeriod) -> datetime | None:
     return None
 
 
-def is_period_key(text: str) -> bool:
-    """True for a string shaped like a period key of any kind."""
-    return bool(re.fullmatch(r"\d{4}-\d{2}|\d{4}-\d{2}-\d{2}|\d{4}-W\d{2}|all", text))
+_KEY_FORMATS = {BudgetPeriod.MONTH: "%Y-%m", BudgetPeriod.DAY: "%Y-%m-%d", BudgetPeriod.WEEK: "%G-W%V-%u"}
+
+
+def is_period_key(text: str, period: BudgetPeriod) -> bool:
+    """True when `text` is the key of a real period of this kind ("2026-11" for months; not "2026-13", not a day's
+    or a week's key): read as a date, it must give back the same key."""
+    fmt = _KEY_FORMATS.get(period)
+    if fmt is None:
+        return text == "all"
+    try:
+        when = datetime.strptime(text + "-1" if period is BudgetPeriod.WEEK else text, fmt).replace(
+            tzinfo=UTC
+        )
+    except ValueError:
+        return False
+    return period_key(when, period) == text
 
 
 PERIOD_WORDS = {

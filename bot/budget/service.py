@@ -202,33 +202,32 @@ class BudgetService:
     # Admin -----------------------------------------------------------------------------------------------
     def parse_limit(self, text: str) -> int:
         """Parse a dollar limit typed by an admin; raise a UserError for junk, negative or absurd amounts."""
-        try:
-            micros = usd_to_micros(text)
-        except ValueError as exc:
-            if "out of range" in str(exc):
-                raise UserError(
-                    f"That is more than the largest limit this bot allows ({format_usd(self.max_limit)}); "
-                    "type a smaller amount."
-                ) from None
-            raise UserError(
-                f"'{text[:40]}' is not an amount in dollars; type something like 25 or 12.50."
-            ) from None
-        if micros < 0:
+        micros = self._parse_amount(text)
+        if micros < 0 or text.strip().startswith("-"):  # "-0" too: a sign says what was meant
             raise UserError("A limit cannot be negative; type 0 to stop someone spending.")
-        if micros > self.max_limit:
-            raise UserError(
-                f"{format_usd(micros)} is more than the largest limit this bot allows ({format_usd(self.max_limit)}); "
-                "type a smaller amount."
-            )
         return micros
 
     def parse_adjustment(self, text: str) -> int:
         """Parse a signed dollar amount for an adjustment (not zero, not beyond the largest limit either way)."""
-        sign = -1 if text.strip().startswith("-") else 1
-        micros = self.parse_limit(text.strip().lstrip("-+"))
+        micros = self._parse_amount(text)
         if micros == 0:
             raise UserError("An adjustment of $0.00 changes nothing; type an amount like 2.50 or -2.50.")
-        return sign * micros
+        return micros
+
+    def _parse_amount(self, text: str) -> int:
+        """A dollar amount (one sign at most) within the largest limit either way; UserError otherwise."""
+        largest = f"the largest limit this bot allows ({format_usd(self.max_limit)}); type a smaller amount."
+        try:
+            micros = usd_to_micros(text)
+        except ValueError as exc:
+            if "out of range" in str(exc):
+                raise UserError(f"That is more than {largest}") from None
+            raise UserError(
+                f"'{text[:40]}' is not an amount in dollars; type something like 25 or 12.50."
+            ) from None
+        if abs(micros) > self.max_limit:
+            raise UserError(f"{format_usd(abs(micros))} is more than {largest}")
+        return micros
 
     async def set_user_limit(self, guild_id: int, user_id: int, micros: int) -> None:
         await self.store.set_user_limit(guild_id, user_id, micros)
@@ -254,7 +253,7 @@ class BudgetService:
     async def report(self, guild_id: int, period: str | None = None) -> tuple[str, list[ReportRow]]:
         """Return the period and each user's spend in it."""
         period = (period or self.current_period()).strip()
-        if not is_period_key(period):
+        if not is_period_key(period, self.period):
             raise UserError(
                 f"'{period[:20]}' is not a period; use the form {self.current_period()} (or leave it empty for now)."
             )

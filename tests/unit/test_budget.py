@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.budget.periods import period_end, period_key
+from bot.budget.periods import is_period_key, period_end, period_key
 from bot.budget.service import BudgetService
 from bot.errors import BudgetExceeded, UserError
 from bot.money import format_usd, usd_to_micros
@@ -200,6 +200,28 @@ def test_period_keys_and_resets():
     assert period_end(when, BudgetPeriod.NEVER) is None
 
 
+@pytest.mark.parametrize(
+    ("period", "good", "bad"),
+    [
+        (
+            BudgetPeriod.MONTH,
+            ["2026-11", "2027-01"],
+            ["2026-13", "2026-00", "2026-11-25", "2026-W48", "all", "2026-1"],
+        ),
+        (BudgetPeriod.DAY, ["2026-11-25", "2024-02-29"], ["2026-02-30", "2026-11", "2026-W48", "2026-11-5"]),
+        (
+            BudgetPeriod.WEEK,
+            ["2026-W48", "2026-W53"],
+            ["2026-W54", "2027-W53", "2026-W00", "2026-11", "2026-W5"],
+        ),
+        (BudgetPeriod.NEVER, ["all"], ["2026-11", "ALL"]),
+    ],
+)
+def test_a_report_period_is_a_real_period_of_the_bots_kind(period, good, bad):
+    assert [k for k in good if is_period_key(k, period)] == good
+    assert [k for k in bad if is_period_key(k, period)] == []
+
+
 async def test_day_period_resets_spend(db, clock):
     daily = BudgetService(
         db, default_limit_micros=1_000_000, period=BudgetPeriod.DAY, max_limit_micros=10**9, clock=clock
@@ -231,7 +253,30 @@ async def test_fifty_concurrent_holds_grant_exactly_what_fits(budget):
     assert len(rows) == 3
 
 
-@pytest.mark.parametrize("text", ["-5", "abc", "1e9", "999999", "", "$", "NaN", "1e30", "1e9999"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-5",
+        "abc",
+        "1e9",
+        "999999",
+        "",
+        "$",
+        "NaN",
+        "1e30",
+        "1e9999",
+        "1e999999",
+        "1e3",
+        "5,00",
+        "1,5",
+        "-0",
+        "-0.0000004",
+        "--5",
+        "+-5",
+        "-+5",
+        "1" * 400,
+    ],
+)
 def test_parse_limit_refuses_bad_amounts(budget, text):
     with pytest.raises(UserError):
         budget.parse_limit(text)
@@ -240,3 +285,17 @@ def test_parse_limit_refuses_bad_amounts(budget, text):
 def test_parse_limit_accepts_dollars(budget):
     assert budget.parse_limit("$12.50") == 12_500_000
     assert budget.parse_limit("0") == 0
+    assert budget.parse_limit("1,000") == budget.parse_limit("1000.00") == budget.parse_limit("+1000 USD")
+    assert budget.parse_limit(".5") == 500_000
+
+
+@pytest.mark.parametrize("text", ["--5", "+-5", "-+5", "1e3", "5,00", "0", "-0", "1e999999"])
+def test_an_adjustment_has_one_sign_and_plain_digits(budget, text):
+    with pytest.raises(UserError):
+        budget.parse_adjustment(text)
+
+
+def test_an_adjustment_is_a_charge_or_a_credit(budget):
+    assert budget.parse_adjustment("-2.50") == -2_500_000
+    assert budget.parse_adjustment("- $2.50") == -2_500_000
+    assert budget.parse_adjustment("+1,000") == budget.parse_adjustment("1000") == 1_000_000_000
