@@ -100,6 +100,9 @@ async def handle_interaction_error(interaction: discord.Interaction[Any], error:
     if isinstance(original, UserError):
         await reply_ephemeral(interaction, original.message)
         return
+    if isinstance(error, app_commands.TransformerError) and error.type is discord.AppCommandOptionType.user:
+        await reply_ephemeral(interaction, "That person is not a member of this server; pick someone who is.")
+        return
     if isinstance(error, app_commands.NoPrivateMessage):
         await reply_ephemeral(interaction, "This command works in a server channel, not in direct messages.")
         return

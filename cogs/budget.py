@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.budget.service import BudgetService
 from bot.client import REFUSAL_EXTRA
-from bot.errors import NotAllowed
+from bot.errors import NotAllowed, UserError
 from bot.money import format_usd
 from bot.text import clean_text
 from cogs.render import budget_embed, report_csv, report_embed, safe
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 
 REPORT_NAMES_FETCHED = 100  # members looked up by name for one report (the bot has no member list intent)
+
+
+def refuse_bots(user: discord.abc.User) -> None:
+    """A bot has no budget: it never asks for shots (UserError, nothing changed)."""
+    if user.bot:
+        raise UserError(f"{safe(user.display_name, 40)} is a bot; bots make no shots and have no budget.")
 
 
 async def display_names(guild: discord.Guild | None, user_ids: list[int]) -> dict[int, str]:
@@ -84,6 +90,7 @@ class BudgetCog(commands.Cog):
         target = user or interaction.user
         if target.id != interaction.user.id:
             require_manage_guild(interaction, "Seeing someone else's budget")
+        refuse_bots(target)
         assert interaction.guild_id is not None
         view = await self.budget.view(interaction.guild_id, target.id)
         await interaction.response.send_message(embed=budget_embed(view, target.display_name), ephemeral=True)
@@ -97,6 +104,7 @@ class BudgetCog(commands.Cog):
         self, interaction: discord.Interaction[AnchorshotBot], user: discord.Member, limit: Usd
     ) -> None:
         assert interaction.guild_id is not None
+        refuse_bots(user)
         await self.budget.set_user_limit(interaction.guild_id, user.id, limit)
         await interaction.response.send_message(
             f"{user.mention}'s limit is now {format_usd(limit)} {self.budget.period_words()}.", ephemeral=True
@@ -153,6 +161,7 @@ class BudgetCog(commands.Cog):
         reason: app_commands.Range[str, 1, 100],
     ) -> None:
         assert interaction.guild_id is not None
+        refuse_bots(user)
         reason = clean_text(reason, field="reason", max_chars=100)
         await self.budget.adjust(
             interaction.guild_id, user.id, amount, f"Adjustment: {reason}", interaction.user.id

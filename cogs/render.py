@@ -167,6 +167,11 @@ def report_embed(period: str, rows: list[ReportRow], names: dict[int, str]) -> d
     return embed
 
 
+def _cell(text: str) -> str:
+    """A member's text as a CSV cell a spreadsheet shows, never runs: one starting like a formula gets a quote."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def report_csv(period: str, rows: list[ReportRow], names: dict[int, str]) -> str:
     """The report as CSV (the csv module quotes names with commas or quotes)."""
     out = io.StringIO()
@@ -177,7 +182,7 @@ def report_csv(period: str, rows: list[ReportRow], names: dict[int, str]) -> str
             [
                 period,
                 r.user_id,
-                names.get(r.user_id, ""),
+                _cell(names.get(r.user_id, "")),
                 decimal_usd(r.spent),
                 decimal_usd(r.held),
                 r.charges,
