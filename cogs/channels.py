@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.errors import UserError
+
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
@@ -98,3 +100,20 @@ async def find_mine(
         if message.author.id == bot.user.id and any(match(e.footer.text or "") for e in message.embeds):
             return message.id
     return None
+
+
+def refuse_unless_can_post(interaction: discord.Interaction[Any]) -> None:
+    """A job's answer needs no channel permission, but its progress edits and its outputs do: refuse (UserError)
+    before anyone pays.
+    (Discord always sends app_permissions; a payload without them reads as 0 here: then do not guess.)"""
+    perms = interaction.app_permissions
+    can_send = (
+        perms.send_messages_in_threads
+        if isinstance(interaction.channel, discord.Thread)
+        else perms.send_messages
+    )
+    if perms.value and not (can_send and perms.embed_links and perms.view_channel):
+        raise UserError(
+            "I can't post the clip in this channel: give me View Channel, Send Messages and Embed Links here, "
+            "then try again. Nothing was charged."
+        )

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
 log = logging.getLogger(__name__)
+ELSEWHERE = "That button belongs to another channel; nothing changed."
 
 
 class GuardedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)(?P<id>[0-9]+)"):
@@ -57,10 +58,34 @@ class GuardedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
+            if await self.elsewhere(interaction):
+                await interaction.edit_original_response(content=ELSEWHERE)
+                return
             answer = await self.run(interaction)
             await interaction.edit_original_response(content=answer)
         except Exception as exc:
             await handle_interaction_error(interaction, exc)
+
+    async def place(self, bot: AnchorshotBot) -> tuple[int, int] | None:
+        """(server, channel) of what the button acts on: a job (a take, a studio set) by default; None when it
+        does not exist (then `run` gives its own answer)."""
+        job = await bot.services.jobs.get(self.target_id)
+        return (job.guild_id, job.channel_id) if job is not None else None
+
+    async def elsewhere(self, interaction: discord.Interaction[Any]) -> bool:
+        """Whether the click came from another server or channel than what it acts on. Discord sends a button's
+        custom id back as the bot posted it, but a client can send any: an id from another server acts on nothing."""
+        place = await self.place(bot_of(interaction))
+        if place is None or place == (interaction.guild_id, interaction.channel_id):
+            return False
+        log.warning(
+            "refused a component (%s) from user %s in channel %s: it acts on channel %s",
+            self.custom_id,
+            interaction.user.id,
+            interaction.channel_id,
+            place[1],
+        )
+        return True
 
 
 def bot_of(interaction: discord.Interaction[Any]) -> AnchorshotBot:

@@ -17,7 +17,8 @@ from bot.money import format_usd
 from bot.scenes.models import Plan
 from bot.takes.models import PART_KIND, Take
 from bot.takes.service import TakeRequest
-from cogs.components import GuardedButton, bot_of
+from cogs.channels import refuse_unless_can_post
+from cogs.components import ELSEWHERE, GuardedButton, bot_of
 from cogs.shots.buttons import RerollButton, queued_answer
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ class ContinueButton(GuardedButton, template=r"scene:continue:(?P<id>[0-9]+)"):
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Answer with a form for the next shot's prompt (a modal must be the first answer: no deferral)."""
+        if await self.elsewhere(interaction):
+            await interaction.response.send_message(ELSEWHERE, ephemeral=True)
+            return
         await interaction.response.send_modal(NextShotForm(self.target_id))
 
 
@@ -83,7 +87,7 @@ class NextShotForm(discord.ui.Modal, title="The next shot"):
             await interaction.response.defer(ephemeral=True, thinking=True)
             assert interaction.guild_id is not None and interaction.channel_id is not None
             seconds = str(self.seconds.value or "").strip()
-            if seconds and not seconds.isdigit():
+            if seconds and not (seconds.isascii() and seconds.isdigit()):  # "²" is a digit int() cannot read
                 raise UserError("The length is a number of seconds, e.g. 5.")
             request = TakeRequest(
                 guild_id=interaction.guild_id,
@@ -110,7 +114,14 @@ class ConfirmButton(GuardedButton, template=r"scene:confirm:(?P<id>[0-9]+)"):
             label=label, style=discord.ButtonStyle.success, custom_id=f"scene:confirm:{target_id}"
         )
 
+    async def place(self, bot: AnchorshotBot) -> tuple[int, int] | None:
+        plan = await bot.services.scenes.get_plan(self.target_id)
+        return (plan.guild_id, plan.channel_id) if plan is not None else None
+
     async def run(self, interaction: discord.Interaction[Any]) -> str:
+        refuse_unless_can_post(
+            interaction
+        )  # the plan's takes post in this channel: refused before anything is held
         return await confirm_plan(interaction, self.target_id)
 
 

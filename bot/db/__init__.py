@@ -15,7 +15,12 @@ from bot.db.database import (
     Tx,
 )
 
+# The largest row id both databases store (SQLite's INTEGER, PostgreSQL's bigint): an id past it (say, read from a
+# forged button) names no row, and is not sent to the database at all.
+ROW_ID_MAX = 2**63 - 1
+
 __all__ = [
+    "ROW_ID_MAX",
     "BodySuspended",
     "Database",
     "IntegrityError",

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
-from bot.db import Database, Queries, Row, SqliteDatabase
+from bot.db import ROW_ID_MAX, Database, Queries, Row, SqliteDatabase
 from bot.jobs.models import Job
 from bot.jobs.states import IN_FLIGHT, UNFINISHED, JobState
 
@@ -143,6 +143,8 @@ class JobStore:
 
     @staticmethod
     async def get(q: Queries, job_id: int) -> Job | None:
+        if not 0 < job_id <= ROW_ID_MAX:
+            return None
         row = await q.fetchone("SELECT * FROM jobs WHERE id=?", (job_id,))
         return _job(row) if row else None
 

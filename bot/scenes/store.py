@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.db import Database, Queries, Row
+from bot.db import ROW_ID_MAX, Database, Queries, Row
 from bot.jobs import JobState
 from bot.scenes.models import Plan, PlannedShot, Scene, SceneShot
 
@@ -224,6 +224,8 @@ class SceneStore:
         )
 
     async def plan(self, plan_id: int) -> Plan | None:
+        if not 0 < plan_id <= ROW_ID_MAX:
+            return None
         row = await self.db.fetchone("SELECT * FROM scene_plans WHERE id=?", (plan_id,))
         return _plan(row) if row else None
 

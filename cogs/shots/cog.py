@@ -16,6 +16,7 @@ from bot.errors import BudgetExceeded, UserError
 from bot.money import format_usd
 from bot.takes.service import DuplicateReroll, NeedsConsent, TakeRequest, TakeService
 from cogs.anchors import cast_choices, parent_of
+from cogs.channels import refuse_unless_can_post
 from cogs.render import safe
 from cogs.shots.answer import ProgressAnswer
 from cogs.shots.buttons import CancelButton, ConsentView, RerollButton, TryAgainButton, queued_answer
@@ -209,19 +210,3 @@ class ShotCog(commands.Cog):
             await message.remove_reaction(payload.emoji, discord.Object(id=payload.user_id))
         except discord.HTTPException:
             log.info("could not remove a re-roll reaction on %s", payload.message_id)
-
-
-def refuse_unless_can_post(interaction: discord.Interaction[AnchorshotBot]) -> None:
-    """The answer needs no channel permission, but the progress edits and the clip do: refuse before anyone pays.
-    (Discord always sends app_permissions; a payload without them reads as 0 here: then do not guess.)"""
-    perms = interaction.app_permissions
-    can_send = (
-        perms.send_messages_in_threads
-        if isinstance(interaction.channel, discord.Thread)
-        else perms.send_messages
-    )
-    if perms.value and not (can_send and perms.embed_links and perms.view_channel):
-        raise UserError(
-            "I can't post the clip in this channel: give me View Channel, Send Messages and Embed Links here, "
-            "then try again. Nothing was charged."
-        )

@@ -546,6 +546,21 @@ class InteractionsMixin:
             itype=3, uid=uid, channel_id=int(msg["channel_id"]), data=data, message=msg
         )
 
+    async def forged_click(
+        self, custom_id: str, *, channel_id: int, like: dict, user: str | int = "alice"
+    ) -> FakeInteraction:
+        """A button click whose custom id the bot never posted there, as a modified client can send one: the
+        interaction arrives in `channel_id` on a copy of message `like` carrying `custom_id`."""
+        msg = copy.deepcopy(self._public(like))
+        msg["channel_id"] = str(channel_id)
+        msg["components"] = [
+            {"type": 1, "components": [{"type": 2, "style": 1, "label": "x", "custom_id": custom_id}]}
+        ]
+        uid = self._user_id(user)
+        self._check_member_of_channel(uid, channel_id, user)
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._send_interaction(itype=3, uid=uid, channel_id=channel_id, data=data, message=msg)
+
     async def react(self, message_id: int, emoji: str = "🔁", *, user: str | int = "alice") -> None:
         msg = self.messages.get(int(message_id))
         if msg is None or msg["_deleted"] or msg["_ephemeral"]:
