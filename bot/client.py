@@ -33,6 +33,11 @@ EXTENSIONS: tuple[str, ...] = (
 SYNC_HASH_KEY = "command_sync_hash"
 
 OUTSIDE_GUILD = "I only work in a server's channels, not in direct messages; use me in a server we share."
+EXPIRED = (
+    "That button or form has expired (it was open too long, or I restarted since): run the command again. "
+    "Nothing was charged."
+)
+UNANSWERED_AFTER_S = 2.5  # a click or a form nothing answered by now (Discord allows 3 s) gets EXPIRED
 
 NO_PINGS = discord.AllowedMentions.none()
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
@@ -244,6 +249,20 @@ class AnchorshotBot(commands.Bot):
             log.info("synced application commands globally")
         except discord.HTTPException:
             log.exception("command sync failed; commands may be out of date until the next start")
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A click or a form that no live view answers (a view that timed out, or one from before a restart: only
+        persistent buttons outlive the process) would leave the member with "This interaction failed": it gets
+        EXPIRED instead. Every handler answers (or defers) at once, so one not done by now never will be."""
+        if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
+            return
+        await asyncio.sleep(UNANSWERED_AFTER_S)
+        if interaction.response.is_done():
+            return
+        try:
+            await interaction.response.send_message(EXPIRED, ephemeral=True)
+        except (discord.HTTPException, discord.InteractionResponded):
+            log.info("could not answer an unhandled component %s", interaction.data)
 
     async def on_ready(self) -> None:
         assert self.user is not None

@@ -46,5 +46,5 @@ class ProgressAnswer:
         self.deferred = True
         try:
             await self.interaction.response.defer(ephemeral=True, thinking=True)
-        except discord.HTTPException:
+        except (discord.HTTPException, discord.InteractionResponded):
             log.warning("could not defer /shot in time; its progress message is posted all the same")

@@ -1,6 +1,7 @@
-"""Button clicks the bot never posted where they arrive: Discord sends a component's custom id back as the bot made
-it, but a modified client can send any. A button that names another server's take, a plan or an id no row has gets
-a polite answer and changes nothing; a form's odd values too."""
+"""Clicks and forms the bot cannot act on. Discord sends a component's custom id back as the bot made it, but a
+modified client can send any: a button that names another server's take, a plan or an id no row has gets a polite
+answer and changes nothing; a form's odd values too. And a click or form no live view holds (from before a restart,
+or timed out) is answered as expired, never left to fail."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bot.jobs import JobState
 from tests import samples
 from tests.e2e.helpers import set_anchor, text_reply
 from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips, wait_posted
+from tests.e2e.test_cast import _cast_of_two
 from tests.e2e.test_scenes import _buttons, _custom_ids, _scene_with_one_kept_take, _start
 from tests.fakes.discord import ADMINISTRATOR, ALL_PERMISSIONS, DEFAULT_MEMBER_PERMS, SEND_MESSAGES, text_of
 from tests.fakes.fal_fake import Outcome
@@ -99,3 +101,28 @@ async def test_confirm_where_the_bot_cannot_post_holds_and_sends_nothing(bot, ru
     assert "can't post" in answer and "Nothing was charged" in answer
     await asyncio.sleep(0.3)
     assert fake_fal.submissions == [] and await runner.services.jobs.in_states(*JobState) == []
+
+
+async def test_a_form_submitted_after_a_restart_is_answered(bot, runner, fake_discord, fake_fal):
+    """Only persistent buttons outlive the process: a Continue form opened before a restart is answered (expired)
+    rather than left to fail."""
+    clip = await _scene_with_one_kept_take(runner, fake_discord, "she walks in")
+    kept = fake_discord.messages[int(clip["id"])]
+    it = await fake_discord.click(int(clip["id"]), _buttons(kept)["Continue"])
+    await it.wait_response()
+    await runner.stop()
+    await runner.start()
+    form = await fake_discord.submit_modal(it, {"What happens next": "she sits down", "Length in seconds": "5"})
+    assert "expired" in text_of(await text_reply(form))
+    assert len(fake_fal.submissions) == 1
+
+
+async def test_go_on_without_pressed_after_a_restart_is_answered(runner, fake_discord, fake_fal):
+    await runner.start(fal_endpoint="fal-ai/kling-video/v2.5-turbo/pro/image-to-video")
+    await _cast_of_two(fake_discord)
+    answer = await run_shot(fake_discord, "Mara and Grace talk")
+    [button] = [b for row in answer["components"] for b in row["components"]]
+    await runner.stop()
+    await runner.start(fal_endpoint="fal-ai/kling-video/v2.5-turbo/pro/image-to-video")
+    click = await fake_discord.click(int(answer["id"]), button["custom_id"])
+    assert "expired" in text_of(await text_reply(click)) and fake_fal.submissions == []
