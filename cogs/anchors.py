@@ -222,15 +222,43 @@ class AnchorCog(commands.Cog):
         page: app_commands.Range[int, 1, 10_000] = 1,
         name: str | None = None,
     ) -> None:
-        """List the channel's anchor versions (all characters', or one's)."""
+        """List the channel's anchor versions (all characters', or one's); in a thread with none of its own, the
+        parent channel's, marked as the parent's."""
         assert interaction.channel_id is not None
-        rows, page, pages = await self.anchors.history(interaction.channel_id, page, name=name)
-        cast = await self.anchors.cast.members(interaction.channel_id)
+        parent = parent_of(interaction.channel)
+        source, rows, page, pages = await self._listing(interaction.channel_id, parent, page, name)
+        cast = await self.anchors.cast.members(source)
         current = {c.version_id for c in cast if c.version_id is not None}
         title = f"Anchor history of {cast_name(name, cast)}" if name else "Anchor history"
+        note = None
+        if source != interaction.channel_id:
+            note = (
+                f"This thread has no anchor versions of its own: it uses <#{source}>'s anchor, whose versions "
+                f"these are (/anchor use in <#{source}> brings one back)."
+            )
+        elif parent is not None:
+            note = f"The rest of this thread's cast comes from <#{parent}>; /anchor history there lists its versions."
         await interaction.response.send_message(
-            embed=history_embed(rows, page, pages, current, title), ephemeral=True
+            embed=history_embed(rows, page, pages, current, title, note=note), ephemeral=True
         )
+
+    async def _listing(
+        self, channel_id: int, parent_id: int | None, page: int, name: str | None
+    ) -> tuple[int, list[AnchorVersion], int, int]:
+        """(channel, rows, page, pages) of what /anchor history lists: the channel's own versions (of `name`, when
+        given); in a thread with none of its own, its parent channel's, when that has some."""
+        try:
+            rows, page, pages = await self.anchors.history(channel_id, page, name=name)
+        except UserError:  # the name is not one of the thread's own characters: perhaps its parent's
+            if parent_id is None:
+                raise
+            rows, pages = [], 1
+        if rows or parent_id is None:
+            return channel_id, rows, page, pages
+        inherited, inherited_page, inherited_pages = await self.anchors.history(parent_id, page, name=name)
+        if not inherited:
+            return channel_id, rows, 1, 1
+        return parent_id, inherited, inherited_page, inherited_pages
 
     @anchor.command(
         name="use", description="Make an earlier anchor version current again (moderators)", extras=REFUSAL
@@ -246,8 +274,11 @@ class AnchorCog(commands.Cog):
         version: app_commands.Range[int, 1, 1_000_000],
         name: str | None = None,
     ) -> None:
-        """Switch back to an earlier version."""
+        """Switch back to an earlier version (of this very channel: a thread's own, never its parent's)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
+        parent = parent_of(interaction.channel)
+        if parent is not None:
+            await self._refuse_parents_version(interaction.channel_id, parent, version)
         found = await self.anchors.use_version(interaction.guild_id, interaction.channel_id, version, name)
         await interaction.response.send_message(
             f"Anchor {found.label} is current again in <#{interaction.channel_id}>.", ephemeral=True
@@ -260,11 +291,22 @@ class AnchorCog(commands.Cog):
             found,
         )
 
+    async def _refuse_parents_version(self, thread_id: int, parent_id: int, version: int) -> None:
+        """In a thread without a version `version` of its own (versions count up per channel from 1), say that
+        the versions /anchor history shows it are its parent channel's, changed there."""
+        newest, _, _ = await self.anchors.history(thread_id, 1, per_page=1)
+        if not newest or newest[0].version < version:
+            raise UserError(
+                f"This thread has no anchor version {version} of its own: the versions it uses are <#{parent_id}>'s. "
+                f"Run /anchor use in <#{parent_id}> to change that channel's anchor."
+            )
+
     @use.autocomplete("version")
     async def _versions(
         self, interaction: discord.Interaction[AnchorshotBot], current: str
     ) -> list[app_commands.Choice[int]]:
-        """The channel's versions, newest first, as "v4 “Mara” · set 3 days ago by Rin" (up to 25)."""
+        """The channel's versions, newest first, as "v4 “Mara” · set 3 days ago by Rin" (up to 25). In a thread, only
+        its own: /anchor use there cannot bring back one of its parent's."""
         if interaction.channel_id is None:
             return []
         name = getattr(interaction.namespace, "name", None)
@@ -292,28 +334,59 @@ class AnchorCog(commands.Cog):
         """Clear the current anchor."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         previous = await self.anchors.clear(interaction.guild_id, interaction.channel_id, name)
-        extra = (
-            " This thread now uses its parent channel's anchor, if it has one."
-            if isinstance(interaction.channel, discord.Thread)
-            else ""
-        )
         label = previous.label if previous else "the anchor"
-        await interaction.response.send_message(
-            f"Cleared: this channel has no anchor now ({label} stays in /anchor history; bring it back with "
-            f"/anchor use).{extra}",
-            ephemeral=True,
-        )
+        character = await self._character_of(previous)
+        if character is not None and not character.is_main:  # the main character still anchors every shot
+            private, public = await self._cleared_character(interaction.channel_id, character, label)
+        else:
+            extra = (
+                " This thread now uses its parent channel's anchor, if it has one."
+                if isinstance(interaction.channel, discord.Thread)
+                else ""
+            )
+            private = (
+                f"Cleared: this channel has no anchor now ({label} stays in /anchor history; bring it back with "
+                f"/anchor use).{extra}"
+            )
+            public = f"cleared this channel's anchor ({label} stays in /anchor history)." + (
+                extra or " A moderator can set a new one with /anchor set or /anchor generate."
+            )
+        await interaction.response.send_message(private, ephemeral=True)
         await tell_channel(
             self.bot,
             interaction.channel_id,
             interaction.guild_id,
-            f"\U0001f3ad {interaction.user.mention} cleared this channel's anchor ({label} stays in /anchor history)."
-            + (extra or " A moderator can set a new one with /anchor set or /anchor generate."),
+            f"\U0001f3ad {interaction.user.mention} {public}",
         )
+
+    async def _cleared_character(self, channel_id: int, character: Character, label: str) -> tuple[str, str]:
+        """(private answer, public line) for clearing the anchor of a character that is not the main one."""
+        who = safe(character.name, 40)
+        main = await self.anchors.cast.main_of(channel_id)
+        still = (
+            f" The main character, {safe(main.name, 40)}, still anchors every shot."
+            if main is not None and main.version_id is not None
+            else ""
+        )
+        private = (
+            f"Cleared: {who} has no anchor now ({label} stays in /anchor history; bring it back with "
+            f"/anchor use name:{who}).{still}"
+        )
+        public = (
+            f"cleared {who}'s anchor ({label} stays in /anchor history); shots that name {who} are refused until "
+            f"{who} has one again."
+        )
+        return private, public
+
+    async def _character_of(self, version: AnchorVersion | None) -> Character | None:
+        """The character a version shows (None for none)."""
+        if version is None or version.character_id is None:
+            return None
+        return await self.anchors.store.character(version.character_id)
 
     async def _whose(self, version: AnchorVersion) -> str:
         """Whose anchor a version is, in words: "this channel's anchor" (the main character) or "Grace's anchor"."""
-        character = await self.anchors.store.character(version.character_id) if version.character_id else None
+        character = await self._character_of(version)
         if character is None or character.is_main:
             return "this channel's anchor"
         return f"{character.name}'s anchor"

@@ -99,18 +99,26 @@ def add_record_field(embed: discord.Embed, record: VersionRecord) -> None:
 
 
 def history_embed(
-    rows: list[AnchorVersion], page: int, pages: int, current_ids: set[int], title: str = "Anchor history"
+    rows: list[AnchorVersion],
+    page: int,
+    pages: int,
+    current_ids: set[int],
+    title: str = "Anchor history",
+    *,
+    note: str | None = None,
 ) -> discord.Embed:
+    """One page of anchor versions; `note` (whose versions they are, in a thread) goes first."""
     embed = discord.Embed(title=title, color=COLOR_INFO)
+    lead = f"{note}\n\n" if note else ""
     if not rows:
-        embed.description = "This channel has never had an anchor. Set one with /anchor set."
+        embed.description = lead + "This channel has never had an anchor. Set one with /anchor set."
         return embed
     lines = []
     for v in rows:
         mark = " \u2190 current" if v.id in current_ids else ""
         name = safe(v.name, 60) if v.name else "(no name)"
         lines.append(f"**v{v.version}** {name} \u2014 <@{v.set_by}>, {ts(v.set_at, 'R')}{mark}")
-    embed.description = "\n".join(lines)
+    embed.description = lead + "\n".join(lines)
     embed.set_footer(text=f"Page {page} of {pages}")
     return embed
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import aiohttp
 from bot.anchors.cast import Cast, Renamed
 from bot.anchors.checklist import anchor_checklist
 from bot.anchors.models import PLACEHOLDER, AnchorVersion, CheckItem, name_key, shown_name
-from bot.anchors.store import AnchorStore
+from bot.anchors.store import AnchorStore, NameTaken
 from bot.db.database import Database
 from bot.errors import ImageRejected, NoAnchor, UserError
 from bot.fal.gateway import Gateway
@@ -116,7 +117,7 @@ class AnchorService:
 
         def write() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
+            tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")  # two writes of one image at once
             tmp.write_bytes(img.data)
             os.replace(tmp, path)
 
@@ -127,15 +128,10 @@ class AnchorService:
     ) -> SetResult:
         """Download, validate, normalise and store an upload as the new current anchor of the character called
         `name` (else of the main one; a channel's first anchor makes its main character)."""
-        character = await self.cast.target(channel_id, name)
+        await self.cast.target(channel_id, name)  # an unknown name is refused before the download
         data = await self.fetch_upload(upload)
         return await self.set_anchor_from_bytes(
-            guild_id=guild_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            data=data,
-            name=name,
-            character=character,
+            guild_id=guild_id, channel_id=channel_id, user_id=user_id, data=data, name=name
         )
 
     async def fetch_upload(self, upload: Upload) -> bytes:
@@ -195,22 +191,60 @@ class AnchorService:
         user_id: int,
         data: bytes,
         name: str | None,
-        character: int | tuple[str, bool] | Renamed | None = None,
+        character: int | tuple[str, bool] | None = None,
     ) -> SetResult:
         """The intake of /anchor set for image bytes already in hand (e.g. a chosen generated candidate): a new
-        version of `character` (an id, or (name, is_main) to add one), else of the character called `name`, else
-        of the main one."""
-        if character is None:
-            character = await self.cast.target(channel_id, name)
+        version of `character` (an id, or (name, is_main) to add one: NameTaken when the channel's cast refuses
+        it), else of the character called `name`, else of the main one. Without `character`, a character made
+        by another anchor write a moment ago (the channel's first, when two land at once) takes the version."""
+        target = character if character is not None else await self.cast.target(channel_id, name)
         img = await self.store_image(data)
         checklist = await asyncio.to_thread(anchor_checklist, img.data)
+        add = partial(self._add_version, guild_id=guild_id, channel_id=channel_id, user_id=user_id, name=name)
+        try:
+            version, new_file = await add(img, target)
+        except NameTaken:
+            if character is not None:
+                raise
+            # The cast changed since `target` was read (a first anchor, set by someone else at the same time, made
+            # the channel's main character): the character to add to is that one now.
+            target = await self.cast.target(channel_id, name)
+            try:
+                version, new_file = await add(img, target)
+            except NameTaken:
+                raise UserError(
+                    "This channel's cast changed at the same moment; run it again to set the anchor."
+                ) from None
+        log.info(
+            "anchor v%d set in channel %d (%s, new file: %s)",
+            version.version,
+            channel_id,
+            img.sha256,
+            new_file,
+        )
+        if self.faces is not None:
+            checklist = checklist + await self.faces.check_anchor(version, img.data)
+        return SetResult(version=version, new_file=new_file, notes=img.notes, checklist=checklist)
+
+    async def _add_version(
+        self,
+        img: NormalizedImage,
+        character: int | tuple[str, bool] | Renamed,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        name: str | None,
+    ) -> tuple[AnchorVersion, bool]:
+        """Record an accepted image as the new current version of `character` (NameTaken: the cast refused a new
+        character, or a rename); the version and whether its file was new."""
         if isinstance(character, Renamed):  # the image is accepted: the lone character takes the new name
             await self.cast.store.rename(character.character_id, character.name)
             character = character.character_id
         label = character[0] if isinstance(character, tuple) else await self._name_of(character)
         if label == PLACEHOLDER and name is None:  # an anchor set without a name stays unnamed in its label
             label = None
-        version, new_file = await self.store.add_version(
+        return await self.store.add_version(
             guild_id=guild_id,
             channel_id=channel_id,
             character=character,
@@ -223,16 +257,6 @@ class AnchorService:
             source_format=img.source_format,
             now=self.clock(),
         )
-        log.info(
-            "anchor v%d set in channel %d (%s, new file: %s)",
-            version.version,
-            channel_id,
-            img.sha256,
-            new_file,
-        )
-        if self.faces is not None:
-            checklist = checklist + await self.faces.check_anchor(version, img.data)
-        return SetResult(version=version, new_file=new_file, notes=img.notes, checklist=checklist)
 
     async def _name_of(self, character_id: int) -> str | None:
         found = await self.store.character(character_id)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +24,13 @@ from bot.money import format_usd
 from bot.studio.kind import CandidatesKind
 from bot.studio.models import ANGLES_KIND, CANDIDATES_KIND, STUDIO_KINDS, VIEWS
 from bot.studio.ports import SheetPublisher
-from bot.studio.store import AngleStore
+from bot.studio.store import AlreadyAngle, AngleStore
 from bot.text import clean_text
 
 log = logging.getLogger(__name__)
 
 EXPIRY_S = 24 * 3600
+AGAIN_DEDUP_S = 5.0  # the same member pressing Again on the same set again within this counts once
 MAX_ANGLES = 3
 MAX_DESCRIPTION_CHARS = 1000
 MODELS = {"seedream-v4.5": "seedream-v4.5", "seedream-v5-lite": "seedream-v5-lite"}
@@ -52,6 +55,14 @@ ANGLES_PROMPT = (
 
 class Expired(UserError):
     """The sheet is older than 24 hours: its candidates were deleted."""
+
+
+class DuplicateAgain(UserError):
+    """The same member pressed Again on the same set a moment ago: that one new set is on its way."""
+
+
+class AlreadyChosen(UserError):
+    """A candidate of this set was already made the anchor (one choice per set)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,9 @@ class StudioService:
         posts once attached."""
         self.engine, self.kinds, self.anchors, self.prices, self.root = engine, kinds, anchors, prices, root
         self.angles = AngleStore(db)
+        self._recent_agains: dict[tuple[int, int], float] = {}  # (set, member) -> when Again was last pressed
+        self._set_locks: dict[int, asyncio.Lock] = {}  # one Use or Keep of a set at a time
+        self._chosen: dict[int, tuple[int, AnchorVersion]] = {}  # set -> (candidate, the version it became)
 
     def attach(self, publisher: SheetPublisher, sink: ProgressSink) -> Callable[[], None]:
         """Attach the chat side: `publisher` posts contact sheets (deliveries wait until it is), `sink` hears of
@@ -220,12 +234,33 @@ class StudioService:
         return await self._enqueue(args, spec, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
 
     async def again(self, job_id: int, *, user_id: int, can_manage: bool) -> Job:
-        """A new set from the same request (quoted afresh, charged again, to whoever clicked)."""
+        """A new set from the same request (quoted afresh, charged again, to whoever clicked). The same member
+        pressing Again on the same set twice within AGAIN_DEDUP_S gets one new set (DuplicateAgain for the other)."""
         job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
+        key = self._once_in_a_moment(job_id, user_id)
         args = {k: v for k, v in job.args.items() if k not in QUOTE_ARGS}
-        return await self._enqueue(
-            args, model(job.endpoint or ""), guild_id=job.guild_id, channel_id=job.channel_id, user_id=user_id
-        )
+        try:
+            return await self._enqueue(
+                args,
+                model(job.endpoint or ""),
+                guild_id=job.guild_id,
+                channel_id=job.channel_id,
+                user_id=user_id,
+            )
+        except BaseException:
+            self._recent_agains.pop(key, None)  # nothing started: pressing it again is a new request
+            raise
+
+    def _once_in_a_moment(self, job_id: int, user_id: int) -> tuple[int, int]:
+        """Note an Again of this member on this set; DuplicateAgain when one was noted within AGAIN_DEDUP_S. No
+        await between the check and the note: two clicks at the same moment cannot both pass."""
+        now = time.monotonic()
+        self._recent_agains = {k: t for k, t in self._recent_agains.items() if now - t < AGAIN_DEDUP_S}
+        key = (job_id, user_id)
+        if key in self._recent_agains:
+            raise DuplicateAgain("You just asked for this; the new set is on its way.")
+        self._recent_agains[key] = now
+        return key
 
     def price_list(self, version: AnchorVersion | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
         """What each studio command costs at today's prices, for /help: (command, [(model, rate)]). A rate per
@@ -284,27 +319,45 @@ class StudioService:
             raise UserError(f"There is no candidate {k} in this set.")
         return Path(paths[k - 1]).read_bytes()
 
+    @contextlib.asynccontextmanager
+    async def _one_choice_at_a_time(self, job_id: int) -> AsyncIterator[None]:
+        """Hold the set's lock: two clicks on one sheet at the same moment are taken one after the other, so the
+        second sees what the first did."""
+        async with self._set_locks.setdefault(job_id, asyncio.Lock()):
+            yield
+
     async def use(self, job_id: int, k: int, *, user_id: int, can_manage: bool) -> SetResult:
-        """Candidate k becomes the channel's new anchor version (the intake of /anchor set)."""
-        job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
-        data = await asyncio.to_thread(self._candidate, job, k)
-        return await self.anchors.set_anchor_from_bytes(
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            user_id=user_id,
-            data=data,
-            name=job.args.get("name"),
-        )
+        """Candidate k becomes the channel's new anchor version (the intake of /anchor set); once per set: a later
+        click is refused with the version chosen (AlreadyChosen)."""
+        async with self._one_choice_at_a_time(job_id):
+            job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
+            if job_id in self._chosen:
+                chosen, version = self._chosen[job_id]
+                raise AlreadyChosen(
+                    f"Already chosen: candidate {chosen} of this set is {version.label}; /anchor history lists "
+                    "the versions, /anchor use brings one back."
+                )
+            data = await asyncio.to_thread(self._candidate, job, k)
+            result = await self.anchors.set_anchor_from_bytes(
+                guild_id=job.guild_id,
+                channel_id=job.channel_id,
+                user_id=user_id,
+                data=data,
+                name=job.args.get("name"),
+            )
+            self._chosen[job_id] = (k, result.version)
+            return result
 
     async def keep(self, job_id: int, ks: list[int] | None, *, user_id: int, can_manage: bool) -> Kept:
-        """Keep views ks (None: all) as angles of the version they were made from; all or nothing (past 3, or a
-        view that shows no face or someone else: the same checks as /anchor angles add)."""
-        job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
-        ks = ks or list(range(1, len(job.outputs["paths"]) + 1))
-        datas = [await asyncio.to_thread(self._candidate, job, k) for k in ks]
-        version = await self.anchors.version_by_id(job.args["anchor_version_id"])
-        labels = [f"View {k}" for k in ks] if len(ks) > 1 else None
-        return await self._add_angles(version, datas, user_id=user_id, labels=labels)
+        """Keep views ks (None: all) as angles of the version they were made from; all or nothing (past 3, a view
+        already kept, or one that shows no face or someone else: the same checks as /anchor angles add)."""
+        async with self._one_choice_at_a_time(job_id):
+            job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
+            ks = ks or list(range(1, len(job.outputs["paths"]) + 1))
+            datas = [await asyncio.to_thread(self._candidate, job, k) for k in ks]
+            version = await self.anchors.version_by_id(job.args["anchor_version_id"])
+            labels = [f"View {k}" for k in ks] if len(ks) > 1 else None
+            return await self._add_angles(version, datas, user_id=user_id, labels=labels)
 
     async def _add_angles(
         self, version: AnchorVersion, datas: list[bytes], *, user_id: int, labels: list[str] | None = None
@@ -315,6 +368,7 @@ class StudioService:
         if len(await self.angles.angles(version.id)) + len(datas) > MAX_ANGLES:
             raise await self._full(version.id, len(datas))
         images = [await self.anchors.prepare_image(data) for data in datas]
+        await self._refuse_kept(version.id, [img.sha256 for img in images], labels)
         reports = [
             await self._angle_face(version, img.data, labels[n] if labels else None)
             for n, img in enumerate(images)
@@ -323,7 +377,11 @@ class StudioService:
             await self.anchors.write_image(img)
             await self.anchors.store.put_image(img.sha256, img.width, img.height, len(img.data), self.clock())
         shas = [img.sha256 for img in images]
-        ids = await self.angles.add(version.id, shas, user_id=user_id, now=self.clock(), limit=MAX_ANGLES)
+        try:
+            ids = await self.angles.add(version.id, shas, user_id=user_id, now=self.clock(), limit=MAX_ANGLES)
+        except AlreadyAngle:  # kept meanwhile (from another sheet of this version, or an upload)
+            await self._refuse_kept(version.id, shas, labels)
+            raise
         if ids is None:  # filled meanwhile
             raise await self._full(version.id, len(datas))
         for angle_id, report in zip(ids, reports, strict=True):
@@ -342,6 +400,18 @@ class StudioService:
             if label is None:
                 raise
             raise UserError(f"{label}: {exc.message}") from None
+
+    async def _refuse_kept(self, version_id: int, shas: list[str], labels: list[str] | None) -> None:
+        """UserError when an image of `shas` is already one of the version's angles (a view kept twice)."""
+        kept = await self.angles.angles(version_id)
+        again = [n for n, sha in enumerate(shas) if sha in kept]
+        if not again:
+            return
+        which = " and ".join(labels[n] for n in again) if labels else "that picture"
+        raise UserError(
+            f"Already kept: {which} {'are' if len(again) > 1 else 'is'} already among this anchor version's angles "
+            f"({len(kept)} of {MAX_ANGLES}). Nothing changed."
+        )
 
     async def _full(self, version_id: int, adding: int) -> UserError:
         have = len(await self.angles.angles(version_id))
@@ -378,6 +448,10 @@ class StudioService:
     # Expiry ----------------------------------------------------------------------------------------------
     async def expire(self, job: Job) -> bool:
         """Delete a set's candidate files (chosen ones live on as anchor images); True if there were any."""
+        self._chosen.pop(job.id, None)
+        self._set_locks.pop(
+            job.id, None
+        )  # a click waiting on it holds its own reference; later ones are refused
         folder = self.root / str(job.id)
         if not folder.exists():
             return False

@@ -5,6 +5,10 @@ from __future__ import annotations
 from bot.db import Database
 
 
+class AlreadyAngle(Exception):
+    """An image offered as an angle is already one of the version's angles."""
+
+
 class AngleStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -18,14 +22,15 @@ class AngleStore:
     async def add(
         self, version_id: int, shas: list[str], *, user_id: int, now: float, limit: int
     ) -> list[int] | None:
-        """Add all of `shas` and return their angle ids (in order) or, past `limit` angles, add none (None)."""
+        """Add all of `shas` and return their angle ids (in order) or, past `limit` angles, add none (None). An
+        image the version already has as an angle adds none either (AlreadyAngle): a view is kept once."""
         ids: list[int] = []
         async with self.db.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT COUNT(*) AS n FROM anchor_angles WHERE version_id=?", (version_id,)
-            )
-            if (int(row["n"]) if row else 0) + len(shas) > limit:
+            rows = await tx.fetchall("SELECT sha256 FROM anchor_angles WHERE version_id=?", (version_id,))
+            if len(rows) + len(shas) > limit:
                 return None
+            if {str(r["sha256"]) for r in rows} & set(shas):
+                raise AlreadyAngle(version_id)
             for sha in shas:
                 ids.append(
                     await tx.insert(

@@ -314,3 +314,99 @@ async def test_an_image_bigger_than_its_attachment_said_is_refused_with_its_size
     assert reply == "That file is 20.3 MB; upload a PNG, JPEG or WebP under 20 MB."
     with pytest.raises(Exception, match="no anchor"):
         await runner.services.anchors.resolve(fake_discord.channel_id)
+
+
+async def test_two_anchor_sets_at_once_in_a_channel_without_one_both_land(bot, runner, fake_discord):
+    """Both writes race to make the channel's first (main) character; the second adds its version to it."""
+    uploads = [
+        fake_discord.make_attachment(
+            f"a{shade}.png", samples.portrait_png(shade=shade), content_type="image/png"
+        )
+        for shade in (60, 120)
+    ]
+    its = await asyncio.gather(*(fake_discord.slash("anchor set", image=att) for att in uploads))
+    answers = [text_of(await it.wait_reply(lambda m: bool(text_of(m)), timeout=30)) for it in its]
+    assert all("now starts from this image" in a for a in answers), answers
+    rows, _, _ = await runner.services.anchors.history(fake_discord.channel_id, 1)
+    [main] = await runner.services.anchors.cast.members(fake_discord.channel_id)
+    assert sorted(v.version for v in rows) == [1, 2] and {v.character_id for v in rows} == {main.id}
+    assert main.is_main and main.version_id == max(rows, key=lambda v: v.set_at).id
+
+
+async def test_two_studio_uses_at_once_in_a_channel_without_an_anchor_both_land(
+    bot, runner, fake_discord, fake_fal
+):
+    from tests.e2e.test_studio import slash, wait_sheets
+
+    await slash(fake_discord, "anchor generate", description="an old sailor", count=1)
+    await slash(fake_discord, "anchor generate", description="a young sailor", count=1)
+    sheets = await wait_sheets(fake_discord, 2)
+    uses = [next(b for b in s.buttons if b.label == "Use 1") for s in sheets]
+    its = await asyncio.gather(
+        *(fake_discord.click(s.id, b.custom_id) for s, b in zip(sheets, uses, strict=True))
+    )
+    answers = [text_of(await it.wait_reply(lambda m: bool(text_of(m)), timeout=30)) for it in its]
+    assert all("is now the anchor" in a for a in answers), answers
+    rows, _, _ = await runner.services.anchors.history(fake_discord.channel_id, 1)
+    assert sorted(v.version for v in rows) == [1, 2]
+    assert len(await runner.services.anchors.cast.members(fake_discord.channel_id)) == 1
+
+
+async def test_clearing_a_named_character_says_whose_anchor_was_cleared(bot, runner, fake_discord):
+    from tests import faces_samples as fs
+
+    await set_anchor(fake_discord, samples.png_bytes(fs.centred_portrait()), name="Mara")
+    grace = fake_discord.make_attachment(
+        "g.png", samples.png_bytes(fs.hopper_portrait()), content_type="image/png"
+    )
+    it = await fake_discord.slash("cast add", name="Grace", image=grace)
+    assert "Grace joined the cast" in text_of(await it.wait_reply(lambda m: bool(text_of(m)), timeout=30))
+    it = await fake_discord.slash("anchor clear", name="Grace")
+    answer = text_of(await it.wait_reply())
+    assert (
+        answer.startswith("Cleared: Grace has no anchor now (v2")
+        and "this channel has no anchor" not in answer
+    )
+    assert "main character, Mara, still anchors every shot" in answer
+    told = await fake_discord.wait_for(
+        lambda: [
+            t
+            for m in fake_discord.channel_messages(fake_discord.channel_id)
+            if "cleared" in (t := text_of(m))
+        ]
+    )
+    assert (
+        len(told) == 1 and "cleared Grace's anchor (v2" in told[0] and "this channel's anchor" not in told[0]
+    )
+    assert (await runner.services.anchors.resolve(fake_discord.channel_id)).name == "Mara"
+
+    it = await fake_discord.slash("anchor clear")  # the main one: the channel has no anchor now, as before
+    assert text_of(await it.wait_reply()).startswith("Cleared: this channel has no anchor now (v1")
+
+
+async def test_history_in_a_thread_that_uses_its_parents_anchor_lists_the_parents(bot, runner, fake_discord):
+    await set_anchor(fake_discord, samples.portrait_png(shade=60), name="parent")
+    thread = fake_discord.add_thread(fake_discord.channel_id, "takes")
+    await fake_discord.wait_for(lambda: bot.get_channel(thread) is not None)
+    it = await fake_discord.slash("anchor history", channel_id=thread)
+    text = text_of(await it.wait_reply())
+    assert "never had an anchor" not in text, text
+    assert f"uses <#{fake_discord.channel_id}>'s anchor" in text and "v1" in text and "current" in text
+    # /anchor use here changes the thread's own anchor, so the parent's versions are not offered, and asking for
+    # one says where it can be used.
+    assert await fake_discord.autocomplete("anchor use", "version", "", channel_id=thread) == []
+    it = await fake_discord.slash("anchor use", channel_id=thread, version=1)
+    refused = text_of(await it.wait_reply())
+    assert (
+        "no anchor version 1 of its own" in refused
+        and f"/anchor use in <#{fake_discord.channel_id}>" in refused
+    )
+
+    # Once the thread has its own anchor, its history is its own (and says where the rest of its cast comes from).
+    await set_anchor(fake_discord, samples.portrait_png(shade=200), channel_id=thread, name="thread")
+    it = await fake_discord.slash("anchor history", channel_id=thread)
+    text = text_of(await it.wait_reply())
+    assert "thread" in text and "parent" not in text.replace(f"<#{fake_discord.channel_id}>", "")
+    assert [
+        c["value"] for c in await fake_discord.autocomplete("anchor use", "version", "", channel_id=thread)
+    ] == [1]

@@ -521,3 +521,65 @@ async def test_without_face_checks_an_angle_is_taken_as_it_is(
     reply = await slash(fake_discord, "anchor angles add", image=_upload(fake_discord, "coffee", fs.coffee()))
     assert text_of(reply) == "Angle added: this anchor version now has 1 of 3."
     assert await _angle_faces(runner, anchor.id) == [(None, True)]  # no face stored for it
+
+
+async def _click_twice(fake, sheet, label: str, *, user: str = "alice") -> list[str]:
+    """The same member clicking one button of a sheet twice at the same moment; both private answers."""
+    [button] = [b for b in sheet.buttons if _bare(b.label) == label]
+    its = await asyncio.gather(
+        fake.click(sheet.id, button.custom_id, user=user), fake.click(sheet.id, button.custom_id, user=user)
+    )
+    return sorted([text_of(await original_reply(it, timeout=30)) for it in its])
+
+
+def _told(fake, words: str) -> list[str]:
+    """The public lines of the channel that carry `words` (anchor changes are said once, with 🎭)."""
+    texts = [text_of(m) for m in fake.channel_messages(fake.channel_id)]
+    return [t for t in texts if "\U0001f3ad" in t and words in t]
+
+
+async def test_again_clicked_twice_at_once_starts_one_set(bot, runner, fake_discord, fake_fal):
+    await slash(fake_discord, "anchor generate", description="an old sailor", count=1)
+    [sheet] = await wait_sheets(fake_discord)
+    answers = await _click_twice(fake_discord, sheet, "Again")
+    assert "You just asked for this" in answers[1] and "On its way" in answers[0], answers
+    await wait_sheets(fake_discord, 2)
+    assert len(fake_fal.submissions) == 2 and len(sheets(fake_discord)) == 2  # the first set and ONE more
+    assert await totals(runner, fake_discord) == (80_000, 0)
+
+
+async def test_keep_clicked_twice_at_once_keeps_the_view_once(bot, runner, fake_discord, fake_fal):
+    await set_anchor(fake_discord, samples.portrait_png(), name="Mara")
+    anchor = await runner.services.anchors.resolve(fake_discord.channel_id)
+    await slash(fake_discord, "anchor angles make", count=1)
+    [sheet] = await wait_sheets(fake_discord)
+    answers = await _click_twice(fake_discord, sheet, "Keep 1")
+    assert answers[0].startswith("Already kept") and answers[1].startswith("Kept 1 angle"), answers
+    assert len(await runner.services.studio.angle_shas(anchor.id)) == 1
+    await fake_discord.wait_for(lambda: _told(fake_discord, "kept"), timeout=10)
+    assert len(_told(fake_discord, "kept")) == 1
+    # The store refuses it too (a view kept from an older sheet of the same version, say), and /anchor show agrees.
+    job_id = int(sheet.buttons[-1].custom_id.split(":")[2])
+    with pytest.raises(UserError, match="Already kept"):
+        await runner.services.studio.keep(job_id, [1], user_id=fake_discord.member("alice"), can_manage=True)
+    assert "1 of 3" in text_of(await slash(fake_discord, "anchor show"))
+
+
+async def test_use_clicked_twice_at_once_makes_one_version(bot, runner, fake_discord, fake_fal):
+    await slash(fake_discord, "anchor generate", description="an old sailor", count=2)
+    [sheet] = await wait_sheets(fake_discord)
+    answers = await _click_twice(fake_discord, sheet, "Use 1")
+    assert answers[0].startswith("Already chosen: candidate 1 of this set is v1"), answers
+    assert "Candidate 1 is now the anchor" in answers[1], answers
+    rows, _, _ = await runner.services.anchors.history(fake_discord.channel_id, 1)
+    assert [v.version for v in rows] == [1]
+    await fake_discord.wait_for(lambda: _told(fake_discord, "candidate 1"), timeout=10)
+    assert len(_told(fake_discord, "candidate 1")) == 1
+
+    # With an anchor already: a refined set's Use clicked twice still adds one version.
+    await slash(fake_discord, "anchor refine", instruction="plain grey background", count=1)
+    _, refined = await wait_sheets(fake_discord, 2)
+    answers = await _click_twice(fake_discord, refined, "Use 1")
+    assert answers[0].startswith("Already chosen: candidate 1 of this set is v2"), answers
+    rows, _, _ = await runner.services.anchors.history(fake_discord.channel_id, 1)
+    assert [v.version for v in rows] == [2, 1]
