@@ -37,7 +37,15 @@ EXPIRED = (
     "That button or form has expired (it was open too long, or I restarted since): run the command again. "
     "Nothing was charged."
 )
-UNANSWERED_AFTER_S = 2.5  # a click or a form nothing answered by now (Discord allows 3 s) gets EXPIRED
+UNANSWERED_AFTER_S = 2.5  # a click or a form no handler took up by now (Discord allows 3 s) gets EXPIRED
+_CLAIMED = "anchorshot.claimed"  # an Interaction.extras key: a handler has taken the interaction up
+
+
+def claim(interaction: discord.Interaction[Any]) -> None:
+    """Mark an interaction as taken up by its handler (called first thing): the unanswered-click fallback
+    (`AnchorshotBot.on_interaction`) then leaves it alone, however long the handler takes to answer."""
+    interaction.extras[_CLAIMED] = True
+
 
 NO_PINGS = discord.AllowedMentions.none()
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
@@ -253,11 +261,12 @@ class AnchorshotBot(commands.Bot):
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """A click or a form that no live view answers (a view that timed out, or one from before a restart: only
         persistent buttons outlive the process) would leave the member with "This interaction failed": it gets
-        EXPIRED instead. Every handler answers (or defers) at once, so one not done by now never will be."""
+        EXPIRED instead. Every handler claims its interaction as it starts (`claim`), which a live view's does
+        within moments of the click, so one unclaimed by now has no handler."""
         if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
             return
         await asyncio.sleep(UNANSWERED_AFTER_S)
-        if interaction.response.is_done():
+        if interaction.extras.get(_CLAIMED) or interaction.response.is_done():
             return
         try:
             await interaction.response.send_message(EXPIRED, ephemeral=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import discord
 
-from bot.client import OUTSIDE_GUILD, handle_interaction_error, reply_ephemeral
+from bot.client import OUTSIDE_GUILD, claim, handle_interaction_error, reply_ephemeral
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
@@ -56,6 +56,7 @@ class GuardedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(
         return False
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        claim(interaction)
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
             if await self.elsewhere(interaction):

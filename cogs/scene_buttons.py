@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.client import MESSAGE_LIMIT, handle_interaction_error
+from bot.client import MESSAGE_LIMIT, claim, handle_interaction_error
 from bot.errors import UserError
 from bot.money import format_usd
 from bot.scenes.models import Plan
@@ -63,6 +63,7 @@ class ContinueButton(GuardedButton, template=r"scene:continue:(?P<id>[0-9]+)"):
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Answer with a form for the next shot's prompt (a modal must be the first answer: no deferral)."""
+        claim(interaction)
         if await self.elsewhere(interaction):
             await interaction.response.send_message(ELSEWHERE, ephemeral=True)
             return
@@ -82,6 +83,7 @@ class NextShotForm(discord.ui.Modal, title="The next shot"):
         self.take_id = take_id
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        claim(interaction)
         bot = bot_of(interaction)
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import discord
 
-from bot.client import handle_interaction_error
+from bot.client import claim, handle_interaction_error
 from bot.money import format_usd
 from bot.takes.models import Take
 from cogs.components import GuardedButton, bot_of
@@ -104,6 +104,7 @@ class ConsentView(discord.ui.View):
     async def go(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
         """Queue the shot plain. A refusal (no budget left, the anchor gone) is answered like any other and the
         button stays, so the member can press it again once that is put right; it goes once the shot is queued."""
+        claim(interaction)  # /shot's answer may wait up to 2 s: not a click nothing handles
         if interaction.user.id != self.request.user_id:
             await interaction.response.send_message(
                 "Only the member who asked for this shot can.", ephemeral=True
