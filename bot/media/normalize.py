@@ -9,6 +9,7 @@ over k×k blocks), turns it upright from its EXIF orientation, converts colour p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
@@ -312,6 +313,8 @@ def _shrink(im: Image.Image, max_side: int) -> Image.Image:
     step = factor * _SHRINK_BAND_ROWS
     for top in range(0, h, step):
         out.paste(im.crop((0, top, w, min(h, top + step))).reduce(factor), (0, top // factor))
+    with contextlib.suppress(Exception):  # a damaged EXIF block: the pixels as they are (as `_upright` does)
+        out.info["exif"] = im.getexif().tobytes()  # a new picture has no EXIF: keep the orientation
     return out
 
 

@@ -122,6 +122,14 @@ def test_the_early_shrink_keeps_the_picture_and_names_its_own_size() -> None:
     assert np.abs(out - direct).mean() < 3.0
     png = normalize_image(encode(photo, "PNG", compress_level=1))
     assert np.abs(np.asarray(Image.open(io.BytesIO(png.data)), dtype=np.int16) - direct).mean() < 3.0
+    # a PNG on its side, shrunk by blocks (a JPEG's draft decode never needs it): upright all the same
+    sideways = normalize_image(
+        encode(photo.transpose(Image.Transpose.ROTATE_90), "PNG", compress_level=1, exif=exif.tobytes())
+    )
+    assert (sideways.width, sideways.height) == (2048, 1393)
+    assert "Rotated upright using the photo's EXIF orientation." in sideways.notes
+    turned = np.asarray(Image.open(io.BytesIO(sideways.data)).convert("RGB"), dtype=np.int16)
+    assert np.abs(turned - direct).mean() < 3.0
 
 
 def test_a_long_thin_picture_is_judged_on_its_own_size_not_the_shrunk_one() -> None:
