@@ -393,7 +393,8 @@ class JobEngine:
                 job, S.FAILED, error=self.kinds[job.kind].failure_text(Failure.GAVE_UP, reason)
             )
             return
-        delay = min(self.config.backoff_cap_s, self.config.backoff_base_s * 2**job.attempts)
+        # the exponent capped: a post that may exist retries for as long as it takes (2**1024 overflows a float)
+        delay = min(self.config.backoff_cap_s, self.config.backoff_base_s * 2 ** min(job.attempts, 30))
         values: dict[str, object] = {"attempts": job.attempts + 1, "next_attempt_at": now + delay}
         log.warning("job %d: %s; retrying in %.0f s", job.id, reason, delay)
         if back_to is not None:

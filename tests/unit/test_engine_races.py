@@ -200,3 +200,18 @@ async def test_a_post_whose_channel_cannot_be_read_keeps_its_hold_however_long(d
         await engine.stop()
     assert kind.posts == [job.id] and row is not None and row.state is S.POSTING
     assert engine.ledger.holds[row.ledger_key] == "held"
+
+
+async def test_a_step_retried_for_days_waits_the_cap_between_tries(database):
+    """A post whose channel stays unreadable retries without end (see above): however many attempts it has made,
+    the next waits the backoff cap (the doubling's exponent is capped: 2.0 * 2**1024 overflows a float)."""
+    now = [1_000_000.0]
+    engine = JobEngine(database, ledger=FakeLedger(), backend="test", config=FAST, clock=lambda: now[0])
+    engine.register(RemoteKind())
+    job = await _queue(engine)
+    await JobStore.update(database, job.id, {"attempts": 5000})
+    stale = await engine.get(job.id)
+    assert stale is not None
+    await engine._retry(stale, "could not read the channel", deadline=float("inf"))
+    row = await engine.get(job.id)
+    assert row is not None and row.attempts == 5001 and row.next_attempt_at == now[0] + FAST.backoff_cap_s
