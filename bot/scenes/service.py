@@ -567,6 +567,9 @@ class SceneService:
                 "storyboard %d, shot %d: its own cast cannot be read (%s)", board.id, shot.id, exc.message
             )
             args = self._named_of_board(a, shot)
+        else:  # an anchor set since the storyboard: the part is what the storyboard was made from
+            if not _same_versions(args, a):
+                args = self._named_of_board(a, shot)
         return {**args, "duration_s": shot.duration_s}
 
     def _named_of_board(self, board_args: dict[str, Any], shot: SceneShot) -> dict[str, object]:
@@ -639,6 +642,20 @@ def _storyboard_png(report: SceneReport) -> bytes:
                 log.warning("could not read a frame of take %d for its scene's storyboard", kept.id)
         frames.append(frame)
     return storyboard_sheet(frames, [str(r.shot.position) for r in shots], more=more)
+
+
+def _same_versions(part: dict[str, object], board: dict[str, object]) -> bool:
+    """Whether a part's arguments, read now, use the anchor versions its storyboard was made from (the start
+    anchor's, and each of its characters' that the storyboard also carried)."""
+    if part.get("anchor_version_id") != board.get("anchor_version_id"):
+        return False
+    made = {m["name"]: m["version_id"] for m in _members(board)}
+    return all(made.get(m["name"], m["version_id"]) == m["version_id"] for m in _members(part))
+
+
+def _members(args: dict[str, object]) -> list[dict[str, Any]]:
+    cast = args.get("cast")
+    return [m for m in cast if isinstance(m, dict)] if isinstance(cast, list) else []
 
 
 # What a storyboard's arguments hold for the whole call, never one of its parts.

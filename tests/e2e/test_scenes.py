@@ -698,3 +698,20 @@ async def _scene_with_one_kept_take(runner, fake_discord, prompt: str) -> dict:
     await wait_posted(runner, fake_discord, 1)
     await _keep(fake_discord, fake_discord.messages[int(clip["id"])])
     return clip
+
+
+async def test_a_storyboards_parts_keep_the_anchor_it_was_made_from(bot, runner, fake_discord, fake_fal):
+    """An anchor set while a storyboard is at fal is for the shots made after it: the storyboard's parts are
+    recorded (scored, re-rolled) on the anchor the storyboard was made from."""
+    await set_anchor(fake_discord, samples.portrait_png())
+    await _start(fake_discord)
+    fake_fal.script(Outcome.hold())
+    plan = await _reply(await fake_discord.slash("scene plan", shots="4s: a door\n3s: a look", one_call=True))
+    [confirm] = [c for c in _custom_ids(plan) if c.startswith("scene:confirm:")]
+    await _reply(await fake_discord.click(int(plan["id"]), confirm))
+    await fake_discord.wait_for(lambda: fake_fal.submissions and fake_fal.submissions[0].held, timeout=20)
+    await set_anchor(fake_discord, samples.png_bytes(fs.hopper_portrait()))  # v2, while the storyboard is made
+    fake_fal.release()
+    await wait_posted(runner, fake_discord, 2, timeout=60)
+    takes = await runner.services.takes.in_states(JobState.POSTED)
+    assert {t.anchor_version for t in takes} == {1}, [(t.kind, t.anchor_version) for t in takes]
