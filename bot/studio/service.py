@@ -103,6 +103,7 @@ class StudioService:
         self.angles = AngleStore(db)
         self._recent_agains: dict[tuple[int, int], float] = {}  # (set, member) -> when Again was last pressed
         self._set_locks: dict[int, asyncio.Lock] = {}  # one Use or Keep of a set at a time
+        self._set_waiting: dict[int, int] = {}  # clicks holding or waiting for each set's lock
         self._chosen: dict[int, tuple[int, AnchorVersion]] = {}  # set -> (candidate, the version it became)
 
     def attach(self, publisher: SheetPublisher, sink: ProgressSink) -> Callable[[], None]:
@@ -323,8 +324,16 @@ class StudioService:
     async def _one_choice_at_a_time(self, job_id: int) -> AsyncIterator[None]:
         """Hold the set's lock: two clicks on one sheet at the same moment are taken one after the other, so the
         second sees what the first did."""
-        async with self._set_locks.setdefault(job_id, asyncio.Lock()):
-            yield
+        lock = self._set_locks.setdefault(job_id, asyncio.Lock())
+        self._set_waiting[job_id] = self._set_waiting.get(job_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:  # the last one out drops the lock: a click on a set id that does not exist leaves nothing
+            self._set_waiting[job_id] -= 1
+            if not self._set_waiting[job_id]:
+                del self._set_waiting[job_id]
+                self._set_locks.pop(job_id, None)
 
     async def use(self, job_id: int, k: int, *, user_id: int, can_manage: bool) -> SetResult:
         """Candidate k becomes the channel's new anchor version (the intake of /anchor set); once per set: a later

@@ -14,7 +14,13 @@ from tests.e2e.helpers import set_anchor, text_reply
 from tests.e2e.shots_helpers import progress_messages, run_shot, wait_clips, wait_posted
 from tests.e2e.test_cast import _cast_of_two
 from tests.e2e.test_scenes import _buttons, _custom_ids, _scene_with_one_kept_take, _start
-from tests.fakes.discord import ADMINISTRATOR, ALL_PERMISSIONS, DEFAULT_MEMBER_PERMS, SEND_MESSAGES, text_of
+from tests.fakes.discord import (
+    ADMINISTRATOR,
+    ALL_PERMISSIONS,
+    DEFAULT_MEMBER_PERMS,
+    SEND_MESSAGES,
+    text_of,
+)
 from tests.fakes.fal_fake import Outcome
 
 
@@ -71,12 +77,17 @@ async def test_an_id_no_row_can_have_is_answered_as_gone(bot, runner, fake_disco
     await run_shot(fake_discord, "a clip")
     [clip] = await wait_clips(fake_discord, 1)
     await wait_posted(runner, fake_discord, 1)
-    for custom_id in ("shot:reroll:99999999999999999999999", "scene:confirm:99999999999999999999999"):
+    for custom_id in (
+        "shot:reroll:99999999999999999999999",
+        "scene:confirm:99999999999999999999999",
+        "studio:use:424242:1",
+    ):
         click = await fake_discord.forged_click(custom_id, channel_id=fake_discord.channel_id, like=clip)
         text = text_of(await text_reply(click))
-        assert "no longer exists" in text or "not" in text, text
+        assert "no longer exist" in text or "not" in text, text
         assert "went wrong on my side" not in text
     assert not _errors(caplog), _errors(caplog)
+    assert runner.services.studio._set_locks == {}  # a click on a set that does not exist leaves nothing behind
 
 
 async def test_a_length_typed_as_a_superscript_is_refused_politely(bot, runner, fake_discord, fake_fal, caplog):
@@ -126,3 +137,4 @@ async def test_go_on_without_pressed_after_a_restart_is_answered(runner, fake_di
     await runner.start(fal_endpoint="fal-ai/kling-video/v2.5-turbo/pro/image-to-video")
     click = await fake_discord.click(int(answer["id"]), button["custom_id"])
     assert "expired" in text_of(await text_reply(click)) and fake_fal.submissions == []
+
