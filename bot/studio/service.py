@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from bot.errors import NotAllowed, UserError
 from bot.fal.models import ModelSpec, PriceRule, megapixels, model
 from bot.fal.pricing import PriceTable
 from bot.jobs import Job, JobEngine, JobState, Prepared, ProgressSink
+from bot.jobs.repeats import RecentRequests
 from bot.media.faces import FaceReport
 from bot.media.sheet import contact_sheet
 from bot.money import format_usd
@@ -101,7 +101,7 @@ class StudioService:
         posts once attached."""
         self.engine, self.kinds, self.anchors, self.prices, self.root = engine, kinds, anchors, prices, root
         self.angles = AngleStore(db)
-        self._recent_agains: dict[tuple[int, int], float] = {}  # (set, member) -> when Again was last pressed
+        self._recent_agains = RecentRequests(AGAIN_DEDUP_S)  # (set, member)
         self._set_locks: dict[int, asyncio.Lock] = {}  # one Use or Keep of a set at a time
         self._set_waiting: dict[int, int] = {}  # clicks holding or waiting for each set's lock
         self._chosen: dict[int, tuple[int, AnchorVersion]] = {}  # set -> (candidate, the version it became)
@@ -238,7 +238,9 @@ class StudioService:
         """A new set from the same request (quoted afresh, charged again, to whoever clicked). The same member
         pressing Again on the same set twice within AGAIN_DEDUP_S gets one new set (DuplicateAgain for the other)."""
         job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
-        key = self._once_in_a_moment(job_id, user_id)
+        key = (job_id, user_id)
+        if self._recent_agains.repeat(key):
+            raise DuplicateAgain("You just asked for this; the new set is on its way.")
         args = {k: v for k, v in job.args.items() if k not in QUOTE_ARGS}
         try:
             return await self._enqueue(
@@ -249,19 +251,8 @@ class StudioService:
                 user_id=user_id,
             )
         except BaseException:
-            self._recent_agains.pop(key, None)  # nothing started: pressing it again is a new request
+            self._recent_agains.forget(key)  # nothing started: pressing it again is a new request
             raise
-
-    def _once_in_a_moment(self, job_id: int, user_id: int) -> tuple[int, int]:
-        """Note an Again of this member on this set; DuplicateAgain when one was noted within AGAIN_DEDUP_S. No
-        await between the check and the note: two clicks at the same moment cannot both pass."""
-        now = time.monotonic()
-        self._recent_agains = {k: t for k, t in self._recent_agains.items() if now - t < AGAIN_DEDUP_S}
-        key = (job_id, user_id)
-        if key in self._recent_agains:
-            raise DuplicateAgain("You just asked for this; the new set is on its way.")
-        self._recent_agains[key] = now
-        return key
 
     def price_list(self, version: AnchorVersion | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
         """What each studio command costs at today's prices, for /help: (command, [(model, rate)]). A rate per

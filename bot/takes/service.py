@@ -7,7 +7,6 @@ The engine (bot/jobs) owns the queue, states, retries, polling, delivery order a
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from bot.fal.models import ModelSpec
 from bot.fal.pricing import PriceTable
 from bot.jobs import FINAL, Job, JobEngine, JobNotFound, JobState, NotCancellable, Prepared
 from bot.jobs.engine import Within
+from bot.jobs.repeats import RecentRequests
 from bot.money import format_usd
 from bot.takes.cast import (
     MAX_ANGLE_REFS,
@@ -115,7 +115,7 @@ class TakeService:
         self.anchors = anchors
         self.prices = prices
         self.default_duration_s = default_duration_s
-        self._recent_rerolls: dict[tuple[int, int], float] = {}
+        self._recent_rerolls = RecentRequests(REROLL_DEDUP_S)  # (take, member)
         self.angles = angles
         self.advise = advise
         self.voices: VoiceSource | None = None  # the characters' voices (bot/voices), wired once built
@@ -378,12 +378,11 @@ class TakeService:
 
     def _once_in_a_moment(self, take_id: int, user_id: int, *, automatic: bool = False) -> None:
         """The same member asking again for the same take within a few seconds counts once."""
-        now = time.monotonic()
-        self._recent_rerolls = {k: t for k, t in self._recent_rerolls.items() if now - t < REROLL_DEDUP_S}
         key = (take_id, user_id)
-        if not automatic and key in self._recent_rerolls:
+        if automatic:
+            self._recent_rerolls.note(key)
+        elif self._recent_rerolls.repeat(key):
             raise DuplicateReroll("You just asked for this; that take is on its way.")
-        self._recent_rerolls[key] = now
 
     async def _again(
         self,
