@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import discord
 
 from bot.client import OUTSIDE_GUILD, claim, handle_interaction_error, reply_ephemeral
+from bot.jobs.repeats import KeyedLocks
 
 if TYPE_CHECKING:
     from bot.client import AnchorshotBot
 
 log = logging.getLogger(__name__)
 ELSEWHERE = "That button belongs to another channel; nothing changed."
+_CLICKS = KeyedLocks()
 
 
 class GuardedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)(?P<id>[0-9]+)"):
@@ -59,10 +61,13 @@ class GuardedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(
         claim(interaction)
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            if await self.elsewhere(interaction):
-                await interaction.edit_original_response(content=ELSEWHERE)
-                return
-            answer = await self.run(interaction)
+            # One member's clicks on one button are taken in turn (a double click: the first is carried out, the
+            # second sees it), not raced through the checks' database reads.
+            async with _CLICKS.hold((self.custom_id, interaction.user.id)):
+                if await self.elsewhere(interaction):
+                    await interaction.edit_original_response(content=ELSEWHERE)
+                    return
+                answer = await self.run(interaction)
             await interaction.edit_original_response(content=answer)
         except Exception as exc:
             await handle_interaction_error(interaction, exc)

@@ -1,9 +1,12 @@
-"""Requests for a new job made twice in a moment (a double click, a click and a 🔁 together) count once."""
+"""Requests made twice in a moment (a double click, a click and a 🔁 together): counted once, or taken one at a
+time."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 
 
 class RecentRequests:
@@ -36,3 +39,28 @@ class RecentRequests:
         now = self.clock()
         self._seen = {k: t for k, t in self._seen.items() if now - t < self.window_s}
         return now
+
+
+class KeyedLocks:
+    """One holder at a time per key (a set, a member's clicks on one button), in arrival order; a key's lock is
+    dropped by the last one out, so keys that come once leave nothing behind."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._using: dict[Hashable, int] = {}  # holding or waiting, per key
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._using[key] = self._using.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._using[key] -= 1
+            if not self._using[key]:
+                del self._using[key]
+                self._locks.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._locks)

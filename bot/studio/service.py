@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from bot.errors import NotAllowed, UserError
 from bot.fal.models import ModelSpec, PriceRule, megapixels, model
 from bot.fal.pricing import PriceTable
 from bot.jobs import Job, JobEngine, JobState, Prepared, ProgressSink
-from bot.jobs.repeats import RecentRequests
+from bot.jobs.repeats import KeyedLocks, RecentRequests
 from bot.media.faces import FaceReport
 from bot.media.sheet import contact_sheet
 from bot.money import format_usd
@@ -102,8 +101,9 @@ class StudioService:
         self.engine, self.kinds, self.anchors, self.prices, self.root = engine, kinds, anchors, prices, root
         self.angles = AngleStore(db)
         self._recent_agains = RecentRequests(AGAIN_DEDUP_S)  # (set, member)
-        self._set_locks: dict[int, asyncio.Lock] = {}  # one Use or Keep of a set at a time
-        self._set_waiting: dict[int, int] = {}  # clicks holding or waiting for each set's lock
+        # one Use or Keep of a set at a time: two clicks on one sheet at the same moment are taken one after the
+        # other, so the second sees what the first did
+        self._set_locks = KeyedLocks()
         self._chosen: dict[int, tuple[int, AnchorVersion]] = {}  # set -> (candidate, the version it became)
 
     def attach(self, publisher: SheetPublisher, sink: ProgressSink) -> Callable[[], None]:
@@ -311,25 +311,10 @@ class StudioService:
             raise UserError(f"There is no candidate {k} in this set.")
         return Path(paths[k - 1]).read_bytes()
 
-    @contextlib.asynccontextmanager
-    async def _one_choice_at_a_time(self, job_id: int) -> AsyncIterator[None]:
-        """Hold the set's lock: two clicks on one sheet at the same moment are taken one after the other, so the
-        second sees what the first did."""
-        lock = self._set_locks.setdefault(job_id, asyncio.Lock())
-        self._set_waiting[job_id] = self._set_waiting.get(job_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:  # the last one out drops the lock: a click on a set id that does not exist leaves nothing
-            self._set_waiting[job_id] -= 1
-            if not self._set_waiting[job_id]:
-                del self._set_waiting[job_id]
-                self._set_locks.pop(job_id, None)
-
     async def use(self, job_id: int, k: int, *, user_id: int, can_manage: bool) -> SetResult:
         """Candidate k becomes the channel's new anchor version (the intake of /anchor set); once per set: a later
         click is refused with the version chosen (AlreadyChosen)."""
-        async with self._one_choice_at_a_time(job_id):
+        async with self._set_locks.hold(job_id):
             job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
             if job_id in self._chosen:
                 chosen, version = self._chosen[job_id]
@@ -351,7 +336,7 @@ class StudioService:
     async def keep(self, job_id: int, ks: list[int] | None, *, user_id: int, can_manage: bool) -> Kept:
         """Keep views ks (None: all) as angles of the version they were made from; all or nothing (past 3, a view
         already kept, or one that shows no face or someone else: the same checks as /anchor angles add)."""
-        async with self._one_choice_at_a_time(job_id):
+        async with self._set_locks.hold(job_id):
             job = await self._open(job_id, user_id=user_id, can_manage=can_manage)
             ks = ks or list(range(1, len(job.outputs["paths"]) + 1))
             datas = [await asyncio.to_thread(self._candidate, job, k) for k in ks]
@@ -449,9 +434,6 @@ class StudioService:
     async def expire(self, job: Job) -> bool:
         """Delete a set's candidate files (chosen ones live on as anchor images); True if there were any."""
         self._chosen.pop(job.id, None)
-        self._set_locks.pop(
-            job.id, None
-        )  # a click waiting on it holds its own reference; later ones are refused
         folder = self.root / str(job.id)
         if not folder.exists():
             return False

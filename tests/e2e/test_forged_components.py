@@ -87,7 +87,7 @@ async def test_an_id_no_row_can_have_is_answered_as_gone(bot, runner, fake_disco
         assert "no longer exist" in text or "not" in text, text
         assert "went wrong on my side" not in text
     assert not _errors(caplog), _errors(caplog)
-    assert runner.services.studio._set_locks == {}  # a click on a set that does not exist leaves nothing behind
+    assert len(runner.services.studio._set_locks) == 0  # a click on a set that does not exist leaves nothing
 
 
 async def test_a_length_typed_as_a_superscript_is_refused_politely(bot, runner, fake_discord, fake_fal, caplog):
